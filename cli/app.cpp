@@ -1,0 +1,94 @@
+// `xattn`: builds the CLI11 application, registers every subcommand from one list, parses,
+// runs the chosen subcommand and maps errors to exit codes (see app.hpp).
+#include "cli/app.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/command.hpp"
+#include "model/error.hpp"
+
+namespace xattn::cli {
+
+#ifndef XATTN_VERSION
+#define XATTN_VERSION "unknown"
+#endif
+
+const char* version_text() {
+  return "xattn " XATTN_VERSION "\n"
+#ifdef XATTN_HAVE_GPU
+         "  GPU backend (CUDA/NCCL): yes\n"
+#else
+         "  GPU backend (CUDA/NCCL): no (built without CUDA)\n"
+#endif
+         "  engines: analytic (event-driven simulator: not built yet)";
+}
+
+const CommandRun* Commands::chosen() const {
+  for (const auto& e : entries_)
+    if (e.sub->parsed()) return &e.run;
+  return nullptr;
+}
+
+namespace {
+
+// The one place a subcommand is registered: add a line here for each new command file.
+void register_commands(CLI::App& app, Commands& commands) {
+  add_simulate(app, commands);
+  add_sweep(app, commands);
+  add_presets(app, commands);
+  add_fields(app, commands);
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  try {
+    CLI::App app{
+        "xattn: how long distributed attention (LV-XAttn, Ring Attention, all-to-all) takes on "
+        "a GPU cluster,\nand how much memory it needs, for multimodal LLMs with long visual inputs.",
+        "xattn"};
+    app.set_version_flag("--version", std::string(version_text()), "Print the version and the optional parts built in");
+    app.require_subcommand(1);
+    app.footer(
+        "Run `xattn COMMAND --help` for a command's options.\n"
+        "Example: xattn simulate scenarios/llama32v-16xa100.yaml --set workload.frames=384");
+
+    Commands commands;
+    register_commands(app, commands);
+
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      // --help and --version are "errors" with exit code 0; every other parse error is bad
+      // input and exits 2 (CLI11's own codes vary by kind).
+      int code = app.exit(e, out, err);
+      return code == 0 ? exit_ok : exit_bad_input;
+    }
+
+    const CommandRun* run = commands.chosen();
+    if (run == nullptr) {  // require_subcommand makes this unreachable; be safe anyway
+      err << app.help();
+      return exit_bad_input;
+    }
+    Io io{out, err, &err == &std::cerr && ::isatty(STDERR_FILENO) == 1};
+    return (*run)(io);
+  } catch (const InputError& e) {
+    for (const auto& p : e.problems()) err << p.str() << '\n';
+    if (e.problems().empty()) err << e.what() << '\n';
+    return exit_bad_input;
+  } catch (const std::exception& e) {
+    err << "xattn: error: " << e.what() << '\n';
+    return exit_failure;
+  } catch (...) {
+    err << "xattn: error: unknown failure\n";
+    return exit_failure;
+  }
+}
+
+}  // namespace xattn::cli

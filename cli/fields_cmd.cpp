@@ -1,0 +1,40 @@
+// `xattn fields`: every scenario key that a YAML file, --set and a sweep grid accept, with
+// its type and unit (the field registry of model/scenario.hpp).
+#include <iterator>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/command.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn::cli {
+namespace {
+
+std::string_view type_word(FieldType t) {
+  switch (t) {
+    case FieldType::integer: return "integer";
+    case FieldType::number: return "number";
+    case FieldType::boolean: return "bool";
+    case FieldType::text: return "text";
+    case FieldType::text_list: return "list";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void add_fields(CLI::App& app, Commands& commands) {
+  CLI::App* sub = app.add_subcommand("fields", "List every scenario key (for YAML, --set KEY=VALUE and sweep grids)");
+  commands.add(sub, [](Io& io) {
+    fmt::memory_buffer b;
+    auto out = std::back_inserter(b);
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "# key", "type", "meaning");
+    for (const auto& f : scenario_fields()) fmt::format_to(out, "{:<38} {:<8} {}\n", f.path, type_word(f.type), f.help);
+    io.out << fmt::to_string(b) << std::flush;
+    return 0;
+  });
+}
+
+}  // namespace xattn::cli

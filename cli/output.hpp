@@ -1,0 +1,48 @@
+// Writing results: files appear whole or not at all, and CSV/field values are spelled the
+// same way by every command.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "model/scenario.hpp"
+
+namespace xattn::cli {
+
+// A file written under a temporary name in the same folder and renamed onto `path` by
+// commit(). Destroyed without commit() (an error, an exception), it removes the temporary
+// file, so a failed command leaves nothing partially written behind.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);  // throws std::runtime_error if it cannot create
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();
+
+  void write(std::string_view bytes);  // throws std::runtime_error on a write error
+  void commit();                       // flush, close and rename onto the final path
+
+  [[nodiscard]] const std::string& temp_path() const { return temp_path_; }
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+// Writes `content` to `path` through an AtomicFile.
+void write_file_atomically(const std::string& path, std::string_view content);
+
+// A CSV cell: quoted (RFC 4180) only when it holds a comma, quote or line break.
+void append_csv_cell(fmt::memory_buffer& out, std::string_view text);
+
+// A field value as it is written in YAML or after --set KEY=: 12, 2.5, true, fp16,
+// [a, b] lists joined with ';' (so the value stays one CSV cell).
+void append_field_value(fmt::memory_buffer& out, const FieldValue& v);
+[[nodiscard]] std::string field_value_text(const FieldValue& v);
+
+}  // namespace xattn::cli

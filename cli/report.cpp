@@ -1,0 +1,214 @@
+#include "cli/report.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "cli/output.hpp"
+#include "model/hardware.hpp"
+
+namespace xattn::cli {
+namespace {
+
+// Keys in the order written, so that `scenario` comes before `results` and names first.
+using json = nlohmann::ordered_json;
+
+constexpr double kGiB = 1073741824.0;
+
+json link_json(const LinkSpec& l) {
+  return json{{"bandwidth_GBps", to_gigabytes_per_second(l.bandwidth)},
+              {"latency_us", to_microseconds(l.latency)}};
+}
+
+std::string_view accumulator_name(AccumulatorDType a) {
+  return a == AccumulatorDType::fp32 ? "fp32" : "activation";
+}
+
+}  // namespace
+
+json scenario_json(const Scenario& s, const ScenarioSpec& spec) {
+  const AttentionShape& sh = s.shape;
+  json workload = {
+      {"model", s.model.name},
+      {"batch", s.batch},
+      {"text_tokens", s.text_tokens},
+      {"frames", s.frames},
+      {"tokens_per_frame", s.tokens_per_frame},
+      {"q_tokens", sh.q_tokens},
+      {"kv_tokens", sh.kv_tokens},
+      {"heads", sh.heads},
+      {"kv_heads", sh.kv_heads},
+      {"head_dim", sh.head_dim},
+      {"dtype", to_string(sh.dtype)},
+      {"mask", to_string(sh.mask)},
+      {"accumulator_dtype", accumulator_name(s.accumulator)},
+      {"recompute", s.recompute},
+      {"text_hidden", s.model.text_hidden},
+      {"visual_hidden", s.model.visual_hidden},
+      {"layers", s.model.layers},
+      {"cross_attention_layers", s.model.cross_attention_layers},
+  };
+
+  const Cluster& c = s.cluster;
+  // The links as the model uses them: nominal figures, replaced by the calibration.
+  json intra = link_json(s.calibration.link(c, LinkClass::intra_node));
+  intra["kind"] = to_string(c.intra_kind);
+  json inter = link_json(s.calibration.link(c, LinkClass::inter_node));
+  inter["nics_per_node"] = c.nics_per_node;
+  json cluster = {
+      {"gpu", c.gpu.name},
+      {"nodes", c.nodes},
+      {"gpus_per_node", c.gpus_per_node},
+      {"ranks", c.ranks()},
+      {"intra_node", intra},
+      {"inter_node", inter},
+      {"gpu_peak_TFLOPS", c.gpu.peak(sh.dtype).value() * 1e-12},
+      {"gpu_hbm_GBps", to_gigabytes_per_second(c.gpu.hbm)},
+      {"gpu_memory_bytes", c.gpu.memory.value()},
+      {"memory_reserved_bytes", s.memory_reserved.value()},
+  };
+  if (spec.cluster.preset) cluster["preset"] = *spec.cluster.preset;
+
+  json mechanisms = json::array();
+  for (const auto& m : s.mechanisms) mechanisms.push_back(m.name());
+
+  return json{{"name", s.name},
+              {"description", s.description},
+              {"path", s.path},
+              {"workload", workload},
+              {"cluster", cluster},
+              {"calibration", json{{"sources", s.calibration.sources}}},
+              {"mechanisms", mechanisms}};
+}
+
+json result_json(const ResultRow& r) {
+  const Estimate& e = r.estimate;
+  json j = {{"mechanism", e.mechanism.name()},
+            {"engine", r.engine},
+            {"pass", to_string(e.pass)},
+            {"scope", "layer"},
+            {"feasible", e.feasible}};
+  if (!e.feasible) {
+    j["reason"] = e.reason;
+    return j;
+  }
+  j["time_s"] = e.time.value();
+  j["compute_s"] = e.compute.value();
+  j["exposed_comm_s"] = e.exposed_comm.value();
+  j["peak_memory_bytes"] = e.memory.total().value();
+  j["fits"] = e.fits;
+  j["flops_per_rank"] = e.flops_per_rank.value();
+  j["bytes_per_rank"] = e.bytes_per_rank.value();
+  j["rounds"] = e.rounds;
+  j["memory"] = json{{"inputs_bytes", e.memory.inputs.value()},
+                     {"outputs_bytes", e.memory.outputs.value()},
+                     {"buffers_bytes", e.memory.buffers.value()},
+                     {"saved_bytes", e.memory.saved.value()}};
+  return j;
+}
+
+std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<ResultRow>& rows) {
+  json results = json::array();
+  for (const auto& r : rows) results.push_back(result_json(r));
+  json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
+  return doc.dump(2) + "\n";
+}
+
+std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) {
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  const AttentionShape& sh = s.shape;
+  const Cluster& c = s.cluster;
+  LinkSpec intra = s.calibration.link(c, LinkClass::intra_node);
+  LinkSpec inter = s.calibration.link(c, LinkClass::inter_node);
+
+  fmt::format_to(out, "# xattn simulate: {}  (one cross-attention layer, per GPU)\n", s.name.empty() ? s.path : s.name);
+  fmt::format_to(out, "# model    {}: H {}, H_kv {}, d {}, {}, {}, batch {}\n", s.model.name, sh.heads, sh.kv_heads,
+                 sh.head_dim, to_string(sh.dtype), to_string(sh.mask), s.batch);
+  fmt::format_to(out, "# tokens   S_q {} text, S_kv {} visual ({} frames x {})\n", sh.q_tokens, sh.kv_tokens, s.frames,
+                 s.tokens_per_frame);
+  fmt::format_to(out, "# cluster  P {} = {} node(s) x {} {}", c.ranks(), c.nodes, c.gpus_per_node, c.gpu.name);
+  if (c.gpus_per_node > 1)
+    fmt::format_to(out, "; intra {} {:g} GB/s {:g} us", to_string(c.intra_kind), to_gigabytes_per_second(intra.bandwidth),
+                   to_microseconds(intra.latency));
+  if (c.nodes > 1)
+    fmt::format_to(out, "; inter {:g} GB/s {:g} us per NIC, {} NIC(s)/node", to_gigabytes_per_second(inter.bandwidth),
+                   to_microseconds(inter.latency), c.nics_per_node);
+  fmt::format_to(out, "\n");
+  fmt::format_to(out, "# memory   {:.1f} GiB per GPU, {:.1f} GiB reserved for the rest of the model\n",
+                 c.gpu.memory.value() / kGiB, s.memory_reserved.value() / kGiB);
+
+  // The engine is named in the header when all rows share it, else in its own column.
+  bool mixed_engines = false;
+  for (const auto& r : rows) mixed_engines = mixed_engines || r.engine != rows.front().engine;
+  if (!rows.empty() && !mixed_engines)
+    fmt::format_to(out, "# engine   {}; speedup = ring's time / this time, same pass\n", rows.front().engine);
+  fmt::format_to(out, "#\n");
+
+  auto head = [&](std::string_view mech, std::string_view pass, std::string_view engine, std::string_view time,
+                  std::string_view compute, std::string_view exposed, std::string_view speedup, std::string_view mem,
+                  std::string_view fits) {
+    std::string line = fmt::format("{:<13}{:>8}", mech, pass);
+    if (mixed_engines) line += fmt::format(" {:>9}", engine);
+    line += fmt::format(" {:>10} {:>10} {:>13} {:>9} {:>9} {:>5}", time, compute, exposed, speedup, mem, fits);
+    line.erase(line.find_last_not_of(' ') + 1);
+    fmt::format_to(out, "{}\n", line);
+  };
+  head("# mechanism", "pass", "engine", "time", "compute", "exposed comm", "speedup", "peak mem", "fits");
+  head("#", "", "", "(ms)", "(ms)", "(ms)", "(vs ring)", "(GiB)", "");
+
+  // Rows grouped by pass (in the order passes first appear), mechanisms in their order.
+  std::vector<Pass> passes;
+  for (const auto& r : rows)
+    if (std::find(passes.begin(), passes.end(), r.estimate.pass) == passes.end()) passes.push_back(r.estimate.pass);
+
+  for (Pass p : passes) {
+    for (const auto& r : rows) {
+      const Estimate& e = r.estimate;
+      if (e.pass != p) continue;
+      fmt::format_to(out, "  {:<11}{:>8}", e.mechanism.name(), to_string(e.pass));
+      if (mixed_engines) fmt::format_to(out, " {:>9}", r.engine);
+      if (!e.feasible) {
+        fmt::format_to(out, "   infeasible: {}\n", e.reason);
+        continue;
+      }
+      std::string speedup = "-";
+      for (const auto& q : rows) {
+        const Estimate& ring = q.estimate;
+        if (ring.mechanism.kind == MechanismKind::ring && ring.pass == p && q.engine == r.engine && ring.feasible &&
+            e.time.value() > 0)
+          speedup = fmt::format("{:.2f}x", ring.time / e.time);
+      }
+      fmt::format_to(out, " {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>9.2f} {:>5}\n", e.time.value() * 1e3,
+                     e.compute.value() * 1e3, e.exposed_comm.value() * 1e3, speedup, e.memory.total().value() / kGiB,
+                     e.fits ? "yes" : "NO");
+    }
+  }
+  return fmt::to_string(b);
+}
+
+std::string render_csv(const std::vector<ResultRow>& rows) {
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  fmt::format_to(out,
+                 "mechanism,engine,pass,scope,feasible,time_s,compute_s,exposed_comm_s,peak_memory_bytes,fits,"
+                 "flops_per_rank,bytes_per_rank,rounds,inputs_bytes,outputs_bytes,buffers_bytes,saved_bytes,reason\n");
+  for (const auto& r : rows) {
+    const Estimate& e = r.estimate;
+    fmt::format_to(out, "{},{},{},layer,", e.mechanism.name(), r.engine, to_string(e.pass));
+    if (!e.feasible) {
+      fmt::format_to(out, "false,,,,,,,,,,,,,");
+      append_csv_cell(b, e.reason);
+      b.push_back('\n');
+      continue;
+    }
+    fmt::format_to(out, "true,{},{},{},{},{},{},{},{},{},{},{},{},\n", e.time.value(), e.compute.value(),
+                   e.exposed_comm.value(), e.memory.total().value(), e.fits, e.flops_per_rank.value(),
+                   e.bytes_per_rank.value(), e.rounds, e.memory.inputs.value(), e.memory.outputs.value(),
+                   e.memory.buffers.value(), e.memory.saved.value());
+  }
+  return fmt::to_string(b);
+}
+
+}  // namespace xattn::cli

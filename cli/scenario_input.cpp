@@ -1,0 +1,69 @@
+#include "cli/scenario_input.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace xattn::cli {
+
+void apply_overrides(ScenarioSpec& spec, const std::vector<std::string>& overrides) {
+  std::vector<Problem> problems;
+  for (const auto& assignment : overrides) {
+    try {
+      if (assignment.find('=') == std::string::npos)
+        throw InputError(Origin{"--set " + assignment}, assignment, "expected KEY=VALUE, e.g. workload.frames=384");
+      apply_override(spec, assignment);
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+}
+
+ScenarioSpec load_spec_with_overrides(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw InputError(Origin{path}, "", std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
+  ScenarioSpec spec = load_scenario_spec(path);
+  apply_overrides(spec, overrides);
+  return spec;
+}
+
+std::vector<Mechanism> parse_mechanisms(const std::vector<std::string>& names, const Origin& origin,
+                                        const std::string& field) {
+  std::vector<Mechanism> out;
+  std::vector<Problem> problems;
+  for (const auto& n : names) {
+    if (auto m = parse_mechanism(n)) {
+      out.push_back(*m);
+    } else {
+      problems.push_back(
+          Problem{origin, field, fmt::format("unknown mechanism '{}' (known: {})", n, mechanism_names())});
+    }
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+  return out;
+}
+
+std::vector<Pass> parse_passes(const std::vector<std::string>& names, const Origin& origin, const std::string& field) {
+  std::vector<Pass> out;
+  std::vector<Problem> problems;
+  for (const auto& n : names) {
+    if (auto p = parse_pass(n)) {
+      out.push_back(*p);
+    } else {
+      problems.push_back(Problem{origin, field, fmt::format("unknown pass '{}' (known: fwd, bwd, fwd+bwd)", n)});
+    }
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+  return out;
+}
+
+std::string set_option_help() {
+  return "Override a scenario field by its dotted path, after the file is read (repeatable), e.g.\n"
+         "workload.frames=384, workload.text_tokens=2048, cluster.nodes=8,\n"
+         "cluster.inter_node.bandwidth_GBps=50, workload.model=mplug-owl3-7b.\n"
+         "`xattn fields` lists every key with its unit.";
+}
+
+}  // namespace xattn::cli

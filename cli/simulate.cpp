@@ -1,0 +1,124 @@
+// `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
+// ARCHITECTURE.md contract) or CSV.
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "cli/report.hpp"
+#include "cli/scenario_input.hpp"
+#include "model/analytic.hpp"
+
+namespace xattn::cli {
+namespace {
+
+struct SimulateOptions {
+  std::string scenario;
+  std::vector<std::string> mechanisms;
+  std::vector<std::string> passes;
+  std::string engine = "analytic";
+  std::string format = "table";
+  std::vector<std::string> overrides;
+  std::string out_path;
+};
+
+int run_simulate(const SimulateOptions& o, Io& io) {
+  // Every command-line problem is reported together with the scenario's own.
+  std::vector<Problem> problems;
+  if (o.engine != "analytic") {
+    problems.push_back({Origin{"--engine " + o.engine}, "engine",
+                        o.engine == "event" || o.engine == "both"
+                            ? "the event-driven simulator is not built yet; use --engine analytic"
+                            : fmt::format("unknown engine '{}' (known: analytic)", o.engine)});
+  }
+  std::vector<Mechanism> mechanisms;
+  std::vector<Pass> passes;
+  for (const auto& name : o.mechanisms) {
+    try {
+      auto m = parse_mechanisms({name}, Origin{"--mechanism " + name}, "mechanism");
+      mechanisms.insert(mechanisms.end(), m.begin(), m.end());
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
+  for (const auto& name : o.passes) {
+    try {
+      auto p = parse_passes({name}, Origin{"--pass " + name}, "pass");
+      passes.insert(passes.end(), p.begin(), p.end());
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
+  ScenarioSpec spec;
+  Scenario scenario;
+  try {
+    spec = load_spec_with_overrides(o.scenario, o.overrides);
+    scenario = resolve(spec);
+  } catch (const InputError& e) {
+    problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+
+  if (mechanisms.empty()) mechanisms = scenario.mechanisms;
+  if (passes.empty()) passes = {Pass::fwd, Pass::bwd, Pass::fwd_bwd};
+
+  std::vector<ResultRow> rows;
+  rows.reserve(mechanisms.size() * passes.size());
+  for (const auto& m : mechanisms)
+    for (Pass p : passes) rows.push_back({o.engine, estimate(scenario, m, p)});
+
+  std::string text;
+  if (o.format == "json") text = render_json(scenario, spec, rows);
+  else if (o.format == "csv") text = render_csv(rows);
+  else text = render_table(scenario, rows);
+
+  // The whole output is composed before anything is written: an error leaves nothing.
+  if (o.out_path.empty()) {
+    io.out << text << std::flush;
+  } else {
+    write_file_atomically(o.out_path, text);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_simulate(CLI::App& app, Commands& commands) {
+  auto o = std::make_shared<SimulateOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "simulate", "Time and memory of one attention layer under each mechanism, for one scenario");
+  sub->add_option("SCENARIO", o->scenario, "Scenario YAML file, e.g. scenarios/llama32v-16xa100.yaml")
+      ->required()
+      ->type_name("FILE");
+  sub->add_option("-m,--mechanism", o->mechanisms,
+                  "Mechanism to estimate (repeatable; default: the scenario's `mechanisms`, else\n"
+                  "lv-xattn, ring, ulysses, no-comm). Known:\n" + mechanism_names())
+      ->type_name("NAME")
+      ->delimiter(',');
+  sub->add_option("-p,--pass", o->passes, "Pass (repeatable; default: fwd, bwd and fwd+bwd)")
+      ->type_name("PASS")
+      ->check(CLI::IsMember({"fwd", "bwd", "fwd+bwd"}))
+      ->delimiter(',');
+  sub->add_option("-e,--engine", o->engine,
+                  "Model that produces the figures: analytic (closed form, default); the event-driven\n"
+                  "simulator (event, both) comes with the simulator")
+      ->type_name("analytic");
+  sub->add_option("-f,--format", o->format, "Output: table (default, for people), json (the documented contract), csv")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+  sub->add_option("-s,--set", o->overrides, set_option_help())->type_name("KEY=VALUE");
+  sub->add_option("-o,--out", o->out_path, "Write the output to FILE (whole or not at all) instead of stdout")
+      ->type_name("FILE");
+  sub->footer(
+      "Times are for one cross-attention layer, per GPU, in ms (JSON and CSV: seconds);\n"
+      "speedup is the Ring Attention time of the same pass divided by the row's time.\n"
+      "Example: xattn simulate scenarios/llama32v-16xa100.yaml -m lv-xattn -m ring --pass fwd+bwd");
+  commands.add(sub, [o](Io& io) { return run_simulate(*o, io); });
+}
+
+}  // namespace xattn::cli
