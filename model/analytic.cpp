@@ -1,0 +1,472 @@
+// The closed-form model (docs/model.md). Numbers in comments, "(eq. N)", are the equations
+// derived there; change a formula here and there together.
+//
+// Ring-family mechanisms (LV-XAttn, Ring, the causal ring layouts, no-comm) are written as
+// a few groups of identical lock-step rounds, each costing the larger of its compute and
+// its transfers on the slowest hop (eq. 7), plus a prologue (recomputation) and an exposed
+// tail (the last accumulator coming home). All-to-all (Ulysses) is three phases that do not
+// overlap (eq. 12). Nothing here allocates on the hot path: estimate() runs in well under a
+// microsecond.
+#include "model/analytic.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace xattn {
+namespace {
+
+using i64 = std::int64_t;
+
+double d(i64 x) { return static_cast<double>(x); }
+
+// Everything the formulas need, derived once per estimate.
+struct Ctx {
+  const Scenario& s;
+  int P;
+  double B, H, Hkv, D, b, ba;  // batch, heads, kv heads, head dim, element bytes, accumulator bytes
+  i64 q, k;                    // rows per rank: ceil(S_q/P), ceil(S_kv/P)
+  FlopsPerSecond peak;
+  BytesPerSecond hbm;
+  LinkSpec hop;  // the slowest ring hop (eq. 6)
+  bool has_hop;
+
+  explicit Ctx(const Scenario& sc)
+      : s(sc),
+        P(sc.ranks()),
+        B(d(sc.shape.batch)),
+        H(d(sc.shape.heads)),
+        Hkv(d(sc.shape.kv_heads)),
+        D(d(sc.shape.head_dim)),
+        b(sc.shape.element_bytes()),
+        ba(sc.accumulator_bytes()),
+        q(ceil_div(sc.shape.q_tokens, sc.ranks())),
+        k(ceil_div(sc.shape.kv_tokens, sc.ranks())),
+        peak(sc.cluster.gpu.peak(sc.shape.dtype)),
+        hbm(sc.cluster.gpu.hbm * sc.calibration.compute.memory_efficiency) {
+    const Cluster& c = sc.cluster;
+    has_hop = P > 1;
+    LinkSpec intra = sc.calibration.link(c, LinkClass::intra_node);
+    LinkSpec inter = sc.calibration.link(c, LinkClass::inter_node);
+    // Ring order = rank order: hops inside a node exist when a node holds >= 2 GPUs, hops
+    // across nodes when there are >= 2 nodes. The slowest of the classes present gates
+    // every lock-step round (eq. 6); compared at a 1 MB message.
+    if (c.nodes > 1 && c.gpus_per_node > 1) {
+      hop = intra.transfer(Bytes(1e6)) > inter.transfer(Bytes(1e6)) ? intra : inter;
+    } else {
+      hop = c.nodes > 1 ? inter : intra;
+    }
+  }
+
+  Seconds xfer(Bytes n) const { return has_hop ? hop.transfer(n) : Seconds(0); }
+
+  // eq. 1-4: one attention block of `rows` x `cols` per head over `heads` query heads:
+  // the larger of its FLOPs at the achieved efficiency and its HBM traffic (a roofline),
+  // plus a fixed launch overhead.
+  Seconds block(BlockPass pass, double heads, i64 rows, i64 cols, double fraction) const {
+    if (rows <= 0 || cols <= 0 || fraction <= 0) return Seconds(0);
+    Flops f(4.0 * B * heads * d(rows) * d(cols) * D * fraction * (pass == BlockPass::bwd ? 2.5 : 1.0));
+    double e = s.calibration.compute.efficiency(pass, s.shape.head_dim, rows, cols);
+    // eq. 4b: bytes a block moves. K, V have heads·H_kv/H heads (GQA); the forward reads
+    // Q, K, V and writes O, LSE; the backward also reads O, dO, LSE and writes dQ (fp32
+    // accumulation), dK and dV.
+    double kv_heads = heads * Hkv / H;
+    double q_side = B * heads * d(rows) * (D * b);
+    double kv_side = 2.0 * B * kv_heads * d(cols) * D * b;
+    double bytes = pass == BlockPass::fwd
+                       ? 2.0 * q_side + kv_side + B * heads * d(rows) * 4.0
+                       : 3.0 * q_side + 2.0 * kv_side + B * heads * d(rows) * (4.0 + 4.0 * D);
+    return max(f / (peak * e), Bytes(bytes) / hbm) + s.calibration.compute.launch_overhead;
+  }
+  Flops block_flops(BlockPass pass, double heads, i64 rows, i64 cols, double fraction) const {
+    return Flops(4.0 * B * heads * d(rows) * d(cols) * D * fraction * (pass == BlockPass::bwd ? 2.5 : 1.0));
+  }
+  // eq. 5: an elementwise pass over `bytes` of HBM traffic.
+  Seconds elementwise(double bytes) const { return Bytes(bytes) / hbm; }
+
+  // eq. 13: projections repeated by recomputation (Q from the text input; K, V from the
+  // visual features), for `q_rows` queries and `kv_rows` keys on this rank.
+  Seconds recompute(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
+    const ModelSpec& m = s.model;
+    double flops = 2.0 * B * d(q_rows) * d(m.text_hidden) * q_heads * D +
+                   2.0 * 2.0 * B * d(kv_rows) * d(m.visual_hidden) * kv_heads * D;
+    return Flops(flops) / (peak * s.calibration.compute.gemm_efficiency);
+  }
+  Flops recompute_flops(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
+    const ModelSpec& m = s.model;
+    return Flops(2.0 * B * d(q_rows) * d(m.text_hidden) * q_heads * D +
+                 2.0 * 2.0 * B * d(kv_rows) * d(m.visual_hidden) * kv_heads * D);
+  }
+};
+
+// A ring-family pass: up to four groups of rounds, a prologue and an exposed tail.
+struct RingPlan {
+  std::array<RoundGroup, 4> groups{};
+  int n = 0;
+  Seconds prologue;        // compute before round 0 (recomputation)
+  Flops prologue_flops;
+  Seconds tail;            // exposed transfer after the last round
+  Bytes tail_bytes;
+
+  void add(int count, Seconds compute, Seconds transfer, Flops flops, Bytes bytes, int messages) {
+    if (count <= 0) return;
+    groups[static_cast<std::size_t>(n++)] = RoundGroup{count, compute, transfer, flops, bytes, messages};
+  }
+};
+
+// Causal contiguous layout (eq. 9): round 0 is the diagonal block (half the pairs); every
+// later round has at least one rank with a full block, which gates the lock step. The
+// balanced layouts cost the same fraction every round (eq. 10, 11).
+struct CausalFractions {
+  double first;  // round 0
+  double rest;   // rounds 1..P-1
+};
+
+CausalFractions causal_fractions(const Ctx& c, MechanismKind kind) {
+  if (c.s.shape.mask != Mask::causal) return {1.0, 1.0};
+  switch (kind) {
+    case MechanismKind::ring_zigzag: return {0.5, 0.5};
+    case MechanismKind::ring_stripe: {
+      double n = d(c.q);  // tokens per rank
+      double f = (n + 1.0) / (2.0 * n);
+      return {f, f};
+    }
+    default: return {0.5, c.P > 1 ? 1.0 : 0.5};
+  }
+}
+
+// LV-XAttn and Ring share one round structure (eq. 8): a block prefetched one round ahead
+// (P-1 transfers of `pre` bytes) and, optionally, an accumulator that follows one round
+// behind (P transfers of `acc` bytes, the last one exposed).
+void travelling_rounds(const Ctx& c, RingPlan& plan, Seconds blk0, Seconds blk, Flops f0, Flops f,
+                       Seconds combine, double pre, double acc) {
+  const int P = c.P;
+  if (P == 1) {
+    plan.add(1, blk0, Seconds(0), f0, Bytes(0), 0);
+    return;
+  }
+  Seconds t_pre = c.xfer(Bytes(pre));
+  Seconds t_acc = acc > 0 ? c.xfer(Bytes(acc)) : Seconds(0);
+  int acc_msgs = acc > 0 ? 1 : 0;
+  // Round 0: own block, no combine; the next round's block is prefetched.
+  plan.add(1, blk0, t_pre, f0, Bytes(pre), 1);
+  // Rounds 1..P-2: the accumulator from the previous round and the next prefetch.
+  plan.add(P - 2, blk + combine, t_pre + t_acc, f, Bytes(pre + acc), 1 + acc_msgs);
+  // Round P-1: nothing left to prefetch.
+  plan.add(1, blk + combine, t_acc, f, Bytes(acc), acc_msgs);
+  if (acc > 0) {
+    plan.tail = t_acc;  // the accumulator's last hop: home, exposed
+    plan.tail_bytes = Bytes(acc);
+  }
+}
+
+RingPlan ring_plan(const Ctx& c, const Mechanism& m, BlockPass pass) {
+  RingPlan plan;
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
+  const double q = d(c.q), k = d(c.k);
+  CausalFractions frac = causal_fractions(c, m.kind);
+  Seconds blk0 = c.block(pass, H, c.q, c.k, frac.first);
+  Seconds blk = c.block(pass, H, c.q, c.k, frac.rest);
+  Flops f0 = c.block_flops(pass, H, c.q, c.k, frac.first);
+  Flops f = c.block_flops(pass, H, c.q, c.k, frac.rest);
+  if (pass == BlockPass::bwd && c.s.recompute && m.kind != MechanismKind::no_comm) {
+    plan.prologue = c.recompute(c.q, c.k, H, Hkv);
+    plan.prologue_flops = c.recompute_flops(c.q, c.k, H, Hkv);
+  }
+
+  // eq. 5: merge of (O, LSE): read two partials, write one; accumulate of gradients: read
+  // two, write one.
+  const double merge_bytes = 3.0 * B * H * q * (D * ba + 4.0);
+  const double dq_acc_bytes = 3.0 * B * H * q * D * ba;
+  const double dkv_acc_bytes = 3.0 * 2.0 * B * Hkv * k * D * ba;
+
+  switch (m.kind) {
+    case MechanismKind::no_comm:
+      plan.add(1, blk0, Seconds(0), f0, Bytes(0), 0);
+      plan.add(c.P - 1, blk, Seconds(0), f, Bytes(0), 0);
+      break;
+    case MechanismKind::lv_xattn:
+      if (pass == BlockPass::fwd) {
+        // eq. 8a: Q blocks travel ahead; (O, LSE) accumulators one round behind.
+        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(merge_bytes), B * H * q * D * b,
+                          B * H * q * (D * ba + 4.0));
+      } else {
+        // eq. 8b: Q, O, dO and LSE travel together; dQ accumulators one round behind;
+        // dK, dV accumulate locally.
+        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(dq_acc_bytes + dkv_acc_bytes),
+                          B * H * q * (3.0 * D * b + 4.0), B * H * q * D * ba);
+      }
+      break;
+    case MechanismKind::ring:
+    case MechanismKind::ring_zigzag:
+    case MechanismKind::ring_stripe:
+      if (pass == BlockPass::fwd) {
+        // eq. 8c: K, V blocks travel (2·H_kv heads, never GQA-expanded); O, LSE stay.
+        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(merge_bytes), 2.0 * B * Hkv * k * D * b, 0.0);
+      } else {
+        // eq. 8d: K, V travel again; dK, dV accumulators one round behind; dQ stays.
+        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(dq_acc_bytes + dkv_acc_bytes),
+                          2.0 * B * Hkv * k * D * b, 2.0 * B * Hkv * k * D * ba);
+      }
+      break;
+    default:
+      break;
+  }
+  return plan;
+}
+
+struct PassResult {
+  Seconds time, compute;
+  Flops flops;
+  Bytes bytes;
+  int rounds = 0;
+};
+
+PassResult run_plan(const RingPlan& plan) {
+  PassResult r;
+  r.time = plan.prologue + plan.tail;  // eq. 7
+  r.compute = plan.prologue;
+  r.flops = plan.prologue_flops;
+  r.bytes = plan.tail_bytes;
+  for (int i = 0; i < plan.n; ++i) {
+    const RoundGroup& g = plan.groups[static_cast<std::size_t>(i)];
+    r.time += max(g.compute, g.transfer) * g.count;
+    r.compute += g.compute * g.count;
+    r.flops += g.flops * g.count;
+    r.bytes += g.bytes * g.count;
+    r.rounds += g.count;
+  }
+  return r;
+}
+
+// ---- all-to-all -------------------------------------------------------------------
+
+// eq. 11: an all-to-all in which every rank sends `per_peer` bytes to each other rank,
+// posted at once (as NCCL groups its sends). Inside a node every GPU's sends share its own
+// fabric port (on a mesh each peer has its own link); across nodes the GPUs of a node
+// share its NICs.
+Seconds all_to_all(const Ctx& c, double per_peer) {
+  const Cluster& cl = c.s.cluster;
+  if (c.P <= 1 || per_peer <= 0) return Seconds(0);
+  const double g = cl.gpus_per_node, P = c.P;
+  LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
+  LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
+  Seconds t_intra(0), t_inter(0), alpha(0);
+  if (g > 1) {
+    double bytes = cl.intra_kind == IntraFabric::nvlink_mesh ? per_peer : (g - 1.0) * per_peer;
+    t_intra = Bytes(bytes) / intra.bandwidth;
+    alpha = intra.latency;
+  }
+  if (cl.nodes > 1) {
+    double node_bytes = g * (P - g) * per_peer;
+    t_inter = Bytes(node_bytes) / (inter.bandwidth * static_cast<double>(cl.nics_per_node));
+    alpha = max(alpha, inter.latency);
+  }
+  return alpha + max(t_intra, t_inter);
+}
+
+std::string ulysses_refusal(const Ctx& c) {
+  const i64 H = c.s.shape.heads, Hkv = c.s.shape.kv_heads, P = c.P;
+  if (H % P != 0)
+    return fmt::format("all-to-all splits query heads over ranks: H = {} is not divisible by P = {}", H, P);
+  if (P % Hkv != 0 && Hkv % P != 0)
+    return fmt::format("key/value heads H_kv = {} and P = {}: neither divides the other, so K, V heads "
+                       "cannot be split or replicated evenly",
+                       Hkv, P);
+  return {};
+}
+
+PassResult ulysses_pass(const Ctx& c, BlockPass pass) {
+  const double B = c.B, D = c.D, b = c.b;
+  const double h = c.H / c.P;                          // query heads per rank
+  const double hkv = std::max(c.Hkv / c.P, 1.0);       // kv heads per rank (replicated when P > H_kv)
+  const double q = d(c.q), k = d(c.k);
+  const double mask = c.s.shape.mask == Mask::causal ? 0.5 : 1.0;
+  const double qkv_peer = B * D * b * (q * h + 2.0 * k * hkv);  // eq. 12a
+  const double o_peer = B * D * b * q * h;
+  PassResult r;
+  Seconds attn = c.block(pass, h, c.s.shape.q_tokens, c.s.shape.kv_tokens, mask);
+  r.flops = c.block_flops(pass, h, c.s.shape.q_tokens, c.s.shape.kv_tokens, mask);
+  r.compute = attn;
+  const double peers = c.P - 1.0;
+  if (pass == BlockPass::fwd) {
+    r.time = all_to_all(c, qkv_peer) + attn + all_to_all(c, o_peer);  // eq. 12b
+    r.bytes = Bytes(peers * (qkv_peer + o_peer));
+  } else {
+    // eq. 12c: dO to head shards, local backward, dQ, dK, dV back; replicated K, V heads
+    // are summed at their home (an elementwise add of P/H_kv partials).
+    Seconds reduce(0);
+    if (c.P > c.Hkv) reduce = c.elementwise(3.0 * 2.0 * B * k * c.Hkv * D * b * (c.P / c.Hkv - 1.0));
+    r.time = all_to_all(c, o_peer) + attn + all_to_all(c, qkv_peer) + reduce;
+    r.compute = attn + reduce;
+    r.bytes = Bytes(peers * (o_peer + qkv_peer));
+    if (c.s.recompute) {
+      // Recomputation keeps only the input, O and LSE: re-project Q, K, V and redo the
+      // forward all-to-alls of Q, K, V and O (eq. 13).
+      Seconds re = c.recompute(c.q, c.k, c.H, c.Hkv);
+      r.time += re + all_to_all(c, qkv_peer) + all_to_all(c, o_peer);
+      r.compute += re;
+      r.flops += c.recompute_flops(c.q, c.k, c.H, c.Hkv);
+      r.bytes += Bytes(peers * (qkv_peer + o_peer));
+    }
+  }
+  return r;
+}
+
+// ---- memory (docs/model.md, §6) -----------------------------------------------------
+
+MemoryBreakdown memory_ring_family(const Ctx& c, MechanismKind kind, BlockPass pass) {
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
+  const double q = d(c.q), k = d(c.k);
+  const double kv = 2.0 * B * Hkv * k * D * b;  // K_i and V_i
+  MemoryBreakdown m;
+  if (pass == BlockPass::fwd) {
+    m.inputs = Bytes(B * H * q * D * b + kv);              // eq. 14a
+    m.outputs = Bytes(B * H * q * (D * b + 4.0));
+    const double partial = B * H * q * (D * ba + 4.0);
+    if (kind == MechanismKind::lv_xattn)
+      m.buffers = Bytes(2.0 * B * H * q * D * b + 2.0 * B * H * q * (D * ba + 4.0) + partial);
+    else if (kind == MechanismKind::no_comm)
+      m.buffers = Bytes(partial);
+    else
+      m.buffers = Bytes(2.0 * kv + partial);
+  } else {
+    m.inputs = Bytes(B * H * q * (3.0 * D * b + 4.0) + kv);  // eq. 14b: Q, O, dO, LSE, K, V
+    m.outputs = Bytes(B * H * q * D * b + 2.0 * B * Hkv * k * D * ba);
+    const double dq_partial = B * H * q * D * 4.0;           // kernels accumulate dQ in fp32
+    const double dkv_partial = 2.0 * B * Hkv * k * D * 4.0;
+    if (kind == MechanismKind::lv_xattn)
+      m.buffers = Bytes(2.0 * B * H * q * (3.0 * D * b + 4.0) + 2.0 * B * H * q * D * ba + dq_partial + dkv_partial);
+    else if (kind == MechanismKind::no_comm)
+      m.buffers = Bytes(dq_partial + dkv_partial);
+    else
+      m.buffers = Bytes(2.0 * kv + 2.0 * 2.0 * B * Hkv * k * D * ba + dq_partial + dkv_partial);
+  }
+  return m;
+}
+
+MemoryBreakdown memory_ulysses(const Ctx& c, BlockPass pass) {
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b;
+  const double h = H / c.P, hkv = std::max(Hkv / c.P, 1.0);
+  const double Sq = d(c.s.shape.q_tokens), Skv = d(c.s.shape.kv_tokens);
+  const double q = d(c.q), k = d(c.k);
+  const double seq_qkv = B * q * H * D * b + 2.0 * B * k * Hkv * D * b;
+  const double head_qkv = B * Sq * h * D * b + 2.0 * B * Skv * hkv * D * b;
+  MemoryBreakdown m;
+  if (pass == BlockPass::fwd) {
+    m.inputs = Bytes(seq_qkv + head_qkv);                       // eq. 14c
+    m.outputs = Bytes(B * Sq * h * (D * b + 4.0) + B * q * H * D * b);
+  } else {
+    m.inputs = Bytes(head_qkv + B * Sq * h * (2.0 * D * b + 4.0) + B * q * H * D * b);  // + O, dO, LSE; dO seq
+    m.outputs = Bytes(head_qkv + seq_qkv);  // dQ, dK, dV in head and then sequence layout
+  }
+  return m;
+}
+
+// What one cross-attention layer keeps for its backward, per GPU (eq. 15).
+double saved_per_layer(const Ctx& c, MechanismKind kind) {
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b;
+  const double q = d(c.q), k = d(c.k);
+  const double input = B * q * d(c.s.model.text_hidden) * b;
+  if (c.s.recompute) return input + B * q * H * (D * b + 4.0);  // input, O, LSE
+  if (kind == MechanismKind::ulysses) {
+    const double h = H / c.P, hkv = std::max(Hkv / c.P, 1.0);
+    const double Sq = d(c.s.shape.q_tokens), Skv = d(c.s.shape.kv_tokens);
+    return input + B * Sq * h * (2.0 * D * b + 4.0) + 2.0 * B * Skv * hkv * D * b;
+  }
+  return input + B * q * H * (2.0 * D * b + 4.0) + 2.0 * B * Hkv * k * D * b;  // Q, O, LSE, K, V
+}
+
+MemoryBreakdown memory_for(const Ctx& c, MechanismKind kind, BlockPass pass) {
+  return kind == MechanismKind::ulysses ? memory_ulysses(c, pass) : memory_ring_family(c, kind, pass);
+}
+
+MemoryBreakdown memory(const Ctx& c, MechanismKind kind, Pass pass) {
+  MemoryBreakdown m;
+  if (pass == Pass::fwd) {
+    m = memory_for(c, kind, BlockPass::fwd);
+  } else {
+    MemoryBreakdown bwd = memory_for(c, kind, BlockPass::bwd);
+    m = bwd;
+    if (pass == Pass::fwd_bwd) {
+      MemoryBreakdown fwd = memory_for(c, kind, BlockPass::fwd);
+      if (fwd.inputs + fwd.outputs + fwd.buffers > bwd.inputs + bwd.outputs + bwd.buffers) m = fwd;
+    }
+    // The other cross-attention layers' saved activations, and the visual features they
+    // all share (eq. 15).
+    const double layers = std::max(c.s.model.cross_attention_layers - 1, 0);
+    m.saved = Bytes(layers * saved_per_layer(c, kind) + c.B * d(c.k) * d(c.s.model.visual_hidden) * c.b);
+  }
+  return m;
+}
+
+bool ring_family(MechanismKind k) {
+  return k == MechanismKind::lv_xattn || k == MechanismKind::ring || k == MechanismKind::no_comm ||
+         k == MechanismKind::ring_zigzag || k == MechanismKind::ring_stripe;
+}
+
+}  // namespace
+
+std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass pass) {
+  std::vector<RoundGroup> out;
+  if (!ring_family(m.kind) || pass == Pass::fwd_bwd) return out;
+  Ctx c(s);
+  RingPlan plan = ring_plan(c, m, pass == Pass::fwd ? BlockPass::fwd : BlockPass::bwd);
+  out.assign(plan.groups.begin(), plan.groups.begin() + plan.n);
+  return out;
+}
+
+Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
+  Estimate e;
+  e.mechanism = m;
+  e.pass = pass;
+  Ctx c(s);
+  auto refuse = [&](std::string why) {
+    e.feasible = false;
+    e.reason = std::move(why);
+    return e;
+  };
+  if ((m.kind == MechanismKind::ring_zigzag || m.kind == MechanismKind::ring_stripe) && s.shape.mask != Mask::causal)
+    return refuse(fmt::format("{} is a layout for causal self-attention; with a dense mask use ring", m.name()));
+  if (m.kind == MechanismKind::startrail || m.kind == MechanismKind::usp)
+    return refuse(fmt::format("{} has no closed form yet (it arrives with the Schedule IR issue)", m.name()));
+  if (m.kind == MechanismKind::ulysses) {
+    std::string why = ulysses_refusal(c);
+    if (!why.empty()) return refuse(std::move(why));
+  }
+  auto one = [&](BlockPass bp) {
+    return m.kind == MechanismKind::ulysses ? ulysses_pass(c, bp) : run_plan(ring_plan(c, m, bp));
+  };
+  PassResult r;
+  if (pass == Pass::fwd || pass == Pass::bwd) {
+    r = one(pass == Pass::fwd ? BlockPass::fwd : BlockPass::bwd);
+  } else {
+    PassResult f = one(BlockPass::fwd), b = one(BlockPass::bwd);
+    r.time = f.time + b.time;
+    r.compute = f.compute + b.compute;
+    r.flops = f.flops + b.flops;
+    r.bytes = f.bytes + b.bytes;
+    r.rounds = f.rounds + b.rounds;
+  }
+  e.time = r.time;
+  e.compute = r.compute;
+  e.exposed_comm = r.time - r.compute;
+  e.flops_per_rank = r.flops;
+  e.bytes_per_rank = r.bytes;
+  e.rounds = m.kind == MechanismKind::ulysses ? 0 : r.rounds;
+  e.memory = memory(c, m.kind, pass);
+  e.fits = e.memory.total() <= s.cluster.gpu.memory - s.memory_reserved;
+  return e;
+}
+
+std::vector<Estimate> estimate_all(const Scenario& s, const std::vector<Pass>& passes) {
+  std::vector<Estimate> out;
+  out.reserve(s.mechanisms.size() * passes.size());
+  for (const auto& m : s.mechanisms)
+    for (Pass p : passes) out.push_back(estimate(s, m, p));
+  return out;
+}
+
+}  // namespace xattn

@@ -1,0 +1,218 @@
+// Calibration files (docs/calibration.md): YAML that sets only the keys it names, so that
+// several files apply in order, later ones winning per key.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "model/error.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn {
+namespace {
+
+struct Reader {
+  std::string source;
+  std::vector<Problem> problems;
+
+  Origin at(const YAML::Node& n) const { return Origin{source, n.Mark().line + 1, n.Mark().column + 1}; }
+
+  template <class T>
+  std::optional<T> get(const YAML::Node& map, const char* key, const std::string& path) {
+    YAML::Node n = map[key];
+    if (!n) return std::nullopt;
+    try {
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      problems.push_back({at(n), path, fmt::format("'{}' has the wrong type", n.IsScalar() ? n.Scalar() : "")});
+      return std::nullopt;
+    }
+  }
+
+  void check_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      bool ok = false;
+      std::string list;
+      for (const char* k : known) {
+        ok = ok || key == k;
+        list += (list.empty() ? "" : ", ") + std::string(k);
+      }
+      if (!ok)
+        problems.push_back({at(it->first), path.empty() ? key : path + "." + key,
+                            fmt::format("unknown field; known keys: {}", list)});
+    }
+  }
+
+  void fraction(const YAML::Node& map, const char* key, const std::string& path, double& out) {
+    if (auto v = get<double>(map, key, path + "." + key)) {
+      if (!(*v > 0 && *v <= 1)) problems.push_back({at(map[key]), path + "." + key, "must be in (0, 1]"});
+      else out = *v;
+    }
+  }
+};
+
+void read_link(Reader& r, const YAML::Node& node, const std::string& path, LinkCalibration& link) {
+  if (!node) return;
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path, "expected a mapping with latency_us and/or bandwidth_GBps"});
+    return;
+  }
+  r.check_keys(node, path, {"latency_us", "bandwidth_GBps"});
+  if (auto v = r.get<double>(node, "latency_us", path + ".latency_us")) {
+    if (*v < 0) r.problems.push_back({r.at(node["latency_us"]), path + ".latency_us", "must not be negative"});
+    else link.latency = microseconds(*v);
+  }
+  if (auto v = r.get<double>(node, "bandwidth_GBps", path + ".bandwidth_GBps")) {
+    if (*v <= 0) r.problems.push_back({r.at(node["bandwidth_GBps"]), path + ".bandwidth_GBps", "must be positive"});
+    else link.bandwidth = gigabytes_per_second(*v);
+  }
+}
+
+}  // namespace
+
+void apply_calibration_file(Calibration& c, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(Origin{path, 0, 0}, "calibration", "cannot open the calibration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  YAML::Node root;
+  try {
+    root = YAML::Load(buffer.str());
+  } catch (const YAML::Exception& e) {
+    throw InputError(Origin{path, e.mark.line + 1, e.mark.column + 1}, "", "malformed YAML: " + e.msg);
+  }
+  Reader r{path, {}};
+  if (!root.IsMap()) throw InputError(Origin{path, 1, 1}, "", "a calibration file is a YAML mapping");
+  r.check_keys(root, "", {"compute", "links", "source", "notes"});
+  Calibration next = c;
+  if (YAML::Node comp = root["compute"]) {
+    auto& cc = next.compute;
+    r.check_keys(comp, "compute",
+                 {"fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows", "bwd_tile_rows",
+                  "kv_half", "launch_overhead_us", "memory_efficiency", "gemm_efficiency", "table"});
+    r.fraction(comp, "fwd_max_d64", "compute", cc.fwd_max_d64);
+    r.fraction(comp, "fwd_max_d128", "compute", cc.fwd_max_d128);
+    r.fraction(comp, "bwd_max_d64", "compute", cc.bwd_max_d64);
+    r.fraction(comp, "bwd_max_d128", "compute", cc.bwd_max_d128);
+    r.fraction(comp, "memory_efficiency", "compute", cc.memory_efficiency);
+    r.fraction(comp, "gemm_efficiency", "compute", cc.gemm_efficiency);
+    for (auto [key, member] : {std::pair{"fwd_tile_rows", &ComputeCalibration::fwd_tile_rows},
+                               std::pair{"bwd_tile_rows", &ComputeCalibration::bwd_tile_rows}}) {
+      if (auto v = r.get<std::int64_t>(comp, key, std::string("compute.") + key)) {
+        if (*v <= 0) r.problems.push_back({r.at(comp[key]), std::string("compute.") + key, "must be positive"});
+        else cc.*member = *v;
+      }
+    }
+    if (auto v = r.get<double>(comp, "kv_half", "compute.kv_half")) {
+      if (*v < 0) r.problems.push_back({r.at(comp["kv_half"]), "compute.kv_half", "must not be negative"});
+      else cc.kv_half = *v;
+    }
+    if (auto v = r.get<double>(comp, "launch_overhead_us", "compute.launch_overhead_us")) {
+      if (*v < 0) r.problems.push_back({r.at(comp["launch_overhead_us"]), "compute.launch_overhead_us", "must not be negative"});
+      else cc.launch_overhead = microseconds(*v);
+    }
+    if (YAML::Node table = comp["table"]) {
+      std::vector<EfficiencyPoint> points;
+      if (!table.IsSequence()) {
+        r.problems.push_back({r.at(table), "compute.table", "expected a list of points"});
+      } else {
+        for (const auto& row : table) {
+          if (!row.IsMap()) {
+            r.problems.push_back({r.at(row), "compute.table", "expected {pass, head_dim, q_rows, kv_rows, efficiency}"});
+            continue;
+          }
+          r.check_keys(row, "compute.table[]", {"pass", "head_dim", "q_rows", "kv_rows", "efficiency"});
+          EfficiencyPoint p;
+          auto pass = r.get<std::string>(row, "pass", "compute.table[].pass");
+          auto d = r.get<std::int64_t>(row, "head_dim", "compute.table[].head_dim");
+          auto q = r.get<std::int64_t>(row, "q_rows", "compute.table[].q_rows");
+          auto k = r.get<std::int64_t>(row, "kv_rows", "compute.table[].kv_rows");
+          auto e = r.get<double>(row, "efficiency", "compute.table[].efficiency");
+          if (!pass || !d || !q || !k || !e) {
+            r.problems.push_back({r.at(row), "compute.table[]", "every point needs pass, head_dim, q_rows, kv_rows, efficiency"});
+            continue;
+          }
+          if (*pass != "fwd" && *pass != "bwd") {
+            r.problems.push_back({r.at(row["pass"]), "compute.table[].pass", "must be fwd or bwd"});
+            continue;
+          }
+          p.pass = *pass == "fwd" ? BlockPass::fwd : BlockPass::bwd;
+          p.head_dim = *d;
+          p.q_rows = *q;
+          p.kv_rows = *k;
+          p.efficiency = *e;
+          points.push_back(p);
+        }
+        std::string why = validate_table(points);
+        if (!why.empty()) r.problems.push_back({r.at(table), "compute.table", why});
+        // Later files replace earlier points of the same (pass, head_dim).
+        auto& old = cc.table;
+        for (const auto& p : points)
+          std::erase_if(old, [&](const EfficiencyPoint& o) { return o.pass == p.pass && o.head_dim == p.head_dim; });
+        old.insert(old.end(), points.begin(), points.end());
+      }
+    }
+  }
+  if (YAML::Node links = root["links"]) {
+    r.check_keys(links, "links", {"intra_node", "inter_node"});
+    read_link(r, links["intra_node"], "links.intra_node", next.intra_node);
+    read_link(r, links["inter_node"], "links.inter_node", next.inter_node);
+  }
+  if (!r.problems.empty()) throw InputError(std::move(r.problems));
+  next.sources.push_back(path);
+  c = std::move(next);
+}
+
+Calibration load_calibration(const std::string& path) {
+  Calibration c;
+  apply_calibration_file(c, path);
+  return c;
+}
+
+std::string calibration_to_yaml(const Calibration& c) {
+  YAML::Emitter out;
+  const auto& cc = c.compute;
+  out << YAML::BeginMap;
+  out << YAML::Key << "compute" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "fwd_max_d64" << YAML::Value << cc.fwd_max_d64;
+  out << YAML::Key << "fwd_max_d128" << YAML::Value << cc.fwd_max_d128;
+  out << YAML::Key << "bwd_max_d64" << YAML::Value << cc.bwd_max_d64;
+  out << YAML::Key << "bwd_max_d128" << YAML::Value << cc.bwd_max_d128;
+  out << YAML::Key << "fwd_tile_rows" << YAML::Value << cc.fwd_tile_rows;
+  out << YAML::Key << "bwd_tile_rows" << YAML::Value << cc.bwd_tile_rows;
+  out << YAML::Key << "kv_half" << YAML::Value << cc.kv_half;
+  out << YAML::Key << "launch_overhead_us" << YAML::Value << to_microseconds(cc.launch_overhead);
+  out << YAML::Key << "memory_efficiency" << YAML::Value << cc.memory_efficiency;
+  out << YAML::Key << "gemm_efficiency" << YAML::Value << cc.gemm_efficiency;
+  if (!cc.table.empty()) {
+    out << YAML::Key << "table" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : cc.table) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "pass" << YAML::Value
+          << (p.pass == BlockPass::fwd ? "fwd" : "bwd") << YAML::Key << "head_dim" << YAML::Value << p.head_dim
+          << YAML::Key << "q_rows" << YAML::Value << p.q_rows << YAML::Key << "kv_rows" << YAML::Value << p.kv_rows
+          << YAML::Key << "efficiency" << YAML::Value << p.efficiency << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
+  auto link = [&](const char* name, const LinkCalibration& l) {
+    if (!l.latency && !l.bandwidth) return;
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    if (l.latency) out << YAML::Key << "latency_us" << YAML::Value << to_microseconds(*l.latency);
+    if (l.bandwidth) out << YAML::Key << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*l.bandwidth);
+    out << YAML::EndMap;
+  };
+  if (c.intra_node.latency || c.intra_node.bandwidth || c.inter_node.latency || c.inter_node.bandwidth) {
+    out << YAML::Key << "links" << YAML::Value << YAML::BeginMap;
+    link("intra_node", c.intra_node);
+    link("inter_node", c.inter_node);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace xattn

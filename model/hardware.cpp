@@ -1,0 +1,27 @@
+#include "model/hardware.hpp"
+
+namespace xattn {
+
+std::string_view to_string(IntraFabric f) {
+  switch (f) {
+    case IntraFabric::nvlink_switch: return "nvlink-switch";
+    case IntraFabric::nvlink_mesh: return "nvlink-mesh";
+    case IntraFabric::pcie: return "pcie";
+    case IntraFabric::none: return "none";
+  }
+  return "?";
+}
+
+std::optional<IntraFabric> parse_intra_fabric(std::string_view s) {
+  if (s == "nvlink-switch") return IntraFabric::nvlink_switch;
+  if (s == "nvlink-mesh") return IntraFabric::nvlink_mesh;
+  if (s == "pcie") return IntraFabric::pcie;
+  if (s == "none") return IntraFabric::none;
+  return std::nullopt;
+}
+
+std::string_view to_string(LinkClass c) {
+  return c == LinkClass::intra_node ? "intra_node" : "inter_node";
+}
+
+}  // namespace xattn

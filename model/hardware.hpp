@@ -1,0 +1,59 @@
+// GPUs, links and clusters. Bandwidths are per direction; inter-node bandwidth is per NIC
+// and one point-to-point message uses one NIC (ARCHITECTURE.md, "Scenario keys").
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "model/types.hpp"
+#include "model/units.hpp"
+
+namespace xattn {
+
+struct GpuSpec {
+  std::string name;
+  FlopsPerSecond peak_fp16;  // dense fp16/bf16 tensor-core FLOP/s (datasheet)
+  FlopsPerSecond peak_fp32;  // dense fp32 FLOP/s without tensor cores (datasheet)
+  BytesPerSecond hbm;        // HBM bandwidth (datasheet)
+  Bytes memory;              // device memory capacity
+  int sms = 0;               // streaming multiprocessors
+
+  [[nodiscard]] FlopsPerSecond peak(DType t) const { return t == DType::fp32 ? peak_fp32 : peak_fp16; }
+};
+
+enum class IntraFabric { nvlink_switch, nvlink_mesh, pcie, none };
+
+[[nodiscard]] std::string_view to_string(IntraFabric f);
+[[nodiscard]] std::optional<IntraFabric> parse_intra_fabric(std::string_view s);
+
+// One class of link, alpha-beta: a message of n bytes takes latency + n / bandwidth.
+struct LinkSpec {
+  BytesPerSecond bandwidth;
+  Seconds latency;
+
+  [[nodiscard]] Seconds transfer(Bytes n) const { return latency + n / bandwidth; }
+};
+
+enum class LinkClass { intra_node, inter_node };
+
+[[nodiscard]] std::string_view to_string(LinkClass c);
+
+struct Cluster {
+  GpuSpec gpu;
+  int nodes = 1;
+  int gpus_per_node = 1;
+  IntraFabric intra_kind = IntraFabric::nvlink_switch;
+  LinkSpec intra;        // one GPU to another inside a node, per direction
+  LinkSpec inter;        // one NIC, per direction
+  int nics_per_node = 1;
+
+  [[nodiscard]] int ranks() const { return nodes * gpus_per_node; }
+  // Ranks are placed in order: rank r lives on node r / gpus_per_node.
+  [[nodiscard]] int node_of(int rank) const { return rank / gpus_per_node; }
+  [[nodiscard]] LinkClass link_class(int from, int to) const {
+    return node_of(from) == node_of(to) ? LinkClass::intra_node : LinkClass::inter_node;
+  }
+};
+
+}  // namespace xattn

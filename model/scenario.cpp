@@ -1,0 +1,607 @@
+// Scenario I/O: the field registry, the YAML reader with file/line/field errors, --set
+// overrides, resolution against the presets, and the YAML writer for round-trips.
+#include "model/scenario.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace xattn {
+namespace {
+
+// ---- value parsing ------------------------------------------------------------------
+
+std::string type_name(FieldType t) {
+  switch (t) {
+    case FieldType::integer: return "an integer";
+    case FieldType::number: return "a number";
+    case FieldType::boolean: return "true or false";
+    case FieldType::text: return "a string";
+    case FieldType::text_list: return "a list of strings";
+  }
+  return "?";
+}
+
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::int64_t as_int(const FieldValue& v) { return std::get<std::int64_t>(v); }
+double as_number(const FieldValue& v) { return std::get<double>(v); }
+const std::string& as_text(const FieldValue& v) { return std::get<std::string>(v); }
+
+// ---- the registry -------------------------------------------------------------------
+
+using WS = ScenarioSpec::WorkloadSpec;
+using CS = ScenarioSpec::ClusterSpec;
+
+template <std::int64_t WS::*member>
+void set_w_int(ScenarioSpec& s, const FieldValue& v) { s.workload.*member = as_int(v); }
+template <std::optional<std::int64_t> WS::*member>
+void set_w_opt_int(ScenarioSpec& s, const FieldValue& v) { s.workload.*member = as_int(v); }
+template <std::string WS::*member>
+void set_w_text(ScenarioSpec& s, const FieldValue& v) { s.workload.*member = as_text(v); }
+template <std::optional<std::int64_t> CS::*member>
+void set_c_opt_int(ScenarioSpec& s, const FieldValue& v) { s.cluster.*member = as_int(v); }
+template <std::optional<double> CS::*member>
+void set_c_opt_num(ScenarioSpec& s, const FieldValue& v) { s.cluster.*member = as_number(v); }
+template <std::optional<std::string> CS::*member>
+void set_c_opt_text(ScenarioSpec& s, const FieldValue& v) { s.cluster.*member = as_text(v); }
+
+FieldValue int_value(std::int64_t x) { return FieldValue(x); }
+FieldValue num_value(double x) { return FieldValue(x); }
+FieldValue text_value(std::string_view x) { return FieldValue(std::string(x)); }
+
+std::string directory_of(const std::string& path) {
+  if (path.empty()) return {};
+  return std::filesystem::path(path).parent_path().string();
+}
+
+std::string resolve_relative(const std::string& base_file, const std::string& p) {
+  std::filesystem::path fp(p);
+  if (fp.is_absolute() || base_file.empty()) return p;
+  std::string dir = directory_of(base_file);
+  return dir.empty() ? p : (std::filesystem::path(dir) / fp).string();
+}
+
+void set_calibration(ScenarioSpec& s, const FieldValue& v) {
+  s.calibration_files = std::get<std::vector<std::string>>(v);
+  s.calibration = Calibration{};
+  for (const auto& f : s.calibration_files) apply_calibration_file(s.calibration, resolve_relative(s.path, f));
+}
+
+const std::vector<Field>& registry() {
+  static const std::vector<Field> fields = {
+      {"name", FieldType::text, "scenario name",
+       [](ScenarioSpec& s, const FieldValue& v) { s.name = as_text(v); },
+       [](const Scenario& r) { return text_value(r.name); }},
+      {"description", FieldType::text, "one line on what the scenario is",
+       [](ScenarioSpec& s, const FieldValue& v) { s.description = as_text(v); },
+       [](const Scenario& r) { return text_value(r.description); }},
+      {"workload.model", FieldType::text, "model preset (xattn presets)", &set_w_text<&WS::model>,
+       [](const Scenario& r) { return text_value(r.model.name); }},
+      {"workload.batch", FieldType::integer, "sequences per batch, B", &set_w_int<&WS::batch>,
+       [](const Scenario& r) { return int_value(r.batch); }},
+      {"workload.text_tokens", FieldType::integer, "query (text) tokens of the whole sequence, S_q",
+       &set_w_int<&WS::text_tokens>, [](const Scenario& r) { return int_value(r.text_tokens); }},
+      {"workload.frames", FieldType::integer, "visual items (images or video frames) per sample",
+       &set_w_int<&WS::frames>, [](const Scenario& r) { return int_value(r.frames); }},
+      {"workload.tokens_per_frame", FieldType::integer, "visual tokens per frame (default: the model's)",
+       &set_w_opt_int<&WS::tokens_per_frame>, [](const Scenario& r) { return int_value(r.tokens_per_frame); }},
+      {"workload.dtype", FieldType::text, "activation dtype: fp16, bf16 or fp32", &set_w_text<&WS::dtype>,
+       [](const Scenario& r) { return text_value(to_string(r.shape.dtype)); }},
+      {"workload.mask", FieldType::text, "dense, or causal (self-attention only)", &set_w_text<&WS::mask>,
+       [](const Scenario& r) { return text_value(to_string(r.shape.mask)); }},
+      {"workload.accumulator_dtype", FieldType::text,
+       "travelling accumulators: activation (as published) or fp32", &set_w_text<&WS::accumulator_dtype>,
+       [](const Scenario& r) {
+         return text_value(r.accumulator == AccumulatorDType::fp32 ? "fp32" : "activation");
+       }},
+      {"workload.recompute", FieldType::boolean,
+       "activation recomputation: keep the layer input, O and LSE; recompute Q, K, V in backward",
+       [](ScenarioSpec& s, const FieldValue& v) { s.workload.recompute = std::get<bool>(v); },
+       [](const Scenario& r) { return FieldValue(r.recompute); }},
+      {"workload.heads", FieldType::integer, "query heads H (default: the model's)",
+       &set_w_opt_int<&WS::heads>, [](const Scenario& r) { return int_value(r.shape.heads); }},
+      {"workload.kv_heads", FieldType::integer, "key/value heads H_kv (default: the model's)",
+       &set_w_opt_int<&WS::kv_heads>, [](const Scenario& r) { return int_value(r.shape.kv_heads); }},
+      {"workload.head_dim", FieldType::integer, "head dimension d (default: the model's)",
+       &set_w_opt_int<&WS::head_dim>, [](const Scenario& r) { return int_value(r.shape.head_dim); }},
+      {"workload.text_hidden", FieldType::integer, "text hidden size (Q projection input)",
+       &set_w_opt_int<&WS::text_hidden>, [](const Scenario& r) { return int_value(r.model.text_hidden); }},
+      {"workload.visual_hidden", FieldType::integer, "visual feature width (K/V projection input)",
+       &set_w_opt_int<&WS::visual_hidden>, [](const Scenario& r) { return int_value(r.model.visual_hidden); }},
+      {"workload.cross_attention_layers", FieldType::integer, "cross-attention layers in the model",
+       &set_w_opt_int<&WS::cross_attention_layers>,
+       [](const Scenario& r) { return int_value(r.model.cross_attention_layers); }},
+      {"cluster.preset", FieldType::text, "cluster preset (xattn presets); other cluster keys override it",
+       &set_c_opt_text<&CS::preset>, [](const Scenario&) { return text_value(""); }},
+      {"cluster.gpu", FieldType::text, "GPU preset (xattn presets)", &set_c_opt_text<&CS::gpu>,
+       [](const Scenario& r) { return text_value(r.cluster.gpu.name); }},
+      {"cluster.nodes", FieldType::integer, "nodes", &set_c_opt_int<&CS::nodes>,
+       [](const Scenario& r) { return int_value(r.cluster.nodes); }},
+      {"cluster.gpus_per_node", FieldType::integer, "GPUs per node", &set_c_opt_int<&CS::gpus_per_node>,
+       [](const Scenario& r) { return int_value(r.cluster.gpus_per_node); }},
+      {"cluster.intra_node.kind", FieldType::text, "nvlink-switch, nvlink-mesh, pcie or none",
+       &set_c_opt_text<&CS::intra_kind>, [](const Scenario& r) { return text_value(to_string(r.cluster.intra_kind)); }},
+      {"cluster.intra_node.bandwidth_GBps", FieldType::number, "GPU-to-GPU bandwidth inside a node, per direction, GB/s",
+       &set_c_opt_num<&CS::intra_bandwidth_GBps>,
+       [](const Scenario& r) { return num_value(to_gigabytes_per_second(r.cluster.intra.bandwidth)); }},
+      {"cluster.intra_node.latency_us", FieldType::number, "point-to-point latency inside a node, µs",
+       &set_c_opt_num<&CS::intra_latency_us>,
+       [](const Scenario& r) { return num_value(to_microseconds(r.cluster.intra.latency)); }},
+      {"cluster.inter_node.bandwidth_GBps", FieldType::number, "bandwidth of one NIC, per direction, GB/s",
+       &set_c_opt_num<&CS::inter_bandwidth_GBps>,
+       [](const Scenario& r) { return num_value(to_gigabytes_per_second(r.cluster.inter.bandwidth)); }},
+      {"cluster.inter_node.latency_us", FieldType::number, "point-to-point latency between nodes, µs",
+       &set_c_opt_num<&CS::inter_latency_us>,
+       [](const Scenario& r) { return num_value(to_microseconds(r.cluster.inter.latency)); }},
+      {"cluster.inter_node.nics_per_node", FieldType::integer, "NICs per node (must divide GPUs per node)",
+       &set_c_opt_int<&CS::nics_per_node>, [](const Scenario& r) { return int_value(r.cluster.nics_per_node); }},
+      {"cluster.gpu_peak_TFLOPS", FieldType::number, "dense fp16/bf16 peak, TFLOP/s (default: the GPU's)",
+       &set_c_opt_num<&CS::gpu_peak_TFLOPS>,
+       [](const Scenario& r) { return num_value(r.cluster.gpu.peak_fp16.value() * 1e-12); }},
+      {"cluster.gpu_hbm_GBps", FieldType::number, "HBM bandwidth, GB/s (default: the GPU's)",
+       &set_c_opt_num<&CS::gpu_hbm_GBps>,
+       [](const Scenario& r) { return num_value(to_gigabytes_per_second(r.cluster.gpu.hbm)); }},
+      {"cluster.gpu_memory_GB", FieldType::number, "device memory, GB = 1e9 bytes (default: the GPU's)",
+       &set_c_opt_num<&CS::gpu_memory_GB>, [](const Scenario& r) { return num_value(r.cluster.gpu.memory.value() * 1e-9); }},
+      {"cluster.memory_reserved_GB", FieldType::number,
+       "memory per GPU not available to attention (weights, optimizer, other layers), GB",
+       [](ScenarioSpec& s, const FieldValue& v) { s.cluster.memory_reserved_GB = as_number(v); },
+       [](const Scenario& r) { return num_value(r.memory_reserved.value() * 1e-9); }},
+      {"mechanisms", FieldType::text_list, "mechanisms to compare (default: lv-xattn, ring, ulysses, no-comm)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.mechanisms = std::get<std::vector<std::string>>(v); },
+       [](const Scenario& r) {
+         std::vector<std::string> names;
+         for (const auto& m : r.mechanisms) names.push_back(m.name());
+         return FieldValue(names);
+       }},
+      {"calibration", FieldType::text_list, "calibration file(s), merged in order, later files winning",
+       &set_calibration, [](const Scenario& r) { return FieldValue(r.calibration.sources); }},
+  };
+  return fields;
+}
+
+bool is_prefix_of_field(const std::string& prefix) {
+  for (const auto& f : registry())
+    if (f.path.size() > prefix.size() && f.path.compare(0, prefix.size(), prefix) == 0 &&
+        f.path[prefix.size()] == '.')
+      return true;
+  return false;
+}
+
+std::string known_keys_under(const std::string& prefix) {
+  std::vector<std::string> keys;
+  for (const auto& f : registry()) {
+    std::string_view p = f.path;
+    if (prefix.empty()) {
+      keys.emplace_back(p.substr(0, p.find('.')));
+    } else if (p.starts_with(prefix + ".")) {
+      std::string_view rest = p.substr(prefix.size() + 1);
+      keys.emplace_back(rest.substr(0, rest.find('.')));
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string s;
+  for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
+  return s;
+}
+
+Origin mark_origin(const std::string& source, const YAML::Node& node) {
+  auto m = node.Mark();
+  return Origin{source, m.line + 1, m.column + 1};
+}
+
+// Walks a YAML mapping, setting every registered field it finds and collecting problems.
+void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& prefix,
+                  const std::string& source, std::vector<Problem>& problems,
+                  std::vector<std::pair<const Field*, YAML::Node>>& deferred) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    std::string key = it->first.as<std::string>();
+    std::string path = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node& value = it->second;
+    Origin origin = mark_origin(source, it->first);
+    if (const Field* f = find_field(path)) {
+      spec.origins[path] = origin;
+      if (f->path == "calibration") {
+        deferred.emplace_back(f, value);  // files are read after `path` is known
+        continue;
+      }
+      try {
+        FieldValue v;
+        if (f->type == FieldType::text_list) {
+          std::vector<std::string> items;
+          if (value.IsSequence()) {
+            for (const auto& item : value) {
+              if (!item.IsScalar()) throw InputError(mark_origin(source, item), path, "expected a list of strings");
+              items.push_back(item.Scalar());
+            }
+          } else if (value.IsScalar()) {
+            items.push_back(value.Scalar());
+          } else {
+            throw InputError(origin, path, "expected a list of strings");
+          }
+          v = items;
+        } else {
+          if (!value.IsScalar())
+            throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(f->type)));
+          v = parse_field_value(*f, value.Scalar(), mark_origin(source, value));
+        }
+        f->set(spec, v);
+      } catch (const InputError& e) {
+        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+      }
+    } else if (is_prefix_of_field(path)) {
+      if (!value.IsMap()) {
+        problems.push_back({origin, path, fmt::format("expected a mapping with keys: {}", known_keys_under(path))});
+        continue;
+      }
+      read_mapping(spec, value, path, source, problems, deferred);
+    } else {
+      problems.push_back({origin, path,
+                          fmt::format("unknown field; known keys{}: {}", prefix.empty() ? "" : " under " + prefix,
+                                      known_keys_under(prefix))});
+    }
+  }
+}
+
+}  // namespace
+
+Origin ScenarioSpec::origin_of(const std::string& field) const {
+  auto it = origins.find(field);
+  if (it != origins.end()) return it->second;
+  return Origin{path.empty() ? std::string("scenario") : path, 0, 0};
+}
+
+std::span<const Field> scenario_fields() { return registry(); }
+
+const Field* find_field(std::string_view path) {
+  for (const auto& f : registry())
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+FieldValue parse_field_value(const Field& field, const std::string& raw, const Origin& origin) {
+  std::string text = trim(raw);
+  auto bad = [&](const std::string& why) {
+    return InputError(origin, field.path, fmt::format("'{}' is not {}{}", text, type_name(field.type), why));
+  };
+  switch (field.type) {
+    case FieldType::integer: {
+      std::int64_t v = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || end != text.data() + text.size() || text.empty()) throw bad("");
+      return v;
+    }
+    case FieldType::number: {
+      if (text.empty()) throw bad("");
+      errno = 0;
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      if (end != text.c_str() + text.size() || errno != 0 || v != v) throw bad("");
+      return v;
+    }
+    case FieldType::boolean: {
+      if (text == "true" || text == "yes" || text == "on") return true;
+      if (text == "false" || text == "no" || text == "off") return false;
+      throw bad("");
+    }
+    case FieldType::text:
+      return text;
+    case FieldType::text_list: {
+      std::vector<std::string> items;
+      std::string_view rest = text;
+      if (rest.starts_with('[') && rest.ends_with(']')) rest = rest.substr(1, rest.size() - 2);
+      while (!rest.empty()) {
+        auto comma = rest.find(',');
+        std::string item = trim(rest.substr(0, comma));
+        if (!item.empty()) items.push_back(item);
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+      }
+      return items;
+    }
+  }
+  throw bad("");
+}
+
+void apply_override(ScenarioSpec& spec, const std::string& path, const std::string& value, const Origin& origin) {
+  const Field* f = find_field(path);
+  if (!f) {
+    std::string prefix = path.substr(0, path.rfind('.') == std::string::npos ? 0 : path.rfind('.'));
+    while (!prefix.empty() && !is_prefix_of_field(prefix))
+      prefix = prefix.substr(0, prefix.rfind('.') == std::string::npos ? 0 : prefix.rfind('.'));
+    throw InputError(origin, path,
+                     fmt::format("no such field; known keys{}: {}", prefix.empty() ? "" : " under " + prefix,
+                                 known_keys_under(prefix)));
+  }
+  FieldValue v = parse_field_value(*f, value, origin);
+  if (f->path == "calibration") {
+    // Files named on the command line are relative to the working directory.
+    ScenarioSpec relative_to_cwd;
+    set_calibration(relative_to_cwd, v);
+    spec.calibration_files = relative_to_cwd.calibration_files;
+    spec.calibration = relative_to_cwd.calibration;
+  } else {
+    f->set(spec, v);
+  }
+  spec.origins[path] = origin;
+}
+
+void apply_override(ScenarioSpec& spec, const std::string& assignment) {
+  Origin origin{"--set " + assignment, 0, 0};
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError(origin, "", "expected KEY=VALUE, for example workload.frames=384");
+  apply_override(spec, trim(assignment.substr(0, eq)), assignment.substr(eq + 1), origin);
+}
+
+ScenarioSpec parse_scenario_spec(const std::string& yaml_text, const std::string& source_name) {
+  ScenarioSpec spec;
+  spec.path = source_name;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(Origin{source_name, e.mark.line + 1, e.mark.column + 1}, "", "malformed YAML: " + e.msg);
+  }
+  if (!root.IsMap())
+    throw InputError(Origin{source_name, 1, 1}, "", "a scenario is a YAML mapping with workload: and cluster: sections");
+  std::vector<Problem> problems;
+  std::vector<std::pair<const Field*, YAML::Node>> deferred;
+  read_mapping(spec, root, "", source_name, problems, deferred);
+  for (const auto& [field, node] : deferred) {
+    try {
+      std::vector<std::string> files;
+      if (node.IsSequence()) {
+        for (const auto& item : node) files.push_back(item.Scalar());
+      } else if (node.IsScalar()) {
+        files.push_back(node.Scalar());
+      } else {
+        throw InputError(mark_origin(source_name, node), field->path, "expected a file name or a list of them");
+      }
+      field->set(spec, FieldValue(files));
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+  return spec;
+}
+
+ScenarioSpec load_scenario_spec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(Origin{path, 0, 0}, "", "cannot open the scenario file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_scenario_spec(buffer.str(), path);
+}
+
+Scenario resolve(const ScenarioSpec& spec) {
+  std::vector<Problem> problems;
+  auto problem = [&](const std::string& field, std::string message) {
+    problems.push_back({spec.origin_of(field), field, std::move(message)});
+  };
+  Scenario s;
+  s.name = spec.name;
+  s.description = spec.description;
+  s.path = spec.path;
+  const auto& w = spec.workload;
+
+  // Workload.
+  if (const ModelSpec* m = find_model(w.model)) {
+    s.model = *m;
+  } else {
+    problem("workload.model", fmt::format("unknown model preset '{}'; known: {}", w.model, model_names()));
+  }
+  if (w.heads) s.model.heads = *w.heads;
+  if (w.kv_heads) s.model.kv_heads = *w.kv_heads;
+  if (w.head_dim) s.model.head_dim = *w.head_dim;
+  if (w.text_hidden) s.model.text_hidden = *w.text_hidden;
+  if (w.visual_hidden) s.model.visual_hidden = *w.visual_hidden;
+  if (w.cross_attention_layers) s.model.cross_attention_layers = static_cast<int>(*w.cross_attention_layers);
+  s.batch = w.batch;
+  s.text_tokens = w.text_tokens;
+  s.frames = w.frames;
+  s.tokens_per_frame = w.tokens_per_frame.value_or(s.model.tokens_per_frame);
+  auto positive = [&](const std::string& field, std::int64_t v) {
+    if (v <= 0) problem(field, fmt::format("must be positive, got {}", v));
+  };
+  positive("workload.batch", s.batch);
+  positive("workload.text_tokens", s.text_tokens);
+  positive("workload.frames", s.frames);
+  if (find_model(w.model)) {
+    positive("workload.tokens_per_frame", s.tokens_per_frame);
+    positive("workload.heads", s.model.heads);
+    positive("workload.kv_heads", s.model.kv_heads);
+    positive("workload.head_dim", s.model.head_dim);
+    positive("workload.text_hidden", s.model.text_hidden);
+    positive("workload.visual_hidden", s.model.visual_hidden);
+    positive("workload.cross_attention_layers", s.model.cross_attention_layers);
+    if (s.model.heads > 0 && s.model.kv_heads > 0 && s.model.heads % s.model.kv_heads != 0)
+      problem(w.kv_heads ? "workload.kv_heads" : "workload.heads",
+              fmt::format("query heads ({}) must be a multiple of key/value heads ({})", s.model.heads,
+                          s.model.kv_heads));
+  }
+  s.shape.batch = s.batch;
+  s.shape.heads = s.model.heads;
+  s.shape.kv_heads = s.model.kv_heads;
+  s.shape.head_dim = s.model.head_dim;
+  s.shape.q_tokens = s.text_tokens;
+  s.shape.kv_tokens = s.frames * s.tokens_per_frame;
+  if (auto d = parse_dtype(w.dtype)) s.shape.dtype = *d;
+  else problem("workload.dtype", fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", w.dtype));
+  if (auto m = parse_mask(w.mask)) s.shape.mask = *m;
+  else problem("workload.mask", fmt::format("unknown mask '{}'; known: dense, causal", w.mask));
+  if (s.shape.mask == Mask::causal && s.shape.q_tokens != s.shape.kv_tokens && s.shape.kv_tokens > 0)
+    problem("workload.mask",
+            fmt::format("a causal mask is for self-attention: text_tokens ({}) must equal frames x "
+                        "tokens_per_frame ({})",
+                        s.shape.q_tokens, s.shape.kv_tokens));
+  if (w.accumulator_dtype == "activation") s.accumulator = AccumulatorDType::activation;
+  else if (w.accumulator_dtype == "fp32") s.accumulator = AccumulatorDType::fp32;
+  else problem("workload.accumulator_dtype", fmt::format("unknown '{}'; known: activation, fp32", w.accumulator_dtype));
+  s.recompute = w.recompute;
+
+  // Cluster: preset first, explicit keys override.
+  const auto& c = spec.cluster;
+  bool have_gpu = false;
+  if (c.preset) {
+    if (const ClusterPreset* p = find_cluster(*c.preset)) {
+      s.cluster = p->cluster;
+      have_gpu = true;
+    } else {
+      problem("cluster.preset", fmt::format("unknown cluster preset '{}'; known: {}", *c.preset, cluster_names()));
+    }
+  }
+  if (c.gpu) {
+    if (const GpuSpec* g = find_gpu(*c.gpu)) {
+      s.cluster.gpu = *g;
+      have_gpu = true;
+    } else {
+      problem("cluster.gpu", fmt::format("unknown GPU preset '{}'; known: {}", *c.gpu, gpu_names()));
+    }
+  } else if (!c.preset) {
+    problem("cluster.gpu", fmt::format("no GPU: set cluster.gpu ({}) or cluster.preset ({})", gpu_names(), cluster_names()));
+  }
+  if (c.gpu_peak_TFLOPS) {
+    double ratio = s.cluster.gpu.peak_fp16.value() > 0 ? s.cluster.gpu.peak_fp32 / s.cluster.gpu.peak_fp16 : 1.0 / 16;
+    s.cluster.gpu.peak_fp16 = teraflops_per_second(*c.gpu_peak_TFLOPS);
+    s.cluster.gpu.peak_fp32 = s.cluster.gpu.peak_fp16 * ratio;
+    if (*c.gpu_peak_TFLOPS <= 0) problem("cluster.gpu_peak_TFLOPS", "must be positive");
+  }
+  if (c.gpu_hbm_GBps) {
+    s.cluster.gpu.hbm = gigabytes_per_second(*c.gpu_hbm_GBps);
+    if (*c.gpu_hbm_GBps <= 0) problem("cluster.gpu_hbm_GBps", "must be positive");
+  }
+  if (c.gpu_memory_GB) {
+    s.cluster.gpu.memory = gigabytes(*c.gpu_memory_GB);
+    if (*c.gpu_memory_GB <= 0) problem("cluster.gpu_memory_GB", "must be positive");
+  }
+  if (c.nodes) s.cluster.nodes = static_cast<int>(*c.nodes);
+  if (c.gpus_per_node) s.cluster.gpus_per_node = static_cast<int>(*c.gpus_per_node);
+  if (c.nics_per_node) s.cluster.nics_per_node = static_cast<int>(*c.nics_per_node);
+  else if (!c.preset) s.cluster.nics_per_node = s.cluster.gpus_per_node;
+  if (c.intra_kind) {
+    if (auto k = parse_intra_fabric(*c.intra_kind)) s.cluster.intra_kind = *k;
+    else problem("cluster.intra_node.kind",
+                 fmt::format("unknown fabric '{}'; known: nvlink-switch, nvlink-mesh, pcie, none", *c.intra_kind));
+  }
+  if (c.intra_bandwidth_GBps) s.cluster.intra.bandwidth = gigabytes_per_second(*c.intra_bandwidth_GBps);
+  if (c.intra_latency_us) s.cluster.intra.latency = microseconds(*c.intra_latency_us);
+  if (c.inter_bandwidth_GBps) s.cluster.inter.bandwidth = gigabytes_per_second(*c.inter_bandwidth_GBps);
+  if (c.inter_latency_us) s.cluster.inter.latency = microseconds(*c.inter_latency_us);
+  if (c.nodes && *c.nodes <= 0) problem("cluster.nodes", fmt::format("must be positive, got {}", *c.nodes));
+  if (c.gpus_per_node && *c.gpus_per_node <= 0)
+    problem("cluster.gpus_per_node", fmt::format("must be positive, got {}", *c.gpus_per_node));
+  if (s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
+    if (s.cluster.gpus_per_node > 1 && s.cluster.intra.bandwidth.value() <= 0)
+      problem("cluster.intra_node.bandwidth_GBps",
+              fmt::format("must be positive with {} GPUs per node", s.cluster.gpus_per_node));
+    if (s.cluster.nodes > 1 && s.cluster.inter.bandwidth.value() <= 0)
+      problem("cluster.inter_node.bandwidth_GBps", fmt::format("must be positive with {} nodes", s.cluster.nodes));
+    if (s.cluster.nics_per_node <= 0)
+      problem("cluster.inter_node.nics_per_node", fmt::format("must be positive, got {}", s.cluster.nics_per_node));
+    else if (s.cluster.gpus_per_node % s.cluster.nics_per_node != 0)
+      problem("cluster.inter_node.nics_per_node",
+              fmt::format("{} NICs do not divide {} GPUs per node evenly", s.cluster.nics_per_node,
+                          s.cluster.gpus_per_node));
+  }
+  if (s.cluster.intra.latency.value() < 0) problem("cluster.intra_node.latency_us", "must not be negative");
+  if (s.cluster.inter.latency.value() < 0) problem("cluster.inter_node.latency_us", "must not be negative");
+  (void)have_gpu;
+  if (c.memory_reserved_GB < 0) problem("cluster.memory_reserved_GB", "must not be negative");
+  s.memory_reserved = gigabytes(c.memory_reserved_GB);
+
+  s.calibration = spec.calibration;
+  if (spec.mechanisms.empty()) {
+    s.mechanisms = default_mechanisms();
+  } else {
+    for (const auto& name : spec.mechanisms) {
+      if (auto m = parse_mechanism(name)) s.mechanisms.push_back(*m);
+      else problem("mechanisms", fmt::format("unknown mechanism '{}'; known: {}", name, mechanism_names()));
+    }
+  }
+  if (!problems.empty()) throw InputError(std::move(problems));
+  return s;
+}
+
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  ScenarioSpec spec = load_scenario_spec(path);
+  for (const auto& o : overrides) apply_override(spec, o);
+  return resolve(spec);
+}
+
+std::string to_yaml(const Scenario& s) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  // Emit every field from the registry, nested by its dotted path.
+  std::vector<std::string> open;  // currently open map path components
+  auto emit_value = [&](const FieldValue& v) {
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            out << YAML::Flow << YAML::BeginSeq;
+            for (const auto& item : x) out << item;
+            out << YAML::EndSeq;
+          } else if constexpr (std::is_same_v<T, double>) {
+            out << fmt::format("{}", x);
+          } else {
+            out << x;
+          }
+        },
+        v);
+  };
+  for (const auto& f : registry()) {
+    if (f.path == "cluster.preset") continue;  // the resolved cluster is written in full
+    std::vector<std::string> parts;
+    std::string_view p = f.path;
+    while (true) {
+      auto dot = p.find('.');
+      parts.emplace_back(p.substr(0, dot));
+      if (dot == std::string_view::npos) break;
+      p = p.substr(dot + 1);
+    }
+    std::vector<std::string> want(parts.begin(), parts.end() - 1);
+    std::size_t common = 0;
+    while (common < open.size() && common < want.size() && open[common] == want[common]) ++common;
+    while (open.size() > common) {
+      out << YAML::EndMap;
+      open.pop_back();
+    }
+    while (open.size() < want.size()) {
+      out << YAML::Key << want[open.size()] << YAML::Value << YAML::BeginMap;
+      open.push_back(want[open.size()]);
+    }
+    FieldValue v = f.get(s);
+    if (f.path == "calibration") {
+      // Absolute paths, so the written file reads back from any folder.
+      std::vector<std::string> files;
+      for (const auto& src : s.calibration.sources) files.push_back(std::filesystem::absolute(src).string());
+      v = FieldValue(files);
+    }
+    out << YAML::Key << parts.back() << YAML::Value;
+    emit_value(v);
+  }
+  while (!open.empty()) {
+    out << YAML::EndMap;
+    open.pop_back();
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace xattn

@@ -1,0 +1,250 @@
+// The Schedule IR (ARCHITECTURE.md, "The one idea"): for each rank, an ordered program of
+// Compute, Send, Recv and Collective ops, each on a named stream, with explicit
+// dependencies and a stable id "rank/index". The numerical reference, the simulator and
+// the GPU backend all execute exactly these programs.
+//
+// Execution semantics, defined once here and followed by every executor:
+//  * Streams are in order: an op (or a transfer group, below) starts only after the
+//    previous op on the same stream of the same rank has completed, and after every op in
+//    its `deps` (indices into the same rank's program, always earlier ones) has completed.
+//  * Transfer groups: consecutive Send/Recv ops of one rank on the same stream with the
+//    same `group` number (>= 0) are posted together, as ncclGroupStart/End or
+//    batch_isend_irecv post them. The group starts when all members may start; every
+//    member then proceeds concurrently; the group completes when all members have. A ring
+//    round's send to the next rank and receive from the previous one form one group:
+//    with strict rendezvous and one in-order stream they would otherwise deadlock.
+//  * A Send and a Recv match by (source rank, destination rank, tag). The transfer
+//    happens once both are posted (rendezvous); both complete when it has. The Send reads
+//    its buffers and the Recv writes its buffers during the whole time in flight.
+//  * A Collective matches the ops with the same tag on every rank of its group; it starts
+//    when all of them are posted and completes on all of them together.
+//  * Any two ops of one rank that touch the same buffer, one of them writing it, must be
+//    ordered by these rules (checks.hpp proves it): double buffering is explicit.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "model/hardware.hpp"
+#include "model/mechanism.hpp"
+#include "model/schedule/index_set.hpp"
+#include "model/schedule/layout.hpp"
+#include "model/types.hpp"
+#include "model/units.hpp"
+
+namespace xattn {
+
+enum class StreamKind { compute, comm };
+
+struct Stream {
+  StreamKind kind = StreamKind::compute;
+  int index = 0;  // several communication streams: comm0, comm1, ...
+  [[nodiscard]] std::string name() const;
+  friend bool operator==(const Stream&, const Stream&) = default;
+};
+
+inline constexpr Stream compute_stream{StreamKind::compute, 0};
+[[nodiscard]] constexpr Stream comm_stream(int i) { return Stream{StreamKind::comm, i}; }
+
+// Stable op id, "rank/index".
+struct OpId {
+  int rank = 0;
+  int index = 0;
+  [[nodiscard]] std::string str() const;
+  friend auto operator<=>(const OpId&, const OpId&) = default;
+};
+
+enum class ComputeKind {
+  attention_forward,   // (q, k, v) -> (o, lse): one block, normalized, with its log-sum-exp
+  attention_backward,  // (q, k, v, o or delta, dout, lse) -> dq, dk, dv, using the final lse
+  merge,               // (o, lse) <- stable log-sum-exp merge of (o, lse) and (part_o, part_lse)
+  softmax_delta,       // delta = rowsum(dout * o), per query row and head
+  lse_combine,         // lse <- log-sum-exp over the rows of `src` with the same token
+  rescale,             // o *= exp(lse_local - lse_merged)
+  accumulate,          // dst += src
+  copy,                // dst = src (a local hand-over where a send would go to itself)
+  fill_empty_output,   // (o, lse) = (0, -inf) shaped like q: no keys seen yet
+  fill_zero,           // dst = 0 shaped like src
+};
+
+[[nodiscard]] std::string_view to_string(ComputeKind k);
+
+enum class Accumulate { overwrite, add };
+
+// The shape of one attention block, for FLOPs, the simulator and the GPU kernels.
+struct BlockShape {
+  std::int64_t q_rows = 0;
+  std::int64_t kv_rows = 0;
+  std::int64_t heads = 0;     // query heads in the block
+  std::int64_t kv_heads = 0;  // key/value heads in the block
+  std::int64_t head_dim = 0;
+  std::int64_t batch = 1;
+  Mask mask = Mask::dense;
+  std::int64_t allowed_pairs = 0;  // (query, key) pairs the mask allows, per head and batch
+};
+
+// Buffers are named per rank. Which fields an op uses depends on its kind (see
+// ComputeKind); unused names stay empty.
+struct ComputeOp {
+  ComputeKind kind = ComputeKind::attention_forward;
+  std::string q, k, v, o, lse, dout, delta, dq, dk, dv;
+  std::string part_o, part_lse;  // merge: the partial merged in
+  std::string merged_lse;        // rescale: the team's merged lse
+  std::string src, dst;          // lse_combine, accumulate, copy, fill_zero
+  Accumulate dq_mode = Accumulate::overwrite;
+  Accumulate dkv_mode = Accumulate::overwrite;
+  BlockShape block;              // attention ops
+  Flops flops;
+  Bytes touched;                 // elementwise ops: bytes read and written (for the simulator)
+};
+
+// One message part: a buffer and its size in bytes.
+struct Part {
+  std::string buffer;
+  Bytes size;
+};
+
+struct TransferOp {
+  int peer = 0;
+  std::string tag;
+  std::vector<Part> parts;  // a message may carry several buffers (O with its LSE)
+  int group = -1;           // >= 0: posted together with the neighbouring ops of that group
+  [[nodiscard]] Bytes size() const;
+};
+struct SendOp : TransferOp {};
+struct RecvOp : TransferOp {};
+
+enum class CollectiveKind { all_gather, all_to_all, reduce_scatter };
+enum class Axis { tokens, heads };
+// How pieces that meet at the same (token, head) are combined on the receiving side:
+// `distinct` forbids it, `stack` keeps every piece (an LSE all-gather before lse_combine),
+// `sum` adds them (gradients of replicated key/value heads).
+enum class Combine { distinct, stack, sum };
+
+[[nodiscard]] std::string_view to_string(CollectiveKind k);
+
+// all_gather: every member's input, concatenated along `concat` in group order.
+// all_to_all: member m's input split along `split` into parts[j] (global indices) for
+//   member j; the pieces received concatenated along `concat` in group order.
+// reduce_scatter: inputs summed; member j keeps the rows (split = tokens) or heads in
+//   parts[j].
+struct CollectiveOp {
+  CollectiveKind kind = CollectiveKind::all_gather;
+  std::vector<int> group;        // ranks, in group order; includes this rank
+  std::string tag;
+  std::string input, output;
+  Axis split = Axis::tokens;
+  Axis concat = Axis::tokens;
+  Combine combine = Combine::distinct;
+  std::vector<IndexSet> parts;   // all_to_all, reduce_scatter: one per group member
+  std::vector<Bytes> bytes_to;   // what this rank sends to each member (0 for itself)
+  [[nodiscard]] Bytes bytes_sent() const;
+};
+
+using OpBody = std::variant<ComputeOp, SendOp, RecvOp, CollectiveOp>;
+
+enum class OpKind { compute, send, recv, collective };
+[[nodiscard]] std::string_view to_string(OpKind k);
+
+struct Op {
+  OpBody body;
+  Stream stream;
+  std::vector<int> deps;  // indices of earlier ops in the same program
+  int round = -1;         // the ring round it belongs to (-1: outside the rounds)
+  std::string label;      // for people: "round 3: block Q2 x KV5"
+
+  [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }
+  [[nodiscard]] const ComputeOp* compute() const { return std::get_if<ComputeOp>(&body); }
+  [[nodiscard]] const TransferOp* transfer() const;  // Send or Recv
+  [[nodiscard]] const CollectiveOp* collective() const { return std::get_if<CollectiveOp>(&body); }
+  // Buffers this op reads and writes (a Send reads its parts, a Recv writes them).
+  [[nodiscard]] std::vector<std::string> reads() const;
+  [[nodiscard]] std::vector<std::string> writes() const;
+};
+
+struct Program {
+  int rank = 0;
+  std::vector<Op> ops;
+};
+
+// What a rank holds before the schedule starts and what it must hold at the end, for the
+// numerical reference: tokens of Q (and O, dO, LSE) and of K, V in sequence layout.
+struct RankData {
+  IndexSet q_tokens;
+  IndexSet kv_tokens;
+};
+
+struct Schedule {
+  Mechanism mechanism;
+  Pass pass = Pass::fwd;
+  AttentionShape shape;
+  MaskSpec mask;
+  std::vector<Program> programs;         // programs[r].rank == r
+  std::vector<RankData> data;            // per rank: sequence layout of inputs and outputs
+  std::vector<std::string> inputs;       // buffers every rank holds at the start
+  std::vector<std::string> outputs;      // buffers every rank must hold at the end
+
+  [[nodiscard]] int ranks() const { return static_cast<int>(programs.size()); }
+  [[nodiscard]] const Op& op(OpId id) const { return programs.at(id.rank).ops.at(id.index); }
+  [[nodiscard]] int rounds() const;      // 1 + the largest round number (0 if none)
+};
+
+// Appends the ops of `rank` one by one and infers their dependencies from the buffers
+// they touch: a read waits for the last write of that buffer (read after write); a write
+// waits for the reads since the last write and for that write (write after read, write
+// after write). Dependencies already implied by the stream order are left out.
+class ProgramBuilder {
+ public:
+  explicit ProgramBuilder(Schedule& s) : s_(s) {}
+  int add(int rank, Op op);  // returns the op's index in the rank's program
+  int compute(int rank, ComputeOp c, int round, std::string label);
+  int send(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group, int round);
+  int recv(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group, int round);
+  int collective(int rank, CollectiveOp c, Stream stream, int round, std::string label);
+  // A new transfer-group number for `rank`.
+  int next_group(int rank);
+
+ private:
+  struct Access {
+    int last_write = -1;
+    std::vector<int> reads_since;
+  };
+  Schedule& s_;
+  std::vector<std::vector<std::pair<std::string, Access>>> history_;
+  std::vector<int> groups_;
+  Access& access(int rank, const std::string& buffer);
+};
+
+// ---- summaries, computed from the Schedule itself --------------------------------------
+
+struct RankSummary {
+  Flops flops;
+  Bytes bytes_sent;
+  Bytes bytes_intra;  // sent to ranks on the same node
+  Bytes bytes_inter;  // sent to ranks on other nodes
+  int messages = 0;   // point-to-point sends
+  int collectives = 0;
+};
+
+struct RoundSummary {
+  Flops flops;  // per rank: the busiest rank's
+  Bytes bytes;  // per rank: the most any rank sends in the round
+  int messages = 0;
+};
+
+struct ScheduleSummary {
+  std::vector<RankSummary> ranks;
+  std::vector<RoundSummary> rounds;  // per round number
+  int round_count = 0;
+  [[nodiscard]] Flops max_flops() const;
+  [[nodiscard]] Bytes max_bytes_sent() const;
+};
+
+// Link classes follow the cluster's placement; without a cluster every byte counts as
+// intra-node.
+[[nodiscard]] ScheduleSummary summarize(const Schedule& s, const Cluster* cluster = nullptr);
+
+}  // namespace xattn

@@ -1,0 +1,114 @@
+// Compute efficiency: the parametric model (docs/model.md, eq. 3) and measured tables.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "model/calibration.hpp"
+#include "model/error.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn {
+namespace {
+
+TEST(ComputeEfficiency, ParametricModelByHand) {
+  ComputeCalibration c;  // defaults: fwd e_max(d=128) 0.72, tile 128 rows, kv_half 128
+  // 63 query rows fill 63/128 of one tile; 4096 KV rows reach 4096/(4096+128) of e_max:
+  // 0.72 * 63/128 * 4096/4224 = 0.343636...
+  EXPECT_NEAR(c.efficiency(BlockPass::fwd, 128, 63, 4096), 0.72 * 63.0 / 128.0 * 4096.0 / 4224.0, 1e-12);
+  // Backward tiles are 64 rows: 63 rows use 63/64 of a tile; e_max(bwd, d=128) = 0.60.
+  EXPECT_NEAR(c.efficiency(BlockPass::bwd, 128, 63, 4096), 0.60 * 63.0 / 64.0 * 4096.0 / 4224.0, 1e-12);
+  // Head dim 64 takes the d=64 figures: 0.60 * (256/256) * 1024/1152.
+  EXPECT_NEAR(c.efficiency(BlockPass::fwd, 64, 256, 1024), 0.60 * 1024.0 / 1152.0, 1e-12);
+}
+
+TEST(ComputeEfficiency, ShortQueryBlocksDoNotFillTheGpu) {
+  ComputeCalibration c;
+  // A 63-row block must be less efficient than a 128-row one against the same KV.
+  EXPECT_LT(c.efficiency(BlockPass::fwd, 128, 63, 76848), c.efficiency(BlockPass::fwd, 128, 128, 76848));
+}
+
+TEST(ComputeEfficiency, TableInterpolatesInLogSpaceAndClamps) {
+  ComputeCalibration c;
+  c.table = {{BlockPass::fwd, 128, 64, 1024, 0.2}, {BlockPass::fwd, 128, 64, 4096, 0.4},
+             {BlockPass::fwd, 128, 256, 1024, 0.3}, {BlockPass::fwd, 128, 256, 4096, 0.6}};
+  ASSERT_EQ(validate_table(c.table), "");
+  // Grid points are returned exactly.
+  EXPECT_DOUBLE_EQ(c.efficiency(BlockPass::fwd, 128, 64, 1024), 0.2);
+  // q = 128 is halfway between 64 and 256 in log2; kv = 2048 halfway between 1024 and 4096:
+  // the mean of the four corners, (0.2 + 0.4 + 0.3 + 0.6) / 4 = 0.375.
+  EXPECT_NEAR(c.efficiency(BlockPass::fwd, 128, 128, 2048), 0.375, 1e-12);
+  // Beyond the grid the edge value holds.
+  EXPECT_DOUBLE_EQ(c.efficiency(BlockPass::fwd, 128, 1024, 65536), 0.6);
+  // Passes and head dims the table does not cover fall back to the parametric model.
+  EXPECT_NEAR(c.efficiency(BlockPass::bwd, 128, 64, 4096), 0.60 * 4096.0 / 4224.0, 1e-12);
+}
+
+TEST(ComputeEfficiency, IncompleteGridIsRejected) {
+  std::vector<EfficiencyPoint> t = {{BlockPass::fwd, 128, 64, 1024, 0.2},
+                                    {BlockPass::fwd, 128, 64, 4096, 0.4},
+                                    {BlockPass::fwd, 128, 256, 1024, 0.3}};
+  EXPECT_NE(validate_table(t).find("full q_rows x kv_rows grid"), std::string::npos);
+  t.push_back({BlockPass::fwd, 128, 256, 4096, 1.5});
+  EXPECT_NE(validate_table(t).find("outside (0, 1]"), std::string::npos);
+}
+
+class CalibrationFiles : public ::testing::Test {
+ protected:
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("xattn_calib_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                               "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  void SetUp() override { std::filesystem::create_directories(dir); }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) {
+    auto p = dir / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+};
+
+TEST_F(CalibrationFiles, LaterFilesWinPerKey) {
+  std::string a = write("a.yaml", "compute:\n  fwd_max_d128: 0.5\n  kv_half: 64\nlinks:\n  inter_node: {latency_us: 12, bandwidth_GBps: 20}\n");
+  std::string b = write("b.yaml", "compute:\n  fwd_max_d128: 0.6\nlinks:\n  inter_node: {bandwidth_GBps: 22}\n");
+  Calibration c;
+  apply_calibration_file(c, a);
+  apply_calibration_file(c, b);
+  EXPECT_DOUBLE_EQ(c.compute.fwd_max_d128, 0.6);  // b wins
+  EXPECT_DOUBLE_EQ(c.compute.kv_half, 64.0);      // only a set it
+  EXPECT_DOUBLE_EQ(c.inter_node.latency->value(), 12e-6);
+  EXPECT_DOUBLE_EQ(c.inter_node.bandwidth->value(), 22e9);
+  EXPECT_EQ(c.sources.size(), 2u);
+}
+
+TEST_F(CalibrationFiles, WrittenCalibrationReadsBackEqual) {
+  Calibration c;
+  c.compute.fwd_max_d64 = 0.55;
+  c.compute.table = {{BlockPass::bwd, 64, 32, 512, 0.25}};
+  c.intra_node.latency = microseconds(7);
+  std::string p = write("out.yaml", calibration_to_yaml(c));
+  Calibration back = load_calibration(p);
+  EXPECT_DOUBLE_EQ(back.compute.fwd_max_d64, 0.55);
+  ASSERT_EQ(back.compute.table.size(), 1u);
+  EXPECT_DOUBLE_EQ(back.compute.table[0].efficiency, 0.25);
+  EXPECT_EQ(back.compute.table[0].pass, BlockPass::bwd);
+  EXPECT_NEAR(back.intra_node.latency->value(), 7e-6, 1e-15);
+  EXPECT_FALSE(back.inter_node.bandwidth.has_value());
+}
+
+TEST_F(CalibrationFiles, BadValuesNameFileLineAndField) {
+  std::string p = write("bad.yaml", "compute:\n  fwd_max_d128: 1.7\n  bogus: 3\nlinks:\n  inter_node: {bandwidth_GBps: -1}\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 3u);  // all problems at once
+    std::string all = e.what();
+    EXPECT_NE(all.find(p + ":2:"), std::string::npos) << all;  // fwd_max_d128 on line 2
+    EXPECT_NE(all.find("compute.fwd_max_d128"), std::string::npos);
+    EXPECT_NE(all.find("compute.bogus"), std::string::npos);
+    EXPECT_NE(all.find("links.inter_node.bandwidth_GBps"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace xattn
