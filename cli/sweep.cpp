@@ -234,7 +234,9 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   std::vector<Problem> problems;
   auto add = [&](const InputError& e) { problems.insert(problems.end(), e.problems().begin(), e.problems().end()); };
 
-  YAML::Node base, set, grid, mechanisms, passes;
+  // Absent keys (and keys with no value) are null nodes.
+  YAML::Node base{YAML::NodeType::Null}, set{YAML::NodeType::Null}, grid{YAML::NodeType::Null},
+      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null};
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = it->first.Scalar();
     if (key == "base") base = it->second;
@@ -250,7 +252,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
 
   // The base scenario, relative to the sweep file.
   bool have_base = false;
-  if (!base) {
+  if (base.IsNull()) {
     problems.push_back({Origin{path, 1, 1}, "base", "missing: name the base scenario file, e.g. base: ../llama32v-16xa100.yaml"});
   } else if (!base.IsScalar()) {
     problems.push_back({mark_of(path, base), "base", "expected a scenario file name"});
@@ -271,7 +273,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   }
 
   // Fixed overrides: `set: {dotted.path: value}`, then the command line's --set.
-  if (set) {
+  if (!set.IsNull()) {
     if (!set.IsMap()) {
       problems.push_back({mark_of(path, set), "set", "expected a mapping of dotted field paths to values"});
     } else {
@@ -290,7 +292,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   }
 
   // The grid, in file order.
-  if (grid) {
+  if (!grid.IsNull()) {
     if (!grid.IsMap()) {
       problems.push_back({mark_of(path, grid), "grid", "expected a mapping of dotted field paths to values or ranges"});
     } else {
@@ -350,7 +352,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     }
     return items;
   };
-  if (mechanisms) {
+  if (!mechanisms.IsNull()) {
     try {
       plan.mechanisms = parse_mechanisms(string_list(mechanisms, "mechanisms"), mark_of(path, mechanisms), "mechanisms");
     } catch (const InputError& e) {
@@ -365,7 +367,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
       add(e);
     }
   }
-  if (passes) {
+  if (!passes.IsNull()) {
     try {
       plan.passes = parse_passes(string_list(passes, "passes"), mark_of(path, passes), "passes");
     } catch (const InputError& e) {
@@ -374,16 +376,16 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   } else {
     plan.passes = {Pass::fwd_bwd};
   }
-  if (mechanisms && plan.mechanisms.empty() && problems.empty())
+  if (!mechanisms.IsNull() && plan.mechanisms.empty() && problems.empty())
     problems.push_back({mark_of(path, mechanisms), "mechanisms", "empty list"});
-  if (passes && plan.passes.empty() && problems.empty())
+  if (!passes.IsNull() && plan.passes.empty() && problems.empty())
     problems.push_back({mark_of(path, passes), "passes", "empty list"});
 
   if (problems.empty()) {
     double n = 1;
     for (const auto& a : plan.axes) n *= static_cast<double>(a.values.size());
     if (n > kMaxPoints)
-      problems.push_back({grid ? mark_of(path, grid) : Origin{path}, "grid",
+      problems.push_back({!grid.IsNull() ? mark_of(path, grid) : Origin{path}, "grid",
                           fmt::format("{:.3g} points is more than this tool will sweep ({:.0e})", n, kMaxPoints)});
   }
   if (!problems.empty()) throw InputError(std::move(problems));

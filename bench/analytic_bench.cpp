@@ -1,0 +1,100 @@
+// Speed of the closed-form model (issue 2, §7): goal >= 1e6 configurations per second per
+// core for one mechanism, forward + backward, and a one-million-point sweep in seconds on
+// two cores. Run: build/bench/bench_analytic   (figures only; nothing here asserts a time)
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "cli/sweep.hpp"
+#include "model/analytic.hpp"
+#include "model/scenario.hpp"
+
+namespace {
+
+const std::string kScenario = XATTN_SOURCE_DIR "/scenarios/llama32v-16xa100.yaml";
+
+const xattn::Scenario& default_scenario() {
+  static const xattn::Scenario s = xattn::load_scenario(kScenario);
+  return s;
+}
+
+// (a) One estimate: one mechanism, forward + backward, on the default scenario.
+void BM_estimate_fwd_bwd(benchmark::State& state, const char* mechanism) {
+  const xattn::Scenario& s = default_scenario();
+  xattn::Mechanism m = *xattn::parse_mechanism(mechanism);
+  for (auto _ : state) {
+    xattn::Estimate e = xattn::estimate(s, m, xattn::Pass::fwd_bwd);
+    benchmark::DoNotOptimize(e.time);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, lv_xattn, "lv-xattn");
+BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, ring, "ring");
+BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, ulysses, "ulysses");
+BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, no_comm, "no-comm");
+
+// (b) resolve() alone: presets, defaults and checks, what a sweep pays per point.
+void BM_resolve(benchmark::State& state) {
+  const xattn::ScenarioSpec spec = xattn::load_scenario_spec(kScenario);
+  for (auto _ : state) {
+    xattn::Scenario s = xattn::resolve(spec);
+    benchmark::DoNotOptimize(s.shape.kv_tokens);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_resolve);
+
+// A whole sweep point as the sweep engine evaluates it: set a field, resolve, estimate.
+void BM_point_set_resolve_estimate(benchmark::State& state) {
+  xattn::ScenarioSpec spec = xattn::load_scenario_spec(kScenario);
+  const xattn::Field* frames = xattn::find_field("workload.frames");
+  xattn::Mechanism m = *xattn::parse_mechanism("lv-xattn");
+  std::int64_t f = 1;
+  for (auto _ : state) {
+    frames->set(spec, xattn::FieldValue(f));
+    f = f % 1000 + 1;
+    xattn::Scenario s = xattn::resolve(spec);
+    xattn::Estimate e = xattn::estimate(s, m, xattn::Pass::fwd_bwd);
+    benchmark::DoNotOptimize(e.time);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_point_set_resolve_estimate);
+
+// (c) A 1000 x 1000 grid (workload.frames x workload.text_tokens), lv-xattn, fwd+bwd,
+// through the sweep engine with CSV formatting, into a sink that only counts bytes.
+void BM_sweep_million_points(benchmark::State& state) {
+  std::string dir = std::filesystem::temp_directory_path() / ("xattn-bench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/million.yaml";
+  {
+    std::ofstream f(path);
+    f << "base: " << kScenario << "\n"
+      << "grid:\n"
+      << "  workload.frames: {from: 1, to: 1000, step: 1}\n"
+      << "  workload.text_tokens: {from: 16, to: 16000, step: 16}\n"
+      << "mechanisms: [lv-xattn]\n"
+      << "passes: [fwd+bwd]\n";
+  }
+  const xattn::cli::SweepPlan plan = xattn::cli::load_sweep(path);
+  std::filesystem::remove_all(dir);
+  xattn::cli::SweepOptions options;
+  options.jobs = static_cast<int>(state.range(0));
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    xattn::cli::run_sweep(plan, options, [&](std::string_view rows) { bytes += rows.size(); });
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(plan.points()));
+  state.counters["points"] = static_cast<double>(plan.points());
+  state.counters["csv_MB"] = static_cast<double>(bytes) * 1e-6;
+}
+BENCHMARK(BM_sweep_million_points)->Arg(1)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,381 @@
+// `xattn simulate`, `presets`, `fields`, --help and --version, run in-process on argument
+// vectors. Numbers are compared as numbers (parsed JSON/CSV, with tolerances) against
+// estimate() called directly on the same resolved scenario, never as text.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.hpp"
+#include "model/analytic.hpp"
+#include "model/presets.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn::cli::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kRelTol = 1e-12;
+
+void expect_near_rel(double actual, double expected, const std::string& what) {
+  EXPECT_NEAR(actual, expected, kRelTol * std::max(1.0, std::abs(expected))) << what;
+}
+
+json simulate_json(const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{"simulate", kDefaultScenario, "--format", "json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CliResult r = run(args);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  return json::parse(r.out);
+}
+
+// Checks every result entry against estimate() on `s`, in mechanism x pass order.
+void expect_results_equal_estimates(const json& results, const Scenario& s, const std::vector<Mechanism>& mechanisms,
+                                    const std::vector<Pass>& passes) {
+  ASSERT_EQ(results.size(), mechanisms.size() * passes.size());
+  std::size_t i = 0;
+  for (const auto& m : mechanisms) {
+    for (Pass p : passes) {
+      const json& r = results[i++];
+      Estimate e = estimate(s, m, p);
+      std::string what = m.name() + " " + std::string(to_string(p));
+      EXPECT_EQ(r.at("mechanism"), m.name()) << what;
+      EXPECT_EQ(r.at("pass"), std::string(to_string(p))) << what;
+      EXPECT_EQ(r.at("engine"), "analytic") << what;
+      EXPECT_EQ(r.at("scope"), "layer") << what;
+      ASSERT_EQ(r.at("feasible"), e.feasible) << what;
+      if (!e.feasible) {
+        EXPECT_EQ(r.at("reason"), e.reason) << what;
+        EXPECT_FALSE(r.contains("time_s")) << what;
+        continue;
+      }
+      expect_near_rel(r.at("time_s"), e.time.value(), what + " time_s");
+      expect_near_rel(r.at("compute_s"), e.compute.value(), what + " compute_s");
+      expect_near_rel(r.at("exposed_comm_s"), e.exposed_comm.value(), what + " exposed_comm_s");
+      expect_near_rel(r.at("peak_memory_bytes"), e.memory.total().value(), what + " peak_memory_bytes");
+      EXPECT_EQ(r.at("fits"), e.fits) << what;
+      expect_near_rel(r.at("flops_per_rank"), e.flops_per_rank.value(), what + " flops_per_rank");
+      expect_near_rel(r.at("bytes_per_rank"), e.bytes_per_rank.value(), what + " bytes_per_rank");
+      EXPECT_EQ(r.at("rounds"), e.rounds) << what;
+    }
+  }
+}
+
+// ---- the JSON contract (ARCHITECTURE.md, "xattn simulate SCENARIO --format json") --------
+
+TEST(SimulateJson, HasScenarioAndOneResultPerMechanismAndPass) {
+  // The default scenario names 4 mechanisms (lv-xattn, ring, ulysses, no-comm); --pass
+  // defaults to fwd, bwd, fwd+bwd: 4 x 3 = 12 entries.
+  json doc = simulate_json();
+  ASSERT_TRUE(doc.contains("scenario"));
+  ASSERT_TRUE(doc.contains("results"));
+  ASSERT_EQ(doc["results"].size(), 12u);
+  for (const auto& r : doc["results"]) {
+    for (const char* key : {"mechanism", "engine", "pass", "scope", "feasible"}) EXPECT_TRUE(r.contains(key)) << key;
+    if (r["feasible"]) {
+      for (const char* key : {"time_s", "compute_s", "exposed_comm_s", "peak_memory_bytes", "fits", "flops_per_rank",
+                              "bytes_per_rank", "rounds", "memory"})
+        EXPECT_TRUE(r.contains(key)) << key;
+      // exposed_comm_s is defined as time_s - compute_s (ARCHITECTURE.md).
+      EXPECT_NEAR(r["exposed_comm_s"].get<double>(), r["time_s"].get<double>() - r["compute_s"].get<double>(),
+                  1e-12 * r["time_s"].get<double>());
+      // peak_memory_bytes is the sum of the breakdown (MemoryBreakdown::total()).
+      const json& m = r["memory"];
+      double sum = m["inputs_bytes"].get<double>() + m["outputs_bytes"].get<double>() +
+                   m["buffers_bytes"].get<double>() + m["saved_bytes"].get<double>();
+      EXPECT_NEAR(r["peak_memory_bytes"].get<double>(), sum, 1e-9 * sum);
+    } else {
+      EXPECT_TRUE(r.contains("reason"));
+    }
+  }
+}
+
+TEST(SimulateJson, ValuesEqualEstimateOnTheSameScenario) {
+  json doc = simulate_json();
+  Scenario s = load_scenario(kDefaultScenario);
+  expect_results_equal_estimates(doc["results"], s, s.mechanisms, {Pass::fwd, Pass::bwd, Pass::fwd_bwd});
+}
+
+TEST(SimulateJson, ScenarioObjectDescribesTheResolvedScenario) {
+  // scenarios/llama32v-16xa100.yaml: 1008 text tokens, 192 images of 6404 tokens
+  // (Llama-3.2-11B-Vision preset: 4 tiles x 1601) = 1,229,568 KV tokens; 32 heads, 8 KV
+  // heads, d 128; cluster preset lvxattn-16xa100: 4 nodes x 4 A100-80GB = 16 ranks.
+  json sc = simulate_json()["scenario"];
+  EXPECT_EQ(sc["name"], "llama32v-16xa100");
+  EXPECT_EQ(sc["path"], kDefaultScenario);
+  const json& w = sc["workload"];
+  EXPECT_EQ(w["model"], "llama-3.2-11b-vision");
+  EXPECT_EQ(w["batch"], 1);
+  EXPECT_EQ(w["text_tokens"], 1008);
+  EXPECT_EQ(w["frames"], 192);
+  EXPECT_EQ(w["tokens_per_frame"], 6404);
+  EXPECT_EQ(w["kv_tokens"], 192 * 6404);
+  EXPECT_EQ(w["heads"], 32);
+  EXPECT_EQ(w["kv_heads"], 8);
+  EXPECT_EQ(w["head_dim"], 128);
+  EXPECT_EQ(w["dtype"], "fp16");
+  const json& c = sc["cluster"];
+  EXPECT_EQ(c["gpu"], "a100-80gb");
+  EXPECT_EQ(c["nodes"], 4);
+  EXPECT_EQ(c["gpus_per_node"], 4);
+  EXPECT_EQ(c["ranks"], 16);
+  // One 25 GB/s NIC per GPU between nodes (MECHANISMS.md, set-up 1).
+  EXPECT_DOUBLE_EQ(c["inter_node"]["bandwidth_GBps"].get<double>(), 25.0);
+  EXPECT_TRUE(c["intra_node"].contains("latency_us"));
+  EXPECT_TRUE(sc["calibration"]["sources"].is_array());
+}
+
+TEST(SimulateJson, SetOverridesChangeTheScenarioAndTheResults) {
+  // Doubling the images from 192 to 384 doubles S_kv: 384 x 6404 = 2,459,136.
+  json doc = simulate_json({"--set", "workload.frames=384", "--set", "cluster.inter_node.bandwidth_GBps=50"});
+  EXPECT_EQ(doc["scenario"]["workload"]["frames"], 384);
+  EXPECT_EQ(doc["scenario"]["workload"]["kv_tokens"], 384 * 6404);
+  EXPECT_DOUBLE_EQ(doc["scenario"]["cluster"]["inter_node"]["bandwidth_GBps"].get<double>(), 50.0);
+  Scenario s = load_scenario(kDefaultScenario, {"workload.frames=384", "cluster.inter_node.bandwidth_GBps=50"});
+  EXPECT_EQ(s.shape.kv_tokens, 384 * 6404);
+  expect_results_equal_estimates(doc["results"], s, s.mechanisms, {Pass::fwd, Pass::bwd, Pass::fwd_bwd});
+
+  // And the results differ from the default scenario's: Ring moves KV, whose size doubled.
+  json base = simulate_json({"--mechanism", "ring", "--pass", "fwd"});
+  json doubled = simulate_json({"--mechanism", "ring", "--pass", "fwd", "--set", "workload.frames=384"});
+  EXPECT_GT(doubled["results"][0]["bytes_per_rank"].get<double>(), base["results"][0]["bytes_per_rank"].get<double>());
+}
+
+TEST(SimulateJson, MechanismAndPassSelectTheEntriesInOrder) {
+  // Two mechanisms x one pass = 2 entries, in the order given.
+  json doc = simulate_json({"--mechanism", "ring", "-m", "lv-xattn", "--pass", "fwd+bwd"});
+  ASSERT_EQ(doc["results"].size(), 2u);
+  EXPECT_EQ(doc["results"][0]["mechanism"], "ring");
+  EXPECT_EQ(doc["results"][1]["mechanism"], "lv-xattn");
+  EXPECT_EQ(doc["results"][0]["pass"], "fwd+bwd");
+  Scenario s = load_scenario(kDefaultScenario);
+  expect_results_equal_estimates(doc["results"], s, {*parse_mechanism("ring"), *parse_mechanism("lv-xattn")},
+                                 {Pass::fwd_bwd});
+}
+
+TEST(SimulateJson, AnInfeasibleMechanismIsAnEntryNotAnAbort) {
+  // All-to-all shards heads over P = 16 GPUs; 24 query heads (with 8 KV heads, so GQA
+  // stays valid) do not divide by 16, so ulysses must be refused with a reason while the
+  // ring family still runs (issue 2, §3).
+  json doc = simulate_json({"--set", "workload.heads=24", "--pass", "fwd"});
+  ASSERT_EQ(doc["results"].size(), 4u);
+  bool saw_ulysses = false;
+  for (const auto& r : doc["results"]) {
+    if (r["mechanism"] == "ulysses") {
+      saw_ulysses = true;
+      EXPECT_FALSE(r["feasible"].get<bool>());
+      EXPECT_FALSE(r["reason"].get<std::string>().empty());
+      EXPECT_FALSE(r.contains("time_s"));
+    } else {
+      EXPECT_TRUE(r["feasible"].get<bool>()) << r["mechanism"];
+    }
+  }
+  EXPECT_TRUE(saw_ulysses);
+}
+
+TEST(SimulateJson, OutWritesTheSameDocumentToAFile) {
+  TempDir dir;
+  std::string out = dir.path("result.json");
+  CliResult r = run({"simulate", kDefaultScenario, "--format", "json", "--out", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");  // nothing on stdout with --out
+  EXPECT_EQ(json::parse(read_file(out)), simulate_json());
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"result.json"});  // no temporary left over
+}
+
+// ---- CSV and table ----------------------------------------------------------------------
+
+TEST(SimulateCsv, HeaderHasUnitsAndRowsMatchEstimates) {
+  CliResult r = run({"simulate", kDefaultScenario, "--format", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 1u + 12u);  // header + 4 mechanisms x 3 passes
+  const auto& h = rows[0];
+  for (const char* name : {"mechanism", "engine", "pass", "scope", "feasible", "time_s", "compute_s", "exposed_comm_s",
+                           "peak_memory_bytes", "fits", "reason"})
+    EXPECT_GE(column(h, name), 0) << name;
+  Scenario s = load_scenario(kDefaultScenario);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    ASSERT_EQ(row.size(), h.size());
+    Mechanism m = *parse_mechanism(row[static_cast<std::size_t>(column(h, "mechanism"))]);
+    Pass p = *parse_pass(row[static_cast<std::size_t>(column(h, "pass"))]);
+    Estimate e = estimate(s, m, p);
+    ASSERT_EQ(row[static_cast<std::size_t>(column(h, "feasible"))], e.feasible ? "true" : "false");
+    if (!e.feasible) continue;
+    expect_near_rel(std::stod(row[static_cast<std::size_t>(column(h, "time_s"))]), e.time.value(), "time_s");
+    expect_near_rel(std::stod(row[static_cast<std::size_t>(column(h, "peak_memory_bytes"))]), e.memory.total().value(),
+                    "peak_memory_bytes");
+  }
+}
+
+TEST(SimulateTable, HasHeaderUnitsRowAndOneLinePerResult) {
+  CliResult r = run({"simulate", kDefaultScenario});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line;
+  int comment_lines = 0, data_lines = 0;
+  bool units_row = false;
+  while (std::getline(in, line)) {
+    if (line.starts_with("#")) {
+      ++comment_lines;
+      units_row = units_row || line.find("(ms)") != std::string::npos;
+    } else if (!line.empty()) {
+      ++data_lines;
+    }
+  }
+  EXPECT_TRUE(units_row);            // a units row, nccl-tests style
+  EXPECT_GE(comment_lines, 3);       // scenario header, column names, units
+  EXPECT_EQ(data_lines, 12);         // 4 mechanisms x 3 passes
+  EXPECT_NE(r.out.find("llama32v-16xa100"), std::string::npos);  // names the scenario
+}
+
+// ---- bad input: exit code 2, file, line and field ---------------------------------------
+
+// A scenario with one problem placed at a known line.
+std::string scenario_with(const std::string& workload_extra, const std::string& cluster_extra = "") {
+  return "name: bad\n"                          // line 1
+         "workload:\n"                          // line 2
+         "  model: llama-3.2-11b-vision\n"      // line 3
+         "  text_tokens: 1008\n" +              // line 4
+         workload_extra +                       // line 5
+         "cluster:\n"
+         "  preset: lvxattn-16xa100\n" +
+         cluster_extra;
+}
+
+void expect_bad_input(const CliResult& r, const std::vector<std::string>& needles) {
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "missing '" << n << "' in: " << r.err;
+}
+
+TEST(SimulateBadInput, UnknownFieldNamesFileLineAndField) {
+  TempDir dir;
+  std::string f = dir.write("bad.yaml", scenario_with("  framez: 3\n"));
+  expect_bad_input(run({"simulate", f}), {f + ":5", "workload.framez", "unknown field"});
+}
+
+TEST(SimulateBadInput, WrongTypeNamesFileLineAndField) {
+  TempDir dir;
+  std::string f = dir.write("bad.yaml", scenario_with("  frames: many\n"));
+  expect_bad_input(run({"simulate", f}), {f + ":5", "workload.frames", "many"});
+}
+
+TEST(SimulateBadInput, NegativeAndZeroSizesNameFileLineAndField) {
+  TempDir dir;
+  std::string f = dir.write("neg.yaml", scenario_with("  frames: -4\n"));
+  expect_bad_input(run({"simulate", f}), {f + ":5", "workload.frames", "positive"});
+  std::string g = dir.write("zero.yaml", scenario_with("  batch: 0\n"));
+  expect_bad_input(run({"simulate", g}), {g + ":5", "workload.batch", "positive"});
+}
+
+TEST(SimulateBadInput, UnknownPresetNamesFileLineAndField) {
+  TempDir dir;
+  std::string f = dir.write("bad.yaml", "workload:\n  model: llama-9\n  frames: 4\ncluster:\n  preset: lvxattn-16xa100\n");
+  expect_bad_input(run({"simulate", f}), {f + ":2", "workload.model", "llama-9"});
+  std::string g = dir.write("bad2.yaml", "workload:\n  frames: 4\ncluster:\n  preset: moon-base\n");
+  expect_bad_input(run({"simulate", g}), {g + ":4", "cluster.preset", "moon-base"});
+}
+
+TEST(SimulateBadInput, DegreeThatDoesNotDivide) {
+  // 3 NICs per node cannot serve 4 GPUs per node evenly (one message uses one NIC).
+  TempDir dir;
+  std::string f = dir.write("bad.yaml", scenario_with("", "  inter_node:\n    nics_per_node: 3\n"));
+  // cluster: is line 5, preset line 6, inter_node line 7, nics_per_node line 8.
+  expect_bad_input(run({"simulate", f}), {f + ":8", "cluster.inter_node.nics_per_node"});
+}
+
+TEST(SimulateBadInput, EveryProblemIsReportedAtOnceOnePerLine) {
+  TempDir dir;
+  std::string f = dir.write("bad.yaml", scenario_with("  frames: many\n  framez: 3\n"));
+  CliResult r = run({"simulate", f});
+  expect_bad_input(r, {"workload.frames", "workload.framez"});
+  EXPECT_GE(std::count(r.err.begin(), r.err.end(), '\n'), 2);
+}
+
+TEST(SimulateBadInput, SetPathThatDoesNotExist) {
+  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "workload.framez=3"}),
+                   {"--set workload.framez=3", "workload.framez"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "workload.frames=lots"}), {"workload.frames", "lots"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "noequals"}), {"noequals"});
+}
+
+TEST(SimulateBadInput, UnknownMechanismListsTheKnownOnes) {
+  CliResult r = run({"simulate", kDefaultScenario, "--mechanism", "warp-drive"});
+  expect_bad_input(r, {"warp-drive", mechanism_names()});
+}
+
+TEST(SimulateBadInput, EventEngineIsNotBuiltYet) {
+  expect_bad_input(run({"simulate", kDefaultScenario, "--engine", "event"}), {"--engine", "not built yet"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--engine", "abacus"}), {"abacus"});
+}
+
+TEST(SimulateBadInput, MissingFile) {
+  expect_bad_input(run({"simulate", "/nonexistent/dir/s.yaml"}), {"/nonexistent/dir/s.yaml"});
+}
+
+TEST(SimulateBadInput, BadCommandLinesExitTwo) {
+  // CLI11's own parse errors: unknown option, bad --pass value, bad --format, missing
+  // positional, no subcommand, unknown subcommand.
+  EXPECT_EQ(run({"simulate", kDefaultScenario, "--bogus"}).code, 2);
+  CliResult pass = run({"simulate", kDefaultScenario, "--pass", "sideways"});
+  EXPECT_EQ(pass.code, 2);
+  EXPECT_NE(pass.err.find("sideways"), std::string::npos) << pass.err;
+  EXPECT_EQ(run({"simulate", kDefaultScenario, "--format", "xml"}).code, 2);
+  EXPECT_EQ(run({"simulate"}).code, 2);
+  EXPECT_EQ(run({}).code, 2);
+  EXPECT_EQ(run({"teleport"}).code, 2);
+}
+
+TEST(SimulateBadInput, OutLeavesNothingBehindOnError) {
+  TempDir dir;
+  std::string out = dir.path("result.json");
+  CliResult r = run({"simulate", kDefaultScenario, "--format", "json", "--out", out, "--set", "workload.frames=-1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(dir.files().empty());  // neither result.json nor a temporary
+}
+
+// ---- help, version, presets, fields ---------------------------------------------------
+
+TEST(Help, TopLevelAndEverySubcommandExitZero) {
+  CliResult top = run({"--help"});
+  EXPECT_EQ(top.code, 0);
+  for (const char* sub : {"simulate", "sweep", "presets", "fields"}) {
+    EXPECT_NE(top.out.find(sub), std::string::npos) << sub;
+    CliResult r = run({sub, "--help"});
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
+  }
+  // simulate's help lists the mechanism names and a --set example.
+  CliResult sim = run({"simulate", "--help"});
+  EXPECT_NE(sim.out.find(mechanism_names()), std::string::npos);
+  EXPECT_NE(sim.out.find("workload.frames=384"), std::string::npos);
+}
+
+TEST(Version, PrintsVersionAndBuiltParts) {
+  CliResult r = run({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(r.out.starts_with("xattn 0.1.0\n")) << r.out;  // project(xattn VERSION 0.1.0)
+  EXPECT_NE(r.out.find("GPU backend"), std::string::npos);
+}
+
+TEST(Presets, ListsEveryPresetByName) {
+  CliResult r = run({"presets"});
+  ASSERT_EQ(r.code, 0);
+  for (const auto& m : model_presets()) EXPECT_NE(r.out.find(m.name), std::string::npos) << m.name;
+  for (const auto& g : gpu_presets()) EXPECT_NE(r.out.find(g.name), std::string::npos) << g.name;
+  for (const auto& c : cluster_presets()) EXPECT_NE(r.out.find(c.name), std::string::npos) << c.name;
+  EXPECT_EQ(run({"presets", "planets"}).code, 2);
+}
+
+TEST(Fields, ListsEveryScenarioKey) {
+  CliResult r = run({"fields"});
+  ASSERT_EQ(r.code, 0);
+  for (const auto& f : scenario_fields()) EXPECT_NE(r.out.find(f.path), std::string::npos) << f.path;
+}
+
+}  // namespace
+}  // namespace xattn::cli::test

@@ -1,0 +1,72 @@
+// The built `xattn` binary, run as a user would (XATTN_BINARY): exit codes and output
+// streams of a real process.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.hpp"
+
+namespace xattn::cli::test {
+namespace {
+
+struct Process {
+  int code = -1;
+  std::string out;
+};
+
+// Runs the binary with `args` (already shell-quoted), capturing stdout; stderr goes to
+// `err_file` when given.
+Process run_binary(const std::string& args, const std::string& err_file = "/dev/null") {
+  std::string cmd = std::string("'") + XATTN_BINARY + "' " + args + " 2>'" + err_file + "'";
+  Process p;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return p;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) p.out.append(buf, n);
+  int status = ::pclose(pipe);
+  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return p;
+}
+
+TEST(EndToEnd, SimulateJsonParsesAndExitsZero) {
+  Process p = run_binary("simulate '" + kDefaultScenario + "' --format json --pass fwd+bwd");
+  ASSERT_EQ(p.code, 0);
+  auto doc = nlohmann::json::parse(p.out);
+  EXPECT_EQ(doc["results"].size(), 4u);  // the default scenario's 4 mechanisms x 1 pass
+}
+
+TEST(EndToEnd, BadInputExitsTwoWithTheFieldOnStderr) {
+  TempDir dir;
+  std::string err = dir.path("err.txt");
+  Process p = run_binary("simulate '" + kDefaultScenario + "' --set workload.frames=0", err);
+  EXPECT_EQ(p.code, 2);
+  EXPECT_EQ(p.out, "");
+  EXPECT_NE(read_file(err).find("workload.frames"), std::string::npos);
+  EXPECT_EQ(run_binary("simulate --no-such-option").code, 2);
+}
+
+TEST(EndToEnd, VersionAndHelpExitZero) {
+  Process v = run_binary("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_TRUE(v.out.starts_with("xattn 0.1.0")) << v.out;
+  EXPECT_EQ(run_binary("--help").code, 0);
+  EXPECT_EQ(run_binary("sweep --help").code, 0);
+}
+
+TEST(EndToEnd, SweepWritesItsCsvWithoutATerminalProgressBar) {
+  // stderr is a file, not a terminal: no progress bar, only the one summary line.
+  TempDir dir;
+  std::string out = dir.path("frames.csv");
+  std::string err = dir.path("err.txt");
+  Process p = run_binary("sweep '" + kSourceDir + "/scenarios/sweeps/llama32v-frames.yaml' --out '" + out + "'", err);
+  ASSERT_EQ(p.code, 0);
+  EXPECT_EQ(parse_csv(read_file(out)).size(), 1u + 288u);
+  EXPECT_EQ(read_file(err).find('\r'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xattn::cli::test

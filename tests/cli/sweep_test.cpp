@@ -1,0 +1,265 @@
+// `xattn sweep` and the sweep engine (cli/sweep.hpp): grid expansion, ranges, determinism
+// across --jobs, per-point infeasible rows, and sweep-file errors with file, line, field.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cli/sweep.hpp"
+#include "cli_test_util.hpp"
+#include "model/analytic.hpp"
+
+namespace xattn::cli::test {
+namespace {
+
+// A sweep file in `dir` over the default scenario (absolute base path).
+std::string write_sweep(const TempDir& dir, const std::string& body, const std::string& name = "sweep.yaml") {
+  return dir.write(name, "base: " + kDefaultScenario + "\n" + body);
+}
+
+std::vector<std::int64_t> ints(const GridAxis& a) {
+  std::vector<std::int64_t> v;
+  for (const auto& x : a.values) v.push_back(std::get<std::int64_t>(x));
+  return v;
+}
+
+std::string sweep_csv(const SweepPlan& plan, int jobs, std::size_t chunk_points) {
+  std::string csv = sweep_csv_header(plan);
+  SweepOptions o;
+  o.jobs = jobs;
+  o.chunk_points = chunk_points;
+  run_sweep(plan, o, [&](std::string_view rows) { csv.append(rows); });
+  return csv;
+}
+
+TEST(SweepPlan, GridExpandsInFileOrderFirstKeySlowest) {
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "grid:\n"
+                              "  workload.frames: [12, 24]\n"
+                              "  workload.text_tokens: [256, 512, 1024]\n"
+                              "mechanisms: [lv-xattn, ring]\n");
+  SweepPlan plan = load_sweep(f);
+  ASSERT_EQ(plan.axes.size(), 2u);
+  EXPECT_EQ(plan.axes[0].field->path, "workload.frames");
+  EXPECT_EQ(plan.points(), 6u);                   // 2 x 3
+  EXPECT_EQ(plan.rows(), 12u);                    // x 2 mechanisms x 1 pass (default fwd+bwd)
+  EXPECT_EQ(plan.passes, std::vector<Pass>{Pass::fwd_bwd});
+  // Row-major: point 4 is (frames[1], text_tokens[1]) = (24, 512).
+  EXPECT_EQ(plan.coordinates(4), (std::vector<std::size_t>{1, 1}));
+
+  auto rows = parse_csv(sweep_csv(plan, 1, 512));
+  ASSERT_EQ(rows.size(), 1u + 12u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"point", "workload.frames", "workload.text_tokens", "mechanism", "pass",
+                                               "feasible", "time_s", "compute_s", "exposed_comm_s", "peak_memory_bytes",
+                                               "fits", "reason"}));
+  // Expected order: (12,256),(12,512),(12,1024),(24,256),(24,512),(24,1024), each with
+  // lv-xattn then ring.
+  const std::vector<std::pair<std::string, std::string>> points = {{"12", "256"}, {"12", "512"}, {"12", "1024"},
+                                                                   {"24", "256"}, {"24", "512"}, {"24", "1024"}};
+  for (std::size_t p = 0; p < 6; ++p) {
+    for (std::size_t m = 0; m < 2; ++m) {
+      const auto& row = rows[1 + p * 2 + m];
+      EXPECT_EQ(row[0], std::to_string(p));
+      EXPECT_EQ(row[1], points[p].first);
+      EXPECT_EQ(row[2], points[p].second);
+      EXPECT_EQ(row[3], m == 0 ? "lv-xattn" : "ring");
+      EXPECT_EQ(row[4], "fwd+bwd");
+    }
+  }
+}
+
+TEST(SweepPlan, RangesStepFactorDescendingAndNumbers) {
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "grid:\n"
+                              "  workload.frames: {from: 12, to: 48, step: 12}\n"         // 12 24 36 48
+                              "  workload.text_tokens: {from: 64, to: 1024, factor: 2}\n" // 64 ... 1024: 5 values
+                              "  cluster.nodes: {from: 4, to: 1, step: -1}\n"              // 4 3 2 1
+                              "  cluster.inter_node.bandwidth_GBps: {from: 12.5, to: 50, step: 12.5}\n"
+                              "mechanisms: [ring]\n");
+  SweepPlan plan = load_sweep(f);
+  ASSERT_EQ(plan.axes.size(), 4u);
+  EXPECT_EQ(ints(plan.axes[0]), (std::vector<std::int64_t>{12, 24, 36, 48}));
+  EXPECT_EQ(ints(plan.axes[1]), (std::vector<std::int64_t>{64, 128, 256, 512, 1024}));
+  EXPECT_EQ(ints(plan.axes[2]), (std::vector<std::int64_t>{4, 3, 2, 1}));
+  ASSERT_EQ(plan.axes[3].values.size(), 4u);  // 12.5, 25, 37.5, 50: inclusive of `to`
+  EXPECT_DOUBLE_EQ(std::get<double>(plan.axes[3].values[3]), 50.0);
+  EXPECT_EQ(plan.points(), 4u * 5u * 4u * 4u);
+}
+
+TEST(SweepPlan, RowsEqualEstimateOnTheDerivedScenario) {
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "set: {workload.text_tokens: 2016}\n"
+                              "grid:\n"
+                              "  workload.frames: [96, 192]\n"
+                              "mechanisms: [lv-xattn, ulysses]\n"
+                              "passes: [fwd, fwd+bwd]\n");
+  auto rows = parse_csv(sweep_csv(load_sweep(f), 2, 1));
+  ASSERT_EQ(rows.size(), 1u + 2u * 2u * 2u);
+  const auto& h = rows[0];
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    // The same point built by hand: the default scenario with text_tokens and frames set.
+    Scenario s = load_scenario(kDefaultScenario, {"workload.text_tokens=2016", "workload.frames=" + row[1]});
+    Estimate e = estimate(s, *parse_mechanism(row[static_cast<std::size_t>(column(h, "mechanism"))]),
+                          *parse_pass(row[static_cast<std::size_t>(column(h, "pass"))]));
+    ASSERT_TRUE(e.feasible);
+    EXPECT_EQ(row[static_cast<std::size_t>(column(h, "feasible"))], "true");
+    double t = std::stod(row[static_cast<std::size_t>(column(h, "time_s"))]);
+    EXPECT_NEAR(t, e.time.value(), 1e-12 * e.time.value());
+    double c = std::stod(row[static_cast<std::size_t>(column(h, "compute_s"))]);
+    EXPECT_NEAR(c, e.compute.value(), 1e-12 * e.compute.value());
+    double mem = std::stod(row[static_cast<std::size_t>(column(h, "peak_memory_bytes"))]);
+    EXPECT_NEAR(mem, e.memory.total().value(), 1e-9 * e.memory.total().value());
+  }
+}
+
+TEST(SweepRun, OutputDoesNotDependOnJobsOrChunks) {
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "grid:\n"
+                              "  workload.frames: {from: 1, to: 40, step: 3}\n"
+                              "  cluster.nodes: [1, 2, 3, 4]\n"
+                              "passes: [fwd, bwd]\n");
+  SweepPlan plan = load_sweep(f);
+  std::string one = sweep_csv(plan, 1, 512);
+  EXPECT_EQ(one, sweep_csv(plan, 2, 1));
+  EXPECT_EQ(one, sweep_csv(plan, 2, 7));
+  EXPECT_EQ(one, sweep_csv(plan, 5, 3));
+  // Through the command line as well.
+  CliResult a = run({"sweep", f, "--jobs", "1"});
+  CliResult b = run({"sweep", f, "--jobs", "2"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, one);
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(SweepRun, APointThatDoesNotResolveIsAnInfeasibleRow) {
+  // The base cluster has 4 NICs per node; with 3 GPUs per node they do not divide evenly,
+  // so point 1 cannot resolve: its rows say so, and point 0 and 2 are computed.
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "grid:\n"
+                              "  cluster.gpus_per_node: [4, 3, 2]\n"
+                              "mechanisms: [ring]\n");
+  CliResult r = run({"sweep", f});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u);
+  const auto& h = rows[0];
+  auto cell = [&](std::size_t row, const char* name) { return rows[row][static_cast<std::size_t>(column(h, name))]; };
+  EXPECT_EQ(cell(1, "feasible"), "true");
+  EXPECT_EQ(cell(2, "feasible"), "false");
+  EXPECT_NE(cell(2, "reason").find("cluster.inter_node.nics_per_node"), std::string::npos) << cell(2, "reason");
+  EXPECT_EQ(cell(2, "time_s"), "");
+  // 2 GPUs per node with 4 NICs per node: 4 does not divide 2 evenly either.
+  EXPECT_EQ(cell(3, "feasible"), "false");
+}
+
+TEST(SweepRun, OutWritesTheFileWholeAndStdoutStaysEmpty) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "grid:\n  workload.frames: [12, 24]\n");
+  std::string out = dir.path("out.csv");
+  CliResult r = run({"sweep", f, "--out", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(read_file(out), run({"sweep", f}).out);
+}
+
+TEST(SweepRun, SetOverridesApplyToEveryPoint) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "grid:\n  workload.frames: [12]\nmechanisms: [ring]\n");
+  auto base = parse_csv(run({"sweep", f}).out);
+  auto faster = parse_csv(run({"sweep", f, "--set", "cluster.inter_node.bandwidth_GBps=50"}).out);
+  // Ring's exposed communication can only shrink when the NIC is twice as fast.
+  int t = column(base[0], "time_s");
+  EXPECT_LT(std::stod(faster[1][static_cast<std::size_t>(t)]), std::stod(base[1][static_cast<std::size_t>(t)]));
+}
+
+// ---- sweep-file errors ------------------------------------------------------------------
+
+void expect_sweep_error(const CliResult& r, const std::vector<std::string>& needles) {
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "missing '" << n << "' in: " << r.err;
+}
+
+TEST(SweepBadInput, UnknownGridFieldNamesFileLineAndField) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "grid:\n  workload.frames: [1]\n  workload.framez: [1, 2]\n");
+  // line 1 base, 2 grid, 3 frames, 4 framez.
+  expect_sweep_error(run({"sweep", f}), {f + ":4", "workload.framez"});
+}
+
+TEST(SweepBadInput, BadValueNamesItsLine) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "grid:\n  workload.frames:\n    - 12\n    - twelve\n");
+  expect_sweep_error(run({"sweep", f}), {f + ":5", "workload.frames", "twelve"});
+}
+
+TEST(SweepBadInput, BadRanges) {
+  TempDir dir;
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.frames: {from: 1, to: 10, step: 0}\n")}),
+                     {":3", "workload.frames", "step"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.frames: {from: 10, to: 1, step: 1}\n")}),
+                     {":3", "workload.frames", "empty range"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.frames: {from: 1, to: 10}\n")}),
+                     {":3", "workload.frames", "step"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.frames: {from: 1, to: 10, factor: 1}\n")}),
+                     {":3", "workload.frames", "factor"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.model: {from: 1, to: 10, step: 1}\n")}),
+                     {":3", "workload.model", "numeric"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  workload.frames: {from: 1, upto: 10, step: 1}\n")}),
+                     {":3", "workload.frames", "upto"});
+}
+
+TEST(SweepBadInput, SweepFileStructure) {
+  TempDir dir;
+  // Unknown top-level key, on line 2.
+  expect_sweep_error(run({"sweep", write_sweep(dir, "gird:\n  workload.frames: [1]\n")}), {":2", "gird"});
+  // Unknown mechanism, in the sweep's list on line 2.
+  expect_sweep_error(run({"sweep", write_sweep(dir, "mechanisms: [ring, warp]\n")}), {":2", "warp"});
+  // A bad fixed override, line 2.
+  expect_sweep_error(run({"sweep", write_sweep(dir, "set: {workload.frames: -x}\n")}), {":2", "workload.frames"});
+  // Malformed YAML.
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid: [unclosed\n")}), {"sweep.yaml"});
+  // No base, and a base that does not exist.
+  expect_sweep_error(run({"sweep", dir.write("nobase.yaml", "grid: {workload.frames: [1]}\n")}), {"base"});
+  expect_sweep_error(run({"sweep", dir.write("badbase.yaml", "base: nowhere.yaml\n")}), {"badbase.yaml:1", "nowhere.yaml"});
+  // The sweep file itself does not exist.
+  expect_sweep_error(run({"sweep", dir.path("missing.yaml")}), {"missing.yaml"});
+  // A --set on a grid field would be silently overridden: refused.
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid: {workload.frames: [1]}\n"), "--set", "workload.frames=2"}),
+                     {"workload.frames", "grid"});
+  // --jobs must be positive (CLI11 validation).
+  EXPECT_EQ(run({"sweep", write_sweep(dir, "grid: {workload.frames: [1]}\n"), "--jobs", "0"}).code, 2);
+}
+
+TEST(SweepBadInput, BaseIsRelativeToTheSweepFile) {
+  TempDir dir;
+  dir.write("scenario.yaml", read_file(kDefaultScenario));
+  std::string f = dir.write("rel.yaml", "base: scenario.yaml\ngrid: {workload.frames: [1, 2]}\n");
+  CliResult r = run({"sweep", f});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse_csv(r.out).size(), 1u + 2u * 4u);  // 2 points x the base's 4 mechanisms
+}
+
+TEST(SweepBadInput, OutLeavesNothingBehindOnError) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "grid:\n  workload.framez: [1]\n");
+  CliResult r = run({"sweep", f, "--out", dir.path("out.csv")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"sweep.yaml"});  // no out.csv, no temporary
+}
+
+TEST(SweepExample, TheShippedExampleRuns) {
+  // scenarios/sweeps/llama32v-frames.yaml: frames 12..384 step 12 (32 values) x nodes
+  // [1, 2, 4] (3) = 96 points x 3 mechanisms x 1 pass = 288 rows.
+  CliResult r = run({"sweep", kSourceDir + "/scenarios/sweeps/llama32v-frames.yaml", "--jobs", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse_csv(r.out).size(), 1u + 288u);
+}
+
+}  // namespace
+}  // namespace xattn::cli::test
