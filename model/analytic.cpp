@@ -182,21 +182,26 @@ RingPlan ring_plan(const Ctx& c, const Mechanism& m, BlockPass pass) {
   const double dq_acc_bytes = 3.0 * B * H * q * D * ba;
   const double dkv_acc_bytes = 3.0 * 2.0 * B * Hkv * k * D * ba;
 
+  // The per-round combine is the same for every ring-family mechanism: in the forward a
+  // merge of (O, LSE); in the backward an accumulate of dQ and of dK, dV (one of them
+  // travels, the other stays, depending on the mechanism).
+  const Seconds combine =
+      c.elementwise(pass == BlockPass::fwd ? merge_bytes : dq_acc_bytes + dkv_acc_bytes);
+
   switch (m.kind) {
     case MechanismKind::no_comm:
+      // eq. 8e: the ring family's own compute, blocks and combines, with no transfers.
       plan.add(1, blk0, Seconds(0), f0, Bytes(0), 0);
-      plan.add(c.P - 1, blk, Seconds(0), f, Bytes(0), 0);
+      plan.add(c.P - 1, blk + combine, Seconds(0), f, Bytes(0), 0);
       break;
     case MechanismKind::lv_xattn:
       if (pass == BlockPass::fwd) {
         // eq. 8a: Q blocks travel ahead; (O, LSE) accumulators one round behind.
-        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(merge_bytes), B * H * q * D * b,
-                          B * H * q * (D * ba + 4.0));
+        travelling_rounds(c, plan, blk0, blk, f0, f, combine, B * H * q * D * b, B * H * q * (D * ba + 4.0));
       } else {
         // eq. 8b: Q, O, dO and LSE travel together; dQ accumulators one round behind;
         // dK, dV accumulate locally.
-        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(dq_acc_bytes + dkv_acc_bytes),
-                          B * H * q * (3.0 * D * b + 4.0), B * H * q * D * ba);
+        travelling_rounds(c, plan, blk0, blk, f0, f, combine, B * H * q * (3.0 * D * b + 4.0), B * H * q * D * ba);
       }
       break;
     case MechanismKind::ring:
@@ -204,11 +209,10 @@ RingPlan ring_plan(const Ctx& c, const Mechanism& m, BlockPass pass) {
     case MechanismKind::ring_stripe:
       if (pass == BlockPass::fwd) {
         // eq. 8c: K, V blocks travel (2·H_kv heads, never GQA-expanded); O, LSE stay.
-        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(merge_bytes), 2.0 * B * Hkv * k * D * b, 0.0);
+        travelling_rounds(c, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 0.0);
       } else {
         // eq. 8d: K, V travel again; dK, dV accumulators one round behind; dQ stays.
-        travelling_rounds(c, plan, blk0, blk, f0, f, c.elementwise(dq_acc_bytes + dkv_acc_bytes),
-                          2.0 * B * Hkv * k * D * b, 2.0 * B * Hkv * k * D * ba);
+        travelling_rounds(c, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 2.0 * B * Hkv * k * D * ba);
       }
       break;
     default:
