@@ -5,7 +5,7 @@
 // a few groups of identical lock-step rounds, each costing the larger of its compute and
 // its transfers on the slowest hop (eq. 7), plus a prologue (recomputation) and an exposed
 // tail (the last accumulator coming home). All-to-all (Ulysses) is three phases that do not
-// overlap (eq. 12). Nothing here allocates on the hot path: estimate() runs in well under a
+// overlap (eq. 13). Nothing here allocates on the hot path: estimate() runs in well under a
 // microsecond.
 #include "model/analytic.hpp"
 
@@ -86,7 +86,7 @@ struct Ctx {
   // eq. 5: an elementwise pass over `bytes` of HBM traffic.
   Seconds elementwise(double bytes) const { return Bytes(bytes) / hbm; }
 
-  // eq. 13: projections repeated by recomputation (Q from the text input; K, V from the
+  // eq. 14: projections repeated by recomputation (Q from the text input; K, V from the
   // visual features), for `q_rows` queries and `kv_rows` keys on this rank.
   Seconds recompute(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
     const ModelSpec& m = s.model;
@@ -247,7 +247,7 @@ PassResult run_plan(const RingPlan& plan) {
 
 // ---- all-to-all -------------------------------------------------------------------
 
-// eq. 11: an all-to-all in which every rank sends `per_peer` bytes to each other rank,
+// eq. 12: an all-to-all in which every rank sends `per_peer` bytes to each other rank,
 // posted at once (as NCCL groups its sends). Inside a node every GPU's sends share its own
 // fabric port (on a mesh each peer has its own link); across nodes the GPUs of a node
 // share its NICs.
@@ -288,7 +288,7 @@ PassResult ulysses_pass(const Ctx& c, BlockPass pass) {
   const double hkv = std::max(c.Hkv / c.P, 1.0);       // kv heads per rank (replicated when P > H_kv)
   const double q = d(c.q), k = d(c.k);
   const double mask = c.s.shape.mask == Mask::causal ? 0.5 : 1.0;
-  const double qkv_peer = B * D * b * (q * h + 2.0 * k * hkv);  // eq. 12a
+  const double qkv_peer = B * D * b * (q * h + 2.0 * k * hkv);  // eq. 13a
   const double o_peer = B * D * b * q * h;
   PassResult r;
   Seconds attn = c.block(pass, h, c.s.shape.q_tokens, c.s.shape.kv_tokens, mask);
@@ -296,10 +296,10 @@ PassResult ulysses_pass(const Ctx& c, BlockPass pass) {
   r.compute = attn;
   const double peers = c.P - 1.0;
   if (pass == BlockPass::fwd) {
-    r.time = all_to_all(c, qkv_peer) + attn + all_to_all(c, o_peer);  // eq. 12b
+    r.time = all_to_all(c, qkv_peer) + attn + all_to_all(c, o_peer);  // eq. 13b
     r.bytes = Bytes(peers * (qkv_peer + o_peer));
   } else {
-    // eq. 12c: dO to head shards, local backward, dQ, dK, dV back; replicated K, V heads
+    // eq. 13c: dO to head shards, local backward, dQ, dK, dV back; replicated K, V heads
     // are summed at their home (an elementwise add of P/H_kv partials).
     Seconds reduce(0);
     if (c.P > c.Hkv) reduce = c.elementwise(3.0 * 2.0 * B * k * c.Hkv * D * b * (c.P / c.Hkv - 1.0));
@@ -308,7 +308,7 @@ PassResult ulysses_pass(const Ctx& c, BlockPass pass) {
     r.bytes = Bytes(peers * (o_peer + qkv_peer));
     if (c.s.recompute) {
       // Recomputation keeps only the input, O and LSE: re-project Q, K, V and redo the
-      // forward all-to-alls of Q, K, V and O (eq. 13).
+      // forward all-to-alls of Q, K, V and O (eq. 14).
       Seconds re = c.recompute(c.q, c.k, c.H, c.Hkv);
       r.time += re + all_to_all(c, qkv_peer) + all_to_all(c, o_peer);
       r.compute += re;
@@ -327,7 +327,7 @@ MemoryBreakdown memory_ring_family(const Ctx& c, MechanismKind kind, BlockPass p
   const double kv = 2.0 * B * Hkv * k * D * b;  // K_i and V_i
   MemoryBreakdown m;
   if (pass == BlockPass::fwd) {
-    m.inputs = Bytes(B * H * q * D * b + kv);              // eq. 14a
+    m.inputs = Bytes(B * H * q * D * b + kv);              // eq. 15a
     m.outputs = Bytes(B * H * q * (D * b + 4.0));
     const double partial = B * H * q * (D * ba + 4.0);
     if (kind == MechanismKind::lv_xattn)
@@ -337,7 +337,7 @@ MemoryBreakdown memory_ring_family(const Ctx& c, MechanismKind kind, BlockPass p
     else
       m.buffers = Bytes(2.0 * kv + partial);
   } else {
-    m.inputs = Bytes(B * H * q * (3.0 * D * b + 4.0) + kv);  // eq. 14b: Q, O, dO, LSE, K, V
+    m.inputs = Bytes(B * H * q * (3.0 * D * b + 4.0) + kv);  // eq. 15b: Q, O, dO, LSE, K, V
     m.outputs = Bytes(B * H * q * D * b + 2.0 * B * Hkv * k * D * ba);
     const double dq_partial = B * H * q * D * 4.0;           // kernels accumulate dQ in fp32
     const double dkv_partial = 2.0 * B * Hkv * k * D * 4.0;
@@ -360,7 +360,7 @@ MemoryBreakdown memory_ulysses(const Ctx& c, BlockPass pass) {
   const double head_qkv = B * Sq * h * D * b + 2.0 * B * Skv * hkv * D * b;
   MemoryBreakdown m;
   if (pass == BlockPass::fwd) {
-    m.inputs = Bytes(seq_qkv + head_qkv);                       // eq. 14c
+    m.inputs = Bytes(seq_qkv + head_qkv);                       // eq. 15c
     m.outputs = Bytes(B * Sq * h * (D * b + 4.0) + B * q * H * D * b);
   } else {
     m.inputs = Bytes(head_qkv + B * Sq * h * (2.0 * D * b + 4.0) + B * q * H * D * b);  // + O, dO, LSE; dO seq
@@ -369,7 +369,7 @@ MemoryBreakdown memory_ulysses(const Ctx& c, BlockPass pass) {
   return m;
 }
 
-// What one cross-attention layer keeps for its backward, per GPU (eq. 15).
+// What one cross-attention layer keeps for its backward, per GPU (eq. 16).
 double saved_per_layer(const Ctx& c, MechanismKind kind) {
   const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b;
   const double q = d(c.q), k = d(c.k);
@@ -399,7 +399,7 @@ MemoryBreakdown memory(const Ctx& c, MechanismKind kind, Pass pass) {
       if (fwd.inputs + fwd.outputs + fwd.buffers > bwd.inputs + bwd.outputs + bwd.buffers) m = fwd;
     }
     // The other cross-attention layers' saved activations, and the visual features they
-    // all share (eq. 15).
+    // all share (eq. 16).
     const double layers = std::max(c.s.model.cross_attention_layers - 1, 0);
     m.saved = Bytes(layers * saved_per_layer(c, kind) + c.B * d(c.k) * d(c.s.model.visual_hidden) * c.b);
   }

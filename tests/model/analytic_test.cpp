@@ -106,9 +106,9 @@ TEST(Analytic, UlyssesByHand) {
   Scenario s = simple();
   // P = 4 splits H = 8 into 2 heads per rank; H_kv = 2 < P, so each KV head is replicated
   // on P/H_kv = 2 ranks and every rank holds 1 KV head for the whole sequence.
-  // eq. 12a: per peer, B·d·b·(q·h + 2·k·h_kv) = 128·2·(256·2 + 2·4096·1) = 2,228,224 B.
+  // eq. 13a: per peer, B·d·b·(q·h + 2·k·h_kv) = 128·2·(256·2 + 2·4096·1) = 2,228,224 B.
   // On an NVLink switch a GPU's 3 peers share its port: 3 × 2,228,224 B at 10 GB/s
-  // = 668.4672 µs, plus one latency of 10 µs (eq. 11).
+  // = 668.4672 µs, plus one latency of 10 µs (eq. 12).
   const double a2a_qkv = 10 + 3 * 2228224 / 10e3;
   // O back: 128·2·256·2 = 131,072 B per peer -> 10 + 39.3216 µs.
   const double a2a_o = 10 + 3 * 131072 / 10e3;
@@ -131,7 +131,7 @@ TEST(Analytic, UlyssesIsRefusedWithAReasonWhenHeadsDoNotSplit) {
 
 TEST(Analytic, UlyssesAcrossNodesSharesTheNics) {
   // 2 nodes x 2 GPUs, one NIC per node: each node sends g·(P-g)·m = 2·2·m through 1 NIC,
-  // twice what one NIC per GPU would carry (eq. 11).
+  // twice what one NIC per GPU would carry (eq. 12).
   Scenario one_nic = simple(2, 2);
   one_nic.cluster.nics_per_node = 1;
   one_nic.cluster.intra.bandwidth = gigabytes_per_second(1000);  // keep the NIC the bottleneck
@@ -249,13 +249,13 @@ TEST(Analytic, FloorInvariantOverAGrid) {
 TEST(Analytic, MemoryByHandAndRecomputationSaves) {
   Scenario s = simple();
   s.model.cross_attention_layers = 3;
-  // LV-XAttn forward (eq. 14a): inputs Q_i (8·256·128·2 = 524,288) + K_i, V_i
+  // LV-XAttn forward (eq. 15a): inputs Q_i (8·256·128·2 = 524,288) + K_i, V_i
   // (2·2·4096·128·2 = 4,194,304); outputs O_i + LSE_i = 8·256·(256 + 4) = 532,480.
   Estimate f = estimate(s, kLv, Pass::fwd);
   EXPECT_DOUBLE_EQ(f.memory.inputs.value(), 524288.0 + 4194304.0);
   EXPECT_DOUBLE_EQ(f.memory.outputs.value(), 532480.0);
   EXPECT_DOUBLE_EQ(f.memory.saved.value(), 0.0);  // inference keeps nothing
-  // Training keeps, for each of the other 2 layers (eq. 15): the input 256·1024·2 =
+  // Training keeps, for each of the other 2 layers (eq. 16): the input 256·1024·2 =
   // 524,288; Q, O, LSE 8·256·(2·256 + 4) = 1,056,768; K, V 4,194,304; plus the shared
   // visual features 4096·1024·2 = 8,388,608.
   Estimate b = estimate(s, kLv, Pass::bwd);
