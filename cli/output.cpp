@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
+
+#include "model/error.hpp"
 
 namespace xattn::cli {
 
@@ -47,6 +50,16 @@ void AtomicFile::commit() {
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", temp_path_, path_, std::strerror(errno)));
   committed_ = true;
+}
+
+void check_output_path(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  Origin origin{option + " " + path};
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec)) throw InputError(origin, option, fmt::format("no such folder: {}", dir.string()));
+  if (fs::is_directory(path, ec)) throw InputError(origin, option, "is a folder, not a file");
 }
 
 void write_file_atomically(const std::string& path, std::string_view content) {

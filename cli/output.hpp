@@ -34,6 +34,10 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Checks, before any work is done, that `path` can be created: its folder exists and is a
+// folder. Throws InputError naming `option` (e.g. "--out") otherwise.
+void check_output_path(const std::string& path, const std::string& option);
+
 // Writes `content` to `path` through an AtomicFile.
 void write_file_atomically(const std::string& path, std::string_view content);
 

@@ -62,6 +62,13 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   } catch (const InputError& e) {
     problems.insert(problems.end(), e.problems().begin(), e.problems().end());
   }
+  if (!o.out_path.empty()) {
+    try {
+      check_output_path(o.out_path, "--out");
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
   if (!problems.empty()) throw InputError(std::move(problems));
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;

@@ -309,6 +309,12 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
           }
           continue;
         }
+        if (f->path == "mechanisms") {
+          problems.push_back({mark_of(path, it->first), key,
+                              "not a grid field: list the mechanisms under the sweep's top-level `mechanisms:`; "
+                              "every point is evaluated for each of them"});
+          continue;
+        }
         bool duplicate = false;
         for (const auto& a : plan.axes) duplicate = duplicate || a.field == f;
         if (duplicate) {

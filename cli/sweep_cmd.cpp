@@ -51,6 +51,7 @@ class ProgressBar {
 };
 
 int run_sweep_command(const SweepCommandOptions& o, Io& io) {
+  if (!o.out_path.empty()) check_output_path(o.out_path, "--out");  // before a long sweep, not after
   SweepPlan plan = load_sweep(o.sweep, o.overrides);
   SweepOptions options;
   options.jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -338,6 +338,12 @@ TEST(SimulateBadInput, OutLeavesNothingBehindOnError) {
   EXPECT_TRUE(dir.files().empty());  // neither result.json nor a temporary
 }
 
+TEST(SimulateBadInput, OutIntoAMissingFolderIsBadInput) {
+  TempDir dir;
+  CliResult r = run({"simulate", kDefaultScenario, "--out", dir.path("no/such/result.txt")});
+  expect_bad_input(r, {"--out", "no such folder"});
+}
+
 // ---- help, version, presets, fields ---------------------------------------------------
 
 TEST(Help, TopLevelAndEverySubcommandExitZero) {
