@@ -41,13 +41,15 @@ std::string render_presets(const std::string& only) {
   }
   if (all || only == "clusters") {
     fmt::format_to(out, "# clusters (cluster.preset): bandwidths per direction; inter-node per NIC\n");
-    fmt::format_to(out, "{:<16} {:>10} {:>6} {:>9} {:>14} {:>10} {:>9} {:>10} {:>9}  {}\n", "# name", "gpu", "nodes",
-                   "gpus/node", "intra", "intra GB/s", "intra us", "inter GB/s", "NICs/node", "source");
+    fmt::format_to(out, "{:<16} {:>10} {:>6} {:>9} {:>14} {:>10} {:>9} {:>10} {:>9} {:>9}  {}\n", "# name", "gpu",
+                   "nodes", "gpus/node", "intra", "intra GB/s", "intra us", "inter GB/s", "inter us", "NICs/node",
+                   "source");
     for (const auto& p : cluster_presets()) {
       const Cluster& c = p.cluster;
-      fmt::format_to(out, "{:<16} {:>10} {:>6} {:>9} {:>14} {:>10g} {:>9g} {:>10g} {:>9}  {}\n", p.name, c.gpu.name,
-                     c.nodes, c.gpus_per_node, to_string(c.intra_kind), to_gigabytes_per_second(c.intra.bandwidth),
-                     to_microseconds(c.intra.latency), to_gigabytes_per_second(c.inter.bandwidth), c.nics_per_node,
+      fmt::format_to(out, "{:<16} {:>10} {:>6} {:>9} {:>14} {:>10g} {:>9g} {:>10g} {:>9g} {:>9}  {}\n", p.name,
+                     c.gpu.name, c.nodes, c.gpus_per_node, to_string(c.intra_kind),
+                     to_gigabytes_per_second(c.intra.bandwidth), to_microseconds(c.intra.latency),
+                     to_gigabytes_per_second(c.inter.bandwidth), to_microseconds(c.inter.latency), c.nics_per_node,
                      p.source);
     }
   }

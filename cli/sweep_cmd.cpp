@@ -86,7 +86,7 @@ void add_sweep(CLI::App& app, Commands& commands) {
       ->required()
       ->type_name("FILE");
   sub->add_option("-o,--out", o->out_path, "Write the CSV to FILE (whole or not at all); default: stdout")
-      ->type_name("FILE.csv");
+      ->type_name("FILE");
   sub->add_option("-j,--jobs", o->jobs, "Worker threads (default: one per hardware thread); the output does not depend on it")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
