@@ -140,7 +140,7 @@ class Checker {
       const auto& ops = s_.programs[static_cast<std::size_t>(r)].ops;
       g_.unit_of[static_cast<std::size_t>(r)].assign(ops.size(), -1);
       std::map<std::pair<int, int>, int> last_unit_on_stream;  // (kind, index) -> unit
-      std::map<int, std::pair<int, int>> group_seen;           // group -> (unit, stream key)
+      std::map<int, std::pair<int, std::pair<int, int>>> group_seen;  // group -> (unit, stream key)
       for (int i = 0; i < static_cast<int>(ops.size()); ++i) {
         const Op& op = ops[static_cast<std::size_t>(i)];
         std::pair<int, int> key{static_cast<int>(op.stream.kind), op.stream.index};
@@ -161,7 +161,7 @@ class Checker {
         if (unit < 0) {
           unit = static_cast<int>(g_.units.size());
           g_.units.push_back(Unit{r, {}});
-          if (t && t->group >= 0) group_seen[t->group] = {unit, key};
+          if (t && t->group >= 0) group_seen[t->group] = std::make_pair(unit, key);
         }
         g_.units[static_cast<std::size_t>(unit)].ops.push_back(i);
         g_.unit_of[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)] = unit;

@@ -94,6 +94,7 @@ struct ComputeOp {
   std::string part_o, part_lse;  // merge: the partial merged in
   std::string merged_lse;        // rescale: the team's merged lse
   std::string src, dst;          // lse_combine, accumulate, copy, fill_zero
+  std::optional<IndexSet> rows;  // copy: keep only these tokens (all when unset)
   Accumulate dq_mode = Accumulate::overwrite;
   Accumulate dkv_mode = Accumulate::overwrite;
   BlockShape block;              // attention ops
