@@ -122,11 +122,13 @@ std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, 
       if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not an integer", text_of("to")));
       if (*from <= 0) throw InputError(origin_of("from"), path, "a range with a factor must start above 0");
       if (*to < *from) throw InputError(where, path, fmt::format("empty range: to ({}) < from ({})", *to, *from));
-      for (std::int64_t v = *from; v <= *to;) {
+      for (std::int64_t v = *from;;) {
         values.emplace_back(v);
-        auto next = static_cast<std::int64_t>(std::llround(static_cast<double>(v) * *factor));
-        if (next <= v) next = v + 1;  // a small factor on small integers still moves on
-        v = next;
+        double next = std::round(static_cast<double>(v) * *factor);
+        if (next > static_cast<double>(*to)) break;  // also keeps the cast below in range
+        // A small factor on small integers still moves on.
+        v = std::max(v + 1, static_cast<std::int64_t>(next));
+        if (v > *to) break;
       }
     } else {
       auto from = to_number(text_of("from")), to = to_number(text_of("to"));
@@ -344,26 +346,36 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   }
 
   // Mechanisms and passes.
-  auto string_list = [&](const YAML::Node& node, const std::string& field) {
-    std::vector<std::string> items;
+  // A list of names (or one name), each parsed with the origin of its own item.
+  auto parse_list = [&](const YAML::Node& node, const std::string& field, auto parse_one) {
+    using Item = typename decltype(parse_one({}, Origin{}))::value_type;
+    std::vector<Item> out;
+    std::vector<YAML::Node> items;
     if (node.IsScalar()) {
-      items.push_back(node.Scalar());
+      items.push_back(node);
     } else if (node.IsSequence()) {
-      for (const auto& item : node) {
-        if (item.IsScalar()) items.push_back(item.Scalar());
-        else problems.push_back({mark_of(path, item), field, "expected a name"});
-      }
+      for (const auto& item : node) items.push_back(item);
     } else {
       problems.push_back({mark_of(path, node), field, "expected a list of names"});
     }
-    return items;
+    for (const auto& item : items) {
+      if (!item.IsScalar()) {
+        problems.push_back({mark_of(path, item), field, "expected a name"});
+        continue;
+      }
+      try {
+        auto parsed = parse_one(item.Scalar(), mark_of(path, item));
+        out.insert(out.end(), parsed.begin(), parsed.end());
+      } catch (const InputError& e) {
+        add(e);
+      }
+    }
+    return out;
   };
   if (!mechanisms.IsNull()) {
-    try {
-      plan.mechanisms = parse_mechanisms(string_list(mechanisms, "mechanisms"), mark_of(path, mechanisms), "mechanisms");
-    } catch (const InputError& e) {
-      add(e);
-    }
+    plan.mechanisms = parse_list(mechanisms, "mechanisms", [](const std::string& name, const Origin& origin) {
+      return parse_mechanisms({name}, origin, "mechanisms");
+    });
   } else if (have_base) {
     try {
       plan.mechanisms = plan.base.mechanisms.empty()
@@ -374,11 +386,9 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     }
   }
   if (!passes.IsNull()) {
-    try {
-      plan.passes = parse_passes(string_list(passes, "passes"), mark_of(path, passes), "passes");
-    } catch (const InputError& e) {
-      add(e);
-    }
+    plan.passes = parse_list(passes, "passes", [](const std::string& name, const Origin& origin) {
+      return parse_passes({name}, origin, "passes");
+    });
   } else {
     plan.passes = {Pass::fwd_bwd};
   }

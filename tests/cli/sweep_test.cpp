@@ -87,6 +87,19 @@ TEST(SweepPlan, RangesStepFactorDescendingAndNumbers) {
   EXPECT_EQ(plan.points(), 4u * 5u * 4u * 4u);
 }
 
+TEST(SweepPlan, GeometricIntegerRangesRoundAndStopAtTo) {
+  TempDir dir;
+  std::string f = write_sweep(dir,
+                              "grid:\n"
+                              // 1, 1.5 -> 2 (rounded), 3, 4.5 -> 5 (rounded), 7.5 -> 8, 12 > 10 stops.
+                              "  workload.frames: {from: 1, to: 10, factor: 1.5}\n"
+                              // A huge `to` must not overflow: 2^62 x 4 is past it, so it stops there.
+                              "  workload.text_tokens: {from: 4611686018427387904, to: 9223372036854775807, factor: 4}\n");
+  SweepPlan plan = load_sweep(f);
+  EXPECT_EQ(ints(plan.axes[0]), (std::vector<std::int64_t>{1, 2, 3, 5, 8}));
+  EXPECT_EQ(ints(plan.axes[1]), (std::vector<std::int64_t>{4611686018427387904}));
+}
+
 TEST(SweepPlan, RowsEqualEstimateOnTheDerivedScenario) {
   TempDir dir;
   std::string f = write_sweep(dir,
@@ -218,8 +231,11 @@ TEST(SweepBadInput, SweepFileStructure) {
   TempDir dir;
   // Unknown top-level key, on line 2.
   expect_sweep_error(run({"sweep", write_sweep(dir, "gird:\n  workload.frames: [1]\n")}), {":2", "gird"});
-  // Unknown mechanism, in the sweep's list on line 2.
-  expect_sweep_error(run({"sweep", write_sweep(dir, "mechanisms: [ring, warp]\n")}), {":2", "warp"});
+  // Unknown mechanism and pass, each named at its own item: "warp" starts at line 2,
+  // column 20 ("mechanisms: [ring, " is 19 characters) and "sideways" at line 3,
+  // column 15 ("passes: [fwd, " is 14).
+  expect_sweep_error(run({"sweep", write_sweep(dir, "mechanisms: [ring, warp]\npasses: [fwd, sideways]\n")}),
+                     {":2:20: mechanisms", "warp", ":3:15: passes", "sideways"});
   // A bad fixed override, line 2.
   expect_sweep_error(run({"sweep", write_sweep(dir, "set: {workload.frames: -x}\n")}), {":2", "workload.frames"});
   // Malformed YAML.
