@@ -43,6 +43,8 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_sweep(app, commands);
   add_presets(app, commands);
   add_fields(app, commands);
+  add_verify(app, commands);
+  add_schedule(app, commands);
 }
 
 }  // namespace

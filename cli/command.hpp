@@ -52,5 +52,7 @@ void add_simulate(CLI::App& app, Commands& commands);
 void add_sweep(CLI::App& app, Commands& commands);
 void add_presets(CLI::App& app, Commands& commands);
 void add_fields(CLI::App& app, Commands& commands);
+void add_verify(CLI::App& app, Commands& commands);
+void add_schedule(CLI::App& app, Commands& commands);
 
 }  // namespace xattn::cli
