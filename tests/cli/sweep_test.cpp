@@ -148,6 +148,36 @@ TEST(SweepRun, OutputDoesNotDependOnJobsOrChunks) {
   EXPECT_EQ(a.out, b.out);
 }
 
+TEST(SweepRun, PointsAreDerivedInMemoryNotReadAgain) {
+  // Once load_sweep has returned, the base scenario file is not needed: deleting it must
+  // not change a single row (ARCHITECTURE/issue 2: never re-read YAML per point).
+  TempDir dir;
+  std::string base = dir.write("base.yaml", read_file(kDefaultScenario));
+  std::string f = dir.write("s.yaml", "base: base.yaml\ngrid: {workload.frames: [12, 24, 36]}\n");
+  SweepPlan plan = load_sweep(f);
+  std::string before = sweep_csv(plan, 2, 1);
+  std::filesystem::remove(base);
+  std::filesystem::remove(f);
+  EXPECT_EQ(sweep_csv(plan, 2, 1), before);
+}
+
+TEST(SweepRun, AFailingSinkStopsTheWorkersAndRethrows) {
+  // The sink throws on its third piece; run_sweep must join its workers and rethrow that
+  // exception (the command then removes its temporary --out file).
+  TempDir dir;
+  SweepPlan plan = load_sweep(write_sweep(dir, "grid: {workload.frames: {from: 1, to: 200, step: 1}}\n"));
+  SweepOptions o;
+  o.jobs = 2;
+  o.chunk_points = 1;
+  int pieces = 0;
+  EXPECT_THROW(run_sweep(plan, o,
+                         [&](std::string_view) {
+                           if (++pieces == 3) throw std::runtime_error("disk full");
+                         }),
+               std::runtime_error);
+  EXPECT_EQ(pieces, 3);
+}
+
 TEST(SweepRun, APointThatDoesNotResolveIsAnInfeasibleRow) {
   // The base cluster has 4 NICs per node; with 3 GPUs per node they do not divide evenly,
   // so point 1 cannot resolve: its rows say so, and point 0 and 2 are computed.
