@@ -1,0 +1,62 @@
+// The closed form (model/analytic, round_groups) against the Schedule's own summaries: for
+// lv-xattn, ring and no-comm, in every round, the busiest rank's FLOPs, the most bytes a
+// rank sends and the messages it sends must be the same numbers, and the total bytes per
+// rank (rounds plus the exposed tail) must equal estimate().bytes_per_rank. Expected
+// values: the schedule's (summarize), so that the two can never drift apart (issue 3).
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "model/analytic.hpp"
+#include "model/scenario.hpp"
+#include "model/schedule/builders.hpp"
+
+namespace xattn {
+namespace {
+
+Scenario scenario(const std::vector<std::string>& overrides) {
+  return load_scenario(std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml", overrides);
+}
+
+void expect_same(const Scenario& sc, const char* mech, Pass pass) {
+  SCOPED_TRACE(fmt::format("{} {} P={} S_q={} S_kv={} mask={}", mech, to_string(pass), sc.ranks(), sc.shape.q_tokens,
+                           sc.shape.kv_tokens, to_string(sc.shape.mask)));
+  const Mechanism m = *parse_mechanism(mech);
+  BuildOptions b;
+  b.shape = sc.shape;
+  b.ranks = sc.ranks();
+  b.accumulator_bytes = sc.accumulator_bytes();
+  Schedule s = build_schedule(m, pass, b);
+  ScheduleSummary sum = summarize(s, &sc.cluster);
+  std::vector<RoundGroup> groups = round_groups(sc, m, pass);
+  std::vector<RoundGroup> rounds;  // one entry per round
+  for (const RoundGroup& g : groups)
+    for (int i = 0; i < g.count; ++i) rounds.push_back(g);
+  ASSERT_EQ(static_cast<int>(rounds.size()), sum.round_count);
+  for (std::size_t t = 0; t < rounds.size(); ++t) {
+    SCOPED_TRACE(fmt::format("round {}", t));
+    EXPECT_NEAR(rounds[t].flops.value(), sum.rounds[t].flops.value(), 1e-9 * sum.rounds[t].flops.value());
+    EXPECT_NEAR(rounds[t].bytes.value(), sum.rounds[t].bytes.value(), 1e-9 * sum.rounds[t].bytes.value() + 1e-9);
+    EXPECT_EQ(rounds[t].messages, sum.rounds[t].messages);
+  }
+  Estimate e = estimate(sc, m, pass);
+  EXPECT_NEAR(e.bytes_per_rank.value(), sum.max_bytes_sent().value(), 1e-9 * e.bytes_per_rank.value() + 1e-9);
+  EXPECT_NEAR(e.flops_per_rank.value(), sum.max_flops().value(), 1e-9 * e.flops_per_rank.value());
+}
+
+TEST(ClosedForm, PerRoundFlopsBytesAndMessagesEqualTheSchedule) {
+  // Token counts divisible by P: every block is ceil(S/P), as the closed form assumes.
+  for (const auto& over : std::vector<std::vector<std::string>>{
+           {},                                                         // 16 GPUs, 1008 x 1,229,568
+           {"workload.frames=4", "workload.text_tokens=64"},           // small
+           {"cluster.nodes=1", "cluster.gpus_per_node=1", "cluster.inter_node.nics_per_node=1"},  // P = 1
+           {"workload.accumulator_dtype=fp32"},                        // fp32 accumulators travel
+           {"cluster.nodes=2", "workload.frames=8", "workload.text_tokens=128"}}) {
+    Scenario sc = scenario(over);
+    for (const char* m : {"lv-xattn", "ring", "no-comm"})
+      for (Pass p : {Pass::fwd, Pass::bwd}) expect_same(sc, m, p);
+  }
+}
+
+}  // namespace
+}  // namespace xattn
