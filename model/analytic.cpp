@@ -30,8 +30,6 @@ struct Ctx {
   i64 q, k;                    // rows per rank: ceil(S_q/P), ceil(S_kv/P)
   FlopsPerSecond peak;
   BytesPerSecond hbm;
-  LinkSpec hop;  // the slowest ring hop (eq. 6)
-  bool has_hop;
 
   explicit Ctx(const Scenario& sc)
       : s(sc),
@@ -45,22 +43,7 @@ struct Ctx {
         q(ceil_div(sc.shape.q_tokens, sc.ranks())),
         k(ceil_div(sc.shape.kv_tokens, sc.ranks())),
         peak(sc.cluster.gpu.peak(sc.shape.dtype)),
-        hbm(sc.cluster.gpu.hbm * sc.calibration.compute.memory_efficiency) {
-    const Cluster& c = sc.cluster;
-    has_hop = P > 1;
-    LinkSpec intra = sc.calibration.link(c, LinkClass::intra_node);
-    LinkSpec inter = sc.calibration.link(c, LinkClass::inter_node);
-    // Ring order = rank order: hops inside a node exist when a node holds >= 2 GPUs, hops
-    // across nodes when there are >= 2 nodes. The slowest of the classes present gates
-    // every lock-step round (eq. 6); compared at a 1 MB message.
-    if (c.nodes > 1 && c.gpus_per_node > 1) {
-      hop = intra.transfer(Bytes(1e6)) > inter.transfer(Bytes(1e6)) ? intra : inter;
-    } else {
-      hop = c.nodes > 1 ? inter : intra;
-    }
-  }
-
-  Seconds xfer(Bytes n) const { return has_hop ? hop.transfer(n) : Seconds(0); }
+        hbm(sc.cluster.gpu.hbm * sc.calibration.compute.memory_efficiency) {}
 
   // eq. 1-4: one attention block of `rows` x `cols` per head over `heads` query heads:
   // the larger of its FLOPs at the achieved efficiency and its HBM traffic (a roofline),
@@ -116,45 +99,84 @@ struct RingPlan {
   }
 };
 
+// The ring a ring-family pass runs on: R ranks in lock step, each holding q query rows
+// and k key rows for `heads` query and `kv_heads` key/value heads, and the slowest hop.
+// For LV-XAttn, Ring and no-comm this is all P ranks with every head (eq. 6); USP runs
+// U such rings of R = P/U ranks side by side on H/U heads (eq. 17).
+struct Ring {
+  int R = 1;
+  i64 q = 0, k = 0;
+  double heads = 0, kv_heads = 0;
+  LinkSpec hop;
+  Seconds xfer(Bytes n) const { return R > 1 ? hop.transfer(n) : Seconds(0); }
+};
+
+// eq. 6: ranks in order; rank r on node r / G. A ring whose consecutive members are
+// `stride` ranks apart (1 for the plain ring, U for USP's rings) has hops inside nodes
+// when a node holds two members, and hops across nodes when the ring spans nodes; the
+// slowest class present gates every round (compared at a 1 MB message). `parallel` rings
+// cross each node boundary side by side: their flows share the node's NICs when fewer
+// NICs than flows serve the GPUs that send.
+LinkSpec slowest_hop(const Ctx& c, int stride, int parallel) {
+  const Cluster& cl = c.s.cluster;
+  LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
+  LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
+  const int members = c.P / stride;
+  const bool spans_nodes = cl.nodes > 1 && members > 1;
+  const bool shares_node = cl.gpus_per_node / stride >= 2;
+  if (spans_nodes) {
+    const int gpus_per_nic = std::max(cl.gpus_per_node / std::max(cl.nics_per_node, 1), 1);
+    const int flows_per_nic = std::min(parallel, gpus_per_nic);
+    inter.bandwidth = inter.bandwidth / static_cast<double>(std::max(flows_per_nic, 1));
+  }
+  if (spans_nodes && shares_node)
+    return intra.transfer(Bytes(1e6)) > inter.transfer(Bytes(1e6)) ? intra : inter;
+  return spans_nodes ? inter : intra;
+}
+
+Ring full_ring(const Ctx& c) {
+  return Ring{c.P, c.q, c.k, c.H, c.Hkv, slowest_hop(c, 1, 1)};
+}
+
 // Causal contiguous layout (eq. 9): round 0 is the diagonal block (half the pairs); every
 // later round has at least one rank with a full block, which gates the lock step. The
 // balanced layouts cost the same fraction every round (eq. 10, 11).
 struct CausalFractions {
   double first;  // round 0
-  double rest;   // rounds 1..P-1
+  double rest;   // rounds 1..R-1
 };
 
-CausalFractions causal_fractions(const Ctx& c, MechanismKind kind) {
+CausalFractions causal_fractions(const Ctx& c, const Ring& ring, MechanismKind kind) {
   if (c.s.shape.mask != Mask::causal) return {1.0, 1.0};
   switch (kind) {
     case MechanismKind::ring_zigzag: return {0.5, 0.5};
     case MechanismKind::ring_stripe: {
-      double n = d(c.q);  // tokens per rank
+      double n = d(ring.q);  // tokens per rank
       double f = (n + 1.0) / (2.0 * n);
       return {f, f};
     }
-    default: return {0.5, c.P > 1 ? 1.0 : 0.5};
+    default: return {0.5, ring.R > 1 ? 1.0 : 0.5};
   }
 }
 
 // LV-XAttn and Ring share one round structure (eq. 8): a block prefetched one round ahead
-// (P-1 transfers of `pre` bytes) and, optionally, an accumulator that follows one round
-// behind (P transfers of `acc` bytes, the last one exposed).
-void travelling_rounds(const Ctx& c, RingPlan& plan, Seconds blk0, Seconds blk, Flops f0, Flops f,
+// (R-1 transfers of `pre` bytes) and, optionally, an accumulator that follows one round
+// behind (R transfers of `acc` bytes, the last one exposed).
+void travelling_rounds(const Ring& ring, RingPlan& plan, Seconds blk0, Seconds blk, Flops f0, Flops f,
                        Seconds combine, double pre, double acc) {
-  const int P = c.P;
-  if (P == 1) {
+  const int R = ring.R;
+  if (R == 1) {
     plan.add(1, blk0, Seconds(0), f0, Bytes(0), 0);
     return;
   }
-  Seconds t_pre = c.xfer(Bytes(pre));
-  Seconds t_acc = acc > 0 ? c.xfer(Bytes(acc)) : Seconds(0);
+  Seconds t_pre = ring.xfer(Bytes(pre));
+  Seconds t_acc = acc > 0 ? ring.xfer(Bytes(acc)) : Seconds(0);
   int acc_msgs = acc > 0 ? 1 : 0;
   // Round 0: own block, no combine; the next round's block is prefetched.
   plan.add(1, blk0, t_pre, f0, Bytes(pre), 1);
-  // Rounds 1..P-2: the accumulator from the previous round and the next prefetch.
-  plan.add(P - 2, blk + combine, t_pre + t_acc, f, Bytes(pre + acc), 1 + acc_msgs);
-  // Round P-1: nothing left to prefetch.
+  // Rounds 1..R-2: the accumulator from the previous round and the next prefetch.
+  plan.add(R - 2, blk + combine, t_pre + t_acc, f, Bytes(pre + acc), 1 + acc_msgs);
+  // Round R-1: nothing left to prefetch.
   plan.add(1, blk + combine, t_acc, f, Bytes(acc), acc_msgs);
   if (acc > 0) {
     plan.tail = t_acc;  // the accumulator's last hop: home, exposed
@@ -162,18 +184,19 @@ void travelling_rounds(const Ctx& c, RingPlan& plan, Seconds blk0, Seconds blk, 
   }
 }
 
-RingPlan ring_plan(const Ctx& c, const Mechanism& m, BlockPass pass) {
+RingPlan ring_plan(const Ctx& c, const Ring& ring, MechanismKind kind, BlockPass pass) {
   RingPlan plan;
-  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
-  const double q = d(c.q), k = d(c.k);
-  CausalFractions frac = causal_fractions(c, m.kind);
-  Seconds blk0 = c.block(pass, H, c.q, c.k, frac.first);
-  Seconds blk = c.block(pass, H, c.q, c.k, frac.rest);
-  Flops f0 = c.block_flops(pass, H, c.q, c.k, frac.first);
-  Flops f = c.block_flops(pass, H, c.q, c.k, frac.rest);
-  if (pass == BlockPass::bwd && c.s.recompute && m.kind != MechanismKind::no_comm) {
-    plan.prologue = c.recompute(c.q, c.k, H, Hkv);
-    plan.prologue_flops = c.recompute_flops(c.q, c.k, H, Hkv);
+  const double B = c.B, D = c.D, b = c.b, ba = c.ba;
+  const double H = ring.heads, Hkv = ring.kv_heads;
+  const double q = d(ring.q), k = d(ring.k);
+  CausalFractions frac = causal_fractions(c, ring, kind);
+  Seconds blk0 = c.block(pass, H, ring.q, ring.k, frac.first);
+  Seconds blk = c.block(pass, H, ring.q, ring.k, frac.rest);
+  Flops f0 = c.block_flops(pass, H, ring.q, ring.k, frac.first);
+  Flops f = c.block_flops(pass, H, ring.q, ring.k, frac.rest);
+  if (pass == BlockPass::bwd && c.s.recompute && kind != MechanismKind::no_comm && kind != MechanismKind::usp) {
+    plan.prologue = c.recompute(c.q, c.k, c.H, c.Hkv);
+    plan.prologue_flops = c.recompute_flops(c.q, c.k, c.H, c.Hkv);
   }
 
   // eq. 5: merge of (O, LSE): read two partials, write one; accumulate of gradients: read
@@ -188,31 +211,32 @@ RingPlan ring_plan(const Ctx& c, const Mechanism& m, BlockPass pass) {
   const Seconds combine =
       c.elementwise(pass == BlockPass::fwd ? merge_bytes : dq_acc_bytes + dkv_acc_bytes);
 
-  switch (m.kind) {
+  switch (kind) {
     case MechanismKind::no_comm:
       // eq. 8e: the ring family's own compute, blocks and combines, with no transfers.
       plan.add(1, blk0, Seconds(0), f0, Bytes(0), 0);
-      plan.add(c.P - 1, blk + combine, Seconds(0), f, Bytes(0), 0);
+      plan.add(ring.R - 1, blk + combine, Seconds(0), f, Bytes(0), 0);
       break;
     case MechanismKind::lv_xattn:
       if (pass == BlockPass::fwd) {
         // eq. 8a: Q blocks travel ahead; (O, LSE) accumulators one round behind.
-        travelling_rounds(c, plan, blk0, blk, f0, f, combine, B * H * q * D * b, B * H * q * (D * ba + 4.0));
+        travelling_rounds(ring, plan, blk0, blk, f0, f, combine, B * H * q * D * b, B * H * q * (D * ba + 4.0));
       } else {
         // eq. 8b: Q, O, dO and LSE travel together; dQ accumulators one round behind;
         // dK, dV accumulate locally.
-        travelling_rounds(c, plan, blk0, blk, f0, f, combine, B * H * q * (3.0 * D * b + 4.0), B * H * q * D * ba);
+        travelling_rounds(ring, plan, blk0, blk, f0, f, combine, B * H * q * (3.0 * D * b + 4.0), B * H * q * D * ba);
       }
       break;
     case MechanismKind::ring:
     case MechanismKind::ring_zigzag:
     case MechanismKind::ring_stripe:
+    case MechanismKind::usp:
       if (pass == BlockPass::fwd) {
         // eq. 8c: K, V blocks travel (2·H_kv heads, never GQA-expanded); O, LSE stay.
-        travelling_rounds(c, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 0.0);
+        travelling_rounds(ring, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 0.0);
       } else {
         // eq. 8d: K, V travel again; dK, dV accumulators one round behind; dQ stays.
-        travelling_rounds(c, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 2.0 * B * Hkv * k * D * ba);
+        travelling_rounds(ring, plan, blk0, blk, f0, f, combine, 2.0 * B * Hkv * k * D * b, 2.0 * B * Hkv * k * D * ba);
       }
       break;
     default:
@@ -245,77 +269,104 @@ PassResult run_plan(const RingPlan& plan) {
   return r;
 }
 
-// ---- all-to-all -------------------------------------------------------------------
+// ---- all-to-all and head-parallel mechanisms -------------------------------------
 
-// eq. 12: an all-to-all in which every rank sends `per_peer` bytes to each other rank,
-// posted at once (as NCCL groups its sends). Inside a node every GPU's sends share its own
-// fabric port (on a mesh each peer has its own link); across nodes the GPUs of a node
-// share its NICs.
-Seconds all_to_all(const Ctx& c, double per_peer) {
+// eq. 12: an all-to-all among `group` consecutive ranks in which every rank sends
+// `per_peer` bytes to each other member, posted at once (as NCCL groups its sends).
+// Inside a node every GPU's sends share its own fabric port (on a mesh each peer has its
+// own link); across nodes the GPUs of a node share its NICs. Groups never straddle a node
+// boundary: they fit in a node or are whole nodes (usp_refusal checks).
+Seconds all_to_all(const Ctx& c, int group, double per_peer) {
   const Cluster& cl = c.s.cluster;
-  if (c.P <= 1 || per_peer <= 0) return Seconds(0);
-  const double g = cl.gpus_per_node, P = c.P;
+  if (group <= 1 || per_peer <= 0) return Seconds(0);
+  const int G = cl.gpus_per_node;
+  const int local = std::min(group, G);  // members sharing a node
   LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
   LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
   Seconds t_intra(0), t_inter(0), alpha(0);
-  if (g > 1) {
-    double bytes = cl.intra_kind == IntraFabric::nvlink_mesh ? per_peer : (g - 1.0) * per_peer;
+  if (local > 1) {
+    double bytes = cl.intra_kind == IntraFabric::nvlink_mesh ? per_peer : (local - 1.0) * per_peer;
     t_intra = Bytes(bytes) / intra.bandwidth;
     alpha = intra.latency;
   }
-  if (cl.nodes > 1) {
-    double node_bytes = g * (P - g) * per_peer;
+  if (group > G) {
+    double node_bytes = d(G) * d(group - G) * per_peer;
     t_inter = Bytes(node_bytes) / (inter.bandwidth * static_cast<double>(cl.nics_per_node));
     alpha = max(alpha, inter.latency);
   }
   return alpha + max(t_intra, t_inter);
 }
 
-std::string ulysses_refusal(const Ctx& c) {
+// Ulysses is the head-parallel degree U = P; USP any U dividing P (eq. 13, 17).
+int head_degree(const Ctx& c, const Mechanism& m) {
+  return m.kind == MechanismKind::usp ? m.param : c.P;
+}
+
+std::string head_parallel_refusal(const Ctx& c, const Mechanism& m) {
   const i64 H = c.s.shape.heads, Hkv = c.s.shape.kv_heads, P = c.P;
-  if (H % P != 0)
-    return fmt::format("all-to-all splits query heads over ranks: H = {} is not divisible by P = {}", H, P);
-  if (P % Hkv != 0 && Hkv % P != 0)
-    return fmt::format("key/value heads H_kv = {} and P = {}: neither divides the other, so K, V heads "
+  const i64 U = head_degree(c, m);
+  const int G = c.s.cluster.gpus_per_node;
+  const std::string what = m.kind == MechanismKind::usp ? fmt::format("{}: the all-to-all", m.name()) : "all-to-all";
+  if (P % U != 0) return fmt::format("{}: the Ulysses degree u = {} does not divide P = {}", m.name(), U, P);
+  if (H % U != 0)
+    return fmt::format("{} splits query heads over {} ranks: H = {} is not divisible by {} = {}", what, U, H,
+                       m.kind == MechanismKind::usp ? "u" : "P", U);
+  if (U % Hkv != 0 && Hkv % U != 0)
+    return fmt::format("key/value heads H_kv = {} and {} ranks: neither divides the other, so K, V heads "
                        "cannot be split or replicated evenly",
-                       Hkv, P);
+                       Hkv, U);
+  if (m.kind == MechanismKind::usp && (U <= G ? G % U != 0 : U % G != 0))
+    return fmt::format("{}: groups of {} ranks would straddle nodes of {} GPUs (u must divide the GPUs per "
+                       "node or be a multiple of it)",
+                       m.name(), U, G);
   return {};
 }
 
-PassResult ulysses_pass(const Ctx& c, BlockPass pass) {
+// The ring a head-parallel mechanism runs after its all-to-all: R = P/U ranks, each with
+// the sequence share of its ring position for H/U query heads and max(H_kv/U, 1)
+// key/value heads (replicated when U > H_kv). For Ulysses R = 1: one local block.
+Ring head_parallel_ring(const Ctx& c, int U) {
+  const int R = c.P / U;
+  return Ring{R,
+              ceil_div(c.s.shape.q_tokens, R),
+              ceil_div(c.s.shape.kv_tokens, R),
+              c.H / U,
+              std::max(c.Hkv / U, 1.0),
+              slowest_hop(c, U, U)};
+}
+
+
+PassResult head_parallel_pass(const Ctx& c, const Mechanism& m, BlockPass pass) {
+  const int U = head_degree(c, m);
+  const Ring ring = head_parallel_ring(c, U);
   const double B = c.B, D = c.D, b = c.b;
-  const double h = c.H / c.P;                          // query heads per rank
-  const double hkv = std::max(c.Hkv / c.P, 1.0);       // kv heads per rank (replicated when P > H_kv)
-  const double q = d(c.q), k = d(c.k);
-  const double mask = c.s.shape.mask == Mask::causal ? 0.5 : 1.0;
-  const double qkv_peer = B * D * b * (q * h + 2.0 * k * hkv);  // eq. 13a
-  const double o_peer = B * D * b * q * h;
-  PassResult r;
-  Seconds attn = c.block(pass, h, c.s.shape.q_tokens, c.s.shape.kv_tokens, mask);
-  r.flops = c.block_flops(pass, h, c.s.shape.q_tokens, c.s.shape.kv_tokens, mask);
-  r.compute = attn;
-  const double peers = c.P - 1.0;
+  const double q = d(c.q), k = d(c.k);  // this rank's sequence shard
+  const double qkv_peer = B * D * b * (q * ring.heads + 2.0 * k * ring.kv_heads);  // eq. 13a
+  const double o_peer = B * D * b * q * ring.heads;
+  const double peers = U - 1.0;
+  PassResult r = run_plan(ring_plan(c, ring, MechanismKind::usp, pass));
   if (pass == BlockPass::fwd) {
-    r.time = all_to_all(c, qkv_peer) + attn + all_to_all(c, o_peer);  // eq. 13b
-    r.bytes = Bytes(peers * (qkv_peer + o_peer));
+    r.time += all_to_all(c, U, qkv_peer) + all_to_all(c, U, o_peer);  // eq. 13b
+    r.bytes += Bytes(peers * (qkv_peer + o_peer));
   } else {
     // eq. 13c: dO to head shards, local backward, dQ, dK, dV back; replicated K, V heads
-    // are summed at their home (an elementwise add of P/H_kv partials).
+    // are summed at their home (an elementwise add of U/H_kv partials).
     Seconds reduce(0);
-    if (c.P > c.Hkv) reduce = c.elementwise(3.0 * 2.0 * B * k * c.Hkv * D * b * (c.P / c.Hkv - 1.0));
-    r.time = all_to_all(c, o_peer) + attn + all_to_all(c, qkv_peer) + reduce;
-    r.compute = attn + reduce;
-    r.bytes = Bytes(peers * (o_peer + qkv_peer));
+    if (U > c.Hkv) reduce = c.elementwise(3.0 * 2.0 * B * k * c.Hkv * D * b * (U / c.Hkv - 1.0));
+    r.time += all_to_all(c, U, o_peer) + all_to_all(c, U, qkv_peer) + reduce;
+    r.compute += reduce;
+    r.bytes += Bytes(peers * (o_peer + qkv_peer));
     if (c.s.recompute) {
       // Recomputation keeps only the input, O and LSE: re-project Q, K, V and redo the
       // forward all-to-alls of Q, K, V and O (eq. 14).
       Seconds re = c.recompute(c.q, c.k, c.H, c.Hkv);
-      r.time += re + all_to_all(c, qkv_peer) + all_to_all(c, o_peer);
+      r.time += re + all_to_all(c, U, qkv_peer) + all_to_all(c, U, o_peer);
       r.compute += re;
       r.flops += c.recompute_flops(c.q, c.k, c.H, c.Hkv);
       r.bytes += Bytes(peers * (qkv_peer + o_peer));
     }
   }
+  if (ring.R == 1) r.rounds = 0;  // Ulysses: one local block, no ring
   return r;
 }
 
@@ -351,57 +402,68 @@ MemoryBreakdown memory_ring_family(const Ctx& c, MechanismKind kind, BlockPass p
   return m;
 }
 
-MemoryBreakdown memory_ulysses(const Ctx& c, BlockPass pass) {
-  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b;
-  const double h = H / c.P, hkv = std::max(Hkv / c.P, 1.0);
-  const double Sq = d(c.s.shape.q_tokens), Skv = d(c.s.shape.kv_tokens);
+// eq. 15c: head-parallel mechanisms (Ulysses, USP). Both layouts are live around the
+// all-to-alls: the sequence shard of every head and the head shard of the ring position's
+// sequence share; USP adds its ring's buffers (R = 1 for Ulysses: none).
+MemoryBreakdown memory_head_parallel(const Ctx& c, const Ring& ring, BlockPass pass) {
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
+  const double h = ring.heads, hkv = ring.kv_heads;
+  const double qr = d(ring.q), kr = d(ring.k);
   const double q = d(c.q), k = d(c.k);
   const double seq_qkv = B * q * H * D * b + 2.0 * B * k * Hkv * D * b;
-  const double head_qkv = B * Sq * h * D * b + 2.0 * B * Skv * hkv * D * b;
+  const double head_kv = 2.0 * B * kr * hkv * D * b;
+  const double head_qkv = B * qr * h * D * b + head_kv;
+  const bool has_ring = ring.R > 1;
   MemoryBreakdown m;
   if (pass == BlockPass::fwd) {
-    m.inputs = Bytes(seq_qkv + head_qkv);                       // eq. 15c
-    m.outputs = Bytes(B * Sq * h * (D * b + 4.0) + B * q * H * D * b);
+    m.inputs = Bytes(seq_qkv + head_qkv);
+    m.outputs = Bytes(B * qr * h * (D * b + 4.0) + B * q * H * D * b);
+    if (has_ring) m.buffers = Bytes(2.0 * head_kv + B * qr * h * (D * ba + 4.0));
   } else {
-    m.inputs = Bytes(head_qkv + B * Sq * h * (2.0 * D * b + 4.0) + B * q * H * D * b);  // + O, dO, LSE; dO seq
+    m.inputs = Bytes(head_qkv + B * qr * h * (2.0 * D * b + 4.0) + B * q * H * D * b);  // + O, dO, LSE; dO seq
     m.outputs = Bytes(head_qkv + seq_qkv);  // dQ, dK, dV in head and then sequence layout
+    if (has_ring)
+      m.buffers = Bytes(2.0 * head_kv + 2.0 * 2.0 * B * kr * hkv * D * ba + B * qr * h * D * 4.0 +
+                        2.0 * B * kr * hkv * D * 4.0);
   }
   return m;
 }
 
+bool head_parallel(MechanismKind k) { return k == MechanismKind::ulysses || k == MechanismKind::usp; }
+
 // What one cross-attention layer keeps for its backward, per GPU (eq. 16).
-double saved_per_layer(const Ctx& c, MechanismKind kind) {
+double saved_per_layer(const Ctx& c, const Mechanism& mech) {
   const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b;
   const double q = d(c.q), k = d(c.k);
   const double input = B * q * d(c.s.model.text_hidden) * b;
   if (c.s.recompute) return input + B * q * H * (D * b + 4.0);  // input, O, LSE
-  if (kind == MechanismKind::ulysses) {
-    const double h = H / c.P, hkv = std::max(Hkv / c.P, 1.0);
-    const double Sq = d(c.s.shape.q_tokens), Skv = d(c.s.shape.kv_tokens);
-    return input + B * Sq * h * (2.0 * D * b + 4.0) + 2.0 * B * Skv * hkv * D * b;
+  if (head_parallel(mech.kind)) {
+    const Ring ring = head_parallel_ring(c, head_degree(c, mech));
+    return input + B * d(ring.q) * ring.heads * (2.0 * D * b + 4.0) + 2.0 * B * d(ring.k) * ring.kv_heads * D * b;
   }
   return input + B * q * H * (2.0 * D * b + 4.0) + 2.0 * B * Hkv * k * D * b;  // Q, O, LSE, K, V
 }
 
-MemoryBreakdown memory_for(const Ctx& c, MechanismKind kind, BlockPass pass) {
-  return kind == MechanismKind::ulysses ? memory_ulysses(c, pass) : memory_ring_family(c, kind, pass);
+MemoryBreakdown memory_for(const Ctx& c, const Mechanism& mech, BlockPass pass) {
+  if (head_parallel(mech.kind)) return memory_head_parallel(c, head_parallel_ring(c, head_degree(c, mech)), pass);
+  return memory_ring_family(c, mech.kind, pass);
 }
 
-MemoryBreakdown memory(const Ctx& c, MechanismKind kind, Pass pass) {
+MemoryBreakdown memory(const Ctx& c, const Mechanism& mech, Pass pass) {
   MemoryBreakdown m;
   if (pass == Pass::fwd) {
-    m = memory_for(c, kind, BlockPass::fwd);
+    m = memory_for(c, mech, BlockPass::fwd);
   } else {
-    MemoryBreakdown bwd = memory_for(c, kind, BlockPass::bwd);
+    MemoryBreakdown bwd = memory_for(c, mech, BlockPass::bwd);
     m = bwd;
     if (pass == Pass::fwd_bwd) {
-      MemoryBreakdown fwd = memory_for(c, kind, BlockPass::fwd);
+      MemoryBreakdown fwd = memory_for(c, mech, BlockPass::fwd);
       if (fwd.inputs + fwd.outputs + fwd.buffers > bwd.inputs + bwd.outputs + bwd.buffers) m = fwd;
     }
     // The other cross-attention layers' saved activations, and the visual features they
     // all share (eq. 16).
     const double layers = std::max(c.s.model.cross_attention_layers - 1, 0);
-    m.saved = Bytes(layers * saved_per_layer(c, kind) + c.B * d(c.k) * d(c.s.model.visual_hidden) * c.b);
+    m.saved = Bytes(layers * saved_per_layer(c, mech) + c.B * d(c.k) * d(c.s.model.visual_hidden) * c.b);
   }
   return m;
 }
@@ -417,7 +479,7 @@ std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass
   std::vector<RoundGroup> out;
   if (!ring_family(m.kind) || pass == Pass::fwd_bwd) return out;
   Ctx c(s);
-  RingPlan plan = ring_plan(c, m, pass == Pass::fwd ? BlockPass::fwd : BlockPass::bwd);
+  RingPlan plan = ring_plan(c, full_ring(c), m.kind, pass == Pass::fwd ? BlockPass::fwd : BlockPass::bwd);
   out.assign(plan.groups.begin(), plan.groups.begin() + plan.n);
   return out;
 }
@@ -434,14 +496,15 @@ Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
   };
   if ((m.kind == MechanismKind::ring_zigzag || m.kind == MechanismKind::ring_stripe) && s.shape.mask != Mask::causal)
     return refuse(fmt::format("{} is a layout for causal self-attention; with a dense mask use ring", m.name()));
-  if (m.kind == MechanismKind::startrail || m.kind == MechanismKind::usp)
-    return refuse(fmt::format("{} has no closed form yet (it arrives with the Schedule IR issue)", m.name()));
-  if (m.kind == MechanismKind::ulysses) {
-    std::string why = ulysses_refusal(c);
+  if (m.kind == MechanismKind::startrail)
+    return refuse(fmt::format("{} has no closed form yet (it arrives with its Schedule builder)", m.name()));
+  if (head_parallel(m.kind)) {
+    std::string why = head_parallel_refusal(c, m);
     if (!why.empty()) return refuse(std::move(why));
   }
+  const Ring ring = full_ring(c);
   auto one = [&](BlockPass bp) {
-    return m.kind == MechanismKind::ulysses ? ulysses_pass(c, bp) : run_plan(ring_plan(c, m, bp));
+    return head_parallel(m.kind) ? head_parallel_pass(c, m, bp) : run_plan(ring_plan(c, ring, m.kind, bp));
   };
   PassResult r;
   if (pass == Pass::fwd || pass == Pass::bwd) {
@@ -459,8 +522,8 @@ Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
   e.exposed_comm = r.time - r.compute;
   e.flops_per_rank = r.flops;
   e.bytes_per_rank = r.bytes;
-  e.rounds = m.kind == MechanismKind::ulysses ? 0 : r.rounds;
-  e.memory = memory(c, m.kind, pass);
+  e.rounds = r.rounds;
+  e.memory = memory(c, m, pass);
   e.fits = e.memory.total() <= s.cluster.gpu.memory - s.memory_reserved;
   return e;
 }

@@ -145,6 +145,44 @@ TEST(Analytic, UlyssesAcrossNodesSharesTheNics) {
   EXPECT_NEAR(t1 - t2, 2 * m / 10e9 + 2 * 131072 / 10e9, 1e-12);
 }
 
+TEST(Analytic, UspByHand) {
+  // usp:u=2 on one node of 4: two all-to-all groups of 2, then U = 2 rings of R = 2 ranks
+  // (eq. 17). Each rank then holds 4 query heads and max(2/2, 1) = 1 KV head.
+  Scenario s = simple();
+  const Mechanism usp{MechanismKind::usp, 2};
+  // eq. 13a in a group of 2: per peer 128·2·(256·4 + 2·4096·1) = 2,359,296 B, one peer:
+  // 10 µs + 235.9296 µs; O back: 128·2·256·4 = 262,144 B -> 10 + 26.2144 µs.
+  const double a2a = 10 + 235.9296 + 10 + 26.2144;
+  // The ring: blocks of ceil(1024/2) = 512 x ceil(16384/2) = 8192 rows for 4 heads,
+  // 4·4·512·8192·128 FLOPs at 50 TFLOP/s; a K, V block of 2·1·8192·128·2 = 4,194,304 B
+  // stays on the node: 10 + 419.4304 µs. Round 0 waits for it; round 1 computes alone.
+  const double blk = 4.0 * 4 * 512 * 8192 * 128 / 50e12 * 1e6;
+  const double ring = std::max(blk, 10 + 419.4304) + blk;
+  Estimate e = estimate(s, usp, Pass::fwd);
+  ASSERT_TRUE(e.feasible) << e.reason;
+  EXPECT_NEAR(e.time.value() * 1e6, a2a + ring, 1e-6);
+  EXPECT_EQ(e.rounds, 2);
+}
+
+TEST(Analytic, UspDegeneratesToRingAndUlysses) {
+  // u = 1 is Ring Attention; u = P is Ulysses (MECHANISMS.md, "Ulysses x Ring").
+  for (int nodes : {1, 2}) {
+    Scenario s = simple(4, nodes);
+    for (Pass p : {Pass::fwd, Pass::bwd}) {
+      EXPECT_NEAR(estimate(s, Mechanism{MechanismKind::usp, 1}, p).time.value(),
+                  estimate(s, kRing, p).time.value(), 1e-12);
+      EXPECT_NEAR(estimate(s, Mechanism{MechanismKind::usp, s.ranks()}, p).time.value(),
+                  estimate(s, kUlysses, p).time.value(), 1e-12);
+    }
+  }
+  // A degree that does not divide P, or groups that straddle nodes, are refused.
+  Scenario s = simple(4, 2);
+  EXPECT_FALSE(estimate(s, Mechanism{MechanismKind::usp, 3}, Pass::fwd).feasible);
+  Estimate e = estimate(simple(3, 4), Mechanism{MechanismKind::usp, 4}, Pass::fwd);  // 4 ranks over nodes of 3
+  EXPECT_FALSE(e.feasible);
+  EXPECT_NE(e.reason.find("straddle"), std::string::npos) << e.reason;
+}
+
 TEST(Analytic, SlowestHopGatesTheRing) {
   // 2 nodes x 2 GPUs: the ring crosses nodes twice; with a 5 GB/s NIC each KV round takes
   // 10 µs + 4,194,304 B / 5 GB/s = 848.8608 µs even though NVLink is fast.
