@@ -74,6 +74,41 @@ LinkSpec Calibration::link(const Cluster& cluster, LinkClass c) const {
   return spec;
 }
 
+std::string_view to_string(Protocol p) {
+  switch (p) {
+    case Protocol::ll: return "ll";
+    case Protocol::ll128: return "ll128";
+    case Protocol::simple: return "simple";
+  }
+  return "?";
+}
+
+std::optional<Protocol> parse_protocol(std::string_view s) {
+  for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple})
+    if (s == to_string(p)) return p;
+  return std::nullopt;
+}
+
+std::string_view to_string(LaunchMode m) { return m == LaunchMode::mpi ? "mpi" : "single_process"; }
+
+std::optional<LaunchMode> parse_launch_mode(std::string_view s) {
+  if (s == "mpi") return LaunchMode::mpi;
+  if (s == "single_process" || s == "single-process") return LaunchMode::single_process;
+  return std::nullopt;
+}
+
+Seconds LinkCalibration::transfer(const LinkSpec& nominal, Bytes n) const {
+  if (protocols.empty()) {
+    LinkSpec spec = nominal;
+    if (latency) spec.latency = *latency;
+    if (bandwidth) spec.bandwidth = *bandwidth;
+    return spec.transfer(n);
+  }
+  Seconds best = protocols.front().latency + n / protocols.front().bandwidth;
+  for (const auto& r : protocols) best = std::min(best, r.latency + n / r.bandwidth);
+  return best;
+}
+
 std::string validate_table(const std::vector<EfficiencyPoint>& table) {
   std::map<std::pair<int, std::int64_t>, std::vector<const EfficiencyPoint*>> groups;
   for (const auto& p : table) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/hardware.hpp"
@@ -51,10 +52,55 @@ struct ComputeCalibration {
                                   std::int64_t kv_rows) const;
 };
 
-// Optional replacements for the cluster's nominal link figures.
+// NCCL's three wire protocols (NCCL docs, "Environment Variables", NCCL_PROTO): LL
+// (8-byte stores carrying a flag: lowest latency, half the bandwidth), LL128 (128-byte
+// lines with a flag: near-full bandwidth on NVLink) and Simple (bulk copies with
+// fences: full bandwidth, highest latency).
+enum class Protocol { ll, ll128, simple };
+
+[[nodiscard]] std::string_view to_string(Protocol p);
+[[nodiscard]] std::optional<Protocol> parse_protocol(std::string_view s);
+
+// How a link class behaves under one protocol: a hop of n bytes takes latency + n /
+// bandwidth, and a collective using the protocol pays base_latency once on top of its
+// hops, as in NCCL's own cost model (src/graph/tuning.cc: baseLat + steps x hwLat + size /
+// bw). docs/calibration.md, "Protocol regimes". Fitted by `xattn calibrate nccl-tests`;
+// the fastest regime for a given message is the one that is used.
+struct ProtocolRegime {
+  Protocol protocol = Protocol::simple;
+  Seconds latency;       // per hop
+  BytesPerSecond bandwidth;
+  Seconds base_latency;  // once per collective
+};
+
+// Optional replacements for the cluster's nominal link figures. `latency`/`bandwidth` are
+// the large-message (Simple) figures; `protocols`, when not empty, refine them per
+// protocol, one entry per protocol at most, in the order ll, ll128, simple.
 struct LinkCalibration {
   std::optional<Seconds> latency;
   std::optional<BytesPerSecond> bandwidth;
+  std::vector<ProtocolRegime> protocols;
+
+  // One hop of n bytes on this link class: the fastest calibrated regime, or `nominal`
+  // with this calibration's latency/bandwidth replacing its figures when no regime is set.
+  [[nodiscard]] Seconds transfer(const LinkSpec& nominal, Bytes n) const;
+};
+
+// How the collectives were launched: one process driving every GPU of the node (nccl-tests
+// `-g N`), or one process per GPU (MPI). The fixed cost per collective differs.
+enum class LaunchMode { single_process, mpi };
+
+[[nodiscard]] std::string_view to_string(LaunchMode m);
+[[nodiscard]] std::optional<LaunchMode> parse_launch_mode(std::string_view s);
+
+// Fixed cost of one collective call (kernel launch, host synchronisation), per launch mode.
+struct LaunchCalibration {
+  std::optional<Seconds> single_process;
+  std::optional<Seconds> mpi;
+
+  [[nodiscard]] std::optional<Seconds> overhead(LaunchMode m) const {
+    return m == LaunchMode::mpi ? mpi : single_process;
+  }
 };
 
 struct Calibration {
@@ -62,6 +108,7 @@ struct Calibration {
   LinkCalibration intra_node;
   LinkCalibration inter_node;
   std::vector<std::string> sources;  // files merged into this calibration, in order
+  LaunchCalibration launch;          // fixed cost per collective, by launch mode
 
   // The link of this class as the model should use it: nominal figures from the cluster,
   // replaced field by field by the calibration.

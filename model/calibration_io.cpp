@@ -1,5 +1,6 @@
 // Calibration files (docs/calibration.md): YAML that sets only the keys it names, so that
 // several files apply in order, later ones winning per key.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -54,20 +55,80 @@ struct Reader {
   }
 };
 
+// One {latency_us, bandwidth_GBps} pair; both required when `both` (protocol regimes).
+void read_pair(Reader& r, const YAML::Node& node, const std::string& path, std::optional<Seconds>& latency,
+               std::optional<BytesPerSecond>& bandwidth) {
+  if (auto v = r.get<double>(node, "latency_us", path + ".latency_us")) {
+    if (*v < 0) r.problems.push_back({r.at(node["latency_us"]), path + ".latency_us", "must not be negative"});
+    else latency = microseconds(*v);
+  }
+  if (auto v = r.get<double>(node, "bandwidth_GBps", path + ".bandwidth_GBps")) {
+    if (*v <= 0) r.problems.push_back({r.at(node["bandwidth_GBps"]), path + ".bandwidth_GBps", "must be positive"});
+    else bandwidth = gigabytes_per_second(*v);
+  }
+}
+
 void read_link(Reader& r, const YAML::Node& node, const std::string& path, LinkCalibration& link) {
   if (!node) return;
   if (!node.IsMap()) {
     r.problems.push_back({r.at(node), path, "expected a mapping with latency_us and/or bandwidth_GBps"});
     return;
   }
-  r.check_keys(node, path, {"latency_us", "bandwidth_GBps"});
-  if (auto v = r.get<double>(node, "latency_us", path + ".latency_us")) {
-    if (*v < 0) r.problems.push_back({r.at(node["latency_us"]), path + ".latency_us", "must not be negative"});
-    else link.latency = microseconds(*v);
+  r.check_keys(node, path, {"latency_us", "bandwidth_GBps", "protocols"});
+  read_pair(r, node, path, link.latency, link.bandwidth);
+  YAML::Node protos = node["protocols"];
+  if (!protos) return;
+  const std::string ppath = path + ".protocols";
+  if (!protos.IsMap()) {
+    r.problems.push_back({r.at(protos), ppath, "expected a mapping of ll, ll128, simple to {latency_us, bandwidth_GBps, base_latency_us}"});
+    return;
   }
-  if (auto v = r.get<double>(node, "bandwidth_GBps", path + ".bandwidth_GBps")) {
-    if (*v <= 0) r.problems.push_back({r.at(node["bandwidth_GBps"]), path + ".bandwidth_GBps", "must be positive"});
-    else link.bandwidth = gigabytes_per_second(*v);
+  r.check_keys(protos, ppath, {"ll", "ll128", "simple"});
+  // A later file replaces the regimes it names and keeps the others.
+  for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
+    const std::string name(to_string(p));
+    YAML::Node one = protos[name];
+    if (!one) continue;
+    const std::string rpath = ppath + "." + name;
+    if (!one.IsMap()) {
+      r.problems.push_back({r.at(one), rpath, "expected {latency_us, bandwidth_GBps}"});
+      continue;
+    }
+    r.check_keys(one, rpath, {"latency_us", "bandwidth_GBps", "base_latency_us"});
+    std::optional<Seconds> lat;
+    std::optional<BytesPerSecond> bw;
+    read_pair(r, one, rpath, lat, bw);
+    Seconds base(0);
+    if (auto v = r.get<double>(one, "base_latency_us", rpath + ".base_latency_us")) {
+      if (*v < 0) r.problems.push_back({r.at(one["base_latency_us"]), rpath + ".base_latency_us", "must not be negative"});
+      else base = microseconds(*v);
+    }
+    if (!one["latency_us"] || !one["bandwidth_GBps"]) {
+      r.problems.push_back({r.at(one), rpath, "a protocol regime needs both latency_us and bandwidth_GBps"});
+      continue;
+    }
+    if (!lat || !bw) continue;  // already reported
+    std::erase_if(link.protocols, [&](const ProtocolRegime& x) { return x.protocol == p; });
+    link.protocols.push_back({p, *lat, *bw, base});
+  }
+  std::sort(link.protocols.begin(), link.protocols.end(),
+            [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.protocol < b.protocol; });
+}
+
+void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
+  if (!node) return;
+  const std::string path = "links.launch_overhead_us";
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path, "expected a mapping with single_process and/or mpi"});
+    return;
+  }
+  r.check_keys(node, path, {"single_process", "mpi"});
+  for (LaunchMode m : {LaunchMode::single_process, LaunchMode::mpi}) {
+    const std::string name(to_string(m));
+    if (auto v = r.get<double>(node, name.c_str(), path + "." + name)) {
+      if (*v < 0) r.problems.push_back({r.at(node[name]), path + "." + name, "must not be negative"});
+      else (m == LaunchMode::mpi ? launch.mpi : launch.single_process) = microseconds(*v);
+    }
   }
 }
 
@@ -157,7 +218,8 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     }
   }
   if (YAML::Node links = root["links"]) {
-    r.check_keys(links, "links", {"intra_node", "inter_node"});
+    r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});
+    read_launch(r, links["launch_overhead_us"], next.launch);
     read_link(r, links["intra_node"], "links.intra_node", next.intra_node);
     read_link(r, links["inter_node"], "links.inter_node", next.inter_node);
   }
@@ -171,6 +233,46 @@ Calibration load_calibration(const std::string& path) {
   apply_calibration_file(c, path);
   return c;
 }
+
+namespace {
+
+// The `links:` part of a calibration file, when there is anything to write.
+void emit_links(YAML::Emitter& out, const Calibration& c) {
+  auto link = [&](const char* name, const LinkCalibration& l) {
+    if (!l.latency && !l.bandwidth && l.protocols.empty()) return;
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    if (l.latency) out << YAML::Key << "latency_us" << YAML::Value << to_microseconds(*l.latency);
+    if (l.bandwidth) out << YAML::Key << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*l.bandwidth);
+    if (!l.protocols.empty()) {
+      out << YAML::Key << "protocols" << YAML::Value << YAML::BeginMap;
+      for (const auto& p : l.protocols) {
+        out << YAML::Key << std::string(to_string(p.protocol)) << YAML::Value << YAML::Flow << YAML::BeginMap
+            << YAML::Key << "latency_us" << YAML::Value << to_microseconds(p.latency) << YAML::Key
+            << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(p.bandwidth) << YAML::Key
+            << "base_latency_us" << YAML::Value << to_microseconds(p.base_latency) << YAML::EndMap;
+      }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  };
+  auto has = [](const LinkCalibration& l) { return l.latency || l.bandwidth || !l.protocols.empty(); };
+  const bool has_launch = c.launch.single_process || c.launch.mpi;
+  if (has(c.intra_node) || has(c.inter_node) || has_launch) {
+    out << YAML::Key << "links" << YAML::Value << YAML::BeginMap;
+    if (has_launch) {
+      out << YAML::Key << "launch_overhead_us" << YAML::Value << YAML::BeginMap;
+      if (c.launch.single_process)
+        out << YAML::Key << "single_process" << YAML::Value << to_microseconds(*c.launch.single_process);
+      if (c.launch.mpi) out << YAML::Key << "mpi" << YAML::Value << to_microseconds(*c.launch.mpi);
+      out << YAML::EndMap;
+    }
+    link("intra_node", c.intra_node);
+    link("inter_node", c.inter_node);
+    out << YAML::EndMap;
+  }
+}
+
+}  // namespace
 
 std::string calibration_to_yaml(const Calibration& c) {
   YAML::Emitter out;
@@ -198,19 +300,17 @@ std::string calibration_to_yaml(const Calibration& c) {
     out << YAML::EndSeq;
   }
   out << YAML::EndMap;
-  auto link = [&](const char* name, const LinkCalibration& l) {
-    if (!l.latency && !l.bandwidth) return;
-    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
-    if (l.latency) out << YAML::Key << "latency_us" << YAML::Value << to_microseconds(*l.latency);
-    if (l.bandwidth) out << YAML::Key << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*l.bandwidth);
-    out << YAML::EndMap;
-  };
-  if (c.intra_node.latency || c.intra_node.bandwidth || c.inter_node.latency || c.inter_node.bandwidth) {
-    out << YAML::Key << "links" << YAML::Value << YAML::BeginMap;
-    link("intra_node", c.intra_node);
-    link("inter_node", c.inter_node);
-    out << YAML::EndMap;
-  }
+  emit_links(out, c);
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+// Only the links (and launch overheads): what `xattn calibrate nccl-tests` writes, so that a
+// compute calibration listed earlier in a scenario is not overwritten by defaults.
+std::string links_calibration_to_yaml(const Calibration& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  emit_links(out, c);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
