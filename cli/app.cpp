@@ -45,6 +45,8 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_fields(app, commands);
   add_verify(app, commands);
   add_schedule(app, commands);
+  add_calibrate_nccl(app, commands);
+  add_collective(app, commands);
 }
 
 }  // namespace
