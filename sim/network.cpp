@@ -1,0 +1,373 @@
+// The two network models (see network.hpp): alpha-beta and max-min fair flows.
+#include "sim/network.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+namespace xattn::sim {
+
+namespace {
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+// Picoseconds to move `bytes` at `rate` B/s, rounded up (never zero for a non-zero amount).
+Time duration(double bytes, double rate) {
+  if (bytes <= 0.0) return Time();
+  return Time::ps(Time::round_up_ps(bytes / rate * 1e12));
+}
+
+// Per-link bookkeeping both models share: bytes, busy time, concurrency.
+struct LinkUse {
+  double bytes = 0.0;
+  int flows = 0;
+  int max_flows = 0;
+  Time busy;
+  Time since;  // when `flows` last went from 0 to 1
+};
+
+void stats_into(const std::vector<LinkUse>& use, Time end, std::vector<LinkStats>& out) {
+  out.resize(use.size());
+  for (std::size_t i = 0; i < use.size(); ++i) {
+    out[i].bytes = use[i].bytes;
+    out[i].max_flows = use[i].max_flows;
+    out[i].busy = use[i].busy + (use[i].flows > 0 ? end - use[i].since : Time());
+  }
+}
+
+// A min-heap of timed entries ordered by (time, order, id): internal to the networks.
+struct Pending {
+  Time time;
+  int order = 0;          // 0: a transfer ends; 1: a transfer leaves its latency phase
+  std::uint64_t id = 0;   // the executor's id: a canonical tie-breaker
+  int slot = 0;
+  std::uint32_t version = 0;
+  friend bool operator>(const Pending& a, const Pending& b) {
+    if (a.time != b.time) return a.time > b.time;
+    if (a.order != b.order) return a.order > b.order;
+    return a.id > b.id;
+  }
+};
+
+class PendingHeap {
+ public:
+  void push(Pending p) {
+    heap_.push_back(p);
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+  Pending pop() {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    Pending p = heap_.back();
+    heap_.pop_back();
+    return p;
+  }
+  [[nodiscard]] bool empty() const { return heap_.empty(); }
+  [[nodiscard]] const Pending& top() const { return heap_.front(); }
+
+ private:
+  std::vector<Pending> heap_;
+};
+
+// ---- alpha-beta ---------------------------------------------------------------------
+
+class AlphaBetaNetwork final : public Network {
+ public:
+  AlphaBetaNetwork(Topology t, const Calibration* cal) : topo_(std::move(t)), cal_(cal), use_(topo_.links().size()) {}
+
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
+    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes);
+    const Time end = now + p.latency + (p.route.count > 0 ? duration(bytes, p.cap) : Time());
+    for (int l : p.route.span()) {
+      LinkUse& u = use_[static_cast<std::size_t>(l)];
+      u.bytes += bytes;
+      // Intervals start in time order, so the busy union grows at its right end.
+      Time& until = busy_until_[static_cast<std::size_t>(l)];
+      const bool overlap = until > now;
+      std::uint64_t& pair = last_pair_[static_cast<std::size_t>(l)];
+      const std::uint64_t mine = (static_cast<std::uint64_t>(src) << 32) | static_cast<std::uint32_t>(dst);
+      if (overlap && pair != mine) shared_ = true;
+      if (!overlap || end > until) pair = mine;
+      u.max_flows = std::max(u.max_flows, overlap ? 2 : 1);
+      u.busy += end > max(until, now) ? end - max(until, now) : Time();
+      until = max(until, end);
+    }
+    heap_.push(Pending{end, 0, id, 0, 0});
+  }
+
+  Time next_event_after(Time) override { return heap_.empty() ? Time::never() : heap_.top().time; }
+
+  void advance(Time now, Time dt, std::vector<std::uint64_t>& done) override {
+    const Time to = now + dt;
+    while (!heap_.empty() && heap_.top().time <= to) done.push_back(heap_.pop().id);
+  }
+
+  std::vector<LinkStats> link_stats(Time) const override {
+    std::vector<LinkStats> out(use_.size());
+    for (std::size_t i = 0; i < use_.size(); ++i) {
+      out[i].bytes = use_[i].bytes;
+      out[i].busy = use_[i].busy;
+      out[i].max_flows = use_[i].max_flows;
+    }
+    return out;
+  }
+  bool any_link_shared() const override { return shared_; }
+  const Topology& topology() const override { return topo_; }
+
+ private:
+  Topology topo_;
+  const Calibration* cal_;
+  std::vector<LinkUse> use_;
+  std::vector<Time> busy_until_ = std::vector<Time>(use_.size());
+  std::vector<std::uint64_t> last_pair_ = std::vector<std::uint64_t>(use_.size());  // (src, dst) of the latest-ending transfer
+  PendingHeap heap_;
+  bool shared_ = false;
+};
+
+// ---- max-min fair flows ---------------------------------------------------------------
+
+class FlowNetwork final : public Network {
+ public:
+  FlowNetwork(Topology t, const Calibration* cal)
+      : topo_(std::move(t)), cal_(cal), use_(topo_.links().size()), on_link_(topo_.links().size()),
+        link_mark_(topo_.links().size(), 0), capacity_(topo_.links().size()) {
+    for (std::size_t l = 0; l < capacity_.size(); ++l) capacity_[l] = topo_.links()[l].bandwidth.value();
+    rem_.resize(capacity_.size());
+    unfixed_.resize(capacity_.size());
+  }
+
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
+    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes);
+    int slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<int>(flows_.size());
+      flows_.emplace_back();
+      flow_mark_.push_back(0);
+    }
+    Flow& f = flows_[static_cast<std::size_t>(slot)];
+    f.route = p.route;
+    f.remaining = bytes;
+    f.cap = p.cap;
+    f.rate = 0.0;
+    f.last = now;
+    f.id = id;
+    f.src = src;
+    f.dst = dst;
+    f.active = false;
+    ++f.version;
+    for (int l : f.route.span()) use_[static_cast<std::size_t>(l)].bytes += bytes;
+    if (f.route.count == 0) {
+      heap_.push(Pending{now + p.latency, 0, id, slot, f.version});  // to itself: latency only
+      f.finish = now + p.latency;
+      return;
+    }
+    heap_.push(Pending{now + p.latency, 1, id, slot, f.version});
+  }
+
+  Time next_event_after(Time) override {
+    drop_stale();
+    return heap_.empty() ? Time::never() : heap_.top().time;
+  }
+
+  void advance(Time now, Time dt, std::vector<std::uint64_t>& done) override {
+    const Time to = now + dt;
+    for (;;) {
+      drop_stale();
+      if (heap_.empty() || heap_.top().time > to) break;
+      Pending e = heap_.pop();
+      Flow& f = flows_[static_cast<std::size_t>(e.slot)];
+      if (e.order == 1) {
+        activate(e.slot, e.time);
+      } else {
+        if (f.active) deactivate(e.slot, e.time);
+        ++f.version;
+        done.push_back(f.id);
+        free_.push_back(e.slot);
+      }
+    }
+  }
+
+  std::vector<LinkStats> link_stats(Time end) const override {
+    std::vector<LinkStats> out;
+    stats_into(use_, end, out);
+    return out;
+  }
+  bool any_link_shared() const override { return shared_; }
+  const Topology& topology() const override { return topo_; }
+
+ private:
+  struct Flow {
+    Route route;
+    double remaining = 0.0;  // bytes at `last`
+    double rate = 0.0;       // B/s
+    double cap = inf;
+    Time last;
+    Time finish;
+    std::uint64_t id = 0;
+    int src = 0, dst = 0;
+    std::uint32_t version = 0;
+    bool active = false;
+    bool fixed = false;
+  };
+
+  void drop_stale() {
+    while (!heap_.empty()) {
+      const Pending& p = heap_.top();
+      if (flows_[static_cast<std::size_t>(p.slot)].version == p.version) return;
+      heap_.pop();
+    }
+  }
+
+  void activate(int slot, Time now) {
+    Flow& f = flows_[static_cast<std::size_t>(slot)];
+    f.active = true;
+    f.last = now;
+    for (int l : f.route.span()) {
+      auto& list = on_link_[static_cast<std::size_t>(l)];
+      for (std::size_t k = 0; !shared_ && k < list.size(); ++k) {
+        const Flow& g = flows_[static_cast<std::size_t>(list[k])];
+        shared_ = g.src != f.src || g.dst != f.dst;
+      }
+      list.push_back(slot);
+      LinkUse& u = use_[static_cast<std::size_t>(l)];
+      if (u.flows++ == 0) u.since = now;
+      u.max_flows = std::max(u.max_flows, u.flows);
+    }
+    reshare(f.route, now);
+  }
+
+  void deactivate(int slot, Time now) {
+    Flow& f = flows_[static_cast<std::size_t>(slot)];
+    f.active = false;
+    for (int l : f.route.span()) {
+      auto& list = on_link_[static_cast<std::size_t>(l)];
+      auto it = std::find(list.begin(), list.end(), slot);
+      assert(it != list.end());
+      list.erase(it);  // keeps the order flows joined in: recomputation stays canonical
+      LinkUse& u = use_[static_cast<std::size_t>(l)];
+      if (--u.flows == 0) u.busy += now - u.since;
+    }
+    reshare(f.route, now);
+  }
+
+  // Max-min fair rates for the flows connected (through shared links, transitively) to
+  // the links of `seed`; every other flow keeps its rate.
+  void reshare(const Route& seed, Time now) {
+    ++epoch_;
+    comp_links_.clear();
+    comp_flows_.clear();
+    for (int l : seed.span()) visit_link(l);
+    for (std::size_t i = 0; i < comp_links_.size(); ++i) {
+      for (int s : on_link_[static_cast<std::size_t>(comp_links_[i])]) {
+        if (flow_mark_[static_cast<std::size_t>(s)] == epoch_) continue;
+        flow_mark_[static_cast<std::size_t>(s)] = epoch_;
+        comp_flows_.push_back(s);
+        for (int l : flows_[static_cast<std::size_t>(s)].route.span()) visit_link(l);
+      }
+    }
+    // Bring every affected flow to `now` at its old rate.
+    for (int s : comp_flows_) {
+      Flow& f = flows_[static_cast<std::size_t>(s)];
+      f.remaining = std::max(0.0, f.remaining - f.rate * static_cast<double>((now - f.last).ps()) * 1e-12);
+      f.last = now;
+      f.fixed = false;
+    }
+    for (int l : comp_links_) {
+      rem_[static_cast<std::size_t>(l)] = capacity_[static_cast<std::size_t>(l)];
+      unfixed_[static_cast<std::size_t>(l)] = static_cast<int>(on_link_[static_cast<std::size_t>(l)].size());
+    }
+    // Progressive filling: raise all unfixed flows together until a link saturates or a
+    // flow reaches its cap; fix those flows at that rate; repeat.
+    std::size_t left = comp_flows_.size();
+    while (left > 0) {
+      double share = inf;
+      for (int l : comp_links_) {
+        const int n = unfixed_[static_cast<std::size_t>(l)];
+        if (n > 0) share = std::min(share, rem_[static_cast<std::size_t>(l)] / n);
+      }
+      for (int s : comp_flows_) {
+        const Flow& f = flows_[static_cast<std::size_t>(s)];
+        if (!f.fixed) share = std::min(share, f.cap);
+      }
+      const double tol = share * (1.0 + 1e-12);
+      newly_fixed_.clear();
+      for (int s : comp_flows_) {
+        const Flow& f = flows_[static_cast<std::size_t>(s)];
+        if (f.fixed) continue;
+        bool bottleneck = f.cap <= tol;
+        for (int l : f.route.span())
+          if (rem_[static_cast<std::size_t>(l)] / unfixed_[static_cast<std::size_t>(l)] <= tol) bottleneck = true;
+        if (bottleneck) newly_fixed_.push_back(s);
+      }
+      for (int s : newly_fixed_) {
+        Flow& f = flows_[static_cast<std::size_t>(s)];
+        f.fixed = true;
+        f.rate = share;
+        --left;
+        for (int l : f.route.span()) {
+          rem_[static_cast<std::size_t>(l)] -= share;
+          --unfixed_[static_cast<std::size_t>(l)];
+        }
+      }
+    }
+    for (int s : comp_flows_) {
+      Flow& f = flows_[static_cast<std::size_t>(s)];
+      f.finish = now + duration(f.remaining, f.rate);
+      heap_.push(Pending{f.finish, 0, f.id, s, ++f.version});
+    }
+  }
+
+  void visit_link(int l) {
+    if (link_mark_[static_cast<std::size_t>(l)] == epoch_) return;
+    link_mark_[static_cast<std::size_t>(l)] = epoch_;
+    comp_links_.push_back(l);
+  }
+
+  Topology topo_;
+  const Calibration* cal_;
+  std::vector<LinkUse> use_;
+  std::vector<std::vector<int>> on_link_;  // active flow slots per link, in joining order
+  std::vector<std::uint64_t> link_mark_;
+  std::vector<double> capacity_;
+  std::vector<double> rem_;
+  std::vector<int> unfixed_;
+  std::vector<Flow> flows_;
+  std::vector<std::uint64_t> flow_mark_;
+  std::vector<int> free_;
+  std::vector<int> comp_links_, comp_flows_, newly_fixed_;
+  std::uint64_t epoch_ = 0;
+  PendingHeap heap_;
+  bool shared_ = false;
+};
+
+}  // namespace
+
+TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes) {
+  TransferPlan p;
+  p.route = t.route(src, dst);
+  p.latency = t.latency(p.route);
+  p.cap = inf;
+  for (int l : p.route.span()) p.cap = std::min(p.cap, t.link(l).bandwidth.value());
+  if (cal != nullptr && p.route.count > 0) {
+    const LinkCalibration& lc = t.link_class(src, dst) == LinkClass::intra_node ? cal->intra_node : cal->inter_node;
+    if (!lc.protocols.empty()) {
+      // The regime NCCL would pick for this size: the fastest alpha-beta of those fitted.
+      const ProtocolRegime* best = &lc.protocols.front();
+      for (const auto& r : lc.protocols)
+        if (r.latency + Bytes(bytes) / r.bandwidth < best->latency + Bytes(bytes) / best->bandwidth) best = &r;
+      p.latency = Time::from(best->latency);
+      p.cap = std::min(p.cap, best->bandwidth.value());
+    }
+  }
+  return p;
+}
+
+std::unique_ptr<Network> make_network(NetworkModel model, Topology topology, const Calibration* cal) {
+  if (model == NetworkModel::alpha_beta) return std::make_unique<AlphaBetaNetwork>(std::move(topology), cal);
+  return std::make_unique<FlowNetwork>(std::move(topology), cal);
+}
+
+}  // namespace xattn::sim

@@ -1,0 +1,69 @@
+// The network model behind one contract, as SimGrid's network models are: the executor
+// starts transfers, asks when the network next changes (next_event_after) and lets it
+// advance to that time, collecting the transfers that completed. Two models implement it:
+//
+//  * AlphaBetaNetwork — every transfer takes latency + bytes / bandwidth of its route's
+//    slowest link, as if alone (the closed form's eq. 6). The fast path and the
+//    cross-check; it still reports which links two transfers used at the same time.
+//  * FlowNetwork — transfers are flows along their routes; flows that share a link share
+//    its bandwidth max-min fairly (progressive filling), recomputed when a flow starts or
+//    ends, for the connected set of flows that share links with it (transitively) and
+//    no others.
+//
+// A transfer first waits its route's latency, then moves its bytes. When the link class
+// has NCCL protocol regimes calibrated (LinkCalibration::protocols), the regime that is
+// fastest for the message size sets the latency and caps the flow's rate.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/calibration.hpp"
+#include "sim/time.hpp"
+#include "sim/topology.hpp"
+
+namespace xattn::sim {
+
+struct LinkStats {
+  double bytes = 0.0;  // carried in all
+  Time busy;           // time with at least one transfer on it
+  int max_flows = 0;   // most transfers on it at once
+};
+
+enum class NetworkModel { alpha_beta, flow };
+
+class Network {
+ public:
+  virtual ~Network() = default;
+  // Starts moving `bytes` from GPU `src` to GPU `dst` at `now`; `id` comes back when it
+  // is done. `now` is never earlier than the last time the network advanced to.
+  virtual void start(Time now, int src, int dst, double bytes, std::uint64_t id) = 0;
+  // The earliest time >= now at which something happens in the network (a transfer ends
+  // or leaves its latency phase); Time::never() when idle.
+  [[nodiscard]] virtual Time next_event_after(Time now) = 0;
+  // Moves the network from `now` to `now + dt`, appending the ids of the transfers that
+  // completed by then, in the order they completed (ties: by id).
+  virtual void advance(Time now, Time dt, std::vector<std::uint64_t>& done) = 0;
+
+  // Usage per link (index = link id), closed at `end`.
+  [[nodiscard]] virtual std::vector<LinkStats> link_stats(Time end) const = 0;
+  // Whether any link ever carried, at the same time, two transfers between different
+  // (source, destination) pairs: contention the closed form does not see. (Two transfers
+  // between the same pair of GPUs share one pipe; the closed form already adds them up.)
+  [[nodiscard]] virtual bool any_link_shared() const = 0;
+  [[nodiscard]] virtual const Topology& topology() const = 0;
+};
+
+// The route and timing parameters of one transfer, shared by both models.
+struct TransferPlan {
+  Route route;
+  Time latency;
+  double cap = 0.0;  // B/s: the regime's bandwidth, or the route's slowest link
+};
+[[nodiscard]] TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes);
+
+// `cal` may be null (the links' own figures only); when set it must outlive the network.
+[[nodiscard]] std::unique_ptr<Network> make_network(NetworkModel model, Topology topology, const Calibration* cal);
+
+}  // namespace xattn::sim

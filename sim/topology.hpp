@@ -1,0 +1,95 @@
+// The machine as a graph of directed links, each with a bandwidth (per direction: a
+// physical link is two of these) and a latency, and the route a message takes from one
+// GPU to another (issue 4, "Network"). Built from a Cluster and its Calibration:
+//
+//   nvlink-switch  GPU --up--> switch --down--> GPU      one port per GPU and direction
+//   nvlink-mesh    GPU --link(a,b)--> GPU                 one link per ordered pair
+//   pcie           GPU --up--> host bridge --down--> GPU  the bridge is one link per node
+//                  that every GPU-to-GPU message of the node crosses (a PCIe switch whose
+//                  peer traffic goes through the CPU's root complex)
+//   across nodes   NIC --up--> switch --down--> NIC       (GPU g of a node uses NIC
+//                  g·N/G; two-level fat-tree: leaf --up--> spine --down--> leaf between
+//                  leaves, with the leaf uplinks oversubscribed)
+//
+// Latencies are placed so that a route's total is the link class's alpha from the
+// calibrated LinkSpec (docs/model.md, eq. 6): the first hop carries it, the others none.
+// Irregular machines: add links and routes by hand (add_link, set_route).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/calibration.hpp"
+#include "model/hardware.hpp"
+#include "sim/time.hpp"
+
+namespace xattn::sim {
+
+struct Link {
+  std::string name;       // "n0.gpu3.up", "n2.nic0.down", "leaf1.up", ...
+  BytesPerSecond bandwidth;
+  Time latency;
+  LinkClass link_class = LinkClass::intra_node;
+};
+
+// At most this many links on one route.
+inline constexpr int max_route_links = 8;
+
+struct Route {
+  std::array<std::int32_t, max_route_links> links{};
+  int count = 0;
+  [[nodiscard]] std::span<const std::int32_t> span() const { return {links.data(), static_cast<std::size_t>(count)}; }
+  void add(std::int32_t l) { links[static_cast<std::size_t>(count++)] = l; }
+};
+
+enum class InterFabric { single_switch, fat_tree };
+
+struct TopologyOptions {
+  InterFabric inter = InterFabric::single_switch;
+  int nodes_per_leaf = 4;          // fat-tree: nodes under one leaf switch
+  double oversubscription = 1.0;   // fat-tree: leaf downlink bandwidth / uplink bandwidth
+};
+
+class Topology {
+ public:
+  Topology() = default;
+  explicit Topology(int ranks) : ranks_(ranks) {}
+  [[nodiscard]] static Topology from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& o = {});
+
+  [[nodiscard]] int ranks() const { return ranks_; }
+  [[nodiscard]] const std::vector<Link>& links() const { return links_; }
+  [[nodiscard]] const Link& link(int id) const { return links_[static_cast<std::size_t>(id)]; }
+
+  int add_link(Link l);
+  // An explicit route (for irregular machines and tests); wins over the structured one.
+  void set_route(int from, int to, const std::vector<int>& links);
+
+  // The links a message from GPU `from` to GPU `to` crosses, in order; empty for from == to.
+  [[nodiscard]] Route route(int from, int to) const;
+  [[nodiscard]] Time latency(const Route& r) const;
+  [[nodiscard]] LinkClass link_class(int from, int to) const;
+
+ private:
+  int ranks_ = 0;
+  std::vector<Link> links_;
+  std::unordered_map<std::uint64_t, Route> explicit_;
+  // Structured routing (from_cluster); -1 where absent.
+  bool structured_ = false;
+  int gpus_per_node_ = 1;
+  int nics_per_node_ = 1;
+  IntraFabric intra_ = IntraFabric::nvlink_switch;
+  InterFabric inter_ = InterFabric::single_switch;
+  int nodes_per_leaf_ = 1;
+  std::vector<int> gpu_up_, gpu_down_;  // per rank
+  std::vector<int> bridge_;             // per node (pcie)
+  std::vector<int> mesh_;               // per node: G*G pair links (mesh), row = from
+  std::vector<int> nic_up_, nic_down_;  // per node * nics
+  std::vector<int> leaf_up_, leaf_down_;
+  [[nodiscard]] int nic_of(int rank) const;
+};
+
+}  // namespace xattn::sim
