@@ -1,0 +1,503 @@
+// The Schedule executor (see executor.hpp). One object per run holds all state; the main
+// loop alternates between the event queue and the network, whichever is due first, and
+// turns the network's completed transfers into queue events so that everything that
+// happens at one instant is handled in canonical order.
+#include "sim/executor.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <string_view>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "sim/event_queue.hpp"
+
+namespace xattn::sim {
+
+namespace {
+
+constexpr int max_streams = 16;       // compute + up to 15 communication streams per rank
+constexpr std::int64_t step_bits = 20;  // collective flow number within its instance
+
+enum class OpState : std::uint8_t { waiting, posted, done };
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+int stream_slot(const Stream& s) {
+  int slot = s.kind == StreamKind::compute ? 0 : 1 + s.index;
+  if (slot >= max_streams) throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank", s.name(), max_streams));
+  return slot;
+}
+
+struct StreamState {
+  std::vector<std::int32_t> ops;  // op indices in program order
+  std::size_t cursor = 0;         // first op not yet completed
+  int running = 0;                // members of the op or group at the cursor still running (0: idle)
+  int width = 0;                  // how many ops the running op or group spans
+};
+
+// Backward blocks that add into an accumulator still holding fill_zero's zeros: the add is
+// free (compute_cost.hpp). Bits per op.
+enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
+
+struct RankState {
+  std::vector<OpState> state;
+  std::vector<std::uint8_t> zero_adds;  // AddsIntoZeros bits
+  std::vector<std::int32_t> match;  // Send/Recv: the partner's op index; Collective: its instance
+  std::vector<OpId> pred;           // what this op last waited for (critical path)
+  std::vector<StreamState> streams;
+  int stream_count = 0;
+};
+
+struct Instance {
+  CollectiveKind kind = CollectiveKind::all_gather;
+  std::vector<OpId> members;  // in group order
+  int posted = 0;
+  int flows_left = 0;
+  // Ring collectives: per member, the last step it finished sending and receiving, and the
+  // steps it has launched.
+  std::vector<int> sent, received, launched;
+};
+
+class Executor {
+ public:
+  Executor(const Schedule& s, Network& net, const ComputeCostModel& cost, const SimOptions& o)
+      : s_(s), net_(net), cost_(cost), o_(o) {}
+
+  Timeline run() {
+    setup();
+    const int P = s_.ranks();
+    for (int r = 0; r < P; ++r) try_start(r, Time(), OpId{-1, -1});
+    std::vector<std::uint64_t> done;
+    Time now;
+    for (;;) {
+      const Time tq = queue_.next_time();
+      const Time tn = net_.next_event_after(now);
+      if (tq.is_never() && tn.is_never()) break;
+      if (tn <= tq) {
+        done.clear();
+        net_.advance(now, tn - now, done);
+        now = tn;
+        for (std::uint64_t id : done) queue_.push(Event{tn, id});
+        continue;
+      }
+      const Event e = queue_.pop();
+      now = e.time;
+      ++tl_.events;
+      handle(e);
+    }
+    finish(now);
+    return std::move(tl_);
+  }
+
+ private:
+  // ---- setup ------------------------------------------------------------------------
+  void setup() {
+    const int P = s_.ranks();
+    if (P >= (1 << Event::rank_bits)) throw SimulationError("too many ranks for the event key");
+    ranks_.resize(static_cast<std::size_t>(P));
+    tl_.ops.resize(static_cast<std::size_t>(P));
+    tl_.compute_busy.assign(static_cast<std::size_t>(P), Time());
+    struct Key {
+      int src, dst;
+      std::string_view tag;
+      bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+      std::size_t operator()(const Key& k) const {
+        return std::hash<std::string_view>()(k.tag) ^ splitmix64((static_cast<std::uint64_t>(k.src) << 32) | static_cast<std::uint32_t>(k.dst));
+      }
+    };
+    std::unordered_map<Key, OpId, KeyHash> unmatched_sends, unmatched_recvs;
+    std::unordered_map<std::string_view, int> instance_of;
+    for (int r = 0; r < P; ++r) {
+      const Program& prog = s_.programs[static_cast<std::size_t>(r)];
+      const std::size_t n = prog.ops.size();
+      if (static_cast<std::int64_t>(n) >= (std::int64_t{1} << step_bits) * (std::int64_t{1} << step_bits))
+        throw SimulationError("too many ops on one rank for the event key");
+      RankState& rs = ranks_[static_cast<std::size_t>(r)];
+      rs.state.assign(n, OpState::waiting);
+      rs.match.assign(n, -1);
+      rs.pred.assign(n, OpId{-1, -1});
+      rs.streams.resize(max_streams);
+      tl_.ops[static_cast<std::size_t>(r)].resize(n);
+      find_adds_into_zeros(prog, rs);
+      for (std::size_t i = 0; i < n; ++i) {
+        const Op& op = prog.ops[i];
+        const int slot = stream_slot(op.stream);
+        rs.stream_count = std::max(rs.stream_count, slot + 1);
+        rs.streams[static_cast<std::size_t>(slot)].ops.push_back(static_cast<std::int32_t>(i));
+        const int idx = static_cast<int>(i);
+        if (op.kind() == OpKind::send || op.kind() == OpKind::recv) {
+          const TransferOp* t = op.transfer();
+          const bool send = op.kind() == OpKind::send;
+          Key k{send ? r : t->peer, send ? t->peer : r, t->tag};
+          auto& other = send ? unmatched_recvs : unmatched_sends;
+          auto it = other.find(k);
+          if (it != other.end()) {
+            rs.match[i] = it->second.index;
+            ranks_[static_cast<std::size_t>(it->second.rank)].match[static_cast<std::size_t>(it->second.index)] = idx;
+            other.erase(it);
+          } else if (!(send ? unmatched_sends : unmatched_recvs).emplace(k, OpId{r, idx}).second) {
+            throw SimulationError(fmt::format("op {}/{}: a second {} with tag '{}' between ranks {} and {}", r, idx,
+                                              send ? "send" : "recv", t->tag, k.src, k.dst));
+          }
+        } else if (const CollectiveOp* c = op.collective()) {
+          auto [it, fresh] = instance_of.emplace(c->tag, static_cast<int>(instances_.size()));
+          if (fresh) {
+            Instance inst;
+            inst.kind = c->kind;
+            inst.members.assign(c->group.size(), OpId{-1, -1});
+            instances_.push_back(std::move(inst));
+          }
+          Instance& inst = instances_[static_cast<std::size_t>(it->second)];
+          auto pos = std::find(c->group.begin(), c->group.end(), r);
+          if (pos == c->group.end() || inst.members.size() != c->group.size())
+            throw SimulationError(fmt::format("op {}/{}: collective '{}' does not match its group", r, idx, c->tag));
+          inst.members[static_cast<std::size_t>(pos - c->group.begin())] = OpId{r, idx};
+          rs.match[i] = it->second;
+        }
+      }
+    }
+    if (!unmatched_sends.empty() || !unmatched_recvs.empty()) {
+      const bool send = !unmatched_sends.empty();
+      const auto& [k, id] = *(send ? unmatched_sends : unmatched_recvs).begin();
+      throw SimulationError(fmt::format("op {}/{}: {} with tag '{}' from rank {} to rank {} has no partner", id.rank,
+                                        id.index, send ? "send" : "recv", k.tag, k.src, k.dst));
+    }
+    if (instances_.size() >= (std::size_t{1} << 20)) throw SimulationError("too many collectives for the event key");
+    for (const Instance& inst : instances_)
+      for (const OpId& m : inst.members)
+        if (m.rank < 0) throw SimulationError("a collective is not posted by every member of its group");
+  }
+
+  // Walks a program in order, tracking which buffers hold only fill_zero's zeros. The set
+  // is almost always empty, so the walk costs a branch per op.
+  static void find_adds_into_zeros(const Program& prog, RankState& rs) {
+    rs.zero_adds.assign(prog.ops.size(), 0);
+    std::vector<std::string_view> zero;
+    auto holds_zero = [&](const std::string& b) { return !b.empty() && std::find(zero.begin(), zero.end(), b) != zero.end(); };
+    auto written = [&](const std::string& b) {
+      if (!b.empty()) zero.erase(std::remove(zero.begin(), zero.end(), std::string_view(b)), zero.end());
+    };
+    for (std::size_t i = 0; i < prog.ops.size(); ++i) {
+      const Op& op = prog.ops[i];
+      if (const ComputeOp* c = op.compute(); c && c->kind == ComputeKind::fill_zero) {
+        if (!holds_zero(c->dst)) zero.emplace_back(c->dst);
+        continue;
+      }
+      if (zero.empty()) continue;
+      if (const ComputeOp* c = op.compute()) {
+        if (c->kind == ComputeKind::attention_backward) {
+          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) rs.zero_adds[i] |= dq_zero;
+          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) rs.zero_adds[i] |= dkv_zero;
+        }
+        for (const std::string* b : {&c->o, &c->lse, &c->dq, &c->dk, &c->dv, &c->dst}) written(*b);
+      } else if (op.kind() == OpKind::recv) {
+        for (const Part& p : op.transfer()->parts) written(p.buffer);
+      } else if (const CollectiveOp* col = op.collective()) {
+        written(col->output);
+      }
+    }
+  }
+
+  // ---- starting ops -------------------------------------------------------------------
+  const Op& op_at(int rank, int index) const {
+    return s_.programs[static_cast<std::size_t>(rank)].ops[static_cast<std::size_t>(index)];
+  }
+
+  bool ready(const RankState& rs, const Op& op, int group_first, int group_last) const {
+    for (int d : op.deps) {
+      if (d >= group_first && d <= group_last) continue;  // posted together
+      if (rs.state[static_cast<std::size_t>(d)] != OpState::done) return false;
+    }
+    return true;
+  }
+
+  void try_start(int rank, Time now, OpId trigger) {
+    RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+    for (int slot = 0; slot < rs.stream_count; ++slot) {
+      StreamState& st = rs.streams[static_cast<std::size_t>(slot)];
+      if (st.running > 0 || st.cursor >= st.ops.size()) continue;
+      const int first = st.ops[st.cursor];
+      const Op& head = op_at(rank, first);
+      // A transfer group: the consecutive ops of this stream with the same group number.
+      std::size_t end = st.cursor + 1;
+      if (const TransferOp* t = head.transfer(); t != nullptr && t->group >= 0) {
+        while (end < st.ops.size()) {
+          const TransferOp* u = op_at(rank, st.ops[end]).transfer();
+          if (u == nullptr || u->group != t->group) break;
+          ++end;
+        }
+      }
+      const int last = st.ops[end - 1];
+      bool ok = true;
+      for (std::size_t k = st.cursor; ok && k < end; ++k) ok = ready(rs, op_at(rank, st.ops[k]), first, last);
+      if (!ok) continue;
+      st.running = static_cast<int>(end - st.cursor);
+      st.width = st.running;
+      for (std::size_t k = st.cursor; k < end; ++k) post(rank, st.ops[k], now, trigger);
+    }
+  }
+
+  void post(int rank, int index, Time now, OpId trigger) {
+    RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+    rs.state[static_cast<std::size_t>(index)] = OpState::posted;
+    rs.pred[static_cast<std::size_t>(index)] = trigger;
+    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    t.posted = now;
+    const Op& op = op_at(rank, index);
+    switch (op.kind()) {
+      case OpKind::compute: {
+        t.start = now;
+        t.end = now + compute_time(rank, index, *op.compute());
+        queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
+        break;
+      }
+      case OpKind::send:
+      case OpKind::recv: {
+        const int peer = op.transfer()->peer;
+        const int other = rs.match[static_cast<std::size_t>(index)];
+        RankState& ps = ranks_[static_cast<std::size_t>(peer)];
+        if (ps.state[static_cast<std::size_t>(other)] != OpState::posted) break;  // rendezvous: wait
+        // The partner waited for this side.
+        ps.pred[static_cast<std::size_t>(other)] = OpId{rank, index};
+        tl_.ops[static_cast<std::size_t>(peer)][static_cast<std::size_t>(other)].start = now;
+        t.start = now;
+        const bool send = op.kind() == OpKind::send;
+        const int src = send ? rank : peer, sidx = send ? index : other;
+        const double bytes = op.transfer()->size().value();
+        net_.start(now, src, send ? peer : rank, bytes, Event::make(now, EventKind::transfer_done, src, sidx).key);
+        break;
+      }
+      case OpKind::collective: {
+        const int id = rs.match[static_cast<std::size_t>(index)];
+        Instance& inst = instances_[static_cast<std::size_t>(id)];
+        if (++inst.posted < static_cast<int>(inst.members.size())) break;
+        for (const OpId& m : inst.members) {
+          tl_.ops[static_cast<std::size_t>(m.rank)][static_cast<std::size_t>(m.index)].start = now;
+          if (m.rank != rank || m.index != index) ranks_[static_cast<std::size_t>(m.rank)].pred[static_cast<std::size_t>(m.index)] = OpId{rank, index};
+        }
+        start_collective(id, now);
+        break;
+      }
+    }
+  }
+
+  Time compute_time(int rank, int index, const ComputeOp& c) const {
+    double factor = 1.0;
+    if (o_.jitter > 0.0) {
+      const std::uint64_t h = splitmix64(o_.seed ^ splitmix64((static_cast<std::uint64_t>(rank) << 40) ^ static_cast<std::uint64_t>(index)));
+      const double u = static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
+      factor *= 1.0 + o_.jitter * (2.0 * u - 1.0);
+    }
+    if (rank == o_.straggler) factor *= o_.straggler_factor;
+    const std::uint8_t z = ranks_[static_cast<std::size_t>(rank)].zero_adds[static_cast<std::size_t>(index)];
+    const bool dq_adds = c.dq_mode == Accumulate::add && (z & dq_zero) == 0;
+    const bool dkv_adds = c.dkv_mode == Accumulate::add && (z & dkv_zero) == 0;
+    return Time::from(cost_.time(c, dq_adds, dkv_adds) * factor);
+  }
+
+  // ---- collectives ---------------------------------------------------------------------
+  const CollectiveOp& member_op(const Instance& inst, int m) const {
+    const OpId id = inst.members[static_cast<std::size_t>(m)];
+    return *op_at(id.rank, id.index).collective();
+  }
+
+  static double bytes_at(const CollectiveOp& c, int j) {
+    return j < static_cast<int>(c.bytes_to.size()) ? c.bytes_to[static_cast<std::size_t>(j)].value() : 0.0;
+  }
+
+  void collective_flow(int id, int m, int to, std::int64_t number, double bytes, Time now) {
+    const Instance& inst = instances_[static_cast<std::size_t>(id)];
+    const int src = inst.members[static_cast<std::size_t>(m)].rank;
+    const int dst = inst.members[static_cast<std::size_t>(to)].rank;
+    const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | number;
+    net_.start(now, src, dst, bytes, Event::make(now, EventKind::collective_step, src, index).key);
+  }
+
+  // Ring step `step` of member m: what it forwards to member m+1.
+  double ring_chunk(const Instance& inst, int m, int step) const {
+    const int n = static_cast<int>(inst.members.size());
+    if (inst.kind == CollectiveKind::all_gather) {
+      const int origin = ((m - step) % n + n) % n;  // whose piece travels
+      const CollectiveOp& c = member_op(inst, origin);
+      double b = 0.0;
+      for (int j = 0; j < n; ++j) b = std::max(b, bytes_at(c, j));
+      return b;
+    }
+    // reduce-scatter: the partial sum of the piece that ends at member m - step - 1.
+    const int dest = ((m - step - 1) % n + n) % n;
+    return bytes_at(member_op(inst, m), dest);
+  }
+
+  void start_collective(int id, Time now) {
+    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    const int n = static_cast<int>(inst.members.size());
+    inst.flows_left = 0;
+    if (n > 1 && inst.kind == CollectiveKind::all_to_all) {
+      for (int m = 0; m < n; ++m) {
+        const CollectiveOp& c = member_op(inst, m);
+        for (int j = 0; j < n; ++j) {
+          if (j == m) continue;
+          ++inst.flows_left;
+          collective_flow(id, m, j, j, bytes_at(c, j), now);
+        }
+      }
+    } else if (n > 1) {
+      inst.sent.assign(static_cast<std::size_t>(n), -1);
+      inst.received.assign(static_cast<std::size_t>(n), -1);
+      inst.launched.assign(static_cast<std::size_t>(n), 1);
+      inst.flows_left = n * (n - 1);
+      for (int m = 0; m < n; ++m) collective_flow(id, m, (m + 1) % n, 0, ring_chunk(inst, m, 0), now);
+    }
+    if (inst.flows_left == 0) complete_collective(id, now);
+  }
+
+  void ring_launch(int id, int m, Time now) {
+    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    const int n = static_cast<int>(inst.members.size());
+    const int step = inst.launched[static_cast<std::size_t>(m)];
+    if (step > n - 2) return;
+    if (inst.sent[static_cast<std::size_t>(m)] < step - 1 || inst.received[static_cast<std::size_t>(m)] < step - 1) return;
+    ++inst.launched[static_cast<std::size_t>(m)];
+    collective_flow(id, m, (m + 1) % n, step, ring_chunk(inst, m, step), now);
+  }
+
+  void collective_step_done(const Event& e) {
+    const int id = static_cast<int>(e.index() >> step_bits);
+    const int number = static_cast<int>(e.index() & ((std::int64_t{1} << step_bits) - 1));
+    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    --inst.flows_left;
+    if (inst.kind != CollectiveKind::all_to_all) {
+      const int n = static_cast<int>(inst.members.size());
+      int m = 0;
+      while (inst.members[static_cast<std::size_t>(m)].rank != e.rank()) ++m;
+      const int next = (m + 1) % n;
+      inst.sent[static_cast<std::size_t>(m)] = number;
+      inst.received[static_cast<std::size_t>(next)] = number;
+      ring_launch(id, m, e.time);
+      ring_launch(id, next, e.time);
+    }
+    if (inst.flows_left == 0) complete_collective(id, e.time);
+  }
+
+  void complete_collective(int id, Time now) {
+    for (const OpId& m : instances_[static_cast<std::size_t>(id)].members)
+      queue_.push(Event::make(now, EventKind::compute_done, m.rank, m.index));
+  }
+
+  // ---- completion ----------------------------------------------------------------------
+  void handle(const Event& e) {
+    switch (e.kind()) {
+      case EventKind::compute_done:
+        complete(e.rank(), static_cast<int>(e.index()), e.time);
+        break;
+      case EventKind::transfer_done: {
+        const int rank = e.rank(), index = static_cast<int>(e.index());
+        const int peer = op_at(rank, index).transfer()->peer;
+        const int other = ranks_[static_cast<std::size_t>(rank)].match[static_cast<std::size_t>(index)];
+        complete(rank, index, e.time);
+        complete(peer, other, e.time);
+        break;
+      }
+      case EventKind::collective_step:
+        collective_step_done(e);
+        break;
+      case EventKind::wake:
+        try_start(e.rank(), e.time, OpId{-1, -1});
+        break;
+    }
+  }
+
+  void complete(int rank, int index, Time now) {
+    RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+    rs.state[static_cast<std::size_t>(index)] = OpState::done;
+    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    t.end = now;
+    const Op& op = op_at(rank, index);
+    if (op.kind() == OpKind::compute) tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
+    if (now >= tl_.makespan) {
+      tl_.makespan = now;
+      last_ = OpId{rank, index};
+    }
+    StreamState& st = rs.streams[static_cast<std::size_t>(stream_slot(op.stream))];
+    if (--st.running == 0) st.cursor += static_cast<std::size_t>(st.width);
+    try_start(rank, now, OpId{rank, index});
+  }
+
+  // ---- results ---------------------------------------------------------------------------
+  void finish(Time end) {
+    for (int r = 0; r < s_.ranks(); ++r) {
+      const RankState& rs = ranks_[static_cast<std::size_t>(r)];
+      for (std::size_t i = 0; i < rs.state.size(); ++i)
+        if (rs.state[i] != OpState::done)
+          throw SimulationError(fmt::format("op {}/{} ({}) never completed: the schedule deadlocks under the "
+                                            "execution semantics (a wait that can never be met)",
+                                            r, i, op_at(r, static_cast<int>(i)).label));
+    }
+    const auto stats = net_.link_stats(end);
+    const Topology& topo = net_.topology();
+    tl_.links.resize(stats.size());
+    for (std::size_t l = 0; l < stats.size(); ++l) {
+      const Link& link = topo.link(static_cast<int>(l));
+      tl_.links[l] = LinkUsage{link.name, link.link_class, stats[l].bytes, stats[l].busy, stats[l].max_flows};
+    }
+    tl_.link_shared = net_.any_link_shared();
+    // Critical path: from the op that ended last, back through what each op waited for.
+    std::vector<CriticalStep> path;
+    OpId at = last_;
+    while (at.rank >= 0 && path.size() <= static_cast<std::size_t>(tl_.events) + 1) {
+      const Op& op = op_at(at.rank, at.index);
+      const OpTimes& t = tl_.at(at);
+      CriticalStep step{at, op.kind(), t.start, t.end, -1};
+      if (const TransferOp* tr = op.transfer()) {
+        const bool send = op.kind() == OpKind::send;
+        Route route = topo.route(send ? at.rank : tr->peer, send ? tr->peer : at.rank);
+        double slowest = 0.0;
+        for (int l : route.span())
+          if (step.link < 0 || topo.link(l).bandwidth.value() < slowest) {
+            step.link = l;
+            slowest = topo.link(l).bandwidth.value();
+          }
+      }
+      path.push_back(step);
+      at = ranks_[static_cast<std::size_t>(at.rank)].pred[static_cast<std::size_t>(at.index)];
+    }
+    std::reverse(path.begin(), path.end());
+    tl_.critical_path = std::move(path);
+  }
+
+  const Schedule& s_;
+  Network& net_;
+  const ComputeCostModel& cost_;
+  const SimOptions& o_;
+  EventQueue queue_;
+  std::vector<RankState> ranks_;
+  std::vector<Instance> instances_;
+  Timeline tl_;
+  OpId last_{-1, -1};
+};
+
+}  // namespace
+
+Timeline execute(const Schedule& s, Network& network, const ComputeCostModel& cost, const SimOptions& options) {
+  Executor ex(s, network, cost, options);
+  return ex.run();
+}
+
+Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& calibration, const SimOptions& options,
+                  int accumulator_bytes) {
+  auto net = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
+  ComputeCostModel cost{cluster.gpu, calibration.compute, s.shape.dtype,
+                        accumulator_bytes > 0 ? accumulator_bytes : s.shape.element_bytes()};
+  return execute(s, *net, cost, options);
+}
+
+}  // namespace xattn::sim

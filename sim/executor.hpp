@@ -1,0 +1,56 @@
+// Runs a Schedule over a network and produces its Timeline, following exactly the
+// execution semantics written at the top of model/schedule/schedule.hpp: in-order streams,
+// dependencies, transfer groups posted together, rendezvous Send/Recv (a transfer starts
+// once both sides are posted), collectives that start when every member has posted and
+// complete on all members together. Compute ops take their time from the closed form's
+// block-time formulas (compute_cost.hpp); collectives run as NCCL runs them: ring
+// all-gather and reduce-scatter (P−1 steps, each member forwarding to the next once it
+// has received the previous step), all-to-all as every pairwise message posted at once.
+//
+// Deterministic: every event is keyed by what it is (event_queue.hpp), and the optional
+// compute jitter draws from a hash of (seed, rank, op index), not from a stream whose
+// values depend on the order ops happen to run.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "model/calibration.hpp"
+#include "model/hardware.hpp"
+#include "model/schedule/schedule.hpp"
+#include "sim/compute_cost.hpp"
+#include "sim/network.hpp"
+#include "sim/timeline.hpp"
+#include "sim/topology.hpp"
+
+namespace xattn::sim {
+
+struct SimOptions {
+  NetworkModel network = NetworkModel::flow;
+  TopologyOptions topology;
+  // Compute noise: every compute op's time is multiplied by a factor drawn uniformly from
+  // [1 − jitter, 1 + jitter]; the straggler rank's compute is also multiplied by
+  // straggler_factor. Both off by default.
+  double jitter = 0.0;
+  int straggler = -1;
+  double straggler_factor = 1.0;
+  std::uint64_t seed = 1;
+};
+
+// The schedule cannot run to the end (a transfer without its partner, a cycle of waits).
+class SimulationError : public std::runtime_error {
+ public:
+  explicit SimulationError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Runs `s` on `network` (which holds the topology), timing compute with `cost`.
+[[nodiscard]] Timeline execute(const Schedule& s, Network& network, const ComputeCostModel& cost,
+                               const SimOptions& options = {});
+
+// Convenience: the topology and network of `cluster` with `calibration`, and compute on its
+// GPU. `accumulator_bytes`: 0 for the activation dtype's.
+[[nodiscard]] Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& calibration,
+                                const SimOptions& options = {}, int accumulator_bytes = 0);
+
+}  // namespace xattn::sim
