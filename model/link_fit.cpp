@@ -462,7 +462,7 @@ std::string fit_plot_svg(const LinkFit& fit) {
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n", left - 6, py(y) + 4, y);
   }
   for (int e = static_cast<int>(std::ceil(xmin)); e <= static_cast<int>(std::floor(xmax)); ++e) {
-    if (e % 4 != 0 && e != static_cast<int>(std::ceil(xmin))) continue;
+    if (e % 4 != 0) continue;
     double b = std::ldexp(1.0, e);
     s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#eee\"/>\n", px(b), top,
                      top + ph);

@@ -226,6 +226,8 @@ class TextParser {
       devices_done_ = true;
     }
     if (t.starts_with("Avg bus bandwidth")) {
+      if (!columns_)
+        fail(line_no, "header", "no header row naming the columns (size, count, type, ..., time, algbw, busbw) before the footer");
       if (!in_table_) fail(line_no, "footer", "a footer without a results table before it");
       auto colon = t.find(':');
       if (colon != std::string_view::npos) {

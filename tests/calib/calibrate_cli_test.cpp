@@ -1,0 +1,124 @@
+// `xattn calibrate nccl-tests` and `xattn collective`, in-process on argument vectors:
+// files written whole or not at all, exit code 2 with file:line for bad logs, and
+// predictions that line up with the measurements they were fitted to.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "calib_test_util.hpp"
+#include "model/nccl_tests.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn {
+namespace {
+
+using calib_test::fixture;
+using calib_test::run;
+using calib_test::TempDir;
+
+TEST(CalibrateCli, WritesTheCalibrationAndThePlotAndPrintsTheFit) {
+  TempDir dir;
+  std::string out = dir.path("ndv4.yaml"), plot = dir.path("fit.svg");
+  auto r = run({"calibrate", "nccl-tests", fixture(2), fixture(4), fixture(8), fixture(16), "--out", out, "--plot", plot});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("MAPE"), std::string::npos);
+  EXPECT_NE(r.out.find("all_reduce_16gpu.log"), std::string::npos);
+  ASSERT_TRUE(std::filesystem::exists(out));
+  ASSERT_TRUE(std::filesystem::exists(plot));
+  EXPECT_EQ(dir.file_count(), 2u);  // no temporary files left behind
+  Calibration c = load_calibration(out);
+  EXPECT_EQ(c.intra_node.protocols.size(), 3u);
+  EXPECT_FALSE(c.inter_node.protocols.empty());
+  EXPECT_TRUE(c.launch.mpi.has_value());
+  EXPECT_TRUE(c.launch.single_process.has_value());
+}
+
+TEST(CalibrateCli, JsonReportCarriesPerLogQuality) {
+  auto r = run({"calibrate", "nccl-tests", fixture(8), "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["logs"].size(), 1u);
+  EXPECT_EQ(j["logs"][0]["gpus"], 8);
+  EXPECT_EQ(j["logs"][0]["launch"], "single_process");
+  EXPECT_EQ(j["logs"][0]["rows"].size(), 28u);
+  EXPECT_LT(j["logs"][0]["mape"].get<double>(), 0.10);
+  EXPECT_NE(r.err.find("no --out"), std::string::npos);  // nothing was asked to be written
+}
+
+TEST(CalibrateCli, TruncatedLogIsExitTwoWithFileAndLineAndNothingWritten) {
+  TempDir dir;
+  auto lines = calib_test::lines_of(calib_test::read_text(fixture(8)));
+  lines.resize(36);
+  lines.back() = lines.back().substr(0, 50);
+  std::string bad = dir.write("all_reduce_8gpu_cut.log", calib_test::join_lines(lines));
+  std::string out = dir.path("calib.yaml"), plot = dir.path("fit.svg");
+  auto r = run({"calibrate", "nccl-tests", fixture(2), bad, "--out", out, "--plot", plot});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(bad + ":36"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(plot));
+  EXPECT_EQ(dir.file_count(), 1u);  // only the log the test wrote
+}
+
+TEST(CalibrateCli, BadArgumentsAreExitTwo) {
+  TempDir dir;
+  EXPECT_EQ(run({"calibrate", "nccl-tests", fixture(8), "--op", "gather"}).code, 2);
+  EXPECT_EQ(run({"calibrate", "nccl-tests"}).code, 2);
+  EXPECT_EQ(run({"calibrate"}).code, 2);
+  auto r = run({"calibrate", "nccl-tests", fixture(8), "--out", dir.path("no/such/folder/c.yaml")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+  r = run({"calibrate", "nccl-tests", dir.path("missing.log")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("missing.log"), std::string::npos) << r.err;
+}
+
+TEST(CollectiveCli, JsonPredictionsLineUpWithTheMeasurement) {
+  TempDir dir;
+  std::string calib = dir.path("ndv4.yaml");
+  ASSERT_EQ(run({"calibrate", "nccl-tests", fixture(2), fixture(4), fixture(8), fixture(16), "--out", calib}).code, 0);
+  auto r = run({"collective", "--calibration", calib, "--op", "all_reduce", "--gpus", "16", "--gpus-per-node", "8",
+                "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["op"], "all_reduce");
+  EXPECT_EQ(j["gpus"], 16);
+  EXPECT_EQ(j["launch"], "mpi");
+  // Default sizes: 8 B to 16 GiB by powers of two.
+  ASSERT_EQ(j["rows"].size(), 32u);
+  EXPECT_EQ(j["rows"][0]["size_bytes"], 8);
+  EXPECT_EQ(j["rows"][31]["size_bytes"], 17179869184LL);
+  // Against the measured 16-GPU log, row by row for the sizes it has (>= 1 KiB): within
+  // 15% each, and busbw = algbw * 2(n-1)/n.
+  NcclLog measured = read_nccl_tests_file(fixture(16));
+  for (const auto& row : j["rows"]) {
+    double size = row["size_bytes"].get<double>();
+    EXPECT_NEAR(row["busbw_GBps"].get<double>(), row["algbw_GBps"].get<double>() * 30.0 / 16.0, 1e-9);
+    EXPECT_NEAR(row["algbw_GBps"].get<double>(), size / row["time_us"].get<double>() * 1e-3, 1e-9);
+    for (const auto& m : measured.rows) {
+      if (m.size.value() == size) {
+        EXPECT_NEAR(row["time_us"].get<double>() / (m.out_of_place->time.value() * 1e6), 1.0, 0.15) << size;
+      }
+    }
+  }
+}
+
+TEST(CollectiveCli, TableHasNcclTestsColumnsAndSizesParse) {
+  auto r = run({"collective", "--op", "alltoall", "--gpus", "16", "--gpus-per-node", "8", "--sizes", "1K,1M,1G"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("size"), std::string::npos);
+  EXPECT_NE(r.out.find("busbw"), std::string::npos);
+  EXPECT_NE(r.out.find("(GB/s)"), std::string::npos);
+  EXPECT_NE(r.out.find("1073741824"), std::string::npos);
+  // nccl-tests' count for all-to-all is per rank: 1 MiB / 4 B / 16 ranks = 16384.
+  EXPECT_NE(r.out.find("16384"), std::string::npos);
+  EXPECT_EQ(run({"collective", "--op", "gather", "--gpus", "8"}).code, 2);
+  EXPECT_EQ(run({"collective", "--gpus", "8", "--sizes", "12Q"}).code, 2);
+  EXPECT_EQ(run({"collective", "--gpus", "12", "--gpus-per-node", "8"}).code, 2);
+  EXPECT_EQ(run({"collective", "--gpus", "8", "--calibration", "/nonexistent.yaml"}).code, 2);
+}
+
+}  // namespace
+}  // namespace xattn
