@@ -299,7 +299,12 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
       const auto& wide = *std::max_element(
           link.protocols.begin(), link.protocols.end(),
           [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.bandwidth < b.bandwidth; });
-      link.latency = wide.latency;
+      // The hop latency is only written as the class's figure where the logs measured it:
+      // rings of two sizes or more. Otherwise the cluster's nominal latency stays.
+      std::set<double> hops;
+      for (const auto& o : obs)
+        if (class_index(o.terms.bottleneck) == c) hops.insert(o.terms.hops);
+      if (hops.size() >= 2) link.latency = wide.latency;
       link.bandwidth = wide.bandwidth;
     }
   }
