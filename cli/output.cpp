@@ -1,5 +1,7 @@
+// Atomic output files and the spelling of CSV cells and field values (output.hpp).
 #include "cli/output.hpp"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,35 @@
 #include "model/error.hpp"
 
 namespace xattn::cli {
+namespace {
+
+// Ctrl-C or a kill during a long sweep must not leave the temporary file behind either.
+// A signal handler can only reach global state, so the one temporary being written (the
+// CLI writes one output file at a time) is kept here, in a fixed buffer that the handler
+// reads without allocating; the handler removes it and re-raises the signal.
+char g_interrupt_unlink_path[4096];
+volatile sig_atomic_t g_interrupt_unlink_armed = 0;
+
+extern "C" void unlink_and_reraise(int sig) {
+  if (g_interrupt_unlink_armed) ::unlink(g_interrupt_unlink_path);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void arm_interrupt_cleanup(const std::string& path) {
+  if (path.size() >= sizeof g_interrupt_unlink_path) return;  // not worth failing over
+  std::memcpy(g_interrupt_unlink_path, path.c_str(), path.size() + 1);
+  g_interrupt_unlink_armed = 1;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old_action {};
+    ::sigaction(sig, nullptr, &old_action);
+    if (old_action.sa_handler == SIG_DFL) ::signal(sig, unlink_and_reraise);  // leave others' handlers alone
+  }
+}
+
+void disarm_interrupt_cleanup() { g_interrupt_unlink_armed = 0; }
+
+}  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   temp_path_ = path_ + ".tmp-XXXXXX";
@@ -26,9 +57,11 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     ::unlink(temp_path_.c_str());
     throw std::runtime_error(fmt::format("cannot open {}: {}", temp_path_, std::strerror(errno)));
   }
+  arm_interrupt_cleanup(temp_path_);
 }
 
 AtomicFile::~AtomicFile() {
+  disarm_interrupt_cleanup();
   if (file_ != nullptr) std::fclose(file_);
   if (!committed_) ::unlink(temp_path_.c_str());
 }
@@ -47,6 +80,7 @@ void AtomicFile::commit() {
   int rc = std::fclose(file_);
   file_ = nullptr;
   if (rc != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", temp_path_, std::strerror(errno)));
+  disarm_interrupt_cleanup();
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
     throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", temp_path_, path_, std::strerror(errno)));
   committed_ = true;

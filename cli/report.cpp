@@ -1,3 +1,4 @@
+// The JSON contract, the nccl-tests style table and CSV of `xattn simulate` (report.hpp).
 #include "cli/report.hpp"
 
 #include <algorithm>

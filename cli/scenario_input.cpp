@@ -1,3 +1,4 @@
+// Scenario files, --set overrides, mechanism and pass names: every problem collected.
 #include "cli/scenario_input.hpp"
 
 #include <filesystem>

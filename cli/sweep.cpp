@@ -1,3 +1,5 @@
+// The sweep engine (sweep.hpp): reading sweep files into a SweepPlan, and evaluating its
+// points on worker threads with rows written in grid order.
 #include "cli/sweep.hpp"
 
 #include <atomic>

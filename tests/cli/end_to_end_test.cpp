@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.hpp"
@@ -66,6 +67,23 @@ TEST(EndToEnd, SweepWritesItsCsvWithoutATerminalProgressBar) {
   ASSERT_EQ(p.code, 0);
   EXPECT_EQ(parse_csv(read_file(out)).size(), 1u + 288u);
   EXPECT_EQ(read_file(err).find('\r'), std::string::npos);
+}
+
+TEST(EndToEnd, AnInterruptedSweepLeavesNoFileBehind) {
+  // 10,000 x 1,000 = 1e7 points take seconds even on a fast machine; SIGINT after 0.3 s
+  // lands mid-sweep. Expected: exit by SIGINT (timeout reports 124) and the folder holds
+  // only the sweep file: neither big.csv nor its temporary.
+  TempDir dir;
+  std::string f = dir.write("big.yaml", "base: " + kDefaultScenario +
+                                            "\ngrid:\n  workload.frames: {from: 1, to: 10000, step: 1}\n"
+                                            "  workload.text_tokens: {from: 16, to: 16000, step: 16}\n"
+                                            "mechanisms: [ring]\n");
+  std::string cmd = "timeout -s INT 0.3 '" + std::string(XATTN_BINARY) + "' sweep '" + f + "' --jobs 2 --out '" +
+                    dir.path("big.csv") + "' 2>/dev/null";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 124);  // timeout(1): the command was signalled
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"big.yaml"});
 }
 
 }  // namespace
