@@ -117,12 +117,12 @@ struct Ring {
 // slowest class present gates every round (compared at a 1 MB message). `parallel` rings
 // cross each node boundary side by side: their flows share the node's NICs when fewer
 // NICs than flows serve the GPUs that send.
-LinkSpec slowest_hop(const Ctx& c, int stride, int parallel) {
+LinkSpec slowest_hop(const Ctx& c, int stride, int parallel, int span) {
   const Cluster& cl = c.s.cluster;
   LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
   LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
-  const int members = c.P / stride;
-  const bool spans_nodes = cl.nodes > 1 && members > 1;
+  const int members = span / stride;  // the ring covers `span` consecutive ranks
+  const bool spans_nodes = span > cl.gpus_per_node && members > 1;
   const bool shares_node = cl.gpus_per_node / stride >= 2;
   if (spans_nodes) {
     const int gpus_per_nic = std::max(cl.gpus_per_node / std::max(cl.nics_per_node, 1), 1);
@@ -135,7 +135,7 @@ LinkSpec slowest_hop(const Ctx& c, int stride, int parallel) {
 }
 
 Ring full_ring(const Ctx& c) {
-  return Ring{c.P, c.q, c.k, c.H, c.Hkv, slowest_hop(c, 1, 1)};
+  return Ring{c.P, c.q, c.k, c.H, c.Hkv, slowest_hop(c, 1, 1, c.P)};
 }
 
 // Causal contiguous layout (eq. 9): round 0 is the diagonal block (half the pairs); every
@@ -332,7 +332,7 @@ Ring head_parallel_ring(const Ctx& c, int U) {
               ceil_div(c.s.shape.kv_tokens, R),
               c.H / U,
               std::max(c.Hkv / U, 1.0),
-              slowest_hop(c, U, U)};
+              slowest_hop(c, U, U, c.P)};
 }
 
 
@@ -368,6 +368,136 @@ PassResult head_parallel_pass(const Ctx& c, const Mechanism& m, BlockPass pass) 
   }
   if (ring.R == 1) r.rounds = 0;  // Ulysses: one local block, no ring
   return r;
+}
+
+// ---- StarTrail ---------------------------------------------------------------------
+
+// eq. 18: StarTrail with team size C (docs/schedules.md §7 gives the Schedule this
+// follows): teams of C consecutive ranks, n = P/C² teams per group, C² sub-rings of n
+// ranks that are C apart inside a group of P/C consecutive ranks.
+std::string startrail_refusal(const Ctx& c, int C) {
+  if (C < 1 || static_cast<i64>(C) * C > c.P || c.P % (C * C) != 0)
+    return fmt::format("startrail:c={} needs 1 <= C <= sqrt(P) and C^2 dividing P = {}", C, c.P);
+  return {};
+}
+
+// A collective of NCCL's ring algorithm over `members` ranks: members - 1 steps, each
+// moving one shard of `shard` bytes over the slowest hop of the group (eq. 18a).
+Seconds ring_collective(int members, const LinkSpec& link, double shard) {
+  if (members <= 1 || shard <= 0) return Seconds(0);
+  return link.transfer(Bytes(shard)) * static_cast<double>(members - 1);
+}
+
+// The link a team collective runs on: inside a node when the team is, else the slowest.
+LinkSpec team_link(const Ctx& c, int C) { return slowest_hop(c, 1, 1, C); }
+
+// The redistribution (step 2): every rank sends one message at once; a message crosses
+// nodes when its target lies on another node, and the crossing senders of a node share
+// its NICs. The slowest message gates the step.
+Seconds redistribution(const Ctx& c, int C, double bytes) {
+  if (c.P <= 1 || bytes <= 0) return Seconds(0);
+  const Cluster& cl = c.s.cluster;
+  const int n = c.P / (C * C);
+  int worst_crossing = 0, crossing = 0, any_local = 0;
+  for (int pos = 0; pos < c.P; ++pos) {
+    if (pos % cl.gpus_per_node == 0) crossing = 0;
+    const int T = pos / C, a = pos % C;
+    const int target = (a * n + T / C) * C + T % C;
+    if (target == pos) continue;  // a local copy
+    if (cl.node_of(target) != cl.node_of(pos)) worst_crossing = std::max(worst_crossing, ++crossing);
+    else any_local = 1;
+  }
+  Seconds t(0);
+  if (any_local) t = c.s.calibration.link(cl, LinkClass::intra_node).transfer(Bytes(bytes));
+  if (worst_crossing > 0) {
+    LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
+    const int gpus_per_nic = std::max(cl.gpus_per_node / std::max(cl.nics_per_node, 1), 1);
+    inter.bandwidth = inter.bandwidth / static_cast<double>(std::min(worst_crossing, gpus_per_nic));
+    t = max(t, inter.transfer(Bytes(bytes)));
+  }
+  return t;
+}
+
+PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
+  const int n = c.P / (C * C);
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
+  const double q = d(c.q), k = d(c.k);
+  const LinkSpec team = team_link(c, C);
+  // The sub-ring: the team's C·q queries against key blocks of C·k rows (eq. 18b).
+  const Ring sub{n, C * c.q, C * c.k, H, Hkv, slowest_hop(c, C, C, c.P / C)};
+  const double kv_block = 2.0 * B * C * k * Hkv * D;  // elements of a redistributed K, V block
+  PassResult r;
+  if (pass == BlockPass::fwd) {
+    // (1) team all-gathers of Q, K and V; (2) redistribution; (3) the sub-ring, Ring
+    // Attention's forward on it; (4) all-gather LSE, rescale, sum reduce-scatter O.
+    Seconds gather = ring_collective(C, team, B * q * H * D * b) + 2.0 * ring_collective(C, team, B * k * Hkv * D * b);
+    Seconds redis = redistribution(c, C, kv_block * b);
+    // Causal StarTrail uses the zigzag layout: balanced, half a block per step.
+    const MechanismKind layout = c.s.shape.mask == Mask::causal ? MechanismKind::ring_zigzag : MechanismKind::ring;
+    PassResult ring = run_plan(ring_plan(c, sub, layout, pass));
+    Seconds rescale = c.elementwise(2.0 * B * C * q * H * D * ba);
+    Seconds combine = ring_collective(C, team, B * C * q * H * 4.0) + rescale +
+                      ring_collective(C, team, B * q * H * D * ba);
+    r = ring;
+    r.time += gather + redis + combine;
+    r.compute += rescale;
+    const double gathered = (C - 1.0) * (B * q * H * D * b + 2.0 * B * k * Hkv * D * b);
+    const double combined = (C - 1.0) * (B * C * q * H * 4.0 + B * q * H * D * ba);
+    r.bytes += Bytes(gathered + (c.P > 1 ? kv_block * b : 0.0) + combined);
+  } else {
+    // (0) delta = rowsum(dO∘O); (1) team all-gathers of dO, delta and LSE; (2) LV-XAttn's
+    // backward on the sub-ring; (3) sum reduce-scatter of dQ in the team; (4) the inverse
+    // redistribution of dK, dV; (5) their sum reduce-scatter in the team.
+    Seconds delta = c.elementwise(2.0 * B * q * H * D * b);
+    Seconds gather = ring_collective(C, team, B * q * H * D * b) + 2.0 * ring_collective(C, team, B * q * H * 4.0);
+    RingPlan plan;
+    Seconds blk = c.block(pass, H, sub.q, sub.k, c.s.shape.mask == Mask::causal ? 0.5 : 1.0);
+    Flops f = c.block_flops(pass, H, sub.q, sub.k, c.s.shape.mask == Mask::causal ? 0.5 : 1.0);
+    Seconds acc = c.elementwise(3.0 * B * d(sub.q) * H * D * ba + 3.0 * 2.0 * B * d(sub.k) * Hkv * D * ba);
+    travelling_rounds(sub, plan, blk, blk, f, f, acc, B * d(sub.q) * H * (2.0 * D * b + 8.0), B * d(sub.q) * H * D * ba);
+    PassResult ring = run_plan(plan);
+    Seconds scatter = ring_collective(C, team, B * q * H * D * ba) + redistribution(c, C, kv_block * ba) +
+                      ring_collective(C, team, 2.0 * B * k * Hkv * D * ba);
+    r = ring;
+    r.time += delta + gather + scatter;
+    r.compute += delta;
+    const double gathered = (C - 1.0) * (B * q * H * D * b + 2.0 * B * q * H * 4.0);
+    const double scattered = (C - 1.0) * (B * q * H * D * ba + 2.0 * B * k * Hkv * D * ba);
+    r.bytes += Bytes(gathered + (c.P > 1 ? kv_block * ba : 0.0) + scattered);
+    if (c.s.recompute) {
+      // Recomputation re-projects Q, K, V and repeats the forward's gathers and
+      // redistribution (eq. 14).
+      Seconds re = c.recompute(c.q, c.k, H, Hkv);
+      r.time += re + ring_collective(C, team, B * q * H * D * b) + 2.0 * ring_collective(C, team, B * k * Hkv * D * b) +
+                redistribution(c, C, kv_block * b);
+      r.compute += re;
+      r.flops += c.recompute_flops(c.q, c.k, H, Hkv);
+    }
+  }
+  return r;
+}
+
+// eq. 18c: StarTrail's memory: the team's gathered queries and keys, the redistributed
+// key/value block and its double buffer, and the partial outputs of the team's queries.
+MemoryBreakdown memory_startrail(const Ctx& c, int C, BlockPass pass) {
+  const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
+  const double q = d(c.q), k = d(c.k);
+  const double own = B * q * H * D * b + 2.0 * B * k * Hkv * D * b;
+  const double team_q = B * C * q * H * D * b;
+  const double block = 2.0 * B * C * k * Hkv * D * b;
+  MemoryBreakdown m;
+  if (pass == BlockPass::fwd) {
+    m.inputs = Bytes(own + team_q + 2.0 * B * C * k * Hkv * D * b + block);
+    m.outputs = Bytes(B * C * q * H * (D * ba + 4.0) + B * q * H * (D * b + 4.0));
+    m.buffers = Bytes(block + B * C * q * H * (D * ba + 4.0));
+  } else {
+    m.inputs = Bytes(team_q + block + B * C * q * H * (D * b + 8.0) + B * q * H * (D * b + 4.0));
+    m.outputs = Bytes(B * C * q * H * D * ba + 2.0 * B * C * k * Hkv * D * ba + B * q * H * D * b +
+                      2.0 * B * k * Hkv * D * ba);
+    m.buffers = Bytes(2.0 * B * C * q * H * (2.0 * D * b + 8.0) + 2.0 * B * C * q * H * D * ba +
+                      2.0 * B * C * k * Hkv * D * 4.0);
+  }
+  return m;
 }
 
 // ---- memory (docs/model.md, §6) -----------------------------------------------------
@@ -437,6 +567,10 @@ double saved_per_layer(const Ctx& c, const Mechanism& mech) {
   const double q = d(c.q), k = d(c.k);
   const double input = B * q * d(c.s.model.text_hidden) * b;
   if (c.s.recompute) return input + B * q * H * (D * b + 4.0);  // input, O, LSE
+  if (mech.kind == MechanismKind::startrail) {  // team Q, redistributed K, V, own O and LSE
+    const double C = mech.param;
+    return input + B * C * q * H * D * b + 2.0 * B * C * k * Hkv * D * b + B * q * H * (D * b + 4.0);
+  }
   if (head_parallel(mech.kind)) {
     const Ring ring = head_parallel_ring(c, head_degree(c, mech));
     return input + B * d(ring.q) * ring.heads * (2.0 * D * b + 4.0) + 2.0 * B * d(ring.k) * ring.kv_heads * D * b;
@@ -445,6 +579,7 @@ double saved_per_layer(const Ctx& c, const Mechanism& mech) {
 }
 
 MemoryBreakdown memory_for(const Ctx& c, const Mechanism& mech, BlockPass pass) {
+  if (mech.kind == MechanismKind::startrail) return memory_startrail(c, mech.param, pass);
   if (head_parallel(mech.kind)) return memory_head_parallel(c, head_parallel_ring(c, head_degree(c, mech)), pass);
   return memory_ring_family(c, mech.kind, pass);
 }
@@ -496,14 +631,17 @@ Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
   };
   if ((m.kind == MechanismKind::ring_zigzag || m.kind == MechanismKind::ring_stripe) && s.shape.mask != Mask::causal)
     return refuse(fmt::format("{} is a layout for causal self-attention; with a dense mask use ring", m.name()));
-  if (m.kind == MechanismKind::startrail)
-    return refuse(fmt::format("{} has no closed form yet (it arrives with its Schedule builder)", m.name()));
+  if (m.kind == MechanismKind::startrail) {
+    std::string why = startrail_refusal(c, m.param);
+    if (!why.empty()) return refuse(std::move(why));
+  }
   if (head_parallel(m.kind)) {
     std::string why = head_parallel_refusal(c, m);
     if (!why.empty()) return refuse(std::move(why));
   }
   const Ring ring = full_ring(c);
   auto one = [&](BlockPass bp) {
+    if (m.kind == MechanismKind::startrail) return startrail_pass(c, m.param, bp);
     return head_parallel(m.kind) ? head_parallel_pass(c, m, bp) : run_plan(ring_plan(c, ring, m.kind, bp));
   };
   PassResult r;

@@ -183,6 +183,49 @@ TEST(Analytic, UspDegeneratesToRingAndUlysses) {
   EXPECT_NE(e.reason.find("straddle"), std::string::npos) << e.reason;
 }
 
+TEST(Analytic, StarTrailForwardByHand) {
+  // startrail:c=2 on one node of 4 (docs/schedules.md §7): 2 teams of 2, n = 4/2² = 1 team
+  // per group, so the sub-rings have one rank and nothing rotates (eq. 18).
+  Scenario s = simple();
+  const Mechanism st{MechanismKind::startrail, 2};
+  // (1) team all-gathers, one ring step each: Q shard 8·256·128·2 = 524,288 B
+  // (10 + 52.4288 µs), K and V shards 2·4096·128·2 = 2,097,152 B (10 + 209.7152 µs each).
+  const double gather = (10 + 52.4288) + 2 * (10 + 209.7152);
+  // (2) redistribution: positions 1 and 2 swap their team's K, V (0 and 3 keep theirs):
+  // 2·2·4096·2·128·2 = 8,388,608 B -> 10 + 838.8608 µs.
+  const double redis = 10 + 838.8608;
+  // (3) one block of the team's 512 queries against 8192 keys: 4·8·512·8192·128 FLOPs.
+  const double blk = 4.0 * 8 * 512 * 8192 * 128 / 50e12 * 1e6;
+  // (4) all-gather LSE, shard 2·256·8·4 = 16,384 B (10 + 1.6384 µs); sum reduce-scatter O,
+  // shard 256·8·128·2 = 524,288 B (10 + 52.4288 µs).
+  const double combine = (10 + 1.6384) + (10 + 52.4288);
+  Estimate e = estimate(s, st, Pass::fwd);
+  ASSERT_TRUE(e.feasible) << e.reason;
+  EXPECT_NEAR(e.time.value() * 1e6, gather + redis + blk + combine, 1e-6);
+  // C = 1 is Ring Attention (MECHANISMS.md).
+  EXPECT_NEAR(estimate(s, Mechanism{MechanismKind::startrail, 1}, Pass::fwd).time.value(),
+              estimate(s, kRing, Pass::fwd).time.value(), 1e-12);
+  // C² must divide P and C <= sqrt(P).
+  EXPECT_FALSE(estimate(s, Mechanism{MechanismKind::startrail, 3}, Pass::fwd).feasible);
+  EXPECT_TRUE(estimate(s, st, Pass::bwd).feasible);
+}
+
+TEST(Analytic, StarTrailMovesAboutOneCthOfRingsKeyValueBytes) {
+  // MECHANISMS.md: point to point, StarTrail's forward sends n·2C·s_kv·H_kv·d elements,
+  // 1/C of Ring's 2(P-1)·s_kv·H_kv·d over a ring, in P/C² messages. With cross-attention
+  // the team gathers are small next to that.
+  Scenario s = simple(4, 4);  // P = 16, C = 4 -> n = 1; C = 2 -> n = 4
+  s.shape.q_tokens = 256;
+  s.shape.kv_tokens = 16 * 4096;
+  const double ring = estimate(s, kRing, Pass::fwd).bytes_per_rank.value();
+  const double st2 = estimate(s, Mechanism{MechanismKind::startrail, 2}, Pass::fwd).bytes_per_rank.value();
+  // Ring: 15 blocks of 2·2·4096·128·2 = 4,194,304 B. StarTrail c=2: K, V gathered once
+  // in the team (2·2,097,152 B), then n = 4 messages of 2·4,194,304 B, plus small Q, LSE
+  // and O traffic: 4,194,304·(1 + 8) plus about 2% for the queries.
+  EXPECT_NEAR(ring, 15 * 4194304.0, 1);
+  EXPECT_NEAR(st2 / ring, 9.0 / 15.0, 0.02);
+}
+
 TEST(Analytic, SlowestHopGatesTheRing) {
   // 2 nodes x 2 GPUs: the ring crosses nodes twice; with a 5 GB/s NIC each KV round takes
   // 10 µs + 4,194,304 B / 5 GB/s = 848.8608 µs even though NVLink is fast.
