@@ -64,7 +64,8 @@ json scenario_json(const Scenario& s, const ScenarioSpec& spec) {
       {"ranks", c.ranks()},
       {"intra_node", intra},
       {"inter_node", inter},
-      {"gpu_peak_TFLOPS", c.gpu.peak(sh.dtype).value() * 1e-12},
+      {"gpu_peak_TFLOPS", c.gpu.peak_fp16.value() * 1e-12},  // fp16/bf16, as the field of that name
+      {"gpu_peak_fp32_TFLOPS", c.gpu.peak_fp32.value() * 1e-12},
       {"gpu_hbm_GBps", to_gigabytes_per_second(c.gpu.hbm)},
       {"gpu_memory_bytes", c.gpu.memory.value()},
       {"memory_reserved_bytes", s.memory_reserved.value()},
@@ -125,8 +126,10 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
   LinkSpec inter = s.calibration.link(c, LinkClass::inter_node);
 
   fmt::format_to(out, "# xattn simulate: {}  (one cross-attention layer, per GPU)\n", s.name.empty() ? s.path : s.name);
-  fmt::format_to(out, "# model    {}: H {}, H_kv {}, d {}, {}, {}, batch {}\n", s.model.name, sh.heads, sh.kv_heads,
-                 sh.head_dim, to_string(sh.dtype), to_string(sh.mask), s.batch);
+  fmt::format_to(out, "# model    {}: H {}, H_kv {}, d {}, {}, {}, batch {}{}{}\n", s.model.name, sh.heads, sh.kv_heads,
+                 sh.head_dim, to_string(sh.dtype), to_string(sh.mask), s.batch,
+                 s.accumulator == AccumulatorDType::fp32 ? ", fp32 accumulators" : "",
+                 s.recompute ? ", recompute" : "");
   fmt::format_to(out, "# tokens   S_q {} text, S_kv {} visual ({} frames x {})\n", sh.q_tokens, sh.kv_tokens, s.frames,
                  s.tokens_per_frame);
   fmt::format_to(out, "# cluster  P {} = {} node(s) x {} {}", c.ranks(), c.nodes, c.gpus_per_node, c.gpu.name);
