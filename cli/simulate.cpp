@@ -73,6 +73,14 @@ int run_simulate(const SimulateOptions& o, Io& io) {
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;
   if (passes.empty()) passes = {Pass::fwd, Pass::bwd, Pass::fwd_bwd};
+  // A name given twice (-m ring,lv-xattn -m ring) is one entry, where it first appeared.
+  auto drop_repeats = [](auto& v) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      for (std::size_t j = v.size(); j-- > i + 1;)
+        if (v[j] == v[i]) v.erase(v.begin() + static_cast<std::ptrdiff_t>(j));
+  };
+  drop_repeats(mechanisms);
+  drop_repeats(passes);
 
   std::vector<ResultRow> rows;
   rows.reserve(mechanisms.size() * passes.size());

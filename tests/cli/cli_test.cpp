@@ -155,6 +155,15 @@ TEST(SimulateJson, MechanismAndPassSelectTheEntriesInOrder) {
                                  {Pass::fwd_bwd});
 }
 
+TEST(SimulateJson, RepeatedNamesGiveOneEntry) {
+  // ring twice (once in a comma list) and fwd twice: 2 mechanisms x 1 pass = 2 entries,
+  // in first-seen order.
+  json doc = simulate_json({"-m", "ring,lv-xattn", "-m", "ring", "-p", "fwd", "-p", "fwd"});
+  ASSERT_EQ(doc["results"].size(), 2u);
+  EXPECT_EQ(doc["results"][0]["mechanism"], "ring");
+  EXPECT_EQ(doc["results"][1]["mechanism"], "lv-xattn");
+}
+
 TEST(SimulateJson, AnInfeasibleMechanismIsAnEntryNotAnAbort) {
   // All-to-all shards heads over P = 16 GPUs; 24 query heads (with 8 KV heads, so GQA
   // stays valid) do not divide by 16, so ulysses must be refused with a reason while the
