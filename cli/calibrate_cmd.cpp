@@ -107,7 +107,7 @@ std::string render_fit_json(const LinkFit& fit) {
 
 int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
   std::vector<Problem> problems;
-  std::optional<CollectiveOp> op;
+  std::optional<NcclCollective> op;
   if (!o.op.empty()) {
     op = parse_collective_op(o.op);
     if (!op)

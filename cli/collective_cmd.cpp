@@ -59,9 +59,9 @@ std::optional<double> parse_size(std::string_view s) {
 
 // nccl-tests rounds a size down to whole elements, and for collectives that split the
 // buffer over ranks to a multiple of ranks elements.
-double round_size(CollectiveOp op, int ranks, double bytes) {
+double round_size(NcclCollective op, int ranks, double bytes) {
   double unit = kTypeBytes;
-  if (op == CollectiveOp::all_gather || op == CollectiveOp::reduce_scatter || op == CollectiveOp::all_to_all)
+  if (op == NcclCollective::all_gather || op == NcclCollective::reduce_scatter || op == NcclCollective::all_to_all)
     unit *= ranks;
   return std::floor(bytes / unit) * unit;
 }
@@ -155,8 +155,8 @@ int run_collective(const CollectiveOptions& o, Io& io) {
                    "redop", "time", "algbw", "busbw", "protocol");
     fmt::format_to(out, "# {:>10}  {:>12}  {:>8}  {:>7}  {:>7}  {:>6}  {:>6}  {:>8}\n", "(B)", "(elements)", "", "",
                    "(us)", "(GB/s)", "(GB/s)", "");
-    const bool reduces = shape.op == CollectiveOp::all_reduce || shape.op == CollectiveOp::reduce_scatter ||
-                         shape.op == CollectiveOp::reduce;
+    const bool reduces = shape.op == NcclCollective::all_reduce || shape.op == NcclCollective::reduce_scatter ||
+                         shape.op == NcclCollective::reduce;
     for (const auto& r : rows) {
       double us = r.time.value() * 1e6;
       fmt::format_to(out, "  {:>10.0f}  {:>12}  {:>8}  {:>7}  {:>7}  {:>6.2f}  {:>6.2f}  {:>8}\n", r.size.value(),

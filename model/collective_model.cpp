@@ -43,26 +43,26 @@ CollectiveLinks CollectiveLinks::from(const Cluster& nominal, const Calibration&
   return l;
 }
 
-double busbw_factor(CollectiveOp op, int ranks) {
+double busbw_factor(NcclCollective op, int ranks) {
   const double n = ranks;
   switch (op) {
-    case CollectiveOp::all_reduce: return 2.0 * (n - 1) / n;
-    case CollectiveOp::all_gather:
-    case CollectiveOp::reduce_scatter:
-    case CollectiveOp::all_to_all: return (n - 1) / n;
-    case CollectiveOp::broadcast:
-    case CollectiveOp::reduce:
-    case CollectiveOp::sendrecv: return 1.0;
+    case NcclCollective::all_reduce: return 2.0 * (n - 1) / n;
+    case NcclCollective::all_gather:
+    case NcclCollective::reduce_scatter:
+    case NcclCollective::all_to_all: return (n - 1) / n;
+    case NcclCollective::broadcast:
+    case NcclCollective::reduce:
+    case NcclCollective::sendrecv: return 1.0;
   }
   return 1.0;
 }
 
-std::int64_t element_count(CollectiveOp op, int ranks, Bytes size, int type_bytes) {
+std::int64_t element_count(NcclCollective op, int ranks, Bytes size, int type_bytes) {
   auto elems = static_cast<std::int64_t>(size.value()) / type_bytes;
   switch (op) {
-    case CollectiveOp::all_gather:
-    case CollectiveOp::reduce_scatter:
-    case CollectiveOp::all_to_all: return elems / ranks;  // per-rank count, as nccl-tests prints
+    case NcclCollective::all_gather:
+    case NcclCollective::reduce_scatter:
+    case NcclCollective::all_to_all: return elems / ranks;  // per-rank count, as nccl-tests prints
     default: return elems;
   }
 }
@@ -76,34 +76,34 @@ CollectiveTerms collective_terms(const CollectiveShape& s, Bytes size) {
   t.bottleneck = nodes > 1 ? LinkClass::inter_node : LinkClass::intra_node;
   const double lanes = nodes > 1 ? std::max(1, s.nics_per_node) : 1.0;
   switch (s.op) {
-    case CollectiveOp::all_reduce:
+    case NcclCollective::all_reduce:
       t.hops = 2.0 * (dn - 1);
       t.intra_wire = size * (2.0 * (dn - 1) / dn);
       t.wire = t.intra_wire;
       t.lanes = lanes;
       break;
-    case CollectiveOp::all_gather:
-    case CollectiveOp::reduce_scatter:
+    case NcclCollective::all_gather:
+    case NcclCollective::reduce_scatter:
       t.hops = dn - 1;
       t.intra_wire = size * ((dn - 1) / dn);
       t.wire = t.intra_wire;
       t.lanes = lanes;
       break;
-    case CollectiveOp::broadcast:
-    case CollectiveOp::reduce:
+    case NcclCollective::broadcast:
+    case NcclCollective::reduce:
       t.hops = dn - 1;
       t.intra_wire = size;
       t.wire = size;
       t.lanes = lanes;
       break;
-    case CollectiveOp::sendrecv:
+    case NcclCollective::sendrecv:
       // Rank r sends to r+1: one message per rank, one NIC per message across nodes.
       t.hops = 1;
       t.intra_wire = size;
       t.wire = size;
       t.lanes = 1;
       break;
-    case CollectiveOp::all_to_all: {
+    case NcclCollective::all_to_all: {
       // Every pair at once: each GPU sends size/n to each peer. Inside the node: (g-1)/n of
       // the buffer per GPU; across nodes: g * (n-g)/n of it per node, shared by its NICs.
       const double g = std::min(s.gpus_per_node, n);

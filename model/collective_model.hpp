@@ -30,7 +30,7 @@ namespace xattn {
 
 // Where a collective runs: n = gpus ranks placed in order, gpus_per_node per node.
 struct CollectiveShape {
-  CollectiveOp op = CollectiveOp::all_reduce;
+  NcclCollective op = NcclCollective::all_reduce;
   int gpus = 1;
   int gpus_per_node = 1;
   int nics_per_node = 1;  // inter-node lanes of one node
@@ -71,9 +71,9 @@ struct CollectiveTerms {
 [[nodiscard]] CollectiveTerms collective_terms(const CollectiveShape& s, Bytes size);
 
 // nccl-tests' bus-bandwidth factor: busbw = algbw * factor (doc/PERFORMANCE.md).
-[[nodiscard]] double busbw_factor(CollectiveOp op, int ranks);
+[[nodiscard]] double busbw_factor(NcclCollective op, int ranks);
 // nccl-tests' "count" column for a size in bytes of elements of `type_bytes`.
-[[nodiscard]] std::int64_t element_count(CollectiveOp op, int ranks, Bytes size, int type_bytes);
+[[nodiscard]] std::int64_t element_count(NcclCollective op, int ranks, Bytes size, int type_bytes);
 
 struct CollectiveEstimate {
   Seconds time;

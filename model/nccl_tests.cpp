@@ -26,11 +26,11 @@
 namespace xattn {
 namespace {
 
-constexpr std::pair<CollectiveOp, std::string_view> kOpNames[] = {
-    {CollectiveOp::all_reduce, "all_reduce"}, {CollectiveOp::all_gather, "all_gather"},
-    {CollectiveOp::reduce_scatter, "reduce_scatter"}, {CollectiveOp::all_to_all, "all_to_all"},
-    {CollectiveOp::broadcast, "broadcast"}, {CollectiveOp::reduce, "reduce"},
-    {CollectiveOp::sendrecv, "sendrecv"}};
+constexpr std::pair<NcclCollective, std::string_view> kOpNames[] = {
+    {NcclCollective::all_reduce, "all_reduce"}, {NcclCollective::all_gather, "all_gather"},
+    {NcclCollective::reduce_scatter, "reduce_scatter"}, {NcclCollective::all_to_all, "all_to_all"},
+    {NcclCollective::broadcast, "broadcast"}, {NcclCollective::reduce, "reduce"},
+    {NcclCollective::sendrecv, "sendrecv"}};
 
 std::string lower_without_separators(std::string_view s) {
   std::string out;
@@ -125,7 +125,7 @@ class TextParser {
  public:
   TextParser(std::string_view text, std::string source) : text_(text), source_(std::move(source)) {}
 
-  NcclLog parse(std::optional<CollectiveOp> op) {
+  NcclLog parse(std::optional<NcclCollective> op) {
     log_.source = source_;
     std::size_t pos = 0;
     int line_no = 0;
@@ -161,7 +161,7 @@ class TextParser {
   std::string source_;
   NcclLog log_;
   std::optional<Columns> columns_;
-  std::optional<CollectiveOp> named_op_;
+  std::optional<NcclCollective> named_op_;
   bool in_devices_ = false;
   bool devices_done_ = false;
   bool in_table_ = false;
@@ -337,7 +337,7 @@ class TextParser {
                        log_.threads, log_.gpus_per_thread, expected, log_.ranks()));
   }
 
-  CollectiveOp resolve_op(std::optional<CollectiveOp> op) const {
+  NcclCollective resolve_op(std::optional<NcclCollective> op) const {
     if (op) return *op;
     if (named_op_) return *named_op_;
     if (auto o = collective_in_name(std::filesystem::path(source_).filename().string())) return *o;
@@ -352,7 +352,7 @@ int line_of_offset(std::string_view text, std::size_t offset) {
   return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
-NcclLog parse_json(std::string_view text, const std::string& source, std::optional<CollectiveOp> op) {
+NcclLog parse_json(std::string_view text, const std::string& source, std::optional<NcclCollective> op) {
   using nlohmann::json;
   json doc;
   try {
@@ -415,7 +415,7 @@ NcclLog parse_json(std::string_view text, const std::string& source, std::option
       const json& a = doc["average_bus_bandwidth"];
       if (a.contains("bandwidth") && a["bandwidth"].is_number()) log.avg_busbw_GBps = a["bandwidth"].get<double>();
     }
-    std::optional<CollectiveOp> named;
+    std::optional<NcclCollective> named;
     if (doc.contains("args") && doc["args"].is_array() && !doc["args"].empty() && doc["args"][0].is_string())
       named = collective_in_name(std::filesystem::path(doc["args"][0].get<std::string>()).filename().string());
     if (op) log.op = *op;
@@ -430,13 +430,13 @@ NcclLog parse_json(std::string_view text, const std::string& source, std::option
 
 }  // namespace
 
-std::string_view to_string(CollectiveOp op) {
+std::string_view to_string(NcclCollective op) {
   for (const auto& [o, name] : kOpNames)
     if (o == op) return name;
   return "?";
 }
 
-std::optional<CollectiveOp> parse_collective_op(std::string_view s) {
+std::optional<NcclCollective> parse_collective_op(std::string_view s) {
   std::string key = lower_without_separators(s);
   if (key.ends_with("perf")) key.resize(key.size() - 4);
   for (const auto& [o, name] : kOpNames)
@@ -444,12 +444,12 @@ std::optional<CollectiveOp> parse_collective_op(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<CollectiveOp> collective_in_name(std::string_view name) {
+std::optional<NcclCollective> collective_in_name(std::string_view name) {
   std::string key = lower_without_separators(name);
   // Longer names first: "reduce_scatter" and "all_reduce" contain "reduce".
-  for (CollectiveOp o : {CollectiveOp::reduce_scatter, CollectiveOp::all_reduce, CollectiveOp::all_gather,
-                         CollectiveOp::all_to_all, CollectiveOp::broadcast, CollectiveOp::sendrecv,
-                         CollectiveOp::reduce}) {
+  for (NcclCollective o : {NcclCollective::reduce_scatter, NcclCollective::all_reduce, NcclCollective::all_gather,
+                         NcclCollective::all_to_all, NcclCollective::broadcast, NcclCollective::sendrecv,
+                         NcclCollective::reduce}) {
     if (key.find(lower_without_separators(to_string(o))) != std::string::npos) return o;
   }
   return std::nullopt;
@@ -480,14 +480,14 @@ int NcclLog::processes() const {
 
 std::string NcclLog::gpu() const { return devices.empty() ? std::string() : devices.front().gpu; }
 
-NcclLog parse_nccl_tests(std::string_view text, const std::string& source, std::optional<CollectiveOp> op) {
+NcclLog parse_nccl_tests(std::string_view text, const std::string& source, std::optional<NcclCollective> op) {
   std::string_view t = trim(text);
   if (t.empty()) throw InputError(Origin{source, 1, 0}, "", "the file is empty");
   if (t.front() == '{') return parse_json(text, source, op);
   return TextParser(text, source).parse(op);
 }
 
-NcclLog read_nccl_tests_file(const std::string& path, std::optional<CollectiveOp> op) {
+NcclLog read_nccl_tests_file(const std::string& path, std::optional<NcclCollective> op) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(Origin{path, 0, 0}, "log", "cannot open the nccl-tests log");
   std::stringstream buffer;

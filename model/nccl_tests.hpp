@@ -19,15 +19,15 @@ namespace xattn {
 
 // The collectives nccl-tests measures. Their sizes and bus-bandwidth factors follow
 // nccl-tests' doc/PERFORMANCE.md (see collective_model.hpp).
-enum class CollectiveOp { all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, sendrecv };
+enum class NcclCollective { all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, sendrecv };
 
-[[nodiscard]] std::string_view to_string(CollectiveOp op);
+[[nodiscard]] std::string_view to_string(NcclCollective op);
 // Accepts xattn's names (all_reduce, all_to_all, ...) and nccl-tests' (allreduce,
 // alltoall, all_reduce_perf, ...).
-[[nodiscard]] std::optional<CollectiveOp> parse_collective_op(std::string_view s);
+[[nodiscard]] std::optional<NcclCollective> parse_collective_op(std::string_view s);
 // The collective named in a file name or program path ("all_reduce_16gpu.log",
 // "/opt/nccl-tests/build/alltoall_perf"), or nothing.
-[[nodiscard]] std::optional<CollectiveOp> collective_in_name(std::string_view name);
+[[nodiscard]] std::optional<NcclCollective> collective_in_name(std::string_view name);
 // "all_reduce, all_gather, ..." for error messages.
 [[nodiscard]] std::string collective_names();
 
@@ -61,7 +61,7 @@ struct NcclRow {
 
 struct NcclLog {
   std::string source;  // file name
-  CollectiveOp op = CollectiveOp::all_reduce;
+  NcclCollective op = NcclCollective::all_reduce;
   int threads = 1;        // nThread
   int gpus_per_thread = 1;  // nGpus
   std::vector<NcclDevice> devices;
@@ -82,9 +82,9 @@ struct NcclLog {
 // ("# Collective test starting: ..." or the JSON "args"), else from `source`'s file name;
 // if none says, InputError. Throws InputError for any malformed or truncated input.
 [[nodiscard]] NcclLog parse_nccl_tests(std::string_view text, const std::string& source,
-                                       std::optional<CollectiveOp> op = std::nullopt);
+                                       std::optional<NcclCollective> op = std::nullopt);
 
 // Reads and parses a file (InputError if it cannot be read).
-[[nodiscard]] NcclLog read_nccl_tests_file(const std::string& path, std::optional<CollectiveOp> op = std::nullopt);
+[[nodiscard]] NcclLog read_nccl_tests_file(const std::string& path, std::optional<NcclCollective> op = std::nullopt);
 
 }  // namespace xattn

@@ -14,7 +14,7 @@ ProtocolRegime simple(double latency_us, double bw_GBps, double base_us = 0) {
   return {Protocol::simple, microseconds(latency_us), gigabytes_per_second(bw_GBps), microseconds(base_us)};
 }
 
-CollectiveShape shape(CollectiveOp op, int gpus, int per_node, LaunchMode launch = LaunchMode::single_process) {
+CollectiveShape shape(NcclCollective op, int gpus, int per_node, LaunchMode launch = LaunchMode::single_process) {
   CollectiveShape s;
   s.op = op;
   s.gpus = gpus;
@@ -25,15 +25,15 @@ CollectiveShape shape(CollectiveOp op, int gpus, int per_node, LaunchMode launch
 }
 
 TEST(CollectiveModel, BusBandwidthFactorsAreNcclTests) {
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::all_reduce, 16), 2.0 * 15 / 16);
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::all_gather, 8), 7.0 / 8);
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::reduce_scatter, 8), 7.0 / 8);
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::all_to_all, 4), 3.0 / 4);
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::sendrecv, 4), 1.0);
-  EXPECT_DOUBLE_EQ(busbw_factor(CollectiveOp::broadcast, 4), 1.0);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::all_reduce, 16), 2.0 * 15 / 16);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::all_gather, 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::reduce_scatter, 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::all_to_all, 4), 3.0 / 4);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::sendrecv, 4), 1.0);
+  EXPECT_DOUBLE_EQ(busbw_factor(NcclCollective::broadcast, 4), 1.0);
   // nccl-tests prints the per-rank count for collectives that split the buffer.
-  EXPECT_EQ(element_count(CollectiveOp::all_gather, 8, Bytes(1048576), 4), 32768);
-  EXPECT_EQ(element_count(CollectiveOp::all_reduce, 8, Bytes(1048576), 4), 262144);
+  EXPECT_EQ(element_count(NcclCollective::all_gather, 8, Bytes(1048576), 4), 32768);
+  EXPECT_EQ(element_count(NcclCollective::all_reduce, 8, Bytes(1048576), 4), 262144);
 }
 
 TEST(CollectiveModel, RingAllReduceInsideOneNodeByHand) {
@@ -44,17 +44,17 @@ TEST(CollectiveModel, RingAllReduceInsideOneNodeByHand) {
   RingCollectiveModel m(l);
   // 8 GPUs: 2(n-1) = 14 hops; each rank sends 2(n-1)/n = 1.75 of the buffer:
   // 5 + 10 + 14 * 2 = 43 us fixed, 1.75e8 B / 100 GB/s = 1750 us.
-  CollectiveEstimate e = m.estimate(shape(CollectiveOp::all_reduce, 8, 8), Bytes(1e8));
+  CollectiveEstimate e = m.estimate(shape(NcclCollective::all_reduce, 8, 8), Bytes(1e8));
   EXPECT_NEAR(to_microseconds(e.time), 43 + 1750, 1e-9);
   EXPECT_EQ(e.bottleneck, LinkClass::intra_node);
   // All-gather: n-1 = 7 hops and 7/8 of the (total) buffer.
-  EXPECT_NEAR(to_microseconds(m.estimate(shape(CollectiveOp::all_gather, 8, 8), Bytes(1e8)).time),
+  EXPECT_NEAR(to_microseconds(m.estimate(shape(NcclCollective::all_gather, 8, 8), Bytes(1e8)).time),
               5 + 10 + 7 * 2 + 875, 1e-9);
   // Broadcast: a chain of n-1 hops moving the whole buffer.
-  EXPECT_NEAR(to_microseconds(m.estimate(shape(CollectiveOp::broadcast, 8, 8), Bytes(1e8)).time),
+  EXPECT_NEAR(to_microseconds(m.estimate(shape(NcclCollective::broadcast, 8, 8), Bytes(1e8)).time),
               5 + 10 + 7 * 2 + 1000, 1e-9);
   // One rank: nothing moves, the call still costs its overhead.
-  EXPECT_NEAR(to_microseconds(m.estimate(shape(CollectiveOp::all_reduce, 1, 1), Bytes(1e8)).time), 5, 1e-12);
+  EXPECT_NEAR(to_microseconds(m.estimate(shape(NcclCollective::all_reduce, 1, 1), Bytes(1e8)).time), 5, 1e-12);
 }
 
 TEST(CollectiveModel, RingAcrossNodesIsGatedByTheNicsTogether) {
@@ -65,7 +65,7 @@ TEST(CollectiveModel, RingAcrossNodesIsGatedByTheNicsTogether) {
   RingCollectiveModel m(l);
   // 16 GPUs on 2 nodes, 8 NICs each: 30 hops at the inter-node latency; 1.875e9 B per rank
   // through 8 NICs of 20 GB/s = 11718.75 us (the NVLink part, 6250 us, hides under it).
-  auto s = shape(CollectiveOp::all_reduce, 16, 8, LaunchMode::mpi);
+  auto s = shape(NcclCollective::all_reduce, 16, 8, LaunchMode::mpi);
   CollectiveEstimate e = m.estimate(s, Bytes(1e9));
   EXPECT_EQ(e.bottleneck, LinkClass::inter_node);
   EXPECT_NEAR(to_microseconds(e.time), 30 + 30 * 1 + 11718.75, 1e-6);
@@ -78,7 +78,7 @@ TEST(CollectiveModel, RingAcrossNodesIsGatedByTheNicsTogether) {
   s.nics_per_node = 8;
   EXPECT_NEAR(to_microseconds(slow_nvlink.estimate(s, Bytes(1e9)).time), 30 + 30 + 18750, 1e-6);
   // Busbw of a ring across nodes does not fall with more nodes: the same per-rank rate.
-  auto s4 = shape(CollectiveOp::all_reduce, 32, 8, LaunchMode::mpi);
+  auto s4 = shape(NcclCollective::all_reduce, 32, 8, LaunchMode::mpi);
   double busbw16 = predict_row(m, s, Bytes(16e9)).busbw_GBps;
   double busbw32 = predict_row(m, s4, Bytes(16e9)).busbw_GBps;
   EXPECT_NEAR(busbw32 / busbw16, 1.0, 0.01);
@@ -93,9 +93,9 @@ TEST(CollectiveModel, AllToAllSharesTheNodesNicsAndSendRecvUsesOne) {
   // 16 GPUs, 8 per node: each node sends 8 GPUs x 8 remote peers x S/16 = 6.4e9 B for
   // S = 1.6e9, over 8 NICs of 25 GB/s: 32000 us (the NVLink part, 7/16 S / 300 GB/s =
   // 2333 us, runs alongside).
-  EXPECT_NEAR(to_microseconds(m.estimate(shape(CollectiveOp::all_to_all, 16, 8), Bytes(1.6e9)).time), 32000, 1e-6);
+  EXPECT_NEAR(to_microseconds(m.estimate(shape(NcclCollective::all_to_all, 16, 8), Bytes(1.6e9)).time), 32000, 1e-6);
   // sendrecv between two nodes: one message, one NIC: 1e9 B / 25 GB/s.
-  EXPECT_NEAR(to_microseconds(m.estimate(shape(CollectiveOp::sendrecv, 2, 1), Bytes(1e9)).time), 40000, 1e-6);
+  EXPECT_NEAR(to_microseconds(m.estimate(shape(NcclCollective::sendrecv, 2, 1), Bytes(1e9)).time), 40000, 1e-6);
 }
 
 TEST(CollectiveModel, FastestProtocolWinsAtEachSize) {
@@ -103,7 +103,7 @@ TEST(CollectiveModel, FastestProtocolWinsAtEachSize) {
   l.intra = {{Protocol::ll, microseconds(1), gigabytes_per_second(10), Seconds(0)}, simple(1, 200, 20)};
   l.inter = l.intra;
   RingCollectiveModel m(l);
-  auto s = shape(CollectiveOp::all_reduce, 2, 2);
+  auto s = shape(NcclCollective::all_reduce, 2, 2);
   // 2 GPUs: the wire carries the buffer once. LL: 2 + S/10 GB/s; Simple: 22 + S/200 GB/s;
   // they cross where S (1/10 - 1/200) GB/s = 20 us, S = 210526 B.
   EXPECT_EQ(m.estimate(s, Bytes(8)).protocol, Protocol::ll);
@@ -145,7 +145,7 @@ TEST(CollectiveModel, PredictedRowsFollowNcclTestsDefinitions) {
   l.intra = {simple(1, 100)};
   l.inter = l.intra;
   RingCollectiveModel m(l);
-  auto s = shape(CollectiveOp::all_reduce, 4, 4);
+  auto s = shape(NcclCollective::all_reduce, 4, 4);
   CollectiveRow r = predict_row(m, s, Bytes(4e8));
   EXPECT_EQ(r.count, 100000000);
   EXPECT_NEAR(r.algbw_GBps, 4e8 / r.time.value() * 1e-9, 1e-12);

@@ -25,7 +25,7 @@ ProtocolRegime regime(Protocol p, double latency_us, double bw_GBps, double base
 NcclLog synthetic_log(const RingCollectiveModel& m, int gpus, int per_node, LaunchMode launch) {
   NcclLog log;
   log.source = "synthetic_" + std::to_string(gpus) + "gpu.log";
-  log.op = CollectiveOp::all_reduce;
+  log.op = NcclCollective::all_reduce;
   for (int r = 0; r < gpus; ++r) {
     NcclDevice d;
     d.rank = r;

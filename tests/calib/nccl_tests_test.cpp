@@ -48,7 +48,7 @@ TEST(NcclTestsFixtures, EveryLogReadsWithItsShapeAndRows) {
   for (const auto& [gpus, f] : facts) {
     SCOPED_TRACE(fixture(gpus));
     NcclLog log = read_nccl_tests_file(fixture(gpus));
-    EXPECT_EQ(log.op, CollectiveOp::all_reduce);  // from the file name
+    EXPECT_EQ(log.op, NcclCollective::all_reduce);  // from the file name
     EXPECT_EQ(log.ranks(), f.gpus);
     EXPECT_EQ(log.nodes(), f.nodes);
     EXPECT_EQ(log.gpus_per_node(), f.gpus_per_node);
@@ -127,7 +127,7 @@ host-a:6899:6950 [0] NCCL INFO Channel 00/02 : 0 1 2 3
 
 TEST(NcclTestsVariants, NewerFormatOtherCollectiveAcrossHosts) {
   NcclLog log = parse_nccl_tests(kAllGatherLog, "run.txt");  // the name says nothing
-  EXPECT_EQ(log.op, CollectiveOp::all_gather);
+  EXPECT_EQ(log.op, NcclCollective::all_gather);
   EXPECT_EQ(log.ranks(), 4);
   EXPECT_EQ(log.nodes(), 2);
   EXPECT_EQ(log.gpus_per_node(), 2);
@@ -139,7 +139,7 @@ TEST(NcclTestsVariants, NewerFormatOtherCollectiveAcrossHosts) {
   EXPECT_NEAR(*log.rows[1].in_place->busbw_GBps, 0.07, 1e-12);
   EXPECT_EQ(log.rows[1].line, 16);  // the INFO line before it counts
   // An explicit collective wins over what the log says.
-  EXPECT_EQ(parse_nccl_tests(kAllGatherLog, "run.txt", CollectiveOp::broadcast).op, CollectiveOp::broadcast);
+  EXPECT_EQ(parse_nccl_tests(kAllGatherLog, "run.txt", NcclCollective::broadcast).op, NcclCollective::broadcast);
 }
 
 TEST(NcclTestsVariants, PerIterationAndTimestampColumnsAreMappedByName) {
@@ -160,7 +160,7 @@ TEST(NcclTestsVariants, PerIterationAndTimestampColumnsAreMappedByName) {
 # Avg bus bandwidth    : 0.001
 )";
   NcclLog l = parse_nccl_tests(log, "x.log");
-  EXPECT_EQ(l.op, CollectiveOp::sendrecv);
+  EXPECT_EQ(l.op, NcclCollective::sendrecv);
   EXPECT_EQ(l.launch(), LaunchMode::single_process);
   ASSERT_EQ(l.rows.size(), 2u);
   // The in-place time is the second "time" column, after the per-iteration ones.
@@ -181,7 +181,7 @@ TEST(NcclTestsVariants, MissingAndReorderedColumns) {
 # Avg bus bandwidth    : 0
 )";
   NcclLog l = parse_nccl_tests(log, "broadcast.log");
-  EXPECT_EQ(l.op, CollectiveOp::broadcast);
+  EXPECT_EQ(l.op, NcclCollective::broadcast);
   ASSERT_EQ(l.rows.size(), 2u);
   EXPECT_DOUBLE_EQ(l.rows[1].size.value(), 16);
   EXPECT_EQ(l.rows[1].count, 4);
@@ -226,9 +226,9 @@ TEST(NcclTestsErrors, BadValuesDevicesAndUnknownCollective) {
 
   msg = input_error([&] { (void)parse_nccl_tests(read_text(fixture(4)), "mystery.log"); });
   EXPECT_NE(msg.find("--op"), std::string::npos) << msg;
-  EXPECT_EQ(parse_nccl_tests(read_text(fixture(4)), "mystery.log", CollectiveOp::all_reduce).ranks(), 4);
+  EXPECT_EQ(parse_nccl_tests(read_text(fixture(4)), "mystery.log", NcclCollective::all_reduce).ranks(), 4);
 
-  msg = input_error([] { (void)parse_nccl_tests("hello\nworld\n", "notes.txt", CollectiveOp::all_reduce); });
+  msg = input_error([] { (void)parse_nccl_tests("hello\nworld\n", "notes.txt", NcclCollective::all_reduce); });
   EXPECT_NE(msg.find("Using devices"), std::string::npos) << msg;
   msg = input_error([] { (void)read_nccl_tests_file("/nonexistent/all_reduce.log"); });
   EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
@@ -257,7 +257,7 @@ const char* kJsonLog = R"({"version":2,"start_time":"2025-01-01 10:00:00",
 
 TEST(NcclTestsJson, ReadsTheJsonForm) {
   NcclLog l = parse_nccl_tests(kJsonLog, "result.json");
-  EXPECT_EQ(l.op, CollectiveOp::reduce_scatter);  // from args[0]
+  EXPECT_EQ(l.op, NcclCollective::reduce_scatter);  // from args[0]
   EXPECT_EQ(l.ranks(), 4);
   EXPECT_EQ(l.nodes(), 2);
   EXPECT_EQ(l.launch(), LaunchMode::mpi);
@@ -277,14 +277,14 @@ TEST(NcclTestsJson, TruncatedJsonNamesTheLine) {
 }
 
 TEST(NcclTestsNames, CollectiveNamesInEverySpelling) {
-  EXPECT_EQ(parse_collective_op("alltoall"), CollectiveOp::all_to_all);
-  EXPECT_EQ(parse_collective_op("all_to_all"), CollectiveOp::all_to_all);
-  EXPECT_EQ(parse_collective_op("all_reduce_perf"), CollectiveOp::all_reduce);
-  EXPECT_EQ(parse_collective_op("reduce"), CollectiveOp::reduce);
+  EXPECT_EQ(parse_collective_op("alltoall"), NcclCollective::all_to_all);
+  EXPECT_EQ(parse_collective_op("all_to_all"), NcclCollective::all_to_all);
+  EXPECT_EQ(parse_collective_op("all_reduce_perf"), NcclCollective::all_reduce);
+  EXPECT_EQ(parse_collective_op("reduce"), NcclCollective::reduce);
   EXPECT_FALSE(parse_collective_op("gather").has_value());
-  EXPECT_EQ(collective_in_name("reduce_scatter_perf_8gpu.log"), CollectiveOp::reduce_scatter);
-  EXPECT_EQ(collective_in_name("run-reduce-64.txt"), CollectiveOp::reduce);
-  EXPECT_EQ(collective_in_name("allgather.log"), CollectiveOp::all_gather);
+  EXPECT_EQ(collective_in_name("reduce_scatter_perf_8gpu.log"), NcclCollective::reduce_scatter);
+  EXPECT_EQ(collective_in_name("run-reduce-64.txt"), NcclCollective::reduce);
+  EXPECT_EQ(collective_in_name("allgather.log"), NcclCollective::all_gather);
 }
 
 }  // namespace
