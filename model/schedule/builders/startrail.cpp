@@ -170,7 +170,7 @@ void startrail(Ctx& c, Pass pass, int C) {
       res.merged_lse = "st.lse.m";
       res.touched = c.acc(rows, H) * 2.0 + c.stat(rows, H) * 2.0;
       c.b.compute(me, std::move(res), -1, "O *= exp(LSE_local - LSE_merged)");
-      reduce_scatter(c, t, pos, "st.o", "o", t.q_block, H, false, "o");
+      reduce_scatter(c, t, pos, "st.o", "o", t.q_block, H, true, "o");  // partial O: accumulator dtype
       ComputeOp pick;
       pick.kind = ComputeKind::copy;
       pick.src = "st.lse.m";
