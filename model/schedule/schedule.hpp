@@ -172,7 +172,9 @@ struct Program {
 };
 
 // What a rank holds before the schedule starts and what it must hold at the end, for the
-// numerical reference: tokens of Q (and O, dO, LSE) and of K, V in sequence layout.
+// numerical reference: tokens of Q (and O, dO, dQ) and of K, V (and dK, dV) in sequence
+// layout. LSE may end in another layout (Ulysses and USP keep it by head group); every
+// buffer carries its token and head indices, so the reference gathers it either way.
 struct RankData {
   IndexSet q_tokens;
   IndexSet kv_tokens;

@@ -62,7 +62,7 @@ std::vector<std::string> saved_by_forward(const Mechanism& m, int P) {
   std::vector<std::string> v{"q", "k", "v", "o", "lse", "do"};
   int u = m.kind == MechanismKind::ulysses ? P : m.kind == MechanismKind::usp ? m.param : 1;
   if (u > 1)
-    for (const char* b : {"q.h", "k.h", "v.h", "o.h", "lse.h"}) v.emplace_back(b);
+    for (const char* b : {"q.h", "k.h", "v.h", "o.h"}) v.emplace_back(b);
   if (m.kind == MechanismKind::startrail && m.param > 1)
     for (const char* b : {"st.q", "st.k", "st.v"}) v.emplace_back(b);
   return v;

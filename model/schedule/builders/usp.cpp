@@ -4,7 +4,8 @@
 // member u then holds the group's S/R tokens for query heads [u·H/U, (u+1)·H/U) and the
 // key/value heads those need (replicated when U > H_kv). Ring u links member u of every
 // group and runs Ring Attention over R members; an all-to-all brings O (and LSE) back to
-// sequence blocks. The backward all-to-alls dO in, runs the ring backward, and
+// sequence blocks; the LSE stays in head layout, where the backward reads it (as
+// DeepSpeed-Ulysses keeps it). The backward all-to-alls dO in, runs the ring backward, and
 // all-to-alls dQ, dK, dV back, summing the gradients of replicated K, V heads.
 // (MECHANISMS.md, "All-to-all" and "Ulysses × Ring"; docs/schedules.md §5-6.)
 #include <fmt/format.h>
@@ -78,7 +79,7 @@ void to_heads(Ctx& c, const UspLayout& L, int p, const std::string& in, const st
 }
 
 // Head group -> sequence block: split along tokens, concatenate along heads.
-enum class Back { output, stat, gradient, kv_gradient };
+enum class Back { output, gradient, kv_gradient };
 void to_sequence(Ctx& c, const UspLayout& L, int p, const std::string& in, const std::string& out, Back kind,
                  const std::string& what) {
   const int grp = p / L.U, u = p % L.U;
@@ -96,8 +97,7 @@ void to_sequence(Ctx& c, const UspLayout& L, int p, const std::string& in, const
   for (int j = 0; j < L.U; ++j) {
     const IndexSet& blk = kv ? L.kv_block[static_cast<std::size_t>(grp * L.U + j)] : L.q_block[static_cast<std::size_t>(grp * L.U + j)];
     col.parts.push_back(blk);
-    Bytes b = kind == Back::stat ? c.stat(blk.size(), heads) : c.act(blk.size(), heads);
-    col.bytes_to.push_back(j == u ? Bytes(0) : b);
+    col.bytes_to.push_back(j == u ? Bytes(0) : c.act(blk.size(), heads));
   }
   c.b.collective(c.rank_at(p), std::move(col), comm_stream(0), -1,
                  fmt::format("all-to-all {} -> {} (head group to sequence block)", in, out));
@@ -131,7 +131,9 @@ void usp(Ctx& c, Pass pass, int U) {
     r.heads = L.q_heads[static_cast<std::size_t>(u)].size();
     r.kv_heads = L.kv_heads[static_cast<std::size_t>(u)].size();
     r.name = fmt::format("usp.r{}", u);
-    r.buf = RingBuffers{h("q"), h("k"), h("v"), h("o"), h("lse"), "", h("do"), h("dq"), h("dk"), h("dv")};
+    // LSE stays in head layout ("lse" holds the group's tokens for heads group u): only the
+    // backward needs it, there, so it never goes back through an all-to-all.
+    r.buf = RingBuffers{h("q"), h("k"), h("v"), h("o"), "lse", "", h("do"), h("dq"), h("dk"), h("dv")};
     for (int grp = 0; grp < L.R; ++grp)
       r.members.push_back(RingMember{c.rank_at(grp * U + u), L.q_chunk[static_cast<std::size_t>(grp)],
                                      L.kv_chunk[static_cast<std::size_t>(grp)]});
@@ -141,7 +143,6 @@ void usp(Ctx& c, Pass pass, int U) {
   for (int p = 0; p < c.P && a2a; ++p) {
     if (pass == Pass::fwd) {
       to_sequence(c, L, p, "o.h", "o", Back::output, "o");
-      to_sequence(c, L, p, "lse.h", "lse", Back::stat, "lse");
     } else {
       to_sequence(c, L, p, "dq.h", "dq", Back::gradient, "dq");
       to_sequence(c, L, p, "dk.h", "dk", Back::kv_gradient, "dk");
