@@ -60,7 +60,7 @@ TEST(ClosedForm, PerRoundFlopsBytesAndMessagesEqualTheSchedule) {
 
 // The mechanisms without round groups (all-to-all, StarTrail, USP) and the causal layouts:
 // the closed form's bytes per rank (estimate) equal the most bytes a rank of the schedule
-// sends, and for dense masks its FLOPs equal the busiest rank's. (Causal FLOPs differ by
+// sends, its rounds the schedule's (0 for all-to-all), and for dense masks its FLOPs equal the busiest rank's. (Causal FLOPs differ by
 // design: the closed form counts a diagonal block as n²/2 pairs, the schedule exactly
 // n(n+1)/2.) startrail:c=1 is left out: its "redistribution" lands on the rank itself.
 TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
@@ -87,6 +87,7 @@ TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
         b.accumulator_bytes = sc.accumulator_bytes();
         ScheduleSummary sum = summarize(build_schedule(m, pass, b), &sc.cluster);
         EXPECT_NEAR(e.bytes_per_rank.value(), sum.max_bytes_sent().value(), 1e-9 * e.bytes_per_rank.value());
+        EXPECT_EQ(e.rounds, sum.round_count);
         if (sc.shape.mask == Mask::dense)
           EXPECT_NEAR(e.flops_per_rank.value(), sum.max_flops().value(), 1e-9 * e.flops_per_rank.value());
       }

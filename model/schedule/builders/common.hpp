@@ -21,11 +21,12 @@ struct Ctx {
   std::vector<int> order;  // position -> rank
   std::string pass_tag;    // "fwd" / "bwd": keeps tags of a fwd+bwd schedule unique
   int round_base = 0;      // round number of this pass's first round
+  bool count_rounds = true;  // false: ops are outside any ring round (Ulysses' local attention)
 
   Ctx(Schedule& sched, const BuildOptions& o);
   [[nodiscard]] int rank_at(int position) const { return order[static_cast<std::size_t>(position)]; }
   [[nodiscard]] std::string tag(const std::string& what) const { return pass_tag + "." + what; }
-  [[nodiscard]] int round(int r) const { return r < 0 ? -1 : round_base + r; }
+  [[nodiscard]] int round(int r) const { return r < 0 || !count_rounds ? -1 : round_base + r; }
 
   // Bytes of `rows` rows of `heads` heads of width d in the activation dtype, of the
   // accumulator dtype, and of the fp32 per-row statistics (LSE, delta).

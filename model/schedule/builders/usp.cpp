@@ -126,6 +126,8 @@ void usp(Ctx& c, Pass pass, int U) {
       to_heads(c, L, p, "do", "do.h", false, "do");
     }
   }
+  // With one ring member (plain Ulysses) there is no ring and no round: one local block.
+  c.count_rounds = L.R > 1;
   for (int u = 0; u < U; ++u) {
     RingSpec r;
     r.heads = L.q_heads[static_cast<std::size_t>(u)].size();
@@ -140,6 +142,7 @@ void usp(Ctx& c, Pass pass, int U) {
     if (pass == Pass::fwd) kv_ring_forward(c, r);
     else kv_ring_backward(c, r);
   }
+  c.count_rounds = true;
   for (int p = 0; p < c.P && a2a; ++p) {
     if (pass == Pass::fwd) {
       to_sequence(c, L, p, "o.h", "o", Back::output, "o");
