@@ -46,10 +46,27 @@ struct StreamState {
 // free (compute_cost.hpp). Bits per op.
 enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 
+// What the run loop needs of an op, packed (32 bytes) so that a 10-million-op schedule is
+// walked from compact arrays instead of the Schedule's rich ops (about 700 bytes each).
+struct OpInfo {
+  union {
+    std::int64_t duration_ps = 0;  // compute: its time, jitter included
+    double bytes;              // send, recv: the message size
+  };
+  std::int32_t peer = -1;      // send, recv: the other rank
+  std::int32_t match = -1;     // send, recv: the partner's op index; collective: its instance
+  std::uint32_t dep_begin = 0; // into RankState::deps
+  std::uint16_t dep_count = 0;
+  std::uint16_t width = 1;     // ops posted together when this op reaches its stream's head
+  OpKind kind = OpKind::compute;
+  std::uint8_t slot = 0;       // stream
+};
+static_assert(sizeof(OpInfo) == 32);
+
 struct RankState {
+  std::vector<OpInfo> info;
+  std::vector<std::int32_t> deps;   // flattened, without deps on members of the op's own group
   std::vector<OpState> state;
-  std::vector<std::uint8_t> zero_adds;  // AddsIntoZeros bits
-  std::vector<std::int32_t> match;  // Send/Recv: the partner's op index; Collective: its instance
   std::vector<OpId> pred;           // what this op last waited for (critical path)
   std::vector<StreamState> streams;
   int stream_count = 0;
@@ -123,45 +140,78 @@ class Executor {
         throw SimulationError("too many ops on one rank for the event key");
       RankState& rs = ranks_[static_cast<std::size_t>(r)];
       rs.state.assign(n, OpState::waiting);
-      rs.match.assign(n, -1);
+      rs.info.resize(n);
       rs.pred.assign(n, OpId{-1, -1});
       rs.streams.resize(max_streams);
       tl_.ops[static_cast<std::size_t>(r)].resize(n);
-      find_adds_into_zeros(prog, rs);
+      const std::vector<std::uint8_t> zero_adds = find_adds_into_zeros(prog);
       for (std::size_t i = 0; i < n; ++i) {
         const Op& op = prog.ops[i];
+        OpInfo& info = rs.info[i];
+        info.kind = op.kind();
         const int slot = stream_slot(op.stream);
+        info.slot = static_cast<std::uint8_t>(slot);
         rs.stream_count = std::max(rs.stream_count, slot + 1);
         rs.streams[static_cast<std::size_t>(slot)].ops.push_back(static_cast<std::int32_t>(i));
         const int idx = static_cast<int>(i);
-        if (op.kind() == OpKind::send || op.kind() == OpKind::recv) {
+        if (const ComputeOp* c = op.compute()) {
+          info.duration_ps = compute_time(r, idx, *c, zero_adds[i]).ps();
+        } else if (op.kind() == OpKind::send || op.kind() == OpKind::recv) {
           const TransferOp* t = op.transfer();
+          info.bytes = t->size().value();
+          info.peer = t->peer;
           const bool send = op.kind() == OpKind::send;
           Key k{send ? r : t->peer, send ? t->peer : r, t->tag};
           auto& other = send ? unmatched_recvs : unmatched_sends;
           auto it = other.find(k);
           if (it != other.end()) {
-            rs.match[i] = it->second.index;
-            ranks_[static_cast<std::size_t>(it->second.rank)].match[static_cast<std::size_t>(it->second.index)] = idx;
+            info.match = it->second.index;
+            ranks_[static_cast<std::size_t>(it->second.rank)].info[static_cast<std::size_t>(it->second.index)].match = idx;
             other.erase(it);
           } else if (!(send ? unmatched_sends : unmatched_recvs).emplace(k, OpId{r, idx}).second) {
             throw SimulationError(fmt::format("op {}/{}: a second {} with tag '{}' between ranks {} and {}", r, idx,
                                               send ? "send" : "recv", t->tag, k.src, k.dst));
           }
-        } else if (const CollectiveOp* c = op.collective()) {
-          auto [it, fresh] = instance_of.emplace(c->tag, static_cast<int>(instances_.size()));
+        } else if (const CollectiveOp* col = op.collective()) {
+          auto [it, fresh] = instance_of.emplace(col->tag, static_cast<int>(instances_.size()));
           if (fresh) {
             Instance inst;
-            inst.kind = c->kind;
-            inst.members.assign(c->group.size(), OpId{-1, -1});
+            inst.kind = col->kind;
+            inst.members.assign(col->group.size(), OpId{-1, -1});
             instances_.push_back(std::move(inst));
           }
           Instance& inst = instances_[static_cast<std::size_t>(it->second)];
-          auto pos = std::find(c->group.begin(), c->group.end(), r);
-          if (pos == c->group.end() || inst.members.size() != c->group.size())
-            throw SimulationError(fmt::format("op {}/{}: collective '{}' does not match its group", r, idx, c->tag));
-          inst.members[static_cast<std::size_t>(pos - c->group.begin())] = OpId{r, idx};
-          rs.match[i] = it->second;
+          auto pos = std::find(col->group.begin(), col->group.end(), r);
+          if (pos == col->group.end() || inst.members.size() != col->group.size())
+            throw SimulationError(fmt::format("op {}/{}: collective '{}' does not match its group", r, idx, col->tag));
+          inst.members[static_cast<std::size_t>(pos - col->group.begin())] = OpId{r, idx};
+          info.match = it->second;
+        }
+      }
+      // Transfer groups: runs of consecutive ops of one stream with the same group number;
+      // their members' dependencies on each other are dropped (they are posted together).
+      for (int slot = 0; slot < rs.stream_count; ++slot) {
+        const auto& list = rs.streams[static_cast<std::size_t>(slot)].ops;
+        for (std::size_t k = 0; k < list.size();) {
+          const TransferOp* t = prog.ops[static_cast<std::size_t>(list[k])].transfer();
+          std::size_t end = k + 1;
+          if (t != nullptr && t->group >= 0)
+            while (end < list.size()) {
+              const TransferOp* u = prog.ops[static_cast<std::size_t>(list[end])].transfer();
+              if (u == nullptr || u->group != t->group) break;
+              ++end;
+            }
+          if (end - k > 0xffff) throw SimulationError("a transfer group has more than 65535 members");
+          rs.info[static_cast<std::size_t>(list[k])].width = static_cast<std::uint16_t>(end - k);
+          const int first = list[k], last = list[end - 1];
+          for (std::size_t m = k; m < end; ++m) {
+            OpInfo& info = rs.info[static_cast<std::size_t>(list[m])];
+            info.dep_begin = static_cast<std::uint32_t>(rs.deps.size());
+            for (int d : prog.ops[static_cast<std::size_t>(list[m])].deps)
+              if (d < first || d > last) rs.deps.push_back(d);
+            info.dep_count = static_cast<std::uint16_t>(rs.deps.size() - info.dep_begin);
+          }
+          k = end;
         }
       }
     }
@@ -179,8 +229,8 @@ class Executor {
 
   // Walks a program in order, tracking which buffers hold only fill_zero's zeros. The set
   // is almost always empty, so the walk costs a branch per op.
-  static void find_adds_into_zeros(const Program& prog, RankState& rs) {
-    rs.zero_adds.assign(prog.ops.size(), 0);
+  static std::vector<std::uint8_t> find_adds_into_zeros(const Program& prog) {
+    std::vector<std::uint8_t> zero_adds(prog.ops.size(), 0);
     std::vector<std::string_view> zero;
     auto holds_zero = [&](const std::string& b) { return !b.empty() && std::find(zero.begin(), zero.end(), b) != zero.end(); };
     auto written = [&](const std::string& b) {
@@ -195,8 +245,8 @@ class Executor {
       if (zero.empty()) continue;
       if (const ComputeOp* c = op.compute()) {
         if (c->kind == ComputeKind::attention_backward) {
-          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) rs.zero_adds[i] |= dq_zero;
-          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) rs.zero_adds[i] |= dkv_zero;
+          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) zero_adds[i] |= dq_zero;
+          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) zero_adds[i] |= dkv_zero;
         }
         for (const std::string* b : {&c->o, &c->lse, &c->dq, &c->dk, &c->dv, &c->dst}) written(*b);
       } else if (op.kind() == OpKind::recv) {
@@ -205,6 +255,7 @@ class Executor {
         written(col->output);
       }
     }
+    return zero_adds;
   }
 
   // ---- starting ops -------------------------------------------------------------------
@@ -212,11 +263,10 @@ class Executor {
     return s_.programs[static_cast<std::size_t>(rank)].ops[static_cast<std::size_t>(index)];
   }
 
-  bool ready(const RankState& rs, const Op& op, int group_first, int group_last) const {
-    for (int d : op.deps) {
-      if (d >= group_first && d <= group_last) continue;  // posted together
-      if (rs.state[static_cast<std::size_t>(d)] != OpState::done) return false;
-    }
+  static bool ready(const RankState& rs, const OpInfo& info) {
+    const std::int32_t* d = rs.deps.data() + info.dep_begin;
+    for (int k = 0; k < info.dep_count; ++k)
+      if (rs.state[static_cast<std::size_t>(d[k])] != OpState::done) return false;
     return true;
   }
 
@@ -225,24 +275,14 @@ class Executor {
     for (int slot = 0; slot < rs.stream_count; ++slot) {
       StreamState& st = rs.streams[static_cast<std::size_t>(slot)];
       if (st.running > 0 || st.cursor >= st.ops.size()) continue;
-      const int first = st.ops[st.cursor];
-      const Op& head = op_at(rank, first);
-      // A transfer group: the consecutive ops of this stream with the same group number.
-      std::size_t end = st.cursor + 1;
-      if (const TransferOp* t = head.transfer(); t != nullptr && t->group >= 0) {
-        while (end < st.ops.size()) {
-          const TransferOp* u = op_at(rank, st.ops[end]).transfer();
-          if (u == nullptr || u->group != t->group) break;
-          ++end;
-        }
-      }
-      const int last = st.ops[end - 1];
+      const int width = rs.info[static_cast<std::size_t>(st.ops[st.cursor])].width;
       bool ok = true;
-      for (std::size_t k = st.cursor; ok && k < end; ++k) ok = ready(rs, op_at(rank, st.ops[k]), first, last);
+      for (std::size_t k = st.cursor; ok && k < st.cursor + static_cast<std::size_t>(width); ++k)
+        ok = ready(rs, rs.info[static_cast<std::size_t>(st.ops[k])]);
       if (!ok) continue;
-      st.running = static_cast<int>(end - st.cursor);
-      st.width = st.running;
-      for (std::size_t k = st.cursor; k < end; ++k) post(rank, st.ops[k], now, trigger);
+      st.running = width;
+      st.width = width;
+      for (std::size_t k = st.cursor; k < st.cursor + static_cast<std::size_t>(width); ++k) post(rank, st.ops[k], now, trigger);
     }
   }
 
@@ -252,32 +292,31 @@ class Executor {
     rs.pred[static_cast<std::size_t>(index)] = trigger;
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.posted = now;
-    const Op& op = op_at(rank, index);
-    switch (op.kind()) {
+    const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
+    switch (info.kind) {
       case OpKind::compute: {
         t.start = now;
-        t.end = now + compute_time(rank, index, *op.compute());
+        t.end = now + Time::ps(info.duration_ps);
         queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
         break;
       }
       case OpKind::send:
       case OpKind::recv: {
-        const int peer = op.transfer()->peer;
-        const int other = rs.match[static_cast<std::size_t>(index)];
+        const int peer = info.peer;
+        const int other = info.match;
         RankState& ps = ranks_[static_cast<std::size_t>(peer)];
         if (ps.state[static_cast<std::size_t>(other)] != OpState::posted) break;  // rendezvous: wait
         // The partner waited for this side.
         ps.pred[static_cast<std::size_t>(other)] = OpId{rank, index};
         tl_.ops[static_cast<std::size_t>(peer)][static_cast<std::size_t>(other)].start = now;
         t.start = now;
-        const bool send = op.kind() == OpKind::send;
+        const bool send = info.kind == OpKind::send;
         const int src = send ? rank : peer, sidx = send ? index : other;
-        const double bytes = op.transfer()->size().value();
-        net_.start(now, src, send ? peer : rank, bytes, Event::make(now, EventKind::transfer_done, src, sidx).key);
+        net_.start(now, src, send ? peer : rank, info.bytes, Event::make(now, EventKind::transfer_done, src, sidx).key);
         break;
       }
       case OpKind::collective: {
-        const int id = rs.match[static_cast<std::size_t>(index)];
+        const int id = info.match;
         Instance& inst = instances_[static_cast<std::size_t>(id)];
         if (++inst.posted < static_cast<int>(inst.members.size())) break;
         for (const OpId& m : inst.members) {
@@ -290,7 +329,7 @@ class Executor {
     }
   }
 
-  Time compute_time(int rank, int index, const ComputeOp& c) const {
+  Time compute_time(int rank, int index, const ComputeOp& c, std::uint8_t zero_adds) const {
     double factor = 1.0;
     if (o_.jitter > 0.0) {
       const std::uint64_t h = splitmix64(o_.seed ^ splitmix64((static_cast<std::uint64_t>(rank) << 40) ^ static_cast<std::uint64_t>(index)));
@@ -298,9 +337,8 @@ class Executor {
       factor *= 1.0 + o_.jitter * (2.0 * u - 1.0);
     }
     if (rank == o_.straggler) factor *= o_.straggler_factor;
-    const std::uint8_t z = ranks_[static_cast<std::size_t>(rank)].zero_adds[static_cast<std::size_t>(index)];
-    const bool dq_adds = c.dq_mode == Accumulate::add && (z & dq_zero) == 0;
-    const bool dkv_adds = c.dkv_mode == Accumulate::add && (z & dkv_zero) == 0;
+    const bool dq_adds = c.dq_mode == Accumulate::add && (zero_adds & dq_zero) == 0;
+    const bool dkv_adds = c.dkv_mode == Accumulate::add && (zero_adds & dkv_zero) == 0;
     return Time::from(cost_.time(c, dq_adds, dkv_adds) * factor);
   }
 
@@ -401,8 +439,8 @@ class Executor {
         break;
       case EventKind::transfer_done: {
         const int rank = e.rank(), index = static_cast<int>(e.index());
-        const int peer = op_at(rank, index).transfer()->peer;
-        const int other = ranks_[static_cast<std::size_t>(rank)].match[static_cast<std::size_t>(index)];
+        const OpInfo& info = ranks_[static_cast<std::size_t>(rank)].info[static_cast<std::size_t>(index)];
+        const int peer = info.peer, other = info.match;
         complete(rank, index, e.time);
         complete(peer, other, e.time);
         break;
@@ -421,13 +459,13 @@ class Executor {
     rs.state[static_cast<std::size_t>(index)] = OpState::done;
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.end = now;
-    const Op& op = op_at(rank, index);
-    if (op.kind() == OpKind::compute) tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
+    const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
+    if (info.kind == OpKind::compute) tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
     if (now >= tl_.makespan) {
       tl_.makespan = now;
       last_ = OpId{rank, index};
     }
-    StreamState& st = rs.streams[static_cast<std::size_t>(stream_slot(op.stream))];
+    StreamState& st = rs.streams[info.slot];
     if (--st.running == 0) st.cursor += static_cast<std::size_t>(st.width);
     try_start(rank, now, OpId{rank, index});
   }
