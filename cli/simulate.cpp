@@ -13,6 +13,8 @@
 #include "cli/report.hpp"
 #include "cli/scenario_input.hpp"
 #include "model/analytic.hpp"
+#include "sim/scenario_sim.hpp"
+#include "sim/trace.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -25,16 +27,16 @@ struct SimulateOptions {
   std::string format = "table";
   std::vector<std::string> overrides;
   std::string out_path;
+  std::string trace_path;  // --trace: Chrome-trace JSON of the event engine's run
+  std::string ops_path;    // --ops: one CSV row per op of that run
 };
 
 int run_simulate(const SimulateOptions& o, Io& io) {
   // Every command-line problem is reported together with the scenario's own.
   std::vector<Problem> problems;
-  if (o.engine != "analytic") {
+  if (o.engine != "analytic" && o.engine != "event" && o.engine != "both") {
     problems.push_back({Origin{"--engine " + o.engine}, "engine",
-                        o.engine == "event" || o.engine == "both"
-                            ? "the event-driven simulator is not built yet; use --engine analytic"
-                            : fmt::format("unknown engine '{}' (known: analytic)", o.engine)});
+                        fmt::format("unknown engine '{}' (known: analytic, event, both)", o.engine)});
   }
   std::vector<Mechanism> mechanisms;
   std::vector<Pass> passes;
@@ -69,6 +71,18 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       problems.insert(problems.end(), e.problems().begin(), e.problems().end());
     }
   }
+  for (const auto& [path, option] : {std::pair{o.trace_path, "--trace"}, std::pair{o.ops_path, "--ops"}}) {
+    if (path.empty()) continue;
+    if (o.engine == "analytic")
+      problems.push_back({Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
+    if (o.mechanisms.size() != 1 || o.passes.size() != 1)
+      problems.push_back({Origin{option}, "mechanism", fmt::format("{} writes one mechanism and pass: give one -m and one -p", option)});
+    try {
+      check_output_path(path, option);
+    } catch (const InputError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+  }
   if (!problems.empty()) throw InputError(std::move(problems));
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;
@@ -84,8 +98,17 @@ int run_simulate(const SimulateOptions& o, Io& io) {
 
   std::vector<ResultRow> rows;
   rows.reserve(mechanisms.size() * passes.size());
+  std::string trace, ops;
   for (const auto& m : mechanisms)
-    for (Pass p : passes) rows.push_back({o.engine, estimate(scenario, m, p)});
+    for (Pass p : passes) {
+      if (o.engine != "event") rows.push_back({"analytic", estimate(scenario, m, p)});
+      if (o.engine == "analytic") continue;
+      sim::EventResult ev = sim::simulate_scenario(scenario, m, p);
+      if (!o.trace_path.empty() && ev.estimate.feasible)
+        trace = sim::chrome_trace_json(ev.schedule, ev.timeline, sim::TraceInfo{scenario.name});
+      if (!o.ops_path.empty() && ev.estimate.feasible) ops = sim::ops_csv(ev.schedule, ev.timeline);
+      rows.push_back({"event", std::move(ev.estimate)});
+    }
 
   std::string text;
   if (o.format == "json") text = render_json(scenario, spec, rows);
@@ -98,6 +121,8 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   } else {
     write_file_atomically(o.out_path, text);
   }
+  if (!o.trace_path.empty()) write_file_atomically(o.trace_path, trace);
+  if (!o.ops_path.empty()) write_file_atomically(o.ops_path, ops);
   return 0;
 }
 
@@ -120,9 +145,14 @@ void add_simulate(CLI::App& app, Commands& commands) {
       ->check(CLI::IsMember({"fwd", "bwd", "fwd+bwd"}))
       ->delimiter(',');
   sub->add_option("-e,--engine", o->engine,
-                  "Model that produces the figures: analytic (closed form, default); the event-driven\n"
-                  "simulator (event, both) comes with the simulator")
-      ->type_name("analytic");
+                  "Model that produces the figures: analytic (closed form, default), event (the\n"
+                  "event-driven simulator: link contention, per-op timeline), or both, side by side")
+      ->type_name("ENGINE");
+  sub->add_option("--trace", o->trace_path,
+                  "With --engine event|both, one -m and one -p: write the run as Chrome-trace JSON (Perfetto)")
+      ->type_name("FILE.json");
+  sub->add_option("--ops", o->ops_path, "With --engine event|both, one -m and one -p: write one CSV row per op")
+      ->type_name("FILE.csv");
   sub->add_option("-f,--format", o->format, "Output: table (default, for people), json (the documented contract), csv")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json", "csv"}));

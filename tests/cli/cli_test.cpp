@@ -317,9 +317,10 @@ TEST(SimulateBadInput, UnknownMechanismListsTheKnownOnes) {
   expect_bad_input(r, {"warp-drive", mechanism_names()});
 }
 
-TEST(SimulateBadInput, EventEngineIsNotBuiltYet) {
-  expect_bad_input(run({"simulate", kDefaultScenario, "--engine", "event"}), {"--engine", "not built yet"});
+TEST(SimulateBadInput, UnknownEngineAndTraceWithoutTheEventEngine) {
   expect_bad_input(run({"simulate", kDefaultScenario, "--engine", "abacus"}), {"abacus"});
+  // --trace records the event engine's run of one mechanism and one pass.
+  expect_bad_input(run({"simulate", kDefaultScenario, "--trace", "t.json"}), {"--trace", "--engine event", "one -m"});
 }
 
 TEST(SimulateBadInput, MissingFile) {
