@@ -341,6 +341,8 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   }
   for (const auto& o : overrides) {
     std::string key = o.substr(0, o.find('='));
+    key.erase(0, key.find_first_not_of(" \t"));  // as apply_override reads it
+    key.erase(key.find_last_not_of(" \t") + 1);
     for (const auto& a : plan.axes)
       if (a.field->path == key)
         problems.push_back({Origin{"--set " + o}, key,

@@ -278,6 +278,8 @@ TEST(SweepBadInput, SweepFileStructure) {
   // A --set on a grid field would be silently overridden: refused.
   expect_sweep_error(run({"sweep", write_sweep(dir, "grid: {workload.frames: [1]}\n"), "--set", "workload.frames=2"}),
                      {"workload.frames", "grid"});
+  expect_sweep_error(run({"sweep", write_sweep(dir, "grid: {workload.frames: [1]}\n"), "--set", " workload.frames =2"}),
+                     {"workload.frames", "grid"});
   // The scenario's `mechanisms` field is not a grid dimension: the sweep's own list is.
   expect_sweep_error(run({"sweep", write_sweep(dir, "grid:\n  mechanisms: [ring, lv-xattn]\n")}), {":3", "mechanisms"});
   // --out into a folder that does not exist: refused before the sweep runs.
