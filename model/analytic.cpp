@@ -148,14 +148,13 @@ struct CausalFractions {
 
 CausalFractions causal_fractions(const Ctx& c, const Ring& ring, MechanismKind kind) {
   if (c.s.shape.mask != Mask::causal) return {1.0, 1.0};
+  // A diagonal block of n tokens has n(n+1)/2 allowed pairs of n² (the diagonal included).
+  const double n = d(ring.q);
+  const double diagonal = (n + 1.0) / (2.0 * n);
   switch (kind) {
-    case MechanismKind::ring_zigzag: return {0.5, 0.5};
-    case MechanismKind::ring_stripe: {
-      double n = d(ring.q);  // tokens per rank
-      double f = (n + 1.0) / (2.0 * n);
-      return {f, f};
-    }
-    default: return {0.5, ring.R > 1 ? 1.0 : 0.5};
+    case MechanismKind::ring_zigzag: return {diagonal, 0.5};
+    case MechanismKind::ring_stripe: return {diagonal, diagonal};
+    default: return {diagonal, ring.R > 1 ? 1.0 : diagonal};
   }
 }
 

@@ -237,24 +237,25 @@ TEST(Analytic, SlowestHopGatesTheRing) {
 }
 
 TEST(Analytic, CausalContiguousRingIsGatedByTheBusiestRank) {
-  // Self-attention, S = 4096 over P = 4: blocks of 1024 x 1024. Round 0 is the diagonal
-  // (half the pairs); in every later round some rank holds a full block (eq. 9), so the
-  // lock-step compute is 0.5 + 3 = 3.5 blocks against 2 blocks of useful work per rank on
-  // average: efficiency P/(2P-1) = 4/7.
+  // Self-attention, S = 4096 over P = 4: blocks of n = 1024 tokens. Round 0 is the
+  // diagonal block: n(n+1)/2 of n² pairs, 1025/2048 of a block. In every later round some
+  // rank holds a full block (eq. 9), so the lock-step compute is 1025/2048 + 3 blocks
+  // against about 2 blocks of useful work per rank: efficiency near P/(2P-1) = 4/7.
   Scenario s = simple();
   s.shape.q_tokens = s.shape.kv_tokens = 4096;
   s.shape.mask = Mask::causal;
   const double full = 4.0 * 8 * 1024 * 1024 * 128 / 50e12;
+  const double diagonal = 1025.0 / 2048.0;
   Estimate nc = estimate(s, kNoComm, Pass::fwd);
-  EXPECT_NEAR(nc.compute.value(), 3.5 * full, 1e-12);
-  // Zigzag balances: every round is half a block (eq. 10).
+  EXPECT_NEAR(nc.compute.value(), (diagonal + 3) * full, 1e-12);
+  // Zigzag balances (eq. 10): round 0 has the same n(n+1)/2 pairs, every later round
+  // exactly half a block on every rank.
   Estimate zz = estimate(s, Mechanism{MechanismKind::ring_zigzag, 0}, Pass::fwd);
   ASSERT_TRUE(zz.feasible) << zz.reason;
-  EXPECT_NEAR(zz.compute.value(), 4 * 0.5 * full, 1e-12);
-  EXPECT_NEAR(2.0 / 3.5, 4.0 / 7.0, 1e-15);
-  // Striped: rank r's n = 1024 tokens against the visiting ones: at most n(n+1)/2 pairs.
+  EXPECT_NEAR(zz.compute.value(), (diagonal + 3 * 0.5) * full, 1e-12);
+  // Striped (eq. 11): rank r's n tokens against the visiting ones: at most n(n+1)/2 pairs.
   Estimate st = estimate(s, Mechanism{MechanismKind::ring_stripe, 0}, Pass::fwd);
-  EXPECT_NEAR(st.compute.value(), 4 * full * 1025.0 / 2048.0, 1e-12);
+  EXPECT_NEAR(st.compute.value(), 4 * full * diagonal, 1e-12);
   // The balanced layouts are refused for dense cross-attention.
   EXPECT_FALSE(estimate(simple(), Mechanism{MechanismKind::ring_zigzag, 0}, Pass::fwd).feasible);
 }
