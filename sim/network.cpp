@@ -157,6 +157,7 @@ class FlowNetwork final : public Network {
     f.src = src;
     f.dst = dst;
     f.active = false;
+    f.queued = false;
     ++f.version;
     for (int l : f.route.span()) use_[static_cast<std::size_t>(l)].bytes += bytes;
     if (f.route.count == 0) {
@@ -211,6 +212,7 @@ class FlowNetwork final : public Network {
     std::uint32_t version = 0;
     bool active = false;
     bool fixed = false;
+    bool queued = false;  // its end is in the heap under the current version
   };
 
   void drop_stale() {
@@ -315,7 +317,12 @@ class FlowNetwork final : public Network {
     }
     for (int s : comp_flows_) {
       Flow& f = flows_[static_cast<std::size_t>(s)];
-      f.finish = now + duration(f.remaining, f.rate);
+      const Time finish = now + duration(f.remaining, f.rate);
+      // A flow whose end did not move keeps its queued entry (the common case: a flow
+      // joins or leaves links its neighbours do not use at their bottleneck).
+      if (finish == f.finish && f.queued) continue;
+      f.finish = finish;
+      f.queued = true;
       heap_.push(Pending{f.finish, 0, f.id, s, ++f.version});
     }
   }
