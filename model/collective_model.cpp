@@ -14,7 +14,7 @@ std::vector<ProtocolRegime> regimes_of(const LinkSpec& nominal, const LinkCalibr
   LinkSpec spec = nominal;
   if (cal.latency) spec.latency = *cal.latency;
   if (cal.bandwidth) spec.bandwidth = *cal.bandwidth;
-  return {ProtocolRegime{Protocol::simple, spec.latency, spec.bandwidth}};
+  return {ProtocolRegime{Protocol::simple, spec.latency, spec.bandwidth, Seconds(0)}};
 }
 
 const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p) {

@@ -1,0 +1,94 @@
+// The links part of calibration files: protocol regimes and launch overheads read,
+// merged per key in file order, written back, and rejected with file:line:field.
+#include <gtest/gtest.h>
+
+#include "calib_test_util.hpp"
+#include "model/error.hpp"
+#include "model/link_fit.hpp"
+#include "model/scenario.hpp"
+
+namespace xattn {
+namespace {
+
+const ProtocolRegime* find(const LinkCalibration& l, Protocol p) {
+  for (const auto& r : l.protocols)
+    if (r.protocol == p) return &r;
+  return nullptr;
+}
+
+TEST(CalibrationLinks, LaterFilesReplaceTheRegimesTheyNameAndKeepTheOthers) {
+  calib_test::TempDir dir;
+  std::string a = dir.write("a.yaml", R"(links:
+  launch_overhead_us: {mpi: 30}
+  intra_node:
+    bandwidth_GBps: 200
+    protocols:
+      simple: {latency_us: 1.5, bandwidth_GBps: 200, base_latency_us: 50}
+      ll: {latency_us: 1, bandwidth_GBps: 10}
+)");
+  std::string b = dir.write("b.yaml", R"(links:
+  launch_overhead_us: {single_process: 5}
+  intra_node:
+    protocols:
+      ll: {latency_us: 2, bandwidth_GBps: 12, base_latency_us: 3}
+)");
+  Calibration c;
+  apply_calibration_file(c, a);
+  apply_calibration_file(c, b);
+  ASSERT_EQ(c.intra_node.protocols.size(), 2u);
+  EXPECT_EQ(c.intra_node.protocols.front().protocol, Protocol::ll);  // kept in protocol order
+  const ProtocolRegime* ll = find(c.intra_node, Protocol::ll);
+  const ProtocolRegime* simple = find(c.intra_node, Protocol::simple);
+  ASSERT_TRUE(ll && simple);
+  EXPECT_DOUBLE_EQ(to_microseconds(ll->latency), 2);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(ll->bandwidth), 12);
+  EXPECT_DOUBLE_EQ(to_microseconds(ll->base_latency), 3);
+  EXPECT_DOUBLE_EQ(to_microseconds(simple->base_latency), 50);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*c.intra_node.bandwidth), 200);
+  EXPECT_DOUBLE_EQ(to_microseconds(*c.launch.mpi), 30);
+  EXPECT_DOUBLE_EQ(to_microseconds(*c.launch.single_process), 5);
+
+  // Written back (whole calibration, or links only) and read again: the same figures.
+  for (const std::string& text : {calibration_to_yaml(c), links_calibration_to_yaml(c)}) {
+    Calibration back = load_calibration(dir.write("back.yaml", text));
+    ASSERT_EQ(back.intra_node.protocols.size(), 2u);
+    // (Equal up to the rounding of converting to microseconds and back.)
+    EXPECT_NEAR(to_microseconds(find(back.intra_node, Protocol::ll)->base_latency), 3, 1e-9);
+    EXPECT_NEAR(to_gigabytes_per_second(find(back.intra_node, Protocol::simple)->bandwidth), 200, 1e-9);
+    EXPECT_NEAR(to_microseconds(*back.launch.mpi), 30, 1e-9);
+    EXPECT_NEAR(to_microseconds(*back.launch.single_process), 5, 1e-9);
+  }
+  // The links-only form says nothing about compute.
+  EXPECT_EQ(links_calibration_to_yaml(c).find("compute"), std::string::npos);
+}
+
+TEST(CalibrationLinks, BadRegimesNameFileLineAndField) {
+  calib_test::TempDir dir;
+  std::string p = dir.write("bad.yaml", R"(links:
+  launch_overhead_us: {mpi: -3, slurm: 2}
+  inter_node:
+    protocols:
+      ll: {latency_us: 1}
+      tree: {latency_us: 1, bandwidth_GBps: 2}
+      simple: {latency_us: 1, bandwidth_GBps: 2, base_latency_us: -1}
+)");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    std::string all;
+    for (const auto& pr : e.problems()) all += pr.str() + "\n";
+    EXPECT_NE(all.find("bad.yaml:2:"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.launch_overhead_us.mpi: must not be negative"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.launch_overhead_us.slurm"), std::string::npos) << all;
+    EXPECT_NE(all.find("bad.yaml:5:"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.inter_node.protocols.ll: a protocol regime needs both"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.inter_node.protocols.tree"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.inter_node.protocols.simple.base_latency_us: must not be negative"),
+              std::string::npos)
+        << all;
+  }
+}
+
+}  // namespace
+}  // namespace xattn
