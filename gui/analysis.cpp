@@ -1,0 +1,198 @@
+// The dashboard's evaluations (see analysis.hpp): scenario variants built through the
+// field registry, each resolved and estimated by model/; the simulator for timelines.
+#include "gui/analysis.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace xattn::gui {
+namespace {
+
+Origin gui_origin(const std::string& path, const std::string& value) {
+  return Origin{"xattn-gui: " + path + "=" + value, 0, 0};
+}
+
+// The fastest feasible estimate that fits; -1 when none does. no-comm is the floor the
+// ring family cannot beat, not a mechanism one can run: it is never the answer.
+int fastest_fitting(const std::vector<Estimate>& es) {
+  int best = -1;
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    const Estimate& e = es[i];
+    if (!e.feasible || !e.fits || e.mechanism.kind == MechanismKind::no_comm) continue;
+    if (best < 0 || e.time < es[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+std::vector<Estimate> estimates_for(const Scenario& s, Pass pass) {
+  std::vector<Estimate> out;
+  out.reserve(s.mechanisms.size());
+  for (const Mechanism& m : s.mechanisms) out.push_back(estimate(s, m, pass));
+  return out;
+}
+
+std::string first_problem(const InputError& e) {
+  if (e.problems().empty()) return e.what();
+  const Problem& p = e.problems().front();
+  return p.field.empty() ? p.message : p.field + ": " + p.message;
+}
+
+}  // namespace
+
+ScenarioSpec with_field(const ScenarioSpec& spec, const std::string& path, const std::string& value) {
+  ScenarioSpec copy = spec;
+  apply_override(copy, path, value, gui_origin(path, value));
+  return copy;
+}
+
+std::vector<int> scaling_node_counts(int gpus_per_node, int min_gpus, int max_gpus) {
+  std::vector<int> nodes;
+  if (gpus_per_node <= 0) return nodes;
+  for (int n = 1; static_cast<long long>(n) * gpus_per_node <= max_gpus; n *= 2)
+    if (n * gpus_per_node >= min_gpus) nodes.push_back(n);
+  return nodes;
+}
+
+ScalingResult scaling(const ScenarioSpec& spec, const Scenario& base, Pass pass) {
+  ScalingResult r;
+  r.gpus_per_node = base.cluster.gpus_per_node;
+  for (int n : scaling_node_counts(r.gpus_per_node)) {
+    ScalingRow row;
+    row.nodes = n;
+    row.gpus = n * r.gpus_per_node;
+    try {
+      const Scenario s = resolve(with_field(spec, "cluster.nodes", std::to_string(n)));
+      row.estimates = estimates_for(s, pass);
+      row.best = fastest_fitting(row.estimates);
+    } catch (const InputError& e) {
+      row.error = first_problem(e);
+    }
+    r.rows.push_back(std::move(row));
+  }
+  return r;
+}
+
+SpeedupResult speedup_vs_visual_tokens(const ScenarioSpec& spec, const Scenario& base, Pass pass) {
+  SpeedupResult r;
+  int ring_index = -1;
+  for (std::size_t i = 0; i < base.mechanisms.size(); ++i)
+    if (base.mechanisms[i].kind == MechanismKind::ring) ring_index = static_cast<int>(i);
+  if (ring_index < 0) return r;
+  r.has_ring = true;
+  for (std::size_t i = 0; i < base.mechanisms.size(); ++i)
+    if (static_cast<int>(i) != ring_index) r.curves.push_back(SpeedupCurve{base.mechanisms[i], {}, {}, std::nullopt});
+
+  // Frames 1, 2, 4, ... up to 16x the scenario's (at least 1024 frames).
+  const std::int64_t top = std::max<std::int64_t>(1024, base.frames * 16);
+  for (std::int64_t frames = 1; frames <= top; frames *= 2) {
+    Scenario s;
+    try {
+      s = resolve(with_field(spec, "workload.frames", std::to_string(frames)));
+    } catch (const InputError&) {
+      continue;
+    }
+    const Estimate ring = estimate(s, s.mechanisms[static_cast<std::size_t>(ring_index)], pass);
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < s.mechanisms.size(); ++i) {
+      if (static_cast<int>(i) == ring_index) continue;
+      const Estimate e = estimate(s, s.mechanisms[i], pass);
+      SpeedupCurve& curve = r.curves[c++];
+      curve.visual_tokens.push_back(static_cast<double>(s.shape.kv_tokens));
+      const bool ok = ring.feasible && e.feasible && e.time.value() > 0;
+      curve.speedup.push_back(ok ? ring.time / e.time : std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+  // Break-even: the first crossing of speedup 1, interpolated linearly in log(tokens).
+  for (SpeedupCurve& curve : r.curves) {
+    for (std::size_t k = 1; k < curve.speedup.size(); ++k) {
+      const double a = curve.speedup[k - 1], b = curve.speedup[k];
+      if (std::isnan(a) || std::isnan(b) || (a - 1) * (b - 1) > 0 || a == b) continue;
+      const double t = (1 - a) / (b - a);
+      const double la = std::log(curve.visual_tokens[k - 1]), lb = std::log(curve.visual_tokens[k]);
+      curve.break_even = std::exp(la + t * (lb - la));
+      break;
+    }
+  }
+  return r;
+}
+
+Dashboard evaluate(const ScenarioSpec& spec, Pass pass) {
+  Dashboard d;
+  d.scenario = resolve(spec);
+  d.pass = pass;
+  d.fwd = estimates_for(d.scenario, Pass::fwd);
+  d.bwd = estimates_for(d.scenario, Pass::bwd);
+  d.selected = pass == Pass::fwd ? d.fwd : pass == Pass::bwd ? d.bwd : estimates_for(d.scenario, pass);
+  d.scaling = scaling(spec, d.scenario, pass);
+  d.speedup = speedup_vs_visual_tokens(spec, d.scenario, pass);
+  d.capacity = d.scenario.cluster.gpu.memory - d.scenario.memory_reserved;
+  return d;
+}
+
+HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x, const HeatmapAxis& y,
+                      const std::atomic<bool>& cancel, const Progress& progress) {
+  // Check both axes before the first evaluation: a typo should not wait for a long grid.
+  std::vector<Problem> problems;
+  for (const HeatmapAxis* axis : {&x, &y}) {
+    const Field* f = find_field(axis->field);
+    if (!f) {
+      problems.push_back({Origin{"sweep", 0, 0}, axis->field, "no such field"});
+      continue;
+    }
+    if (axis->values.empty()) problems.push_back({Origin{"sweep", 0, 0}, axis->field, "no values"});
+    for (const std::string& v : axis->values) {
+      try {
+        (void)parse_field_value(*f, v, gui_origin(axis->field, v));
+      } catch (const InputError& e) {
+        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+      }
+    }
+  }
+  if (!problems.empty()) throw InputError(problems);
+
+  HeatmapResult r;
+  r.x = x;
+  r.y = y;
+  const Scenario base = resolve(spec);
+  for (const Mechanism& m : base.mechanisms) r.mechanisms.push_back(m.name());
+  const std::size_t total = x.values.size() * y.values.size();
+  r.cells.resize(total);
+  std::size_t done = 0;
+  for (std::size_t yi = 0; yi < y.values.size(); ++yi) {
+    const ScenarioSpec row_spec = with_field(spec, y.field, y.values[yi]);
+    for (std::size_t xi = 0; xi < x.values.size(); ++xi) {
+      if (cancel.load(std::memory_order_relaxed)) {
+        r.cancelled = true;
+        return r;
+      }
+      HeatmapCell& cell = r.cells[yi * x.values.size() + xi];
+      try {
+        const Scenario s = resolve(with_field(row_spec, x.field, x.values[xi]));
+        const std::vector<Estimate> es = estimates_for(s, pass);
+        cell.best = fastest_fitting(es);
+        if (cell.best >= 0) {
+          cell.best_time_s = es[static_cast<std::size_t>(cell.best)].time.value();
+        } else {
+          cell.note = "no mechanism is feasible and fits";
+          for (const Estimate& e : es)
+            if (!e.feasible) cell.note += "\n" + e.mechanism.name() + ": " + e.reason;
+        }
+      } catch (const InputError& e) {
+        cell.note = first_problem(e);
+      }
+      ++done;
+      if (progress && (done % 16 == 0 || done == total)) progress(done, total);
+    }
+  }
+  return r;
+}
+
+TimelineResult simulate_timeline(const Scenario& s, const Mechanism& m, Pass pass) {
+  TimelineResult r;
+  r.mechanism = m.name();
+  r.pass = pass;
+  r.result = sim::simulate_scenario(s, m, pass);
+  return r;
+}
+
+}  // namespace xattn::gui

@@ -1,0 +1,101 @@
+// What the dashboard shows, computed without Qt: every number comes from the closed form
+// (model/analytic.hpp estimate()) or the simulator (sim/scenario_sim.hpp) on a Scenario
+// resolved from a ScenarioSpec whose fields were set through the field registry
+// (apply_override), exactly as `xattn simulate --set ...` does. Nothing here is a
+// formula: these functions choose which scenarios to evaluate and collect the results
+// into immutable structs the views read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/analytic.hpp"
+#include "model/scenario.hpp"
+#include "sim/scenario_sim.hpp"
+
+namespace xattn::gui {
+
+// Sets `path` to `value` on a copy of `spec` as `--set path=value` would.
+[[nodiscard]] ScenarioSpec with_field(const ScenarioSpec& spec, const std::string& path, const std::string& value);
+
+// One GPU count of the scaling question: the scenario with cluster.nodes changed.
+struct ScalingRow {
+  int gpus = 0;
+  int nodes = 0;
+  std::string error;               // the scenario does not resolve at this size (then no estimates)
+  std::vector<Estimate> estimates; // one per mechanism of the scenario, the selected pass
+  // Index into `estimates` of the fastest feasible mechanism that fits, no-comm (the
+  // floor, not a runnable mechanism) excluded; -1 when none.
+  int best = -1;
+};
+
+struct ScalingResult {
+  int gpus_per_node = 1;
+  std::vector<ScalingRow> rows;  // ascending GPU count
+};
+
+// GPU counts 8..1024: nodes take powers of two, GPUs per node stay the scenario's.
+[[nodiscard]] std::vector<int> scaling_node_counts(int gpus_per_node, int min_gpus = 8, int max_gpus = 1024);
+[[nodiscard]] ScalingResult scaling(const ScenarioSpec& spec, const Scenario& base, Pass pass);
+
+// Speedup over Ring against the visual tokens (workload.frames varied, powers of two).
+struct SpeedupCurve {
+  Mechanism mechanism;
+  std::vector<double> visual_tokens;  // x
+  std::vector<double> speedup;        // ring time / this time; NaN where either is infeasible
+  std::optional<double> break_even;   // visual tokens where the curve crosses 1 (log-x interpolation)
+};
+struct SpeedupResult {
+  bool has_ring = false;
+  std::vector<SpeedupCurve> curves;  // every mechanism but ring
+};
+[[nodiscard]] SpeedupResult speedup_vs_visual_tokens(const ScenarioSpec& spec, const Scenario& base, Pass pass);
+
+// Everything the closed-form views show for one scenario. Built in microseconds.
+struct Dashboard {
+  Scenario scenario;
+  Pass pass = Pass::fwd;
+  std::vector<Estimate> fwd, bwd, selected;  // one per mechanism
+  ScalingResult scaling;
+  SpeedupResult speedup;
+  Bytes capacity;  // per GPU for attention: the GPU's memory less the reserved part
+};
+// Throws InputError when the spec does not resolve.
+[[nodiscard]] Dashboard evaluate(const ScenarioSpec& spec, Pass pass);
+
+// A grid over two fields, each point coloured by its fastest mechanism that fits.
+struct HeatmapAxis {
+  std::string field;                // dotted path
+  std::vector<std::string> values;  // as the user wrote them
+};
+struct HeatmapCell {
+  int best = -1;           // index into mechanisms; -1: none feasible and fitting
+  double best_time_s = 0;  // its time
+  std::string note;        // why none, or the runner-up margin
+};
+struct HeatmapResult {
+  HeatmapAxis x, y;
+  std::vector<std::string> mechanisms;
+  std::vector<HeatmapCell> cells;  // row-major: y index * x.values.size() + x index
+  bool cancelled = false;
+  [[nodiscard]] const HeatmapCell& at(std::size_t xi, std::size_t yi) const { return cells[yi * x.values.size() + xi]; }
+};
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
+// Checks the axes (throws InputError for an unknown field or a value of the wrong type)
+// before evaluating anything; stops early when `cancel` turns true.
+[[nodiscard]] HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x, const HeatmapAxis& y,
+                                    const std::atomic<bool>& cancel, const Progress& progress);
+
+// The simulated schedule of one mechanism and pass on the scenario's own cluster.
+struct TimelineResult {
+  std::string mechanism;
+  Pass pass = Pass::fwd;
+  sim::EventResult result;
+};
+[[nodiscard]] TimelineResult simulate_timeline(const Scenario& s, const Mechanism& m, Pass pass);
+
+}  // namespace xattn::gui

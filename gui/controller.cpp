@@ -1,0 +1,242 @@
+// Controller (see controller.hpp): edits through the field registry, closed-form
+// re-evaluation on each edit, worker-thread sweeps and simulations.
+#include "gui/controller.hpp"
+
+#include <QEventLoop>
+#include <QMetaObject>
+
+#include <fstream>
+
+namespace xattn::gui {
+namespace {
+
+QString message_of(const InputError& e) {
+  QString out;
+  for (const Problem& p : e.problems()) {
+    if (!out.isEmpty()) out += '\n';
+    QString where = QString::fromStdString(p.origin.source);
+    if (where.startsWith("xattn-gui: ")) where.clear();  // an edit in the panel: the field says enough
+    if (p.origin.line > 0) where += QString(":%1").arg(p.origin.line);
+    out += (where.isEmpty() ? QString() : where + ": ") +
+           (p.field.empty() ? QString() : QString::fromStdString(p.field) + ": ") + QString::fromStdString(p.message);
+  }
+  return out.isEmpty() ? QString::fromUtf8(e.what()) : out;
+}
+
+}  // namespace
+
+Controller::Controller(QObject* parent) : QObject(parent) {
+  qRegisterMetaType<std::shared_ptr<const Dashboard>>();
+  qRegisterMetaType<std::shared_ptr<const HeatmapResult>>();
+  qRegisterMetaType<std::shared_ptr<const TimelineResult>>();
+  // The CLI's default scenario until a file is opened.
+  spec_.cluster.preset = "lvxattn-16xa100";
+  spec_.workload.text_tokens = 1008;
+  spec_.workload.frames = 192;
+  commit(spec_);
+}
+
+Controller::~Controller() {
+  cancel();
+  if (worker_) worker_->wait();
+}
+
+void Controller::reportError(const QString& message) {
+  error_ = message;
+  emit inputError(message);
+}
+
+bool Controller::commit(ScenarioSpec candidate) {
+  spec_ = std::move(candidate);
+  try {
+    dashboard_ = std::make_shared<const Dashboard>(evaluate(spec_, pass_));
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  if (!error_.isEmpty()) reportError(QString());
+  emit dashboardChanged(dashboard_);
+  return true;
+}
+
+bool Controller::setField(const QString& path, const QString& value) {
+  ScenarioSpec candidate;
+  try {
+    candidate = with_field(spec_, path.toStdString(), value.toStdString());
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  commit(std::move(candidate));
+  return true;
+}
+
+bool Controller::pickModel(const QString& name) {
+  ScenarioSpec candidate = spec_;
+  auto& w = candidate.workload;
+  w.tokens_per_frame.reset();
+  w.heads.reset();
+  w.kv_heads.reset();
+  w.head_dim.reset();
+  w.text_hidden.reset();
+  w.visual_hidden.reset();
+  w.cross_attention_layers.reset();
+  try {
+    candidate = with_field(candidate, "workload.model", name.toStdString());
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  commit(std::move(candidate));
+  emit specChanged();
+  return true;
+}
+
+bool Controller::pickCluster(const QString& name) {
+  ScenarioSpec candidate = spec_;
+  const double reserved = candidate.cluster.memory_reserved_GB;
+  candidate.cluster = ScenarioSpec::ClusterSpec{};
+  candidate.cluster.memory_reserved_GB = reserved;
+  try {
+    if (!name.isEmpty()) candidate = with_field(candidate, "cluster.preset", name.toStdString());
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  commit(std::move(candidate));
+  emit specChanged();
+  return true;
+}
+
+bool Controller::pickGpu(const QString& name) {
+  ScenarioSpec candidate = spec_;
+  candidate.cluster.gpu_peak_TFLOPS.reset();
+  candidate.cluster.gpu_hbm_GBps.reset();
+  candidate.cluster.gpu_memory_GB.reset();
+  try {
+    candidate = with_field(candidate, "cluster.gpu", name.toStdString());
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  commit(std::move(candidate));
+  emit specChanged();
+  return true;
+}
+
+bool Controller::setMechanisms(const QStringList& names) {
+  return setField("mechanisms", names.join(", "));
+}
+
+void Controller::setPass(Pass pass) {
+  pass_ = pass;
+  commit(spec_);
+}
+
+void Controller::setSpec(const ScenarioSpec& spec) {
+  commit(spec);
+  emit specChanged();
+}
+
+bool Controller::load(const QString& path) {
+  ScenarioSpec loaded;
+  try {
+    loaded = load_scenario_spec(path.toStdString());
+  } catch (const InputError& e) {
+    reportError(message_of(e));
+    return false;
+  }
+  const bool ok = commit(std::move(loaded));
+  emit specChanged();
+  return ok;
+}
+
+bool Controller::save(const QString& path) {
+  if (!dashboard_ || !error_.isEmpty()) {
+    reportError("cannot save: the scenario does not resolve" + (error_.isEmpty() ? QString() : "\n" + error_));
+    return false;
+  }
+  std::ofstream out(path.toStdString());
+  out << to_yaml(dashboard_->scenario);
+  if (!out) {
+    reportError("cannot write " + path);
+    return false;
+  }
+  return true;
+}
+
+void Controller::runJob(const QString& what, std::function<std::function<void()>()> body) {
+  if (worker_) return;
+  cancel_ = false;
+  deliver_ = nullptr;
+  // The body runs on the worker and returns what to do with its result on this thread;
+  // that runs once the thread has ended, so a new job may start from a result's handler.
+  worker_ = QThread::create([this, body = std::move(body)] { deliver_ = body(); });
+  connect(worker_, &QThread::finished, this, [this] {
+    worker_->deleteLater();
+    worker_ = nullptr;
+    auto deliver = std::move(deliver_);
+    deliver_ = nullptr;
+    if (deliver) deliver();
+  });
+  emit jobStarted(what);
+  worker_->start();
+}
+
+void Controller::startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y) {
+  if (worker_) return;
+  const ScenarioSpec spec = spec_;
+  const Pass pass = pass_;
+  runJob("sweep", [this, spec, pass, x, y] {
+    QString message;
+    std::shared_ptr<const HeatmapResult> result;
+    try {
+      result = std::make_shared<const HeatmapResult>(heatmap(spec, pass, x, y, cancel_, [this](std::size_t d, std::size_t t) {
+        QMetaObject::invokeMethod(this, [this, d, t] { emit jobProgress(static_cast<int>(d), static_cast<int>(t)); },
+                                  Qt::QueuedConnection);
+      }));
+      message = result->cancelled ? "sweep cancelled" : QString("sweep done: %1 points").arg(result->cells.size());
+    } catch (const InputError& e) {
+      message = "sweep: " + message_of(e);
+    }
+    return std::function<void()>([this, result, message] {
+      if (result && !result->cancelled) emit heatmapReady(result);
+      emit jobFinished(message);
+    });
+  });
+}
+
+void Controller::startTimeline(const QString& mechanism, Pass pass) {
+  if (worker_ || !dashboard_) return;
+  const auto m = parse_mechanism(mechanism.toStdString());
+  if (!m) {
+    reportError("unknown mechanism " + mechanism);
+    return;
+  }
+  const Scenario s = dashboard_->scenario;
+  runJob("simulation", [this, s, mech = *m, pass] {
+    QString message;
+    std::shared_ptr<const TimelineResult> result;
+    try {
+      result = std::make_shared<const TimelineResult>(simulate_timeline(s, mech, pass));
+      message = result->result.estimate.feasible ? "simulation done" : "infeasible: " + QString::fromStdString(result->result.estimate.reason);
+    } catch (const std::exception& e) {
+      message = QString("simulation failed: ") + e.what();
+    }
+    return std::function<void()>([this, result, message] {
+      if (result && !cancel_) emit timelineReady(result);
+      emit jobFinished(cancel_ ? QString("simulation cancelled") : message);
+    });
+  });
+}
+
+void Controller::cancel() { cancel_ = true; }
+
+void Controller::waitForJob() {
+  if (!worker_) return;
+  QEventLoop loop;
+  connect(this, &Controller::jobFinished, &loop, &QEventLoop::quit);
+  loop.exec();
+}
+
+}  // namespace xattn::gui

@@ -1,0 +1,79 @@
+// The dashboard's controller: owns the ScenarioSpec the user is editing, applies every
+// edit through the field registry (apply_override, as `--set` does), re-evaluates the
+// closed form on each edit (microseconds, on the GUI thread) and runs sweeps and
+// simulations on a worker thread. Results are emitted as immutable shared objects that
+// the views only read.
+#pragma once
+
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <QThread>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "gui/analysis.hpp"
+
+namespace xattn::gui {
+
+class Controller : public QObject {
+  Q_OBJECT
+ public:
+  explicit Controller(QObject* parent = nullptr);
+  ~Controller() override;
+
+  [[nodiscard]] const ScenarioSpec& spec() const { return spec_; }
+  [[nodiscard]] Pass pass() const { return pass_; }
+  // The last scenario that resolved (null before the first).
+  [[nodiscard]] std::shared_ptr<const Dashboard> dashboard() const { return dashboard_; }
+  [[nodiscard]] QString error() const { return error_; }
+
+  // Edits. Each returns false (and emits inputError) when the value is rejected; a value
+  // that parses but leaves the scenario unresolvable is kept, and the error shown.
+  bool setField(const QString& path, const QString& value);
+  bool pickModel(const QString& name);    // resets the preset-derived shape fields
+  bool pickCluster(const QString& name);  // resets the cluster fields to the preset's
+  bool pickGpu(const QString& name);
+  bool setMechanisms(const QStringList& names);
+  void setPass(Pass pass);
+  void setSpec(const ScenarioSpec& spec);
+
+  // Files: the same YAML the CLI reads (load_scenario_spec) and writes (to_yaml).
+  bool load(const QString& path);
+  bool save(const QString& path);
+
+  // Worker-thread jobs; one of each kind at a time.
+  void startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y);
+  void startTimeline(const QString& mechanism, Pass pass);
+  void cancel();
+  [[nodiscard]] bool busy() const { return worker_ != nullptr; }
+  // Blocks (running the event loop) until the current job ends; for --screenshot and tests.
+  void waitForJob();
+
+ signals:
+  void dashboardChanged(std::shared_ptr<const xattn::gui::Dashboard> dashboard);
+  void inputError(const QString& message);  // empty: the scenario resolves again
+  void specChanged();                      // after load or preset picks: refresh every field
+  void jobProgress(int done, int total);
+  void jobStarted(const QString& what);
+  void jobFinished(const QString& message);
+  void heatmapReady(std::shared_ptr<const xattn::gui::HeatmapResult> result);
+  void timelineReady(std::shared_ptr<const xattn::gui::TimelineResult> result);
+
+ private:
+  bool commit(ScenarioSpec candidate);
+  void reportError(const QString& message);
+  void runJob(const QString& what, std::function<std::function<void()>()> body);
+
+  ScenarioSpec spec_;
+  Pass pass_ = Pass::fwd;
+  std::shared_ptr<const Dashboard> dashboard_;
+  QString error_;
+  QThread* worker_ = nullptr;
+  std::function<void()> deliver_;  // set by the worker, run on this thread when it ends
+  std::atomic<bool> cancel_{false};
+};
+
+}  // namespace xattn::gui

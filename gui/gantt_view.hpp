@@ -1,0 +1,54 @@
+// The simulated schedule as a Gantt chart: one row per rank and stream, compute and
+// transfers in different colours, the wheel zooms the time axis around the cursor, and
+// hovering an op shows its id, kind, label, times, bytes or FLOPs. Drawn with QPainter
+// from the simulator's Timeline and the Schedule it ran (sim/timeline.hpp).
+#pragma once
+
+#include <QWidget>
+
+#include <memory>
+#include <vector>
+
+#include "gui/analysis.hpp"
+
+namespace xattn::gui {
+
+class GanttView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit GanttView(QWidget* parent = nullptr);
+  void show_result(std::shared_ptr<const TimelineResult> r);
+  [[nodiscard]] const TimelineResult* result() const { return result_.get(); }
+  void reset_zoom();
+
+ protected:
+  void paintEvent(QPaintEvent*) override;
+  void wheelEvent(QWheelEvent*) override;
+  void mouseMoveEvent(QMouseEvent*) override;
+  void mousePressEvent(QMouseEvent*) override;
+  void resizeEvent(QResizeEvent*) override;
+
+ private:
+  struct Bar {
+    int row = 0;
+    OpId op;
+    double start_us = 0, end_us = 0;
+  };
+  struct Row {
+    int rank = 0;
+    Stream stream;
+  };
+  [[nodiscard]] QRectF plot_rect() const;
+  [[nodiscard]] double x_of(double us) const;
+  [[nodiscard]] double us_of(double x) const;
+  [[nodiscard]] const Bar* bar_at(QPointF p) const;
+
+  std::shared_ptr<const TimelineResult> result_;
+  std::vector<Row> rows_;
+  std::vector<Bar> bars_;
+  double end_us_ = 1;
+  double view_start_us_ = 0, view_end_us_ = 1;  // the zoomed window
+  double drag_from_x_ = -1;
+};
+
+}  // namespace xattn::gui

@@ -1,0 +1,359 @@
+// The dashboard's window (see main_window.hpp).
+#include "gui/main_window.hpp"
+
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include "gui/export.hpp"
+#include "gui/tables.hpp"
+
+namespace xattn::gui {
+namespace {
+
+QTableView* make_table(QStandardItemModel* model, const QString& name) {
+  auto* view = new QTableView;
+  view->setObjectName(name);
+  view->setModel(model);
+  view->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  view->verticalHeader()->setVisible(false);
+  view->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  view->setAlternatingRowColors(false);
+  return view;
+}
+
+QStringList split_values(const QString& text) {
+  QStringList out;
+  for (const QString& v : text.split(',', Qt::SkipEmptyParts))
+    if (!v.trimmed().isEmpty()) out << v.trimmed();
+  return out;
+}
+
+std::vector<std::string> to_std(const QStringList& l) {
+  std::vector<std::string> out;
+  for (const QString& s : l) out.push_back(s.toStdString());
+  return out;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  setWindowTitle("xattn — distributed attention dashboard");
+  inputs_ = new InputsPanel(controller_);
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(inputs_);
+  scroll->setWidgetResizable(true);
+  scroll->setMinimumWidth(inputs_->sizeHint().width() + 24);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+
+  scaling_model_ = new QStandardItemModel(this);
+  estimate_model_ = new QStandardItemModel(this);
+  heatmap_model_ = new QStandardItemModel(this);
+
+  tabs_ = new QTabWidget;
+  tabs_->setObjectName("views");
+  // 1. The question: GPUs 8..1024.
+  {
+    auto* page = new QWidget;
+    auto* l = new QVBoxLayout(page);
+    answer_ = new QLabel;
+    answer_->setObjectName("answer");
+    answer_->setWordWrap(true);
+    answer_->setStyleSheet("QLabel { font-size: 11pt; padding: 4px; }");
+    l->addWidget(answer_);
+    auto* split = new QSplitter(Qt::Vertical);
+    scaling_chart_ = new ScalingChart;
+    split->addWidget(scaling_chart_);
+    split->addWidget(make_table(scaling_model_, "scalingTableView"));
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    l->addWidget(split, 1);
+    tabs_->addTab(page, "GPUs 8–1024");
+  }
+  // 2. Breakdown, with the simulate-style table.
+  {
+    auto* split = new QSplitter(Qt::Vertical);
+    breakdown_chart_ = new BreakdownChart;
+    split->addWidget(breakdown_chart_);
+    split->addWidget(make_table(estimate_model_, "estimateTableView"));
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    tabs_->addTab(split, "Breakdown");
+  }
+  speedup_chart_ = new SpeedupChart;
+  tabs_->addTab(speedup_chart_, "Speedup");
+  memory_chart_ = new MemoryChart;
+  tabs_->addTab(memory_chart_, "Memory");
+  tabs_->addTab(build_sweep_tab(), "Sweep");
+  tabs_->addTab(build_timeline_tab(), "Timeline");
+
+  auto* central = new QSplitter(Qt::Horizontal);
+  central->addWidget(scroll);
+  central->addWidget(tabs_);
+  central->setStretchFactor(0, 0);
+  central->setStretchFactor(1, 1);
+  setCentralWidget(central);
+  build_menus();
+
+  connect(&controller_, &Controller::dashboardChanged, this,
+          [this](const std::shared_ptr<const Dashboard>& d) { show_dashboard(d); });
+  connect(&controller_, &Controller::jobProgress, this, [this](int done, int total) {
+    progress_->setRange(0, total);
+    progress_->setValue(done);
+  });
+  connect(&controller_, &Controller::jobStarted, this, [this](const QString& what) {
+    statusBar()->showMessage(what + " running…");
+    progress_->setRange(0, 0);
+    sweep_run_->setEnabled(false);
+    sim_run_->setEnabled(false);
+    sweep_cancel_->setEnabled(true);
+  });
+  connect(&controller_, &Controller::jobFinished, this, [this](const QString& message) {
+    statusBar()->showMessage(message);
+    progress_->setRange(0, 1);
+    progress_->setValue(message.contains("cancel") ? 0 : 1);
+    sweep_run_->setEnabled(true);
+    sim_run_->setEnabled(true);
+    sweep_cancel_->setEnabled(false);
+  });
+  connect(&controller_, &Controller::heatmapReady, this, [this](const std::shared_ptr<const HeatmapResult>& r) {
+    heatmap_chart_->show_result(r);
+    fill_heatmap_table(*heatmap_model_, *r);
+  });
+  connect(&controller_, &Controller::timelineReady, this,
+          [this](const std::shared_ptr<const TimelineResult>& r) { gantt_->show_result(r); });
+  if (controller_.dashboard()) show_dashboard(controller_.dashboard());
+  resize(1500, 950);
+}
+
+QWidget* MainWindow::build_sweep_tab() {
+  auto* page = new QWidget;
+  auto* l = new QVBoxLayout(page);
+  auto* controls = new QWidget;
+  auto* g = new QGridLayout(controls);
+  g->setContentsMargins(0, 0, 0, 0);
+  sweep_x_field_ = new QComboBox;
+  sweep_y_field_ = new QComboBox;
+  sweep_x_field_->setObjectName("sweepXField");
+  sweep_y_field_->setObjectName("sweepYField");
+  for (const Field& f : scenario_fields()) {
+    if (f.type == FieldType::text_list || f.path == "name" || f.path == "description") continue;
+    sweep_x_field_->addItem(QString::fromStdString(f.path));
+    sweep_y_field_->addItem(QString::fromStdString(f.path));
+  }
+  sweep_x_field_->setCurrentText("cluster.nodes");
+  sweep_y_field_->setCurrentText("workload.frames");
+  sweep_x_values_ = new QLineEdit("1, 2, 4, 8, 16, 32, 64, 128");
+  sweep_y_values_ = new QLineEdit("8, 16, 32, 64, 128, 256, 512, 1024, 2048");
+  sweep_x_values_->setObjectName("sweepXValues");
+  sweep_y_values_->setObjectName("sweepYValues");
+  sweep_run_ = new QPushButton("Run sweep");
+  sweep_run_->setObjectName("sweepRun");
+  sweep_cancel_ = new QPushButton("Cancel");
+  sweep_cancel_->setObjectName("sweepCancel");
+  sweep_cancel_->setEnabled(false);
+  progress_ = new QProgressBar;
+  progress_->setObjectName("progress");
+  progress_->setRange(0, 1);
+  progress_->setValue(0);
+  g->addWidget(new QLabel("x field"), 0, 0);
+  g->addWidget(sweep_x_field_, 0, 1);
+  g->addWidget(new QLabel("values"), 0, 2);
+  g->addWidget(sweep_x_values_, 0, 3);
+  g->addWidget(sweep_run_, 0, 4);
+  g->addWidget(new QLabel("y field"), 1, 0);
+  g->addWidget(sweep_y_field_, 1, 1);
+  g->addWidget(new QLabel("values"), 1, 2);
+  g->addWidget(sweep_y_values_, 1, 3);
+  g->addWidget(sweep_cancel_, 1, 4);
+  g->addWidget(progress_, 2, 0, 1, 5);
+  g->setColumnStretch(3, 1);
+  l->addWidget(controls);
+  auto* split = new QSplitter(Qt::Vertical);
+  heatmap_chart_ = new HeatmapChart;
+  split->addWidget(heatmap_chart_);
+  split->addWidget(make_table(heatmap_model_, "heatmapTableView"));
+  split->setStretchFactor(0, 4);
+  split->setStretchFactor(1, 1);
+  l->addWidget(split, 1);
+  connect(sweep_run_, &QPushButton::clicked, this, [this] { start_sweep(); });
+  connect(sweep_cancel_, &QPushButton::clicked, this, [this] { controller_.cancel(); });
+  return page;
+}
+
+QWidget* MainWindow::build_timeline_tab() {
+  auto* page = new QWidget;
+  auto* l = new QVBoxLayout(page);
+  auto* bar = new QHBoxLayout;
+  sim_mechanism_ = new QComboBox;
+  sim_mechanism_->setObjectName("simMechanism");
+  sim_pass_ = new QComboBox;
+  sim_pass_->setObjectName("simPass");
+  sim_pass_->addItems({"fwd", "bwd", "fwd+bwd"});
+  sim_run_ = new QPushButton("Simulate");
+  sim_run_->setObjectName("simRun");
+  auto* cancel = new QPushButton("Cancel");
+  bar->addWidget(new QLabel("mechanism"));
+  bar->addWidget(sim_mechanism_);
+  bar->addWidget(new QLabel("pass"));
+  bar->addWidget(sim_pass_);
+  bar->addWidget(sim_run_);
+  bar->addWidget(cancel);
+  bar->addWidget(new QLabel("event simulator on the scenario's own cluster (sim/)"), 1);
+  l->addLayout(bar);
+  gantt_ = new GanttView;
+  l->addWidget(gantt_, 1);
+  connect(sim_run_, &QPushButton::clicked, this, [this] { start_simulation(); });
+  connect(cancel, &QPushButton::clicked, this, [this] { controller_.cancel(); });
+  return page;
+}
+
+void MainWindow::build_menus() {
+  QMenu* file = menuBar()->addMenu("&File");
+  file->addAction("&Open scenario…", QKeySequence::Open, this, [this] { open_scenario(); });
+  file->addAction("&Save scenario as…", QKeySequence::SaveAs, this, [this] { save_scenario(); });
+  file->addSeparator();
+  file->addAction("Export chart (PNG/SVG)…", this, [this] { export_chart(); });
+  file->addAction("Export table (CSV)…", this, [this] { export_table(); });
+  file->addSeparator();
+  file->addAction("&Quit", QKeySequence::Quit, this, [this] { close(); });
+}
+
+void MainWindow::show_dashboard(const std::shared_ptr<const Dashboard>& d) {
+  QElapsedTimer timer;
+  timer.start();
+  scaling_chart_->show_result(*d);
+  breakdown_chart_->show_result(*d);
+  speedup_chart_->show_result(*d);
+  memory_chart_->show_result(*d);
+  fill_scaling_table(*scaling_model_, *d);
+  fill_estimate_table(*estimate_model_, *d);
+  // The one-line answer: at the scenario's own size and at the smallest size where
+  // something fits.
+  QString answer;
+  const Scenario& s = d->scenario;
+  answer = QString("<b>%1</b>: %2 text tokens, %3 visual tokens (%4 frames), %5, on %6 × %7 GPUs per node. ")
+               .arg(QString::fromStdString(s.model.name)).arg(s.text_tokens).arg(s.shape.kv_tokens).arg(s.frames)
+               .arg(QString::fromUtf8(to_string(d->pass).data()))
+               .arg(QString::fromStdString(s.cluster.gpu.name)).arg(s.cluster.gpus_per_node);
+  const ScalingRow* first_fit = nullptr;
+  for (const ScalingRow& row : d->scaling.rows)
+    if (row.best >= 0) {
+      first_fit = &row;
+      break;
+    }
+  if (first_fit)
+    answer += QString("Fewest GPUs where something fits: <b>%1</b>, fastest there <b>%2</b> (%3 ms per layer).")
+                  .arg(first_fit->gpus)
+                  .arg(QString::fromStdString(first_fit->estimates[static_cast<std::size_t>(first_fit->best)].mechanism.name()))
+                  .arg(first_fit->estimates[static_cast<std::size_t>(first_fit->best)].time.value() * 1e3, 0, 'g', 4);
+  else
+    answer += "<b>No mechanism fits in memory between 8 and 1024 GPUs.</b>";
+  answer_->setText(answer);
+  // Keep the simulator's mechanism list in step with the scenario's.
+  const QString current = sim_mechanism_->currentText();
+  sim_mechanism_->clear();
+  for (const Mechanism& m : s.mechanisms) sim_mechanism_->addItem(QString::fromStdString(m.name()));
+  if (sim_mechanism_->findText(current) >= 0) sim_mechanism_->setCurrentText(current);
+  last_refresh_ms_ = static_cast<double>(timer.nsecsElapsed()) * 1e-6;
+}
+
+QWidget* MainWindow::currentChart() const {
+  switch (tabs_->currentIndex()) {
+    case 0: return scaling_chart_;
+    case 1: return breakdown_chart_;
+    case 2: return speedup_chart_;
+    case 3: return memory_chart_;
+    case 4: return heatmap_chart_;
+    case 5: return gantt_;
+  }
+  return nullptr;
+}
+
+QStandardItemModel* MainWindow::currentTable() const {
+  switch (tabs_->currentIndex()) {
+    case 0: return scaling_model_;
+    case 4: return heatmap_model_;
+    default: return estimate_model_;
+  }
+}
+
+void MainWindow::open_scenario() {
+  const QString path = QFileDialog::getOpenFileName(this, "Open scenario", "scenarios", "Scenario YAML (*.yaml *.yml)");
+  if (!path.isEmpty() && controller_.load(path)) statusBar()->showMessage("opened " + path);
+}
+
+void MainWindow::save_scenario() {
+  const QString path = QFileDialog::getSaveFileName(this, "Save scenario", "scenario.yaml", "Scenario YAML (*.yaml)");
+  if (!path.isEmpty() && controller_.save(path)) statusBar()->showMessage("saved " + path);
+}
+
+void MainWindow::export_chart() {
+  QWidget* w = currentChart();
+  if (!w) return;
+  const QString path = QFileDialog::getSaveFileName(this, "Export chart", w->objectName() + ".png",
+                                                    "PNG image (*.png);;SVG image (*.svg)");
+  if (path.isEmpty()) return;
+  const QString error = export_widget(*w, path);
+  if (!error.isEmpty()) QMessageBox::warning(this, "Export", error);
+  else statusBar()->showMessage("wrote " + path);
+}
+
+void MainWindow::export_table() {
+  QStandardItemModel* m = currentTable();
+  const QString path = QFileDialog::getSaveFileName(this, "Export table", "table.csv", "CSV (*.csv)");
+  if (path.isEmpty()) return;
+  const QString error = export_csv(*m, path);
+  if (!error.isEmpty()) QMessageBox::warning(this, "Export", error);
+  else statusBar()->showMessage("wrote " + path);
+}
+
+void MainWindow::start_sweep() {
+  HeatmapAxis x{sweep_x_field_->currentText().toStdString(), to_std(split_values(sweep_x_values_->text()))};
+  HeatmapAxis y{sweep_y_field_->currentText().toStdString(), to_std(split_values(sweep_y_values_->text()))};
+  controller_.startHeatmap(x, y);
+}
+
+void MainWindow::start_simulation() {
+  auto pass = parse_pass(sim_pass_->currentText().toStdString());
+  controller_.startTimeline(sim_mechanism_->currentText(), pass.value_or(Pass::fwd));
+}
+
+QStringList MainWindow::screenshot_all(const QString& dir, QString* error) {
+  QStringList written;
+  if (!QDir().mkpath(dir)) {
+    if (error) *error = "cannot create " + dir;
+    return {};
+  }
+  show();
+  // The heavy views first: run them and wait.
+  start_sweep();
+  controller_.waitForJob();
+  start_simulation();
+  controller_.waitForJob();
+  const char* const names[] = {"gpus", "breakdown", "speedup", "memory", "sweep", "timeline"};
+  for (int i = 0; i < tabs_->count(); ++i) {
+    tabs_->setCurrentIndex(i);
+    QApplication::processEvents();
+    const QString path = QDir(dir).filePath(QString("%1-%2.png").arg(i + 1, 2, 10, QChar('0')).arg(names[i]));
+    const QString e = export_png(*this, path);
+    if (!e.isEmpty()) {
+      if (error) *error = e;
+      return {};
+    }
+    written << path;
+  }
+  tabs_->setCurrentIndex(0);
+  return written;
+}
+
+}  // namespace xattn::gui

@@ -1,0 +1,95 @@
+// The dashboard's window: the inputs panel on the left, one tab per view (GPU scaling
+// table and chart, time breakdown, speedup over Ring, memory, sweep heatmap, simulated
+// timeline), File menu actions for scenarios and exports, and the screenshot mode
+// behind `xattn-gui --scenario FILE --screenshot DIR`.
+#pragma once
+
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMainWindow>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QStandardItemModel>
+#include <QTabWidget>
+#include <QTableView>
+
+#include "gui/charts/charts.hpp"
+#include "gui/controller.hpp"
+#include "gui/gantt_view.hpp"
+#include "gui/inputs_panel.hpp"
+
+namespace xattn::gui {
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(QWidget* parent = nullptr);
+
+  [[nodiscard]] Controller& controller() { return controller_; }
+  [[nodiscard]] InputsPanel* inputs() const { return inputs_; }
+  [[nodiscard]] QTabWidget* tabs() const { return tabs_; }
+  [[nodiscard]] ScalingChart* scalingChart() const { return scaling_chart_; }
+  [[nodiscard]] BreakdownChart* breakdownChart() const { return breakdown_chart_; }
+  [[nodiscard]] SpeedupChart* speedupChart() const { return speedup_chart_; }
+  [[nodiscard]] MemoryChart* memoryChart() const { return memory_chart_; }
+  [[nodiscard]] HeatmapChart* heatmapChart() const { return heatmap_chart_; }
+  [[nodiscard]] GanttView* ganttView() const { return gantt_; }
+  [[nodiscard]] QStandardItemModel* scalingTable() const { return scaling_model_; }
+  [[nodiscard]] QStandardItemModel* estimateTable() const { return estimate_model_; }
+  [[nodiscard]] QStandardItemModel* heatmapTable() const { return heatmap_model_; }
+
+  // The chart or table of the current tab, for the export actions.
+  [[nodiscard]] QWidget* currentChart() const;
+  [[nodiscard]] QStandardItemModel* currentTable() const;
+
+  // Renders every tab to DIR/NN-name.png (running the sweep and the simulation first).
+  // Returns the files written; an empty list with `error` set on failure.
+  QStringList screenshot_all(const QString& dir, QString* error = nullptr);
+
+  // How long the last closed-form refresh of every view took (ms), edit to charts drawn.
+  [[nodiscard]] double lastRefreshMs() const { return last_refresh_ms_; }
+
+ private:
+  void build_menus();
+  QWidget* build_sweep_tab();
+  QWidget* build_timeline_tab();
+  void show_dashboard(const std::shared_ptr<const Dashboard>& d);
+  void open_scenario();
+  void save_scenario();
+  void export_chart();
+  void export_table();
+  void start_sweep();
+  void start_simulation();
+
+  Controller controller_;
+  InputsPanel* inputs_ = nullptr;
+  QTabWidget* tabs_ = nullptr;
+  ScalingChart* scaling_chart_ = nullptr;
+  BreakdownChart* breakdown_chart_ = nullptr;
+  SpeedupChart* speedup_chart_ = nullptr;
+  MemoryChart* memory_chart_ = nullptr;
+  HeatmapChart* heatmap_chart_ = nullptr;
+  GanttView* gantt_ = nullptr;
+  QStandardItemModel* scaling_model_ = nullptr;
+  QStandardItemModel* estimate_model_ = nullptr;
+  QStandardItemModel* heatmap_model_ = nullptr;
+  QLabel* answer_ = nullptr;  // the one-line answer above the scaling chart
+
+  // Sweep controls.
+  QComboBox* sweep_x_field_ = nullptr;
+  QComboBox* sweep_y_field_ = nullptr;
+  QLineEdit* sweep_x_values_ = nullptr;
+  QLineEdit* sweep_y_values_ = nullptr;
+  QPushButton* sweep_run_ = nullptr;
+  QPushButton* sweep_cancel_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  // Timeline controls.
+  QComboBox* sim_mechanism_ = nullptr;
+  QComboBox* sim_pass_ = nullptr;
+  QPushButton* sim_run_ = nullptr;
+
+  double last_refresh_ms_ = 0;
+};
+
+}  // namespace xattn::gui

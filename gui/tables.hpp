@@ -1,0 +1,22 @@
+// Table models behind the dashboard's tables, filled from immutable results. Cells hold
+// display text; the numbers in base units sit under Qt::UserRole for tests and CSV.
+#pragma once
+
+#include <QStandardItemModel>
+
+#include "gui/analysis.hpp"
+
+namespace xattn::gui {
+
+// GPUs | nodes | time (ms) per mechanism | fastest that fits. A cell's tooltip gives the
+// breakdown, or why the mechanism cannot run or does not fit.
+void fill_scaling_table(QStandardItemModel& model, const Dashboard& d);
+
+// One row per mechanism and pass (fwd, bwd, the selected pass): the `xattn simulate`
+// table's columns.
+void fill_estimate_table(QStandardItemModel& model, const Dashboard& d);
+
+// One row per grid point: x value, y value, fastest mechanism, its time.
+void fill_heatmap_table(QStandardItemModel& model, const HeatmapResult& r);
+
+}  // namespace xattn::gui
