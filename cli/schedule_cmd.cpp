@@ -28,7 +28,10 @@ struct ScheduleArgs {
 
 std::string parts_text(const std::vector<Part>& parts) {
   std::string s;
-  for (const Part& p : parts) s += (s.empty() ? "" : ", ") + p.buffer;
+  for (const Part& p : parts) {
+    if (!s.empty()) s += ", ";
+    s += p.buffer;
+  }
   return s;
 }
 
@@ -51,7 +54,10 @@ std::string describe(const Op& op) {
     return fmt::format("recv '{}' from rank {}: into {}", r->tag, r->peer, parts_text(r->parts));
   if (const auto* col = op.collective()) {
     std::string group;
-    for (int m : col->group) group += (group.empty() ? "" : ",") + std::to_string(m);
+    for (int m : col->group) {
+      if (!group.empty()) group += ',';
+      group += std::to_string(m);
+    }
     return fmt::format("{} over ranks [{}]: {} -> {}", to_string(col->kind), group, col->input, col->output);
   }
   return "?";
@@ -97,7 +103,10 @@ int run_schedule(const ScheduleArgs& a, Io& io) {
   for (std::size_t i = 0; i < prog.ops.size(); ++i) {
     const Op& op = prog.ops[i];
     std::string deps;
-    for (int d : op.deps) deps += (deps.empty() ? "" : ",") + std::to_string(d);
+    for (int d : op.deps) {  // appended piece by piece: `"," + string` trips GCC 12 -Wrestrict
+      if (!deps.empty()) deps += ',';
+      deps += std::to_string(d);
+    }
     const TransferOp* t = op.transfer();
     const Flops f = op.compute() ? op.compute()->flops : Flops(0);
     io.out << fmt::format("{:<9} {:<8} {:>5} {:>3} {:<14} {:>10.3f} {:>9.3f}  {}\n",

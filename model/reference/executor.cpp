@@ -193,6 +193,15 @@ class Runner {
           out = concat(pieces, mine.concat, mine.combine);
           break;
         }
+        case CollectiveKind::all_reduce: {
+          out = inputs.front();
+          for (std::size_t m = 1; m < members.size(); ++m) {
+            if (inputs[m].tokens != out.tokens || inputs[m].heads != out.heads)
+              throw std::logic_error("all-reduce: members hold different layouts");
+            for (std::size_t h = 0; h < out.heads.size(); ++h) out.data[h] += inputs[m].data[h];
+          }
+          break;
+        }
         case CollectiveKind::reduce_scatter: {
           for (std::size_t m = 0; m < members.size(); ++m) {
             Tile piece = select(inputs[m], mine.split, mine.parts[j]);

@@ -121,7 +121,8 @@ class Checker {
           if (c->bytes_to.size() != c->group.size())
             problem(fmt::format("{} gives {} byte counts for a group of {}", describe(s_, {r, i}), c->bytes_to.size(),
                                 c->group.size()));
-          if ((c->kind != CollectiveKind::all_gather) && c->parts.size() != c->group.size())
+          if ((c->kind == CollectiveKind::all_to_all || c->kind == CollectiveKind::reduce_scatter) &&
+              c->parts.size() != c->group.size())
             problem(fmt::format("{} gives {} parts for a group of {}", describe(s_, {r, i}), c->parts.size(),
                                 c->group.size()));
           for (int m : c->group)
@@ -317,7 +318,10 @@ class Checker {
       stuck.push_back(describe(s_, {unit.rank, unit.ops.front()}));
     }
     std::string list;
-    for (std::size_t i = 0; i < stuck.size() && i < 8; ++i) list += (i ? ", " : "") + stuck[i];
+    for (std::size_t i = 0; i < stuck.size() && i < 8; ++i) {
+      if (i) list += ", ";
+      list += stuck[i];
+    }
     if (stuck.size() > 8) list += fmt::format(", ... ({} ranks)", stuck.size());
     if (stuck.empty()) {
       // Every post became ready but a completion did not: a transfer or collective waits
@@ -325,7 +329,8 @@ class Checker {
       for (int u = 0; u < static_cast<int>(g_.units.size()); ++u)
         if (indeg[static_cast<std::size_t>(g_.done(u))] > 0) {
           const Unit& unit = g_.units[static_cast<std::size_t>(u)];
-          list += (list.empty() ? "" : ", ") + describe(s_, {unit.rank, unit.ops.front()});
+          if (!list.empty()) list += ", ";
+          list += describe(s_, {unit.rank, unit.ops.front()});
           break;
         }
     }

@@ -34,6 +34,7 @@ std::string_view to_string(CollectiveKind k) {
     case CollectiveKind::all_gather: return "all_gather";
     case CollectiveKind::all_to_all: return "all_to_all";
     case CollectiveKind::reduce_scatter: return "reduce_scatter";
+    case CollectiveKind::all_reduce: return "all_reduce";
   }
   return "?";
 }

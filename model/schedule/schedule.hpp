@@ -118,7 +118,7 @@ struct TransferOp {
 struct SendOp : TransferOp {};
 struct RecvOp : TransferOp {};
 
-enum class CollectiveKind { all_gather, all_to_all, reduce_scatter };
+enum class CollectiveKind { all_gather, all_to_all, reduce_scatter, all_reduce };
 enum class Axis { tokens, heads };
 // How pieces that meet at the same (token, head) are combined on the receiving side:
 // `distinct` forbids it, `stack` keeps every piece (an LSE all-gather before lse_combine),
@@ -132,6 +132,8 @@ enum class Combine { distinct, stack, sum };
 //   member j; the pieces received concatenated along `concat` in group order.
 // reduce_scatter: inputs summed; member j keeps the rows (split = tokens) or heads in
 //   parts[j].
+// all_reduce: inputs (of one layout) summed; every member keeps the whole sum. bytes_to
+//   counts what a ring or direct algorithm sends each peer: 2·size/n.
 struct CollectiveOp {
   CollectiveKind kind = CollectiveKind::all_gather;
   std::vector<int> group;        // ranks, in group order; includes this rank

@@ -88,8 +88,9 @@ TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
         ScheduleSummary sum = summarize(build_schedule(m, pass, b), &sc.cluster);
         EXPECT_NEAR(e.bytes_per_rank.value(), sum.max_bytes_sent().value(), 1e-9 * e.bytes_per_rank.value());
         EXPECT_EQ(e.rounds, sum.round_count);
-        if (sc.shape.mask == Mask::dense)
+        if (sc.shape.mask == Mask::dense) {
           EXPECT_NEAR(e.flops_per_rank.value(), sum.max_flops().value(), 1e-9 * e.flops_per_rank.value());
+        }
       }
     }
   }

@@ -71,3 +71,38 @@ TEST(Reference, MergingTwoHalvesEqualsTheWholeBlock) {
 
 }  // namespace
 }  // namespace xattn::reference
+
+#include "model/reference/executor.hpp"
+#include "model/schedule/checks.hpp"
+
+namespace xattn::reference {
+namespace {
+
+// An all-reduce written by hand over 3 ranks: rank r holds a 1-row tile of value r+1;
+// every rank must end with 1 + 2 + 3 = 6 (a collective the builders do not use yet).
+TEST(Reference, AllReduceSumsOnEveryMember) {
+  Schedule s;
+  s.programs.resize(3);
+  s.inputs = {"x"};
+  s.outputs = {"y"};
+  std::vector<RankState> state(3);
+  for (int r = 0; r < 3; ++r) {
+    s.programs[static_cast<std::size_t>(r)].rank = r;
+    CollectiveOp c;
+    c.kind = CollectiveKind::all_reduce;
+    c.group = {0, 1, 2};
+    c.tag = "sum";
+    c.input = "x";
+    c.output = "y";
+    c.bytes_to = {Bytes(8), Bytes(8), Bytes(8)};
+    c.bytes_to[static_cast<std::size_t>(r)] = Bytes(0);
+    ProgramBuilder(s).collective(r, c, comm_stream(0), -1, "all-reduce");
+    state[static_cast<std::size_t>(r)]["x"] = Tile::zeros({0}, {0}, 1, r + 1.0);
+  }
+  ASSERT_TRUE(check_schedule(s).ok()) << check_schedule(s).str();
+  execute(s, state);
+  for (int r = 0; r < 3; ++r) EXPECT_EQ(state[static_cast<std::size_t>(r)]["y"].data[0](0, 0), 6.0);
+}
+
+}  // namespace
+}  // namespace xattn::reference
