@@ -9,6 +9,7 @@
 #include <QCursor>
 #include <QLegendMarker>
 #include <QLineSeries>
+#include <QLocale>
 #include <QLogValueAxis>
 #include <QScatterSeries>
 #include <QStackedBarSeries>
@@ -70,6 +71,16 @@ QLogValueAxis* log_axis(const QString& title, double base, const QString& format
   a->setLabelFormat(format);
   a->setMinorTickCount(base == 10 ? 8 : 0);
   return a;
+}
+
+// no-comm is a floor, not a mechanism: dashed, so a mechanism on top of it stays visible.
+QPen mechanism_pen(const QString& name) {
+  QPen pen(mechanism_color(name), 2.2);
+  if (name == "no-comm") {
+    pen.setStyle(Qt::DashLine);
+    pen.setWidthF(1.6);
+  }
+  return pen;
 }
 
 }  // namespace
@@ -141,7 +152,7 @@ void ScalingChart::show_result(const Dashboard& d) {
     s->setName(name);
     s->setObjectName("time:" + name);
     s->setPointsVisible(true);
-    s->setPen(QPen(mechanism_color(name), 2.2));
+    s->setPen(mechanism_pen(name));
     QStringList tips;
     for (const ScalingRow& row : d.scaling.rows) {
       if (row.estimates.size() <= m) continue;
@@ -171,8 +182,11 @@ void ScalingChart::show_result(const Dashboard& d) {
   unfit->attachAxis(x);
   unfit->attachAxis(y);
   attach_tooltips(unfit, unfit_tips);
-  if (unfit->count() == 0)
-    for (QLegendMarker* mk : chart()->legend()->markers(unfit)) mk->setVisible(false);
+  for (QLegendMarker* mk : chart()->legend()->markers(unfit)) {
+    mk->setVisible(unfit->count() > 0);
+    mk->setPen(unfit->pen());  // the legend shows the red ring, not the transparent fill
+    mk->setBrush(Qt::white);
+  }
   const int first = d.scaling.rows.empty() ? 8 : d.scaling.rows.front().gpus;
   const int last = d.scaling.rows.empty() ? 1024 : d.scaling.rows.back().gpus;
   x->setRange(first / 1.3, last * 1.3);
@@ -246,7 +260,7 @@ void SpeedupChart::show_result(const Dashboard& d) {
   chart()->setTitle(QString("Speedup over Ring vs visual tokens, %1 GPUs (%2)")
                         .arg(d.scenario.ranks())
                         .arg(qs(std::string(to_string(d.pass)))));
-  auto* x = log_axis("visual tokens (S_kv)", 10, "%.0e");
+  auto* x = log_axis("visual tokens (S_kv)", 10, "%g");
   auto* y = log_axis("speedup over Ring (×)", 10, "%g");
   chart()->addAxis(x, Qt::AlignBottom);
   chart()->addAxis(y, Qt::AlignLeft);
@@ -263,7 +277,7 @@ void SpeedupChart::show_result(const Dashboard& d) {
     auto* s = new QLineSeries;
     s->setName(name);
     s->setObjectName("speedup:" + name);
-    s->setPen(QPen(mechanism_color(name), 2.2));
+    s->setPen(mechanism_pen(name));
     QStringList tips;
     for (std::size_t i = 0; i < c.speedup.size(); ++i) {
       if (std::isnan(c.speedup[i]) || !(c.speedup[i] > 0)) continue;
@@ -304,6 +318,13 @@ void SpeedupChart::show_result(const Dashboard& d) {
   if (xhi > 0) x->setRange(xlo, xhi);
   auto [a, b] = decade_range(ylo, yhi);
   y->setRange(a, b);
+  // The break-even points in words, under the title.
+  QStringList even;
+  for (const SpeedupCurve& c : d.speedup.curves)
+    if (c.break_even && c.mechanism.kind != MechanismKind::no_comm)
+      even << QString("%1 at ≈%2 tokens").arg(qs(c.mechanism.name())).arg(QLocale(QLocale::English).toString(std::round(*c.break_even), 'f', 0));
+  chart()->setTitle(chart()->title() + "<br><span style='font-weight:normal'>" +
+                    (even.isEmpty() ? QString("no break-even in this range") : "break-even: " + even.join(", ")) + "</span>");
   if (!d.speedup.has_ring) chart()->setTitle("Speedup over Ring: add ring to the mechanisms");
 }
 
