@@ -15,6 +15,7 @@
 #include "model/reference/executor.hpp"
 #include "model/reference/verify.hpp"
 #include "model/schedule/builders.hpp"
+#include "model/schedule/checks.hpp"
 
 namespace xattn::reference {
 namespace {
@@ -203,6 +204,44 @@ TEST(Exactness, BackwardAloneAfterForwardAlone) {
       EXPECT_LE((got.dv[h] - want.dv[h]).cwiseAbs().maxCoeff(), kVerifyTolerance) << m;
     }
   }
+}
+
+}  // namespace
+}  // namespace xattn::reference
+
+namespace xattn::reference {
+namespace {
+
+// The comparison can fail: a schedule that passes every static check but computes the
+// wrong thing — round 1 of Ring's forward reads the rank's own K, V again instead of the
+// block that just arrived — must be far from dense attention (expected: O off by > 1e-3,
+// since a third of the keys is counted twice and another third never).
+TEST(Exactness, AScheduleThatReadsTheWrongBlockIsCaught) {
+  AttentionShape sh;
+  sh.heads = 2;
+  sh.kv_heads = 1;
+  sh.q_tokens = 7;
+  sh.kv_tokens = 10;
+  Schedule s = build_schedule(*parse_mechanism("ring"), Pass::fwd, BuildOptions{sh, 3, 2, {}, 0});
+  int changed = 0;
+  for (Program& p : s.programs)
+    for (Op& op : p.ops)
+      if (auto* c = std::get_if<ComputeOp>(&op.body); c && c->kind == ComputeKind::attention_forward && op.round == 1) {
+        c->k = "k";
+        c->v = "v";
+        c->block.kv_rows = s.data[static_cast<std::size_t>(p.rank)].kv_tokens.size();
+        ++changed;
+      }
+  ASSERT_EQ(changed, 3);
+  ASSERT_TRUE(check_schedule(s).ok()) << check_schedule(s).str();
+  AttentionProblem p = random_problem(sh, s.mask, 11);
+  std::vector<RankState> state = scatter_inputs(s, p);
+  execute(s, state);
+  AttentionResult got = gather_outputs(s, state, true, false);
+  AttentionResult want = dense_attention(p);
+  double err = 0;
+  for (std::size_t h = 0; h < want.o.size(); ++h) err = std::max(err, (got.o[h] - want.o[h]).cwiseAbs().maxCoeff());
+  EXPECT_GT(err, 1e-3);
 }
 
 }  // namespace
