@@ -95,10 +95,29 @@ bool Controller::pickModel(const QString& name) {
 bool Controller::pickCluster(const QString& name) {
   ScenarioSpec candidate = spec_;
   const double reserved = candidate.cluster.memory_reserved_GB;
-  candidate.cluster = ScenarioSpec::ClusterSpec{};
-  candidate.cluster.memory_reserved_GB = reserved;
+  if (!name.isEmpty()) {
+    candidate.cluster = ScenarioSpec::ClusterSpec{};
+    candidate.cluster.memory_reserved_GB = reserved;
+  }
+  candidate.cluster.preset.reset();
   try {
-    if (!name.isEmpty()) candidate = with_field(candidate, "cluster.preset", name.toStdString());
+    if (!name.isEmpty()) {
+      candidate = with_field(candidate, "cluster.preset", name.toStdString());
+    } else if (dashboard_) {
+      // No preset: the cluster as it stands, its fields explicit (Field::get); the GPU's
+      // own figures stay derived from cluster.gpu unless they were overridden already.
+      for (const Field& f : scenario_fields()) {
+        if (f.path.rfind("cluster.", 0) != 0 || f.path == "cluster.preset" || f.path.rfind("cluster.gpu_", 0) == 0)
+          continue;
+        const FieldValue v = f.get(dashboard_->scenario);
+        std::string text;
+        if (const auto* i = std::get_if<std::int64_t>(&v)) text = std::to_string(*i);
+        else if (const auto* d = std::get_if<double>(&v)) text = QString::number(*d, 'g', 17).toStdString();
+        else if (const auto* t = std::get_if<std::string>(&v)) text = *t;
+        else continue;
+        candidate = with_field(candidate, f.path, text);
+      }
+    }
   } catch (const InputError& e) {
     reportError(message_of(e));
     return false;

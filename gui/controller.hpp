@@ -34,7 +34,8 @@ class Controller : public QObject {
   // that parses but leaves the scenario unresolvable is kept, and the error shown.
   bool setField(const QString& path, const QString& value);
   bool pickModel(const QString& name);    // resets the preset-derived shape fields
-  bool pickCluster(const QString& name);  // resets the cluster fields to the preset's
+  // Resets the cluster fields to the preset's; "" keeps the cluster as shown, every field explicit.
+  bool pickCluster(const QString& name);
   bool pickGpu(const QString& name);
   bool setMechanisms(const QStringList& names);
   void setPass(Pass pass);
