@@ -442,7 +442,8 @@ PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
     r.compute += rescale;
     const double gathered = (C - 1.0) * (B * q * H * D * b + 2.0 * B * k * Hkv * D * b);
     const double combined = (C - 1.0) * (B * C * q * H * 4.0 + B * q * H * D * ba);
-    r.bytes += Bytes(gathered + (c.P > 1 ? kv_block * b : 0.0) + combined);
+    // With C = 1 every redistribution target is the rank itself: nothing is sent.
+    r.bytes += Bytes(gathered + (C > 1 ? kv_block * b : 0.0) + combined);
   } else {
     // (0) delta = rowsum(dO∘O); (1) team all-gathers of dO, delta and LSE; (2) LV-XAttn's
     // backward on the sub-ring; (3) sum reduce-scatter of dQ in the team; (4) the inverse
@@ -462,7 +463,7 @@ PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
     r.compute += delta;
     const double gathered = (C - 1.0) * (B * q * H * D * b + 2.0 * B * q * H * 4.0);
     const double scattered = (C - 1.0) * (B * q * H * D * ba + 2.0 * B * k * Hkv * D * ba);
-    r.bytes += Bytes(gathered + (c.P > 1 ? kv_block * ba : 0.0) + scattered);
+    r.bytes += Bytes(gathered + (C > 1 ? kv_block * ba : 0.0) + scattered);
     if (c.s.recompute) {
       // Recomputation re-projects Q, K, V and repeats the forward's gathers and
       // redistribution (eq. 14).
@@ -628,6 +629,10 @@ Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
     e.reason = std::move(why);
     return e;
   };
+  if (s.shape.mask == Mask::media_local)
+    return refuse("the closed form models dense and causal masks; a media-local mask's skipped blocks depend "
+                  "on where each text span and frame land, which the Schedule (xattn schedule) and the event "
+                  "engine count exactly");
   if ((m.kind == MechanismKind::ring_zigzag || m.kind == MechanismKind::ring_stripe) && s.shape.mask != Mask::causal)
     return refuse(fmt::format("{} is a layout for causal self-attention; with a dense mask use ring", m.name()));
   if (m.kind == MechanismKind::startrail) {

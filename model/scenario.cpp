@@ -100,7 +100,7 @@ const std::vector<Field>& registry() {
        &set_w_opt_int<&WS::tokens_per_frame>, [](const Scenario& r) { return int_value(r.tokens_per_frame); }},
       {"workload.dtype", FieldType::text, "activation dtype: fp16, bf16 or fp32", &set_w_text<&WS::dtype>,
        [](const Scenario& r) { return text_value(to_string(r.shape.dtype)); }},
-      {"workload.mask", FieldType::text, "dense, or causal (self-attention only)", &set_w_text<&WS::mask>,
+      {"workload.mask", FieldType::text, "dense, causal (self-attention only) or media-local", &set_w_text<&WS::mask>,
        [](const Scenario& r) { return text_value(to_string(r.shape.mask)); }},
       {"workload.accumulator_dtype", FieldType::text,
        "travelling accumulators: activation (as published) or fp32", &set_w_text<&WS::accumulator_dtype>,
@@ -444,7 +444,7 @@ Scenario resolve(const ScenarioSpec& spec) {
   if (auto d = parse_dtype(w.dtype)) s.shape.dtype = *d;
   else problem("workload.dtype", fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", w.dtype));
   if (auto m = parse_mask(w.mask)) s.shape.mask = *m;
-  else problem("workload.mask", fmt::format("unknown mask '{}'; known: dense, causal", w.mask));
+  else problem("workload.mask", fmt::format("unknown mask '{}'; known: dense, causal, media-local", w.mask));
   if (s.shape.mask == Mask::causal && s.shape.q_tokens != s.shape.kv_tokens && s.shape.kv_tokens > 0)
     problem("workload.mask",
             fmt::format("a causal mask is for self-attention: text_tokens ({}) must equal frames x "

@@ -226,6 +226,22 @@ TEST(Analytic, StarTrailMovesAboutOneCthOfRingsKeyValueBytes) {
   EXPECT_NEAR(st2 / ring, 9.0 / 15.0, 0.02);
 }
 
+TEST(Analytic, StarTrailWithOneMemberPerTeamSendsWhatRingSends) {
+  // c = 1: every redistribution target is the rank itself, so the forward sends exactly
+  // Ring's P-1 key/value blocks (found by the schedule cross-check).
+  Scenario s = simple();
+  EXPECT_DOUBLE_EQ(estimate(s, Mechanism{MechanismKind::startrail, 1}, Pass::fwd).bytes_per_rank.value(),
+                   estimate(s, kRing, Pass::fwd).bytes_per_rank.value());
+}
+
+TEST(Analytic, MediaLocalMaskIsRefusedWithAReason) {
+  Scenario s = simple();
+  s.shape.mask = Mask::media_local;
+  Estimate e = estimate(s, kLv, Pass::fwd);
+  EXPECT_FALSE(e.feasible);
+  EXPECT_NE(e.reason.find("media-local"), std::string::npos) << e.reason;
+}
+
 TEST(Analytic, SlowestHopGatesTheRing) {
   // 2 nodes x 2 GPUs: the ring crosses nodes twice; with a 5 GB/s NIC each KV round takes
   // 10 µs + 4,194,304 B / 5 GB/s = 848.8608 µs even though NVLink is fast.

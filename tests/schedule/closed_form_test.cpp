@@ -60,16 +60,17 @@ TEST(ClosedForm, PerRoundFlopsBytesAndMessagesEqualTheSchedule) {
 
 // The mechanisms without round groups (all-to-all, StarTrail, USP) and the causal layouts:
 // the closed form's bytes per rank (estimate) equal the most bytes a rank of the schedule
-// sends, its rounds the schedule's (0 for all-to-all), and for dense masks its FLOPs equal the busiest rank's. (Causal FLOPs differ by
-// design: the closed form counts a diagonal block as n²/2 pairs, the schedule exactly
-// n(n+1)/2.) startrail:c=1 is left out: its "redistribution" lands on the rank itself.
+// sends, its rounds the schedule's (0 for all-to-all), and its FLOPs the busiest rank's.
+// Both count a causal diagonal block of n tokens as n(n+1)/2 pairs; StarTrail's and USP's
+// causal blocks mix several chunks, which the closed form counts as whole-block fractions,
+// so for them the FLOPs agree within 1% rather than exactly.
 TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
   struct Setup {
     std::vector<std::string> overrides;
     std::vector<const char*> mechanisms;
   };
   const std::vector<Setup> setups{
-      {{}, {"ulysses", "usp:u=2", "usp:u=4", "startrail:c=2", "startrail:c=4"}},
+      {{}, {"ulysses", "usp:u=2", "usp:u=4", "startrail:c=1", "startrail:c=2", "startrail:c=4"}},
       {{"workload.accumulator_dtype=fp32"}, {"usp:u=2", "startrail:c=2", "startrail:c=4"}},
       {{"workload.mask=causal", "workload.frames=1", "workload.tokens_per_frame=1024", "workload.text_tokens=1024"},
        {"ring-zigzag", "ring-stripe", "ulysses", "usp:u=4", "startrail:c=2"}}};
@@ -80,7 +81,7 @@ TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
       for (Pass pass : {Pass::fwd, Pass::bwd}) {
         SCOPED_TRACE(fmt::format("{} {} mask={}", name, to_string(pass), to_string(sc.shape.mask)));
         Estimate e = estimate(sc, m, pass);
-        if (!e.feasible) GTEST_SKIP() << "the closed form has no estimate yet: " << e.reason;
+        ASSERT_TRUE(e.feasible) << e.reason;
         BuildOptions b;
         b.shape = sc.shape;
         b.ranks = sc.ranks();
@@ -88,9 +89,9 @@ TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
         ScheduleSummary sum = summarize(build_schedule(m, pass, b), &sc.cluster);
         EXPECT_NEAR(e.bytes_per_rank.value(), sum.max_bytes_sent().value(), 1e-9 * e.bytes_per_rank.value());
         EXPECT_EQ(e.rounds, sum.round_count);
-        if (sc.shape.mask == Mask::dense) {
-          EXPECT_NEAR(e.flops_per_rank.value(), sum.max_flops().value(), 1e-9 * e.flops_per_rank.value());
-        }
+        const bool mixed_chunks = m.kind == MechanismKind::startrail || m.kind == MechanismKind::usp;
+        const double tolerance = sc.shape.mask == Mask::causal && mixed_chunks ? 1e-2 : 1e-9;
+        EXPECT_NEAR(e.flops_per_rank.value(), sum.max_flops().value(), tolerance * e.flops_per_rank.value());
       }
     }
   }
