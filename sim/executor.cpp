@@ -360,9 +360,23 @@ class Executor {
     net_.start(now, src, dst, bytes, Event::make(now, EventKind::collective_step, src, index).key);
   }
 
+  // Steps of a ring collective over n members: all-reduce is a reduce-scatter followed by
+  // an all-gather.
+  static int ring_steps(const Instance& inst) {
+    const int n = static_cast<int>(inst.members.size());
+    return inst.kind == CollectiveKind::all_reduce ? 2 * (n - 1) : n - 1;
+  }
+
   // Ring step `step` of member m: what it forwards to member m+1.
   double ring_chunk(const Instance& inst, int m, int step) const {
     const int n = static_cast<int>(inst.members.size());
+    if (inst.kind == CollectiveKind::all_reduce) {
+      // bytes_to counts 2·size/n per peer (schedule.hpp); every step moves size/n.
+      const CollectiveOp& c = member_op(inst, m);
+      double b = 0.0;
+      for (int j = 0; j < n; ++j) b = std::max(b, bytes_at(c, j));
+      return b / 2.0;
+    }
     if (inst.kind == CollectiveKind::all_gather) {
       const int origin = ((m - step) % n + n) % n;  // whose piece travels
       const CollectiveOp& c = member_op(inst, origin);
@@ -392,7 +406,7 @@ class Executor {
       inst.sent.assign(static_cast<std::size_t>(n), -1);
       inst.received.assign(static_cast<std::size_t>(n), -1);
       inst.launched.assign(static_cast<std::size_t>(n), 1);
-      inst.flows_left = n * (n - 1);
+      inst.flows_left = n * ring_steps(inst);
       for (int m = 0; m < n; ++m) collective_flow(id, m, (m + 1) % n, 0, ring_chunk(inst, m, 0), now);
     }
     if (inst.flows_left == 0) complete_collective(id, now);
@@ -402,7 +416,7 @@ class Executor {
     Instance& inst = instances_[static_cast<std::size_t>(id)];
     const int n = static_cast<int>(inst.members.size());
     const int step = inst.launched[static_cast<std::size_t>(m)];
-    if (step > n - 2) return;
+    if (step >= ring_steps(inst)) return;
     if (inst.sent[static_cast<std::size_t>(m)] < step - 1 || inst.received[static_cast<std::size_t>(m)] < step - 1) return;
     ++inst.launched[static_cast<std::size_t>(m)];
     collective_flow(id, m, (m + 1) % n, step, ring_chunk(inst, m, step), now);

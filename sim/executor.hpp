@@ -5,7 +5,8 @@
 // complete on all members together. Compute ops take their time from the closed form's
 // block-time formulas (compute_cost.hpp); collectives run as NCCL runs them: ring
 // all-gather and reduce-scatter (P−1 steps, each member forwarding to the next once it
-// has received the previous step), all-to-all as every pairwise message posted at once.
+// has received the previous step), ring all-reduce (both, 2(P−1) steps), all-to-all as
+// every pairwise message posted at once.
 //
 // Deterministic: every event is keyed by what it is (event_queue.hpp), and the optional
 // compute jitter draws from a hash of (seed, rank, op index), not from a stream whose

@@ -204,6 +204,15 @@ TEST(Executor, RingAllGatherAndReduceScatterTakePMinusOneSteps) {
   }
 }
 
+TEST(Executor, RingAllReduceTakesTwiceThePMinusOneSteps) {
+  // All-reduce of 4 MB over 4 GPUs: bytes_to = 2·4 MB / 4 = 2 MB per peer; the ring moves
+  // 1 MB pieces in 2 x 3 steps of 2 us + 1e6 / 1e11 s = 12 us each: 72 us.
+  Calibration cal;
+  Timeline t = simulate(one_collective(CollectiveKind::all_reduce, 2e6), four_gpus(), cal);
+  EXPECT_EQ(t.makespan, Time::ps(72 * us));
+  EXPECT_DOUBLE_EQ(t.links[0].bytes, 6e6);
+}
+
 TEST(Executor, AllToAllSharesEachPortThreeWays) {
   // Every GPU sends 1 MB to each of the 3 others at once. Each up-port and down-port
   // carries 3 flows: 100/3 GB/s each, so every flow takes 2 us + 30 us = 32 us
