@@ -173,8 +173,10 @@ void travelling_rounds(const Ring& ring, RingPlan& plan, Seconds blk0, Seconds b
   int acc_msgs = acc > 0 ? 1 : 0;
   // Round 0: own block, no combine; the next round's block is prefetched.
   plan.add(1, blk0, t_pre, f0, Bytes(pre), 1);
-  // Rounds 1..R-2: the accumulator from the previous round and the next prefetch.
-  plan.add(R - 2, blk + combine, t_pre + t_acc, f, Bytes(pre + acc), 1 + acc_msgs);
+  // Rounds 1..R-2: the accumulator from the previous round and the next prefetch, posted
+  // together to the same neighbour: they share the hop, so one latency and their bytes
+  // add up.
+  plan.add(R - 2, blk + combine, ring.xfer(Bytes(pre + acc)), f, Bytes(pre + acc), 1 + acc_msgs);
   // Round R-1: nothing left to prefetch.
   plan.add(1, blk + combine, t_acc, f, Bytes(acc), acc_msgs);
   if (acc > 0) {

@@ -58,9 +58,11 @@ TEST(Analytic, LvXAttnForwardByHand) {
   // eq. 8a: Q block = B·H·q·d·b = 8·256·128·2 = 524,288 B -> 10 µs + 52.4288 µs;
   // accumulator = B·H·q·(d·b + 4) = 8·256·260 = 532,480 B -> 10 µs + 53.248 µs.
   const double tq = 10 + 52.4288, ta = 10 + 53.248;
-  // Round 0: max(block, tq); rounds 1-2: max(block, tq + ta); round 3: max(block, ta);
-  // then the last accumulator comes home, exposed (eq. 7).
-  const double expect = std::max(kBlockUs, tq) + 2 * std::max(kBlockUs, tq + ta) + std::max(kBlockUs, ta) + ta;
+  // Round 0: max(block, tq); rounds 1-2: the Q block and the accumulator share the hop,
+  // one latency and both sizes: 10 + 105.6768 µs; round 3: max(block, ta); then the last
+  // accumulator comes home, exposed (eq. 7).
+  const double tqa = 10 + 52.4288 + 53.248;
+  const double expect = std::max(kBlockUs, tq) + 2 * std::max(kBlockUs, tqa) + std::max(kBlockUs, ta) + ta;
   Estimate e = estimate(s, kLv, Pass::fwd);
   ASSERT_TRUE(e.feasible);
   EXPECT_NEAR(e.time.value() * 1e6, expect, 1e-6);
@@ -88,15 +90,15 @@ TEST(Analytic, BackwardByHand) {
   const double blk = 2.5 * kBlockUs;
   // eq. 8b, LV-XAttn: Q, O, dO, LSE travel together: 8·256·(3·128·2 + 4) = 1,581,056 B
   // -> 10 + 158.1056 µs; dQ accumulators one round behind: 8·256·128·2 = 524,288 B.
-  const double tqodl = 10 + 158.1056, tdq = 10 + 52.4288;
+  const double tqodl = 10 + 158.1056, tdq = 10 + 52.4288, tqodl_dq = 10 + 158.1056 + 52.4288;
   Estimate lv = estimate(s, kLv, Pass::bwd);
   EXPECT_NEAR(lv.time.value() * 1e6,
-              std::max(blk, tqodl) + 2 * std::max(blk, tqodl + tdq) + std::max(blk, tdq) + tdq, 1e-6);
+              std::max(blk, tqodl) + 2 * std::max(blk, tqodl_dq) + std::max(blk, tdq) + tdq, 1e-6);
   // eq. 8d, Ring: K, V (4,194,304 B) and then the dK, dV accumulators (same size).
   const double tkv = 10 + 419.4304;
   Estimate ring = estimate(s, kRing, Pass::bwd);
   EXPECT_NEAR(ring.time.value() * 1e6,
-              std::max(blk, tkv) + 2 * std::max(blk, 2 * tkv) + std::max(blk, tkv) + tkv, 1e-6);
+              std::max(blk, tkv) + 2 * std::max(blk, 10 + 2 * 419.4304) + std::max(blk, tkv) + tkv, 1e-6);
   // fwd+bwd is the sum of the two passes.
   Estimate both = estimate(s, kRing, Pass::fwd_bwd);
   EXPECT_NEAR(both.time.value(), estimate(s, kRing, Pass::fwd).time.value() + ring.time.value(), 1e-15);
