@@ -29,7 +29,6 @@ struct Ctx {
   double B, H, Hkv, D, b, ba;  // batch, heads, kv heads, head dim, element bytes, accumulator bytes
   i64 q, k;                    // rows per rank: ceil(S_q/P), ceil(S_kv/P)
   FlopsPerSecond peak;
-  BytesPerSecond hbm;
 
   explicit Ctx(const Scenario& sc)
       : s(sc),
@@ -42,32 +41,23 @@ struct Ctx {
         ba(sc.accumulator_bytes()),
         q(ceil_div(sc.shape.q_tokens, sc.ranks())),
         k(ceil_div(sc.shape.kv_tokens, sc.ranks())),
-        peak(sc.cluster.gpu.peak(sc.shape.dtype)),
-        hbm(sc.cluster.gpu.hbm * sc.calibration.compute.memory_efficiency) {}
+        peak(sc.cluster.gpu.peak(sc.shape.dtype)) {}
 
-  // eq. 1-4: one attention block of `rows` x `cols` per head over `heads` query heads:
-  // the larger of its FLOPs at the achieved efficiency and its HBM traffic (a roofline),
-  // plus a fixed launch overhead.
+  // eq. 1-4: one attention block of `rows` x `cols` per head over `heads` query heads,
+  // `fraction` of its pairs allowed by the mask.
   Seconds block(BlockPass pass, double heads, i64 rows, i64 cols, double fraction) const {
     if (rows <= 0 || cols <= 0 || fraction <= 0) return Seconds(0);
-    Flops f(4.0 * B * heads * d(rows) * d(cols) * D * fraction * (pass == BlockPass::bwd ? 2.5 : 1.0));
-    double e = s.calibration.compute.efficiency(pass, s.shape.head_dim, rows, cols);
-    // eq. 4b: bytes a block moves. K, V have heads·H_kv/H heads (GQA); the forward reads
-    // Q, K, V and writes O, LSE; the backward also reads O, dO, LSE and writes dQ (fp32
-    // accumulation), dK and dV.
-    double kv_heads = heads * Hkv / H;
-    double q_side = B * heads * d(rows) * (D * b);
-    double kv_side = 2.0 * B * kv_heads * d(cols) * D * b;
-    double bytes = pass == BlockPass::fwd
-                       ? 2.0 * q_side + kv_side + B * heads * d(rows) * 4.0
-                       : 3.0 * q_side + 2.0 * kv_side + B * heads * d(rows) * (4.0 + 4.0 * D);
-    return max(f / (peak * e), Bytes(bytes) / hbm) + s.calibration.compute.launch_overhead;
+    const BlockDims dims{s.shape.batch, heads, heads * Hkv / H, s.shape.head_dim, rows, cols};
+    return block_time(s.cluster.gpu, s.calibration.compute, s.shape.dtype, pass, dims,
+                      block_flops(pass, heads, rows, cols, fraction));
   }
   Flops block_flops(BlockPass pass, double heads, i64 rows, i64 cols, double fraction) const {
     return Flops(4.0 * B * heads * d(rows) * d(cols) * D * fraction * (pass == BlockPass::bwd ? 2.5 : 1.0));
   }
   // eq. 5: an elementwise pass over `bytes` of HBM traffic.
-  Seconds elementwise(double bytes) const { return Bytes(bytes) / hbm; }
+  Seconds elementwise(double bytes) const {
+    return elementwise_time(s.cluster.gpu, s.calibration.compute, Bytes(bytes));
+  }
 
   // eq. 14: projections repeated by recomputation (Q from the text input; K, V from the
   // visual features), for `q_rows` queries and `kv_rows` keys on this rank.
@@ -611,6 +601,25 @@ bool ring_family(MechanismKind k) {
 }
 
 }  // namespace
+
+Seconds block_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, BlockPass pass,
+                   const BlockDims& dims, Flops flops) {
+  if (dims.rows <= 0 || dims.cols <= 0 || flops.value() <= 0) return Seconds(0);
+  const double e = cal.efficiency(pass, dims.head_dim, dims.rows, dims.cols);
+  // eq. 4b: bytes a block moves. The forward reads Q, K, V and writes O, LSE; the
+  // backward also reads O, dO, LSE and writes dQ (fp32 accumulation), dK and dV.
+  const double B = d(dims.batch), D = d(dims.head_dim), b = bytes_per_element(dtype);
+  const double q_side = B * dims.heads * d(dims.rows) * (D * b);
+  const double kv_side = 2.0 * B * dims.kv_heads * d(dims.cols) * D * b;
+  const double bytes = pass == BlockPass::fwd
+                           ? 2.0 * q_side + kv_side + B * dims.heads * d(dims.rows) * 4.0
+                           : 3.0 * q_side + 2.0 * kv_side + B * dims.heads * d(dims.rows) * (4.0 + 4.0 * D);
+  return max(flops / (gpu.peak(dtype) * e), elementwise_time(gpu, cal, Bytes(bytes))) + cal.launch_overhead;
+}
+
+Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes) {
+  return bytes / (gpu.hbm * cal.memory_efficiency);
+}
 
 std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass pass) {
   std::vector<RoundGroup> out;

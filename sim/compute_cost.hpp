@@ -1,19 +1,6 @@
-// How long one compute op of a Schedule takes on a GPU.
-//
-// ADAPTER — NOT A MODEL OF OUR OWN. The formulas are the closed form's (docs/model.md,
-// eq. 3-5: block time as a roofline over calibrated efficiency and HBM traffic, plus the
-// launch cost; elementwise ops at the calibrated fraction of HBM bandwidth). They live in
-// model/analytic.cpp inside an anonymous namespace, so this file re-states eq. 4 and 4b
-// on top of what model/ exposes (ComputeCalibration::efficiency, GpuSpec peaks) until
-// model/ publishes them; then this file becomes a one-line call. The function wanted from
-// model/ (see the simulator's report):
-//
-//   // docs/model.md eq. 4: one attention block (all its heads), forward or backward,
-//   // whose mask allows `allowed_pairs` of its q_rows x kv_rows pairs per head.
-//   Seconds block_time(const GpuSpec&, const ComputeCalibration&, DType, BlockPass,
-//                      const BlockShape&);
-//   // eq. 5: an elementwise pass over `bytes` of HBM traffic.
-//   Seconds elementwise_time(const GpuSpec&, const ComputeCalibration&, Bytes);
+// How long one compute op of a Schedule takes on a GPU: the closed form's block time
+// (docs/model.md eq. 3-4b, model/analytic.hpp block_time) on the op's own FLOPs, and its
+// elementwise time (eq. 5) for merges, rescales and accumulates.
 //
 // One choice is the simulator's: the gradient accumulation the closed form charges per
 // round (eq. 5, "accumulating a gradient") is charged here to the backward block whose
