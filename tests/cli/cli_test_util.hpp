@@ -12,60 +12,16 @@
 #include <unistd.h>
 
 #include "cli/app.hpp"
+#include "tests/test_support.hpp"
 
 namespace xattn::cli::test {
 
 inline const std::string kSourceDir = XATTN_SOURCE_DIR;
 inline const std::string kDefaultScenario = kSourceDir + "/scenarios/llama32v-16xa100.yaml";
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `xattn ARGS...` in-process.
-inline CliResult run(const std::vector<std::string>& args) {
-  std::vector<const char*> argv{"xattn"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  CliResult r;
-  r.code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
-
-// A fresh folder under the system temp dir, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("xattn-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Writes `text` to NAME in the folder and returns its full path.
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string p = (path_ / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-  [[nodiscard]] std::string path(const std::string& name) const { return (path_ / name).string(); }
-  [[nodiscard]] std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    return names;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using xattn::test::CliResult;
+using xattn::test::run;
+using xattn::test::TempDir;
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);
