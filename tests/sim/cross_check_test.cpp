@@ -33,10 +33,11 @@ std::string describe(const Case& c, const char* name, Pass p, Seconds event, Sec
                      name, to_string(p), event.value(), closed.value(), 100.0 * (event / closed - 1.0));
 }
 
-// Forward passes of every ring-family mechanism, and every pass of no-comm, on the
-// paper's set-ups and a DGX H100: rings over ranks in order with one NIC per GPU share no
-// link between two GPU pairs, and the closed form's lock-step rounds (eq. 7, 8) are what
-// the schedule does. Both engines agree within 1% (most to the picosecond).
+// Every pass of LV-XAttn, Ring and no-comm on the paper's set-ups and a DGX H100: rings
+// over ranks in order with one NIC per GPU share no link between two GPU pairs, and the
+// closed form's lock-step rounds (eq. 7, 8) are what the schedule does — in the backward
+// too, since the block writes its gradient into a local partial and a separate accumulate
+// adds it into the travelling accumulator. Both engines agree within 1%.
 TEST(CrossCheck, EventMatchesClosedFormWhereNoLinkIsShared) {
   const std::vector<Case> cases = {
       {"llama32v-16xa100.yaml", {}},                              // LV-XAttn's home ground
@@ -51,7 +52,6 @@ TEST(CrossCheck, EventMatchesClosedFormWhereNoLinkIsShared) {
     for (const char* name : {"lv-xattn", "ring", "no-comm"}) {
       const Mechanism m = *parse_mechanism(name);
       for (Pass p : {Pass::fwd, Pass::bwd, Pass::fwd_bwd}) {
-        if (m.kind != MechanismKind::no_comm && p != Pass::fwd) continue;  // see the next two tests
         // LV-XAttn's small messages with few images: latency-bound, see
         // SerializedLatenciesMakeTheClosedFormPessimistic.
         if (m.kind == MechanismKind::lv_xattn && c.overrides == std::vector<std::string>{"workload.frames=8"}) continue;
@@ -66,7 +66,7 @@ TEST(CrossCheck, EventMatchesClosedFormWhereNoLinkIsShared) {
       }
     }
   }
-  EXPECT_EQ(compared, 5 * 5 - 1);
+  EXPECT_EQ(compared, 5 * 3 * 3 - 3);
 }
 
 // LV-XAttn forward with 8 images: per round a 0.5 MB query block and its 0.5 MB
@@ -85,38 +85,6 @@ TEST(CrossCheck, SerializedLatenciesMakeTheClosedFormPessimistic) {
                                       {"workload.frames=8", "cluster.inter_node.latency_us=0", "cluster.intra_node.latency_us=0"});
   EventResult ev0 = simulate_scenario(no_latency, lv, Pass::fwd);
   EXPECT_LT(std::abs(ev0.estimate.time / estimate(no_latency, lv, Pass::fwd).time - 1.0), 0.01);
-}
-
-// Backward passes of LV-XAttn and Ring: the schedule's block of round t+1 adds into the
-// accumulator (dQ, or dK and dV) that arrives from the previous rank, so on each round the
-// previous rank's block, the accumulator's hop and this block run in series. The closed
-// form (eq. 7, 8) lets every round cost max(compute, transfers) and is optimistic. Hand
-// bracket, from the closed form's own round groups: the simulation lies between
-// sum max(C, X) (+ the tail) and sum (C + X) + the tail.
-TEST(CrossCheck, TravellingAccumulatorChainsComputeAndTransfer) {
-  const std::vector<Case> cases = {
-      {"llama32v-16xa100.yaml", {}},
-      {"llama32v-16xa100.yaml", {"workload.text_tokens=65536"}},
-      {"mplug-owl3-8xa30.yaml", {}},
-  };
-  for (const Case& c : cases) {
-    Scenario s = load_scenario(kScenarios + "/" + c.file, c.overrides);
-    for (const char* name : {"lv-xattn", "ring"}) {
-      const Mechanism m = *parse_mechanism(name);
-      const Estimate closed = estimate(s, m, Pass::bwd);
-      EventResult ev = simulate_scenario(s, m, Pass::bwd);
-      const std::string what = describe(c, name, Pass::bwd, ev.estimate.time, closed.time);
-      double serial = 0.0, tail = 0.0;
-      for (const RoundGroup& g : round_groups(s, m, Pass::bwd)) {
-        serial += g.count * (g.compute + g.transfer).value();
-        tail = g.transfer.value();  // the last group's transfer is the accumulator's hop
-      }
-      EXPECT_FALSE(ev.link_shared) << what;
-      EXPECT_GE(ev.estimate.time.value(), closed.time.value() * (1.0 - 1e-9)) << what;
-      EXPECT_LE(ev.estimate.time.value(), serial + tail) << what;
-      EXPECT_LT(std::abs(ev.estimate.compute / closed.compute - 1.0), 0.01) << what;
-    }
-  }
 }
 
 // 4 nodes x 3 A100 on PCIe: the GPUs of a node reach each other through one host bridge

@@ -47,6 +47,8 @@ struct Ctx {
   void fill_empty_output(int rank, const std::string& like_q, const std::string& o, const std::string& lse, int round);
   void fill_zero(int rank, const std::string& like, const std::string& dst, int round);
   void copy(int rank, const std::string& src, const std::string& dst, Bytes size, int round);
+  // dst += src, elementwise over `size` bytes of src (read two, write one).
+  void accumulate(int rank, const std::string& src, const std::string& dst, Bytes size, int round);
 };
 
 struct RingMember {

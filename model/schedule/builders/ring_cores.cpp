@@ -78,6 +78,14 @@ void Ctx::copy(int rank, const std::string& src, const std::string& dst, Bytes s
   b.compute(rank, std::move(c), rnd, fmt::format("{} = {} (local hand-over)", dst, src));
 }
 
+void Ctx::accumulate(int rank, const std::string& src, const std::string& dst, Bytes size, int rnd) {
+  ComputeOp c;
+  c.kind = ComputeKind::accumulate;
+  c.src = src; c.dst = dst;
+  c.touched = size * 3.0;
+  b.compute(rank, std::move(c), rnd, fmt::format("{} += {}", dst, src));
+}
+
 namespace {
 
 int wrap(int i, int n) { return ((i % n) + n) % n; }
@@ -181,12 +189,22 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
         op.kind = ComputeKind::attention_backward;
         op.q = r.buf.q; op.k = k_at(t); op.v = v_at(t);
         op.o = r.buf.o; op.lse = r.buf.lse; op.dout = r.buf.dout;
-        op.dq = r.buf.dq; op.dk = dk_at(t); op.dv = dv_at(t);
+        // From round 1 on, the block writes its dK, dV into a local partial and a separate
+        // accumulate adds it into the travelling accumulator: the block need not wait for
+        // the accumulator's hop, which then hides behind it (docs/model.md, eq. 8d).
+        const bool split = t > 0;
+        const std::string pdk = r.name + ".part_dk", pdv = r.name + ".part_dv";
+        op.dq = r.buf.dq; op.dk = split ? pdk : dk_at(t); op.dv = split ? pdv : dv_at(t);
         op.dq_mode = Accumulate::add;
-        op.dkv_mode = t == 0 ? Accumulate::overwrite : Accumulate::add;
+        op.dkv_mode = Accumulate::overwrite;
         op.block = c.block(me.q_tokens, kv, r.heads, r.kv_heads, pairs);
         op.flops = c.backward_flops(r.heads, pairs);
         c.b.compute(me.rank, std::move(op), c.round(t), fmt::format("round {}: backward Q{} x KV{}", t, i, wrap(i - t, n)));
+        if (split) {
+          Bytes half = c.acc(rows_at(t), r.kv_heads);
+          c.accumulate(me.rank, pdk, dk_at(t), half, c.round(t));
+          c.accumulate(me.rank, pdv, dv_at(t), half, c.round(t));
+        }
       }
       if (n > 1) pass_on(c, r, i, t, dkv_parts(t, false), dkv_parts(t + 1, t + 1 == n), "dkv");
     }
@@ -267,12 +285,18 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
         op.dout = name_at(r.buf.dout, "do", t);
         op.lse = name_at(r.buf.lse, "lse", t);
         op.k = r.buf.k; op.v = r.buf.v;
-        op.dq = dq_at(t); op.dk = r.buf.dk; op.dv = r.buf.dv;
-        op.dq_mode = t == 0 ? Accumulate::overwrite : Accumulate::add;
+        // From round 1 on, dQ goes into a local partial and a separate accumulate adds it
+        // into the travelling dQ accumulator, so the block does not wait for its hop
+        // (docs/model.md, eq. 8b).
+        const bool split = t > 0;
+        const std::string pdq = r.name + ".part_dq";
+        op.dq = split ? pdq : dq_at(t); op.dk = r.buf.dk; op.dv = r.buf.dv;
+        op.dq_mode = Accumulate::overwrite;
         op.dkv_mode = Accumulate::add;
         op.block = c.block(q, me.kv_tokens, r.heads, r.kv_heads, pairs);
         op.flops = c.backward_flops(r.heads, pairs);
         c.b.compute(me.rank, std::move(op), c.round(t), fmt::format("round {}: backward Q{} x KV{}", t, wrap(i - t, n), i));
+        if (split) c.accumulate(me.rank, pdq, dq_at(t), c.acc(rows_at(t), r.heads), c.round(t));
       }
       if (n > 1) pass_on(c, r, i, t, dq_parts(t, false), dq_parts(t + 1, t + 1 == n), "dq");
     }
