@@ -92,18 +92,25 @@ int wrap(int i, int n) { return ((i % n) + n) % n; }
 
 std::string slot(const RingSpec& r, const std::string& what, int t) { return fmt::format("{}.{}{}", r.name, what, t % 2); }
 
-// The round-t prefetch group: send the block used in round t to the next member, receive
-// the one for round t+1 from the previous member.
-void prefetch(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& now, const std::vector<Part>& next,
-              const std::string& what) {
+// One grouped exchange with the ring neighbours: send `out` to the next member, receive
+// `in` from the previous one, posted together on `stream`.
+void exchange(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& out, const std::vector<Part>& in,
+              const std::string& what, Stream stream, int rnd) {
   const int n = static_cast<int>(r.members.size());
   const int me = r.members[static_cast<std::size_t>(i)].rank;
   const int to = r.members[static_cast<std::size_t>(wrap(i + 1, n))].rank;
   const int from = r.members[static_cast<std::size_t>(wrap(i - 1, n))].rank;
   int g = c.b.next_group(me);
   std::string tag = c.tag(fmt::format("{}.{}{}", r.name, what, t));
-  c.b.send(me, to, tag, now, comm_stream(0), g, c.round(t));
-  c.b.recv(me, from, tag, next, comm_stream(0), g, c.round(t));
+  c.b.send(me, to, tag, out, stream, g, rnd);
+  c.b.recv(me, from, tag, in, stream, g, rnd);
+}
+
+// The round-t prefetch group: send the block used in round t to the next member, receive
+// the one for round t+1 from the previous member.
+void prefetch(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& now, const std::vector<Part>& next,
+              const std::string& what) {
+  exchange(c, r, i, t, now, next, what, comm_stream(0), c.round(t));
 }
 
 // The accumulator produced in round t goes to the next member during round t+1; after the
@@ -111,14 +118,7 @@ void prefetch(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& 
 void pass_on(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& out, const std::vector<Part>& in,
              const std::string& what) {
   const int n = static_cast<int>(r.members.size());
-  const int me = r.members[static_cast<std::size_t>(i)].rank;
-  const int to = r.members[static_cast<std::size_t>(wrap(i + 1, n))].rank;
-  const int from = r.members[static_cast<std::size_t>(wrap(i - 1, n))].rank;
-  int g = c.b.next_group(me);
-  std::string tag = c.tag(fmt::format("{}.{}{}", r.name, what, t));
-  int rnd = t + 1 < n ? c.round(t + 1) : -1;
-  c.b.send(me, to, tag, out, comm_stream(1), g, rnd);
-  c.b.recv(me, from, tag, in, comm_stream(1), g, rnd);
+  exchange(c, r, i, t, out, in, what, comm_stream(1), t + 1 < n ? c.round(t + 1) : -1);
 }
 
 }  // namespace
