@@ -59,16 +59,21 @@ bool Controller::commit(ScenarioSpec candidate) {
   return true;
 }
 
-bool Controller::setField(const QString& path, const QString& value) {
+bool Controller::commitEdit(const std::function<ScenarioSpec()>& edit, bool announce) {
   ScenarioSpec candidate;
   try {
-    candidate = with_field(spec_, path.toStdString(), value.toStdString());
+    candidate = edit();
   } catch (const InputError& e) {
     reportError(message_of(e));
     return false;
   }
   commit(std::move(candidate));
+  if (announce) emit specChanged();
   return true;
+}
+
+bool Controller::setField(const QString& path, const QString& value) {
+  return commitEdit([&] { return with_field(spec_, path.toStdString(), value.toStdString()); }, false);
 }
 
 bool Controller::pickModel(const QString& name) {
@@ -81,15 +86,7 @@ bool Controller::pickModel(const QString& name) {
   w.text_hidden.reset();
   w.visual_hidden.reset();
   w.cross_attention_layers.reset();
-  try {
-    candidate = with_field(candidate, "workload.model", name.toStdString());
-  } catch (const InputError& e) {
-    reportError(message_of(e));
-    return false;
-  }
-  commit(std::move(candidate));
-  emit specChanged();
-  return true;
+  return commitEdit([&] { return with_field(candidate, "workload.model", name.toStdString()); }, true);
 }
 
 bool Controller::pickCluster(const QString& name) {
@@ -100,31 +97,27 @@ bool Controller::pickCluster(const QString& name) {
     candidate.cluster.memory_reserved_GB = reserved;
   }
   candidate.cluster.preset.reset();
-  try {
-    if (!name.isEmpty()) {
-      candidate = with_field(candidate, "cluster.preset", name.toStdString());
-    } else if (dashboard_) {
-      // No preset: the cluster as it stands, its fields explicit (Field::get); the GPU's
-      // own figures stay derived from cluster.gpu unless they were overridden already.
-      for (const Field& f : scenario_fields()) {
-        if (f.path.rfind("cluster.", 0) != 0 || f.path == "cluster.preset" || f.path.rfind("cluster.gpu_", 0) == 0)
-          continue;
-        const FieldValue v = f.get(dashboard_->scenario);
-        std::string text;
-        if (const auto* i = std::get_if<std::int64_t>(&v)) text = std::to_string(*i);
-        else if (const auto* d = std::get_if<double>(&v)) text = QString::number(*d, 'g', 17).toStdString();
-        else if (const auto* t = std::get_if<std::string>(&v)) text = *t;
-        else continue;
-        candidate = with_field(candidate, f.path, text);
-      }
-    }
-  } catch (const InputError& e) {
-    reportError(message_of(e));
-    return false;
-  }
-  commit(std::move(candidate));
-  emit specChanged();
-  return true;
+  return commitEdit(
+      [&] {
+        if (!name.isEmpty()) return with_field(candidate, "cluster.preset", name.toStdString());
+        if (dashboard_) {
+          // No preset: the cluster as it stands, its fields explicit (Field::get); the GPU's
+          // own figures stay derived from cluster.gpu unless they were overridden already.
+          for (const Field& f : scenario_fields()) {
+            if (f.path.rfind("cluster.", 0) != 0 || f.path == "cluster.preset" || f.path.rfind("cluster.gpu_", 0) == 0)
+              continue;
+            const FieldValue v = f.get(dashboard_->scenario);
+            std::string text;
+            if (const auto* i = std::get_if<std::int64_t>(&v)) text = std::to_string(*i);
+            else if (const auto* d = std::get_if<double>(&v)) text = QString::number(*d, 'g', 17).toStdString();
+            else if (const auto* t = std::get_if<std::string>(&v)) text = *t;
+            else continue;
+            candidate = with_field(candidate, f.path, text);
+          }
+        }
+        return candidate;
+      },
+      true);
 }
 
 bool Controller::pickGpu(const QString& name) {
@@ -132,15 +125,7 @@ bool Controller::pickGpu(const QString& name) {
   candidate.cluster.gpu_peak_TFLOPS.reset();
   candidate.cluster.gpu_hbm_GBps.reset();
   candidate.cluster.gpu_memory_GB.reset();
-  try {
-    candidate = with_field(candidate, "cluster.gpu", name.toStdString());
-  } catch (const InputError& e) {
-    reportError(message_of(e));
-    return false;
-  }
-  commit(std::move(candidate));
-  emit specChanged();
-  return true;
+  return commitEdit([&] { return with_field(candidate, "cluster.gpu", name.toStdString()); }, true);
 }
 
 bool Controller::setMechanisms(const QStringList& names) {

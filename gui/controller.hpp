@@ -65,6 +65,9 @@ class Controller : public QObject {
 
  private:
   bool commit(ScenarioSpec candidate);
+  // Builds a candidate with `edit` (which may throw InputError: shown inline, nothing
+  // committed), commits it and, when `announce`, tells the inputs panel the spec changed.
+  bool commitEdit(const std::function<ScenarioSpec()>& edit, bool announce);
   void reportError(const QString& message);
   void runJob(const QString& what, std::function<std::function<void()>()> body);
 
