@@ -106,30 +106,26 @@ std::string render_fit_json(const LinkFit& fit) {
 }
 
 int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
-  std::vector<Problem> problems;
+  ProblemList problems;
   std::optional<NcclCollective> op;
   if (!o.op.empty()) {
     op = parse_collective_op(o.op);
     if (!op)
-      problems.push_back({Origin{"--op " + o.op}, "op", fmt::format("unknown collective (known: {})", collective_names())});
+      problems.add(Problem{Origin{"--op " + o.op}, "op", fmt::format("unknown collective (known: {})", collective_names())});
   }
   for (const auto& [path, option] : {std::pair{o.out_path, "--out"}, std::pair{o.plot_path, "--plot"}}) {
     if (path.empty()) continue;
-    try {
+    problems.check([&] {
       check_output_path(path, option);
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
   std::vector<NcclLog> logs;
   for (const auto& path : o.logs) {
-    try {
+    problems.check([&] {
       logs.push_back(read_nccl_tests_file(path, op));
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
 
   LinkFit fit = fit_links(logs, FitOptions{o.nics_per_node});
   fit.calibration.sources.clear();

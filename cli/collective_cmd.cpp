@@ -67,45 +67,41 @@ double round_size(NcclCollective op, int ranks, double bytes) {
 }
 
 int run_collective(const CollectiveOptions& o, Io& io) {
-  std::vector<Problem> problems;
+  ProblemList problems;
   auto op = parse_collective_op(o.op);
   if (!op)
-    problems.push_back({Origin{"--op " + o.op}, "op", fmt::format("unknown collective (known: {})", collective_names())});
+    problems.add(Problem{Origin{"--op " + o.op}, "op", fmt::format("unknown collective (known: {})", collective_names())});
   const ClusterPreset* preset = find_cluster(o.cluster);
   if (preset == nullptr)
-    problems.push_back({Origin{"--cluster " + o.cluster}, "cluster", fmt::format("unknown cluster preset (known: {})", cluster_names())});
+    problems.add(Problem{Origin{"--cluster " + o.cluster}, "cluster", fmt::format("unknown cluster preset (known: {})", cluster_names())});
   if (o.gpus_per_node > 0 && o.gpus % o.gpus_per_node != 0 && o.gpus > o.gpus_per_node)
-    problems.push_back({Origin{fmt::format("--gpus {}", o.gpus)}, "gpus",
+    problems.add(Problem{Origin{fmt::format("--gpus {}", o.gpus)}, "gpus",
                         fmt::format("{} GPUs do not fill whole nodes of {}", o.gpus, o.gpus_per_node)});
   std::optional<LaunchMode> launch;
   if (o.launch != "auto") {
     launch = parse_launch_mode(o.launch);
-    if (!launch) problems.push_back({Origin{"--launch " + o.launch}, "launch", "expected auto, mpi or single_process"});
+    if (!launch) problems.add(Problem{Origin{"--launch " + o.launch}, "launch", "expected auto, mpi or single_process"});
   }
   std::vector<double> sizes;
   for (const auto& s : o.sizes) {
     auto v = parse_size(s);
-    if (!v || *v <= 0) problems.push_back({Origin{"--sizes " + s}, "sizes", "expected a positive size in bytes, e.g. 8, 64K, 1M, 16G"});
+    if (!v || *v <= 0) problems.add(Problem{Origin{"--sizes " + s}, "sizes", "expected a positive size in bytes, e.g. 8, 64K, 1M, 16G"});
     else sizes.push_back(*v);
   }
   if (o.sizes.empty())
     for (int e = 3; e <= 34; ++e) sizes.push_back(std::ldexp(1.0, e));  // 8 B .. 16 GiB
   Calibration cal;
   for (const auto& path : o.calibrations) {
-    try {
+    problems.check([&] {
       apply_calibration_file(cal, path);
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
   if (!o.out_path.empty()) {
-    try {
+    problems.check([&] {
       check_output_path(o.out_path, "--out");
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
 
   CollectiveShape shape;
   shape.op = *op;

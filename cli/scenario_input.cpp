@@ -8,17 +8,15 @@
 namespace xattn::cli {
 
 void apply_overrides(ScenarioSpec& spec, const std::vector<std::string>& overrides) {
-  std::vector<Problem> problems;
+  ProblemList problems;
   for (const auto& assignment : overrides) {
-    try {
+    problems.check([&] {
       if (assignment.find('=') == std::string::npos)
         throw InputError(Origin{"--set " + assignment}, assignment, "expected KEY=VALUE, e.g. workload.frames=384");
       apply_override(spec, assignment);
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
 }
 
 ScenarioSpec load_spec_with_overrides(const std::string& path, const std::vector<std::string>& overrides) {
@@ -33,30 +31,30 @@ ScenarioSpec load_spec_with_overrides(const std::string& path, const std::vector
 std::vector<Mechanism> parse_mechanisms(const std::vector<std::string>& names, const Origin& origin,
                                         const std::string& field) {
   std::vector<Mechanism> out;
-  std::vector<Problem> problems;
+  ProblemList problems;
   for (const auto& n : names) {
     if (auto m = parse_mechanism(n)) {
       out.push_back(*m);
     } else {
-      problems.push_back(
+      problems.add(
           Problem{origin, field, fmt::format("unknown mechanism '{}' (known: {})", n, mechanism_names())});
     }
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
   return out;
 }
 
 std::vector<Pass> parse_passes(const std::vector<std::string>& names, const Origin& origin, const std::string& field) {
   std::vector<Pass> out;
-  std::vector<Problem> problems;
+  ProblemList problems;
   for (const auto& n : names) {
     if (auto p = parse_pass(n)) {
       out.push_back(*p);
     } else {
-      problems.push_back(Problem{origin, field, fmt::format("unknown pass '{}' (known: fwd, bwd, fwd+bwd)", n)});
+      problems.add(Problem{origin, field, fmt::format("unknown pass '{}' (known: fwd, bwd, fwd+bwd)", n)});
     }
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
   return out;
 }
 

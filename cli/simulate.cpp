@@ -33,57 +33,47 @@ struct SimulateOptions {
 
 int run_simulate(const SimulateOptions& o, Io& io) {
   // Every command-line problem is reported together with the scenario's own.
-  std::vector<Problem> problems;
+  ProblemList problems;
   if (o.engine != "analytic" && o.engine != "event" && o.engine != "both") {
-    problems.push_back({Origin{"--engine " + o.engine}, "engine",
+    problems.add(Problem{Origin{"--engine " + o.engine}, "engine",
                         fmt::format("unknown engine '{}' (known: analytic, event, both)", o.engine)});
   }
   std::vector<Mechanism> mechanisms;
   std::vector<Pass> passes;
   for (const auto& name : o.mechanisms) {
-    try {
+    problems.check([&] {
       auto m = parse_mechanisms({name}, Origin{"--mechanism " + name}, "mechanism");
       mechanisms.insert(mechanisms.end(), m.begin(), m.end());
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
   for (const auto& name : o.passes) {
-    try {
+    problems.check([&] {
       auto p = parse_passes({name}, Origin{"--pass " + name}, "pass");
       passes.insert(passes.end(), p.begin(), p.end());
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
   ScenarioSpec spec;
   Scenario scenario;
-  try {
+  problems.check([&] {
     spec = load_spec_with_overrides(o.scenario, o.overrides);
     scenario = resolve(spec);
-  } catch (const InputError& e) {
-    problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-  }
+  });
   if (!o.out_path.empty()) {
-    try {
+    problems.check([&] {
       check_output_path(o.out_path, "--out");
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
   for (const auto& [path, option] : {std::pair{o.trace_path, "--trace"}, std::pair{o.ops_path, "--ops"}}) {
     if (path.empty()) continue;
     if (o.engine == "analytic")
-      problems.push_back({Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
+      problems.add(Problem{Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
     if (o.mechanisms.size() != 1 || o.passes.size() != 1)
-      problems.push_back({Origin{option}, "mechanism", fmt::format("{} writes one mechanism and pass: give one -m and one -p", option)});
-    try {
+      problems.add(Problem{Origin{option}, "mechanism", fmt::format("{} writes one mechanism and pass: give one -m and one -p", option)});
+    problems.check([&] {
       check_output_path(path, option);
-    } catch (const InputError& e) {
-      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-    }
+    });
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;
   if (passes.empty()) passes = {Pass::fwd, Pass::bwd, Pass::fwd_bwd};

@@ -91,20 +91,20 @@ std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, 
   if (field.type != FieldType::integer && field.type != FieldType::number)
     throw InputError(where, path, "a range {from, to, step|factor} needs a numeric field; give a list instead");
   std::map<std::string, YAML::Node> keys;
-  std::vector<Problem> problems;
+  ProblemList problems;
   for (auto it = map.begin(); it != map.end(); ++it) {
     std::string k = it->first.Scalar();
     if (k == "from" || k == "to" || k == "step" || k == "factor") {
       if (!it->second.IsScalar())
-        problems.push_back({mark_of(source, it->second), path, fmt::format("range '{}' must be a number", k)});
+        problems.add(Problem{mark_of(source, it->second), path, fmt::format("range '{}' must be a number", k)});
       else
         keys[k] = it->second;
     } else {
-      problems.push_back({mark_of(source, it->first), path,
+      problems.add(Problem{mark_of(source, it->first), path,
                           fmt::format("unknown range key '{}'; a range is {{from, to, step}} or {{from, to, factor}}", k)});
     }
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
   for (const char* k : {"from", "to"})
     if (!keys.count(k)) throw InputError(where, path, fmt::format("range without '{}'", k));
   bool has_step = keys.count("step") > 0, has_factor = keys.count("factor") > 0;
@@ -181,20 +181,18 @@ GridAxis read_axis(const Field& field, const YAML::Node& key, const YAML::Node& 
     axis.values = expand_range(field, value, source);
   } else if (value.IsSequence()) {
     // A list of values; for a list field each item is itself a value (a scalar or a list).
-    std::vector<Problem> problems;
+    ProblemList problems;
     for (const auto& item : value) {
       auto text = scalar_text(item, field.type);
       if (!text) {
-        problems.push_back({mark_of(source, item), field.path, "expected a value, not a mapping or nested list"});
+        problems.add(Problem{mark_of(source, item), field.path, "expected a value, not a mapping or nested list"});
         continue;
       }
-      try {
+      problems.check([&] {
         axis.values.push_back(parse_field_value(field, *text, mark_of(source, item)));
-      } catch (const InputError& e) {
-        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-      }
+      });
     }
-    if (!problems.empty()) throw InputError(std::move(problems));
+    problems.throw_if_any();
   } else if (value.IsScalar()) {
     axis.values.push_back(parse_field_value(field, value.Scalar(), mark_of(source, value)));
   } else {
@@ -235,8 +233,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
 
   SweepPlan plan;
   plan.path = path;
-  std::vector<Problem> problems;
-  auto add = [&](const InputError& e) { problems.insert(problems.end(), e.problems().begin(), e.problems().end()); };
+  ProblemList problems;
 
   // Absent keys (and keys with no value) are null nodes.
   YAML::Node base{YAML::NodeType::Null}, set{YAML::NodeType::Null}, grid{YAML::NodeType::Null},
@@ -250,28 +247,28 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     else if (key == "passes") passes = it->second;
     else if (key == "name" || key == "description") continue;
     else
-      problems.push_back({mark_of(path, it->first), key,
+      problems.add(Problem{mark_of(path, it->first), key,
                           "unknown sweep key; known: base, set, grid, mechanisms, passes, name, description"});
   }
 
   // The base scenario, relative to the sweep file.
   bool have_base = false;
   if (base.IsNull()) {
-    problems.push_back({Origin{path, 1, 1}, "base", "missing: name the base scenario file, e.g. base: ../llama32v-16xa100.yaml"});
+    problems.add(Problem{Origin{path, 1, 1}, "base", "missing: name the base scenario file, e.g. base: ../llama32v-16xa100.yaml"});
   } else if (!base.IsScalar()) {
-    problems.push_back({mark_of(path, base), "base", "expected a scenario file name"});
+    problems.add(Problem{mark_of(path, base), "base", "expected a scenario file name"});
   } else {
     std::filesystem::path p(base.Scalar());
     if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(p, ec)) {
-      problems.push_back({mark_of(path, base), "base", fmt::format("no such scenario file: {}", p.string())});
+      problems.add(Problem{mark_of(path, base), "base", fmt::format("no such scenario file: {}", p.string())});
     } else {
       try {
         plan.base = load_scenario_spec(p.lexically_normal().string());
         have_base = true;
       } catch (const InputError& e) {
-        add(e);
+        problems.add(e);
       }
     }
   }
@@ -279,7 +276,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   // Fixed overrides: `set: {dotted.path: value}`, then the command line's --set.
   if (!set.IsNull()) {
     if (!set.IsMap()) {
-      problems.push_back({mark_of(path, set), "set", "expected a mapping of dotted field paths to values"});
+      problems.add(Problem{mark_of(path, set), "set", "expected a mapping of dotted field paths to values"});
     } else {
       for (auto it = set.begin(); it != set.end(); ++it) {
         std::string key = it->first.Scalar();
@@ -289,7 +286,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
           if (!value) throw InputError(mark_of(path, it->second), key, "expected a value");
           apply_override(plan.base, key, *value, mark_of(path, it->first));
         } catch (const InputError& e) {
-          add(e);
+          problems.add(e);
         }
       }
     }
@@ -298,7 +295,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   // The grid, in file order.
   if (!grid.IsNull()) {
     if (!grid.IsMap()) {
-      problems.push_back({mark_of(path, grid), "grid", "expected a mapping of dotted field paths to values or ranges"});
+      problems.add(Problem{mark_of(path, grid), "grid", "expected a mapping of dotted field paths to values or ranges"});
     } else {
       for (auto it = grid.begin(); it != grid.end(); ++it) {
         std::string key = it->first.Scalar();
@@ -309,12 +306,12 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
             ScenarioSpec scratch;
             apply_override(scratch, key, "", mark_of(path, it->first));
           } catch (const InputError& e) {
-            add(e);
+            problems.add(e);
           }
           continue;
         }
         if (f->path == "mechanisms") {
-          problems.push_back({mark_of(path, it->first), key,
+          problems.add(Problem{mark_of(path, it->first), key,
                               "not a grid field: list the mechanisms under the sweep's top-level `mechanisms:`; "
                               "every point is evaluated for each of them"});
           continue;
@@ -322,13 +319,13 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
         bool duplicate = false;
         for (const auto& a : plan.axes) duplicate = duplicate || a.field == f;
         if (duplicate) {
-          problems.push_back({mark_of(path, it->first), key, "appears twice in the grid"});
+          problems.add(Problem{mark_of(path, it->first), key, "appears twice in the grid"});
           continue;
         }
         try {
           plan.axes.push_back(read_axis(*f, it->first, it->second, path));
         } catch (const InputError& e) {
-          add(e);
+          problems.add(e);
         }
       }
     }
@@ -337,7 +334,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   try {
     apply_overrides(plan.base, overrides);
   } catch (const InputError& e) {
-    add(e);
+    problems.add(e);
   }
   for (const auto& o : overrides) {
     std::string key = o.substr(0, o.find('='));
@@ -345,7 +342,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     key.erase(key.find_last_not_of(" \t") + 1);
     for (const auto& a : plan.axes)
       if (a.field->path == key)
-        problems.push_back({Origin{"--set " + o}, key,
+        problems.add(Problem{Origin{"--set " + o}, key,
                             fmt::format("is a grid field ({}); the grid would override it", a.origin.str())});
   }
 
@@ -360,18 +357,18 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     } else if (node.IsSequence()) {
       for (const auto& item : node) items.push_back(item);
     } else {
-      problems.push_back({mark_of(path, node), field, "expected a list of names"});
+      problems.add(Problem{mark_of(path, node), field, "expected a list of names"});
     }
     for (const auto& item : items) {
       if (!item.IsScalar()) {
-        problems.push_back({mark_of(path, item), field, "expected a name"});
+        problems.add(Problem{mark_of(path, item), field, "expected a name"});
         continue;
       }
       try {
         auto parsed = parse_one(item.Scalar(), mark_of(path, item));
         out.insert(out.end(), parsed.begin(), parsed.end());
       } catch (const InputError& e) {
-        add(e);
+        problems.add(e);
       }
     }
     return out;
@@ -386,7 +383,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
                             ? default_mechanisms()
                             : parse_mechanisms(plan.base.mechanisms, plan.base.origin_of("mechanisms"), "mechanisms");
     } catch (const InputError& e) {
-      add(e);
+      problems.add(e);
     }
   }
   if (!passes.IsNull()) {
@@ -397,18 +394,18 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     plan.passes = {Pass::fwd_bwd};
   }
   if (!mechanisms.IsNull() && plan.mechanisms.empty() && problems.empty())
-    problems.push_back({mark_of(path, mechanisms), "mechanisms", "empty list"});
+    problems.add(Problem{mark_of(path, mechanisms), "mechanisms", "empty list"});
   if (!passes.IsNull() && plan.passes.empty() && problems.empty())
-    problems.push_back({mark_of(path, passes), "passes", "empty list"});
+    problems.add(Problem{mark_of(path, passes), "passes", "empty list"});
 
   if (problems.empty()) {
     double n = 1;
     for (const auto& a : plan.axes) n *= static_cast<double>(a.values.size());
     if (n > kMaxPoints)
-      problems.push_back({!grid.IsNull() ? mark_of(path, grid) : Origin{path}, "grid",
+      problems.add(Problem{!grid.IsNull() ? mark_of(path, grid) : Origin{path}, "grid",
                           fmt::format("{:.3g} points is more than this tool will sweep ({:.0e})", n, kMaxPoints)});
   }
-  if (!problems.empty()) throw InputError(std::move(problems));
+  problems.throw_if_any();
   return plan;
 }
 

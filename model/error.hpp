@@ -37,4 +37,28 @@ class InputError : public std::runtime_error {
   std::vector<Problem> problems_;
 };
 
+// Gathers the problems of independent checks so that all of them are reported at once.
+class ProblemList {
+ public:
+  // Runs `check`; an InputError it throws is added to the list, not propagated.
+  template <class F>
+  void check(F&& check) {
+    try {
+      check();
+    } catch (const InputError& e) {
+      add(e);
+    }
+  }
+  void add(Problem p) { problems_.push_back(std::move(p)); }
+  void add(const InputError& e) { problems_.insert(problems_.end(), e.problems().begin(), e.problems().end()); }
+  [[nodiscard]] bool empty() const { return problems_.empty(); }
+  // Throws one InputError carrying every problem added, if there is any.
+  void throw_if_any() {
+    if (!problems_.empty()) throw InputError(std::move(problems_));
+  }
+
+ private:
+  std::vector<Problem> problems_;
+};
+
 }  // namespace xattn
