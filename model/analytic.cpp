@@ -61,16 +61,13 @@ struct Ctx {
 
   // eq. 14: projections repeated by recomputation (Q from the text input; K, V from the
   // visual features), for `q_rows` queries and `kv_rows` keys on this rank.
-  Seconds recompute(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
-    const ModelSpec& m = s.model;
-    double flops = 2.0 * B * d(q_rows) * d(m.text_hidden) * q_heads * D +
-                   2.0 * 2.0 * B * d(kv_rows) * d(m.visual_hidden) * kv_heads * D;
-    return Flops(flops) / (peak * s.calibration.compute.gemm_efficiency);
-  }
   Flops recompute_flops(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
     const ModelSpec& m = s.model;
     return Flops(2.0 * B * d(q_rows) * d(m.text_hidden) * q_heads * D +
                  2.0 * 2.0 * B * d(kv_rows) * d(m.visual_hidden) * kv_heads * D);
+  }
+  Seconds recompute(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
+    return recompute_flops(q_rows, kv_rows, q_heads, kv_heads) / (peak * s.calibration.compute.gemm_efficiency);
   }
 };
 
