@@ -24,4 +24,16 @@ std::string_view to_string(LinkClass c) {
   return c == LinkClass::intra_node ? "intra_node" : "inter_node";
 }
 
+Cluster loopback_cluster(const GpuSpec& gpu, int ranks, LinkSpec link) {
+  Cluster c;
+  c.gpu = gpu;
+  c.nodes = 1;
+  c.gpus_per_node = ranks;
+  c.intra_kind = IntraFabric::nvlink_mesh;
+  c.intra = link;
+  c.inter = link;  // unused: one node
+  c.nics_per_node = 1;
+  return c;
+}
+
 }  // namespace xattn

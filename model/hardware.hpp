@@ -56,4 +56,11 @@ struct Cluster {
   }
 };
 
+// P ranks that are virtual ranks of one physical GPU (issue 6, the GPU backend's loopback
+// transport): one node of `ranks` "GPUs" of type `gpu`, joined nvlink-mesh style by one
+// independent link per ordered pair with the given figures, because each loopback copy
+// is paced on its own rather than through a shared port. The compute sharing of the one
+// device is the simulator's (sim/device_share.hpp), not the cluster's.
+[[nodiscard]] Cluster loopback_cluster(const GpuSpec& gpu, int ranks, LinkSpec link);
+
 }  // namespace xattn

@@ -16,11 +16,13 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "model/calibration.hpp"
 #include "model/hardware.hpp"
 #include "model/schedule/schedule.hpp"
 #include "sim/compute_cost.hpp"
+#include "sim/device_share.hpp"
 #include "sim/network.hpp"
 #include "sim/timeline.hpp"
 #include "sim/topology.hpp"
@@ -37,6 +39,13 @@ struct SimOptions {
   int straggler = -1;
   double straggler_factor = 1.0;
   std::uint64_t seed = 1;
+  // Several ranks on one GPU (device_share.hpp): device_of[r] is the device rank r runs on
+  // (empty: every rank its own GPU). Ranks that share a device run their compute ops one
+  // at a time, by `sharing`; in_order takes its order per device from `compute_order`
+  // (empty: device_compute_order of a run without sharing).
+  std::vector<int> device_of;
+  DeviceSharing sharing = DeviceSharing::in_order;
+  std::vector<std::vector<OpId>> compute_order;
 };
 
 // The schedule cannot run to the end (a transfer without its partner, a cycle of waits).
