@@ -1,7 +1,13 @@
 // `xattn collective`: predicted time, algbw and busbw of one NCCL collective per message
 // size, in nccl-tests' columns so that a prediction and a measurement line up column for
-// column (model/collective_model.hpp). Link figures come from calibration files (merged
-// in order) over a cluster preset's nominal ones.
+// column. Link figures come from calibration files (merged in order) over a cluster
+// preset's nominal ones. The default engine is the ring closed form
+// (model/collective_model.hpp): `calibrate nccl-tests` fits its parameters through that
+// model, so they are effective figures (zero per-hop latencies with the cost moved to a
+// base latency, say) that reproduce the logs through it. `--engine sim` runs each ring
+// step as flows on the cluster's topology (sim/collective_sim.hpp): the same answer on
+// NVSwitch with rail NICs, and the topology's own cost where the closed form is blind —
+// PCIe host bridges, shared or oversubscribed NICs.
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -19,6 +25,7 @@
 #include "model/error.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
+#include "sim/collective_sim.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -33,6 +40,7 @@ struct CollectiveOptions {
   std::string launch = "auto";
   std::vector<std::string> sizes;
   std::string format = "table";
+  std::string engine = "ring";
   std::string out_path;
 };
 
@@ -111,13 +119,16 @@ int run_collective(const CollectiveOptions& o, Io& io) {
   // Default: one process per GPU (MPI) across nodes, one process for all GPUs inside one,
   // as nccl-tests is usually run and as the reference logs were.
   shape.launch = launch ? *launch : shape.nodes() > 1 ? LaunchMode::mpi : LaunchMode::single_process;
-  RingCollectiveModel model(CollectiveLinks::from(preset->cluster, cal));
+  std::unique_ptr<CollectiveModel> model;
+  if (o.engine == "sim") model = std::make_unique<sim::SimCollectiveModel>(preset->cluster, cal);
+  else model = std::make_unique<RingCollectiveModel>(CollectiveLinks::from(preset->cluster, cal));
+  const bool simulated = o.engine == "sim" && sim::SimCollectiveModel::simulates(shape.op);
 
   std::vector<CollectiveRow> rows;
   for (double s : sizes) {
     double b = round_size(shape.op, shape.gpus, s);
     if (b <= 0) continue;
-    rows.push_back(predict_row(model, shape, Bytes(b), kTypeBytes));
+    rows.push_back(predict_row(*model, shape, Bytes(b), kTypeBytes));
   }
 
   std::string text;
@@ -128,6 +139,7 @@ int run_collective(const CollectiveOptions& o, Io& io) {
                      {"nodes", shape.nodes()},
                      {"nics_per_node", shape.nics_per_node},
                      {"launch", std::string(to_string(shape.launch))},
+                     {"engine", simulated ? "sim" : "ring"},
                      {"calibration", o.calibrations},
                      {"rows", nlohmann::json::array()}};
     for (const auto& r : rows)
@@ -145,7 +157,8 @@ int run_collective(const CollectiveOptions& o, Io& io) {
     fmt::format_to(out, "# xattn collective: {} on {} GPUs ({} node(s) x {}, {} NIC(s) per node), launch {}\n",
                    to_string(shape.op), shape.gpus, shape.nodes(), shape.gpus_per_node, shape.nics_per_node,
                    to_string(shape.launch));
-    fmt::format_to(out, "# predicted by the ring model (docs/calibration.md); links: {}\n#\n",
+    fmt::format_to(out, "# predicted by {} (docs/calibration.md); links: {}\n#\n",
+                   simulated ? "ring steps on the simulator's flow network of " + o.cluster : std::string("the ring model"),
                    o.calibrations.empty() ? "nominal figures of " + o.cluster : fmt::format("{}", fmt::join(o.calibrations, ", ")));
     fmt::format_to(out, "# {:>10}  {:>12}  {:>8}  {:>7}  {:>7}  {:>6}  {:>6}  {:>8}\n", "size", "count", "type",
                    "redop", "time", "algbw", "busbw", "protocol");
@@ -196,6 +209,11 @@ void add_collective(CLI::App& app, Commands& commands) {
   sub->add_option("-f,--format", o->format, "Output: table (default) or json")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));
+  sub->add_option("--engine", o->engine,
+                  "ring (default: the closed form the fit uses) or sim (each ring step as flows on the cluster's topology)")
+      ->type_name("ENGINE")
+      ->check(CLI::IsMember({"sim", "ring"}))
+      ->capture_default_str();
   sub->add_option("-o,--out", o->out_path, "Write the output to FILE (whole or not at all) instead of stdout")
       ->type_name("FILE");
   sub->footer("Example: xattn collective --calibration ndv4.yaml --op all_reduce --gpus 32 --gpus-per-node 8");

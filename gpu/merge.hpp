@@ -12,6 +12,32 @@
 #include <cstdint>
 #include <string>
 
+#if defined(__CUDACC__)
+#include <cmath>
+#endif
+
+#if defined(__CUDACC__)
+namespace xattn::gpu {
+// The merge's weights, shared by every CUDA merge (this file's kernel and the executor's
+// activation-dtype merge in elementwise.cu). Visible to nvcc only.
+// The two weights of a stable merge; (1, 0) or (0, 1) when one side is empty.
+__host__ __device__ inline void merge_weights(float la, float lb, float* wa, float* wb, float* l) {
+  if (isinf(la) && la < 0) { *wa = 0.f; *wb = 1.f; *l = lb; return; }
+  if (isinf(lb) && lb < 0) { *wa = 1.f; *wb = 0.f; *l = la; return; }
+  // Weights from the difference of the two LSEs (exact when they are close), not from
+  // la - L: with L near 1000 an fp32 L carries an absolute error of 6e-5 that exp() would
+  // turn into the same relative error in O.
+  float gap = fabsf(la - lb);
+  float soft = log1pf(expf(-gap));
+  float w_hi = expf(-soft), w_lo = expf(-gap - soft);
+  *wa = la >= lb ? w_hi : w_lo;
+  *wb = la >= lb ? w_lo : w_hi;
+  *l = fmaxf(la, lb) + soft;
+}
+
+}  // namespace xattn::gpu
+#endif
+
 namespace xattn::gpu {
 
 // Rows are (batch, head, query) triples; o has `rows * head_dim` floats, lse `rows`.

@@ -63,4 +63,17 @@ struct LinkSample {
 // group; checks that the bytes arrived. Returns the time of one round in seconds.
 [[nodiscard]] double nccl_self_test(std::int64_t bytes);
 
+// ---- building blocks the executor enqueues (stream: a cudaStream_t as void*) ----------
+
+// A 1-thread kernel that writes %globaltimer (ns) to *slot (device memory).
+void enqueue_mark(std::int64_t* slot, void* stream);
+// A 1-thread kernel that spins (__nanosleep) until %globaltimer >= *slot + ns.
+void enqueue_pace(const std::int64_t* slot, std::int64_t ns, void* stream);
+// The mark of a message on a shared link: the link serves its messages one after the
+// other (first marked, first served). With now = %globaltimer, it takes
+// wire = max(now, *link_free) + wire_ns, sets *link_free = wire and *slot = wire +
+// latency_ns, so enqueue_pace(slot, 0) then waits for the message's end.
+void enqueue_mark_link(std::int64_t* slot, std::int64_t* link_free, std::int64_t wire_ns, std::int64_t latency_ns,
+                       void* stream);
+
 }  // namespace xattn::gpu
