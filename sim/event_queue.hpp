@@ -21,6 +21,8 @@ enum class EventKind : std::uint8_t {
   transfer_done = 1,  // a point-to-point flow finished (sender rank, the Send's op index)
   collective_step = 2,  // one flow of a collective finished (first member, flow number)
   wake = 3,           // generic: a rank should look for ops that may start
+  device = 4,         // a shared device may start its next compute op (device index, 0); after
+                      // every completion of the instant, so ops ready together compete fairly
 };
 
 struct Event {

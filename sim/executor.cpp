@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 
@@ -80,6 +81,22 @@ struct Instance {
   // Ring collectives: per member, the last step it finished sending and receiving, and the
   // steps it has launched.
   std::vector<int> sent, received, launched;
+};
+
+// A device shared by several ranks (device_share.hpp): runs one compute op at a time.
+struct DeviceState {
+  bool busy = false;
+  Time dispatch_at = Time::never();  // a device event is queued for this instant
+  std::vector<OpId> order;           // in_order: the whole order
+  std::size_t cursor = 0;            // in_order: the next op to run
+  // fifo: ops waiting for the device, by (posted time, rank, index); a min-heap.
+  struct Waiting {
+    Time posted;
+    OpId op;
+    bool operator>(const Waiting& o) const { return posted != o.posted ? posted > o.posted : o.op < op; }
+  };
+  std::vector<Waiting> ready;
+  OpId last{-1, -1};                 // the op that last ran (critical path of the next)
 };
 
 class Executor {
@@ -225,6 +242,47 @@ class Executor {
     for (const Instance& inst : instances_)
       for (const OpId& m : inst.members)
         if (m.rank < 0) throw SimulationError("a collective is not posted by every member of its group");
+    setup_devices();
+  }
+
+  // Several ranks on one device: check the placement and the in_order order.
+  void setup_devices() {
+    if (o_.device_of.empty()) return;
+    const int P = s_.ranks();
+    if (static_cast<int>(o_.device_of.size()) != P)
+      throw SimulationError(fmt::format("device placement names {} ranks; the schedule has {}", o_.device_of.size(), P));
+    for (int r = 0; r < P; ++r)
+      if (o_.device_of[static_cast<std::size_t>(r)] < 0)
+        throw SimulationError(fmt::format("rank {} is placed on device {}", r, o_.device_of[static_cast<std::size_t>(r)]));
+    devices_.resize(static_cast<std::size_t>(device_count(o_.device_of)));
+    if (o_.sharing != DeviceSharing::in_order) return;
+    if (o_.compute_order.size() != devices_.size())
+      throw SimulationError(fmt::format("in-order device sharing needs a compute order for each of the {} devices; got {} "
+                                        "(sim::device_compute_order makes one)",
+                                        devices_.size(), o_.compute_order.size()));
+    std::vector<std::vector<bool>> seen(static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r) seen[static_cast<std::size_t>(r)].assign(ranks_[static_cast<std::size_t>(r)].info.size(), false);
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      for (const OpId& id : o_.compute_order[d]) {
+        if (id.rank < 0 || id.rank >= P || id.index < 0 ||
+            id.index >= static_cast<int>(ranks_[static_cast<std::size_t>(id.rank)].info.size()))
+          throw SimulationError(fmt::format("compute order of device {}: op {} is not in the schedule", d, id.str()));
+        if (o_.device_of[static_cast<std::size_t>(id.rank)] != static_cast<int>(d))
+          throw SimulationError(fmt::format("compute order of device {}: op {} belongs to rank {}, which runs on device {}", d,
+                                            id.str(), id.rank, o_.device_of[static_cast<std::size_t>(id.rank)]));
+        if (ranks_[static_cast<std::size_t>(id.rank)].info[static_cast<std::size_t>(id.index)].kind != OpKind::compute)
+          throw SimulationError(fmt::format("compute order of device {}: op {} is not a compute op", d, id.str()));
+        auto seen_it = seen[static_cast<std::size_t>(id.rank)].begin() + id.index;
+        if (*seen_it) throw SimulationError(fmt::format("compute order of device {}: op {} appears twice", d, id.str()));
+        *seen_it = true;
+      }
+      devices_[d].order = o_.compute_order[d];
+    }
+    for (int r = 0; r < P; ++r)
+      for (std::size_t i = 0; i < seen[static_cast<std::size_t>(r)].size(); ++i)
+        if (ranks_[static_cast<std::size_t>(r)].info[i].kind == OpKind::compute && !seen[static_cast<std::size_t>(r)][i])
+          throw SimulationError(fmt::format("compute order of device {}: op {}/{} is missing",
+                                            o_.device_of[static_cast<std::size_t>(r)], r, i));
   }
 
   // Walks a program in order, tracking which buffers hold only fill_zero's zeros. The set
@@ -295,9 +353,17 @@ class Executor {
     const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
     switch (info.kind) {
       case OpKind::compute: {
-        t.start = now;
-        t.end = now + Time::ps(info.duration_ps);
-        queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
+        if (!devices_.empty()) {  // a shared device starts it when its turn comes
+          const int d = o_.device_of[static_cast<std::size_t>(rank)];
+          DeviceState& dev = devices_[static_cast<std::size_t>(d)];
+          if (o_.sharing == DeviceSharing::fifo) {
+            dev.ready.push_back({now, OpId{rank, index}});
+            std::push_heap(dev.ready.begin(), dev.ready.end(), std::greater<>());
+          }
+          wake_device(d, now);
+          break;
+        }
+        start_compute(rank, index, now);
         break;
       }
       case OpKind::send:
@@ -327,6 +393,48 @@ class Executor {
         break;
       }
     }
+  }
+
+  void start_compute(int rank, int index, Time now) {
+    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    t.start = now;
+    t.end = now + Time::ps(ranks_[static_cast<std::size_t>(rank)].info[static_cast<std::size_t>(index)].duration_ps);
+    queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
+  }
+
+  // ---- shared devices --------------------------------------------------------------------
+  // The device looks for its next op at the end of this instant, once every completion of
+  // the instant has made its ops ready (EventKind::device sorts after them).
+  void wake_device(int d, Time now) {
+    DeviceState& dev = devices_[static_cast<std::size_t>(d)];
+    if (dev.busy || dev.dispatch_at == now) return;
+    dev.dispatch_at = now;
+    queue_.push(Event::make(now, EventKind::device, d, 0));
+  }
+
+  void dispatch(int d, Time now) {
+    DeviceState& dev = devices_[static_cast<std::size_t>(d)];
+    dev.dispatch_at = Time::never();
+    if (dev.busy) return;
+    OpId next{-1, -1};
+    if (o_.sharing == DeviceSharing::fifo) {
+      if (dev.ready.empty()) return;
+      std::pop_heap(dev.ready.begin(), dev.ready.end(), std::greater<>());
+      next = dev.ready.back().op;
+      dev.ready.pop_back();
+    } else {
+      if (dev.cursor >= dev.order.size()) return;
+      next = dev.order[dev.cursor];
+      // Head-of-line: the next op of the order runs only once its own stream posted it.
+      if (ranks_[static_cast<std::size_t>(next.rank)].state[static_cast<std::size_t>(next.index)] != OpState::posted) return;
+      ++dev.cursor;
+    }
+    dev.busy = true;
+    // It waited for the device when the device was what it was waiting for.
+    if (tl_.at(next).posted < now && dev.last.rank >= 0)
+      ranks_[static_cast<std::size_t>(next.rank)].pred[static_cast<std::size_t>(next.index)] = dev.last;
+    dev.last = next;
+    start_compute(next.rank, next.index, now);
   }
 
   Time compute_time(int rank, int index, const ComputeOp& c, std::uint8_t zero_adds) const {
@@ -465,6 +573,9 @@ class Executor {
       case EventKind::wake:
         try_start(e.rank(), e.time, OpId{-1, -1});
         break;
+      case EventKind::device:
+        dispatch(e.rank(), e.time);
+        break;
     }
   }
 
@@ -474,7 +585,14 @@ class Executor {
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.end = now;
     const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
-    if (info.kind == OpKind::compute) tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
+    if (info.kind == OpKind::compute) {
+      tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
+      if (!devices_.empty()) {
+        const int d = o_.device_of[static_cast<std::size_t>(rank)];
+        devices_[static_cast<std::size_t>(d)].busy = false;
+        wake_device(d, now);
+      }
+    }
     if (now >= tl_.makespan) {
       tl_.makespan = now;
       last_ = OpId{rank, index};
@@ -533,6 +651,7 @@ class Executor {
   EventQueue queue_;
   std::vector<RankState> ranks_;
   std::vector<Instance> instances_;
+  std::vector<DeviceState> devices_;  // empty: every rank its own GPU
   Timeline tl_;
   OpId last_{-1, -1};
 };
@@ -549,6 +668,16 @@ Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& 
   auto net = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
   ComputeCostModel cost{cluster.gpu, calibration.compute, s.shape.dtype,
                         accumulator_bytes > 0 ? accumulator_bytes : s.shape.element_bytes()};
+  if (!options.device_of.empty() && options.sharing == DeviceSharing::in_order && options.compute_order.empty()) {
+    // The order a run without sharing starts the compute ops in (device_share.hpp).
+    SimOptions alone = options;
+    alone.device_of.clear();
+    auto fresh = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
+    const Timeline independent = execute(s, *fresh, cost, alone);
+    SimOptions shared = options;
+    shared.compute_order = device_compute_order(s, independent, options.device_of);
+    return execute(s, *net, cost, shared);
+  }
   return execute(s, *net, cost, options);
 }
 

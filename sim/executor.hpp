@@ -54,12 +54,14 @@ class SimulationError : public std::runtime_error {
   explicit SimulationError(const std::string& what) : std::runtime_error(what) {}
 };
 
-// Runs `s` on `network` (which holds the topology), timing compute with `cost`.
+// Runs `s` on `network` (which holds the topology), timing compute with `cost`. With
+// in-order device sharing, `options.compute_order` must be set (simulate() makes one).
 [[nodiscard]] Timeline execute(const Schedule& s, Network& network, const ComputeCostModel& cost,
                                const SimOptions& options = {});
 
 // Convenience: the topology and network of `cluster` with `calibration`, and compute on its
-// GPU. `accumulator_bytes`: 0 for the activation dtype's.
+// GPU. `accumulator_bytes`: 0 for the activation dtype's. In-order device sharing without
+// a compute order takes device_compute_order of a first run without sharing.
 [[nodiscard]] Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& calibration,
                                 const SimOptions& options = {}, int accumulator_bytes = 0);
 
