@@ -47,6 +47,23 @@ struct AttnDims {
 [[nodiscard]] std::string attention_forward(ElemType t, const AttnDims& d, const void* q, const void* k,
                                             const void* v, void* o, float* lse, void* stream);
 
+// The forward has two variants (docs/gpu_kernels.md): a single pass, one CTA per 64 query
+// rows, and split-KV, which cuts the key tiles into kv_splits chunks run by separate CTAs
+// and merges their partial results by LSE. attention_forward splits when the single pass
+// would launch fewer CTAs than the current device has SMs, taking its fp32 scratch from the
+// stream-ordered pool (cudaMallocAsync); this says what it would choose.
+struct ForwardPlan {
+  int kv_splits = 1;
+  std::size_t workspace_bytes = 0;  // for attention_forward_split with kv_splits
+};
+[[nodiscard]] ForwardPlan attention_forward_plan(const AttnDims& d);
+[[nodiscard]] std::size_t attention_forward_workspace_bytes(const AttnDims& d, int kv_splits);
+// The forward with an explicit number of splits (1: single pass) and caller-owned scratch
+// of at least attention_forward_workspace_bytes(d, kv_splits) bytes, 256-byte aligned.
+[[nodiscard]] std::string attention_forward_split(ElemType t, const AttnDims& d, const void* q, const void* k,
+                                                  const void* v, void* o, float* lse, int kv_splits,
+                                                  void* workspace, std::size_t workspace_bytes, void* stream);
+
 // delta = rowsum(dout ∘ o) per (batch, head, query row), fp32.
 [[nodiscard]] std::string attention_softmax_delta(ElemType t, const AttnDims& d, const void* o, const void* dout,
                                                   float* delta, void* stream);
