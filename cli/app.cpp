@@ -47,6 +47,7 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_schedule(app, commands);
   add_calibrate_nccl(app, commands);
   add_collective(app, commands);
+  add_run(app, commands);
 }
 
 }  // namespace

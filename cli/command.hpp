@@ -56,6 +56,7 @@ void add_verify(CLI::App& app, Commands& commands);
 void add_schedule(CLI::App& app, Commands& commands);
 void add_calibrate_nccl(CLI::App& app, Commands& commands);
 void add_collective(CLI::App& app, Commands& commands);
+void add_run(CLI::App& app, Commands& commands);
 
 // The `calibrate` command group, created on first use: `calibrate nccl-tests` and
 // `calibrate gpu` are subcommands of it (defined in calibrate_cmd.cpp).

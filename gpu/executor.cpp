@@ -1,0 +1,1130 @@
+// The GPU Schedule executor (see executor.hpp). Host C++20 with the CUDA runtime API;
+// kernels live in elementwise.cu, transport.cu and attention*.cu.
+#include "gpu/executor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+
+#include <cuda_runtime.h>
+#include <nvtx3/nvToolsExt.h>
+#include <nvtx3/nvToolsExtCudaRt.h>
+
+#include "gpu/attention.hpp"
+#include "gpu/device.hpp"
+#include "gpu/elementwise.hpp"
+#include "gpu/nccl_loader.hpp"
+
+namespace xattn::gpu {
+
+std::string_view to_string(ComputePlacement p) {
+  return p == ComputePlacement::one_device_stream ? "one_device_stream" : "per_rank_streams";
+}
+
+namespace {
+
+void check(cudaError_t e, const std::string& what) {
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw GpuError(what + ": " + cudaGetErrorString(e));
+  }
+}
+void check(const std::string& err, const std::string& what) {
+  if (!err.empty()) throw GpuError(what + ": " + err);
+}
+
+// Allowed pairs of a causal block of q query rows and kv key rows whose first query sits
+// `delta` positions after the first key: sum over rows of clamp(delta + i + 1, 0, kv).
+std::int64_t causal_pairs(std::int64_t q, std::int64_t kv, std::int64_t delta) {
+  std::int64_t n = 0;
+  for (std::int64_t i = 0; i < q; ++i) n += std::clamp<std::int64_t>(delta + i + 1, 0, kv);
+  return n;
+}
+
+}  // namespace
+
+MaskMapping map_mask(const BlockShape& b) {
+  MaskMapping m;
+  const std::int64_t full = b.q_rows * b.kv_rows;
+  if (b.q_rows <= 0 || b.kv_rows <= 0 || (b.mask != Mask::dense && b.allowed_pairs <= 0)) {
+    m.skip = true;
+    return m;
+  }
+  if (b.mask == Mask::dense || b.allowed_pairs >= full) {
+    m.pairs = full;
+    return m;
+  }
+  if (b.mask == Mask::media_local) {
+    // Not reproduced: the kernel has no media-local mask; the block runs dense.
+    m.pairs = full;
+    return m;
+  }
+  // Causal: the offset whose pair count equals allowed_pairs (monotone in delta), or the
+  // nearest one when none does exactly (a block made of several causal runs).
+  std::int64_t lo = -b.q_rows, hi = b.kv_rows;
+  while (lo < hi) {
+    std::int64_t mid = lo + (hi - lo) / 2;
+    if (causal_pairs(b.q_rows, b.kv_rows, mid) < b.allowed_pairs) lo = mid + 1;
+    else hi = mid;
+  }
+  m.causal = true;
+  m.q_offset = lo;
+  m.pairs = causal_pairs(b.q_rows, b.kv_rows, lo);
+  return m;
+}
+
+std::vector<OpId> default_compute_order(const Schedule& s);  // below, after the walker
+
+void validate_compute_order(const Schedule& s, const std::vector<OpId>& order) {
+  std::vector<std::vector<int>> seen(static_cast<std::size_t>(s.ranks()));
+  std::vector<int> last(static_cast<std::size_t>(s.ranks()), -1);
+  std::size_t total = 0;
+  for (const auto& p : s.programs)
+    for (const auto& op : p.ops) total += op.kind() == OpKind::compute ? 1 : 0;
+  for (const OpId& id : order) {
+    if (id.rank < 0 || id.rank >= s.ranks() || id.index < 0 ||
+        id.index >= static_cast<int>(s.programs[static_cast<std::size_t>(id.rank)].ops.size()))
+      throw std::invalid_argument("compute order names op " + id.str() + ", which the schedule does not have");
+    if (s.op(id).kind() != OpKind::compute)
+      throw std::invalid_argument("compute order names op " + id.str() + ", which is not a compute op");
+    int& l = last[static_cast<std::size_t>(id.rank)];
+    if (id.index == l) throw std::invalid_argument("compute order names op " + id.str() + " twice");
+    if (id.index < l)
+      throw std::invalid_argument("compute order puts op " + id.str() + " after op " + OpId{id.rank, l}.str() +
+                                  ": each rank's compute ops must keep their program order");
+    l = id.index;
+  }
+  if (order.size() != total)
+    throw std::invalid_argument("compute order names " + std::to_string(order.size()) + " ops; the schedule has " +
+                                std::to_string(total) + " compute ops");
+}
+
+namespace {
+
+// ---- the schedule's structure, precomputed ----------------------------------------------
+
+struct Structure {
+  int P = 0;
+  // Per rank: schedule stream -> local stream id; per op its local stream.
+  std::vector<std::vector<Stream>> streams;
+  std::vector<std::vector<int>> stream_of;
+  std::vector<std::vector<std::vector<int>>> seq;  // [rank][stream] -> op indices in order
+  std::vector<std::vector<int>> group_size;        // transfer op at the head of a group: members
+  std::vector<std::vector<OpId>> partner;          // transfer -> its matching op
+  std::vector<std::vector<int>> send_slot;         // send op: position among its group's sends
+  struct Coll {
+    std::vector<OpId> members;  // in group order
+  };
+  std::vector<Coll> colls;
+  std::vector<std::vector<int>> coll_of;  // op -> collective instance (-1)
+
+  explicit Structure(const Schedule& s) : P(s.ranks()) {
+    streams.resize(static_cast<std::size_t>(P));
+    stream_of.resize(static_cast<std::size_t>(P));
+    seq.resize(static_cast<std::size_t>(P));
+    group_size.resize(static_cast<std::size_t>(P));
+    partner.resize(static_cast<std::size_t>(P));
+    send_slot.resize(static_cast<std::size_t>(P));
+    coll_of.resize(static_cast<std::size_t>(P));
+    std::map<std::tuple<int, int, std::string>, std::vector<OpId>> sends, recvs;
+    std::map<std::pair<std::string, std::vector<int>>, int> coll_index;
+    for (int r = 0; r < P; ++r) {
+      const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
+      const std::size_t n = ops.size();
+      stream_of[static_cast<std::size_t>(r)].assign(n, 0);
+      group_size[static_cast<std::size_t>(r)].assign(n, 1);
+      partner[static_cast<std::size_t>(r)].assign(n, OpId{-1, -1});
+      send_slot[static_cast<std::size_t>(r)].assign(n, 0);
+      coll_of[static_cast<std::size_t>(r)].assign(n, -1);
+      auto& st = streams[static_cast<std::size_t>(r)];
+      for (std::size_t i = 0; i < n; ++i) {
+        const Op& op = ops[i];
+        auto it = std::find(st.begin(), st.end(), op.stream);
+        int sid = static_cast<int>(it - st.begin());
+        if (it == st.end()) { st.push_back(op.stream); seq[static_cast<std::size_t>(r)].emplace_back(); }
+        stream_of[static_cast<std::size_t>(r)][i] = sid;
+        seq[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].push_back(static_cast<int>(i));
+        if (op.kind() == OpKind::send)
+          sends[{r, op.transfer()->peer, op.transfer()->tag}].push_back(OpId{r, static_cast<int>(i)});
+        if (op.kind() == OpKind::recv)
+          recvs[{op.transfer()->peer, r, op.transfer()->tag}].push_back(OpId{r, static_cast<int>(i)});
+        if (const CollectiveOp* c = op.collective()) {
+          auto key = std::make_pair(c->tag, c->group);
+          auto [ci, fresh] = coll_index.emplace(key, static_cast<int>(colls.size()));
+          if (fresh) colls.push_back(Coll{std::vector<OpId>(c->group.size(), OpId{-1, -1})});
+          auto pos = std::find(c->group.begin(), c->group.end(), r);
+          if (pos == c->group.end()) throw std::invalid_argument("collective " + c->tag + " of rank " + std::to_string(r) + " excludes it");
+          colls[static_cast<std::size_t>(ci->second)].members[static_cast<std::size_t>(pos - c->group.begin())] = OpId{r, static_cast<int>(i)};
+          coll_of[static_cast<std::size_t>(r)][i] = ci->second;
+        }
+      }
+      // Transfer groups: consecutive transfers on one stream with one group number >= 0.
+      for (const auto& q : seq[static_cast<std::size_t>(r)]) {
+        for (std::size_t a = 0; a < q.size();) {
+          const Op& op = ops[static_cast<std::size_t>(q[a])];
+          std::size_t b = a + 1;
+          if (op.transfer() != nullptr && op.transfer()->group >= 0)
+            while (b < q.size() && ops[static_cast<std::size_t>(q[b])].transfer() != nullptr &&
+                   ops[static_cast<std::size_t>(q[b])].transfer()->group == op.transfer()->group)
+              ++b;
+          group_size[static_cast<std::size_t>(r)][static_cast<std::size_t>(q[a])] = static_cast<int>(b - a);
+          int k = 0;
+          for (std::size_t m = a; m < b; ++m)
+            if (ops[static_cast<std::size_t>(q[m])].kind() == OpKind::send) send_slot[static_cast<std::size_t>(r)][static_cast<std::size_t>(q[m])] = k++;
+          a = b;
+        }
+      }
+    }
+    for (auto& [key, list] : sends) {
+      auto it = recvs.find(key);
+      const std::size_t matched = it == recvs.end() ? 0 : it->second.size();
+      if (matched != list.size())
+        throw std::invalid_argument("send " + list.front().str() + " (tag " + std::get<2>(key) + ") has no matching receive");
+      for (std::size_t k = 0; k < list.size(); ++k) {
+        OpId a = list[k], b = it->second[k];
+        partner[static_cast<std::size_t>(a.rank)][static_cast<std::size_t>(a.index)] = b;
+        partner[static_cast<std::size_t>(b.rank)][static_cast<std::size_t>(b.index)] = a;
+      }
+    }
+    for (auto& [key, list] : recvs)
+      for (const OpId& id : list)
+        if (partner[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)].rank < 0)
+          throw std::invalid_argument("receive " + id.str() + " (tag " + std::get<2>(key) + ") has no matching send");
+    for (const auto& c : colls)
+      for (const auto& m : c.members)
+        if (m.rank < 0) throw std::invalid_argument("a collective misses a member's op");
+  }
+};
+
+// ---- the host-side walk that enqueues in a valid order ----------------------------------
+
+struct Callbacks {
+  virtual ~Callbacks() = default;
+  virtual void compute(OpId) {}
+  virtual void post(int /*rank*/, const std::vector<int>& /*members*/) {}
+  virtual void transfer(OpId /*send*/, OpId /*recv*/) {}
+  virtual void collective(int /*instance*/) {}
+  virtual void complete(int /*rank*/, const std::vector<int>& /*members*/) {}
+};
+
+class Walker {
+ public:
+  Walker(const Schedule& s, const Structure& st, bool one_device, const std::vector<OpId>* order)
+      : s_(s), st_(st), one_device_(one_device), order_(order) {
+    const auto P = static_cast<std::size_t>(st.P);
+    done_.resize(P); posted_.resize(P); moved_.resize(P); pos_.resize(P);
+    for (std::size_t r = 0; r < P; ++r) {
+      const std::size_t n = s.programs[r].ops.size();
+      done_[r].assign(n, 0); posted_[r].assign(n, 0); moved_[r].assign(n, 0);
+      pos_[r].assign(st.seq[r].size(), 0);
+    }
+    coll_posted_.assign(st.colls.size(), 0);
+    coll_run_.assign(st.colls.size(), 0);
+  }
+
+  // Returns the compute order used on the device stream (one_device mode).
+  std::vector<OpId> walk(Callbacks& cb) {
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (int r = 0; r < st_.P; ++r)
+        for (int sid = 0; sid < static_cast<int>(st_.seq[static_cast<std::size_t>(r)].size()); ++sid) {
+          if (one_device_ && st_.streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].kind == StreamKind::compute) continue;
+          while (advance(r, sid, cb)) progress = true;
+        }
+      if (one_device_)
+        while (advance_device(cb)) progress = true;
+    }
+    for (int r = 0; r < st_.P; ++r)
+      for (std::size_t i = 0; i < done_[static_cast<std::size_t>(r)].size(); ++i)
+        if (!done_[static_cast<std::size_t>(r)][i])
+          throw GpuError("the schedule cannot be enqueued: op " + OpId{r, static_cast<int>(i)}.str() +
+                         " (" + s_.op(OpId{r, static_cast<int>(i)}).label +
+                         ") never becomes ready (a cycle of waits, or a compute order that waits for a later op)");
+    return used_;
+  }
+
+ private:
+  const Schedule& s_;
+  const Structure& st_;
+  bool one_device_;
+  const std::vector<OpId>* order_;
+  std::vector<std::vector<char>> done_, posted_, moved_;
+  std::vector<std::vector<std::size_t>> pos_;
+  std::vector<int> coll_posted_;
+  std::vector<char> coll_run_;
+  std::size_t device_pos_ = 0;
+  std::vector<std::size_t> rank_compute_pos_;
+  std::vector<OpId> used_;
+
+  bool deps_done(OpId id) const {
+    for (int d : s_.op(id).deps)
+      if (!done_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(d)]) return false;
+    return true;
+  }
+  char& done(OpId id) { return done_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+  char& posted(OpId id) { return posted_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+  char& moved(OpId id) { return moved_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+
+  bool advance(int r, int sid, Callbacks& cb) {
+    const auto& q = st_.seq[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)];
+    std::size_t& p = pos_[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)];
+    if (p >= q.size()) return false;
+    const OpId head{r, q[p]};
+    const Op& op = s_.op(head);
+    switch (op.kind()) {
+      case OpKind::compute:
+        if (!deps_done(head)) return false;
+        cb.compute(head);
+        done(head) = 1;
+        ++p;
+        return true;
+      case OpKind::send:
+      case OpKind::recv: {
+        const int n = st_.group_size[static_cast<std::size_t>(r)][static_cast<std::size_t>(head.index)];
+        std::vector<int> members(q.begin() + static_cast<std::ptrdiff_t>(p), q.begin() + static_cast<std::ptrdiff_t>(p) + n);
+        bool changed = false;
+        if (!posted(head)) {
+          for (int m : members)
+            if (!deps_done(OpId{r, m})) return false;
+          cb.post(r, members);
+          for (int m : members) posted(OpId{r, m}) = 1;
+          changed = true;
+        }
+        bool all = true;
+        for (int m : members) {
+          const OpId me{r, m};
+          if (moved(me)) continue;
+          const OpId other = st_.partner[static_cast<std::size_t>(r)][static_cast<std::size_t>(m)];
+          if (!posted(other)) { all = false; continue; }
+          const bool is_send = s_.op(me).kind() == OpKind::send;
+          cb.transfer(is_send ? me : other, is_send ? other : me);
+          moved(me) = moved(other) = 1;
+          changed = true;
+        }
+        if (!all) return changed;
+        cb.complete(r, members);
+        for (int m : members) done(OpId{r, m}) = 1;
+        p += static_cast<std::size_t>(n);
+        return true;
+      }
+      case OpKind::collective: {
+        const int ci = st_.coll_of[static_cast<std::size_t>(r)][static_cast<std::size_t>(head.index)];
+        bool changed = false;
+        if (!posted(head)) {
+          if (!deps_done(head)) return false;
+          cb.post(r, {head.index});
+          posted(head) = 1;
+          ++coll_posted_[static_cast<std::size_t>(ci)];
+          changed = true;
+        }
+        if (!coll_run_[static_cast<std::size_t>(ci)]) {
+          if (coll_posted_[static_cast<std::size_t>(ci)] < static_cast<int>(st_.colls[static_cast<std::size_t>(ci)].members.size())) return changed;
+          cb.collective(ci);
+          coll_run_[static_cast<std::size_t>(ci)] = 1;
+        }
+        cb.complete(r, {head.index});
+        done(head) = 1;
+        ++p;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The head compute op of rank r (its next one in program order), or -1.
+  int rank_head(int r) {
+    if (rank_compute_pos_.empty()) rank_compute_pos_.assign(static_cast<std::size_t>(st_.P), 0);
+    const auto& ops = s_.programs[static_cast<std::size_t>(r)].ops;
+    std::size_t& i = rank_compute_pos_[static_cast<std::size_t>(r)];
+    while (i < ops.size() && (ops[i].kind() != OpKind::compute || done_[static_cast<std::size_t>(r)][i])) ++i;
+    return i < ops.size() ? static_cast<int>(i) : -1;
+  }
+
+  bool advance_device(Callbacks& cb) {
+    OpId next{-1, -1};
+    if (order_ != nullptr && !order_->empty()) {
+      if (device_pos_ >= order_->size()) return false;
+      next = (*order_)[device_pos_];
+      if (!deps_done(next)) return false;
+    } else {
+      // Among the ranks' next compute ops that may run, the lowest (round, rank, index);
+      // an op outside the rounds (-1) counts as its rank's latest round so far.
+      std::tuple<int, int, int> best{std::numeric_limits<int>::max(), 0, 0};
+      for (int r = 0; r < st_.P; ++r) {
+        const int i = rank_head(r);
+        if (i < 0 || !deps_done(OpId{r, i})) continue;
+        int round = s_.op(OpId{r, i}).round;
+        if (round < 0)
+          for (int j = i; j >= 0 && round < 0; --j) round = s_.programs[static_cast<std::size_t>(r)].ops[static_cast<std::size_t>(j)].round;
+        std::tuple<int, int, int> key{round, r, i};
+        if (next.rank < 0 || key < best) { best = key; next = OpId{r, i}; }
+      }
+      if (next.rank < 0) return false;
+    }
+    cb.compute(next);
+    done(next) = 1;
+    used_.push_back(next);
+    ++device_pos_;
+    return true;
+  }
+};
+
+ElemType act_type(DType t) {
+  if (t == DType::fp16) return ElemType::f16;
+  if (t == DType::bf16) return ElemType::bf16;
+  throw std::invalid_argument("the GPU kernels run fp16 or bf16 activations, not fp32 (--dtype fp16|bf16)");
+}
+
+}  // namespace
+
+std::vector<OpId> default_compute_order(const Schedule& s) {
+  Structure st(s);
+  Walker w(s, st, true, nullptr);
+  Callbacks none;
+  return w.walk(none);
+}
+
+// ---- the executor -------------------------------------------------------------------------
+
+struct Executor::Impl : Callbacks {
+  const Schedule& s;
+  ExecOptions o;
+  Structure st;
+  BufferPlan plan;
+  int P;
+  ElemType act;
+  Elem act_elem;
+  bool nccl_mode;
+  std::vector<int> dev;  // per rank
+  std::string dev_name;
+  std::vector<OpId> order;
+
+  std::vector<char*> arena;
+  std::vector<std::map<std::string, char*>> ptr;
+  std::vector<std::map<std::string, char>> written;
+
+  std::vector<std::vector<cudaStream_t>> rank_streams;  // [rank][local stream]
+  cudaStream_t device_stream = nullptr;                 // one_device_stream compute
+  std::vector<cudaStream_t> roots;                      // per rank: where the origin goes
+  std::map<std::tuple<int, int, int>, cudaStream_t> xfer;  // (rank, local stream, slot)
+  std::map<std::tuple<int, int, int>, void*> staging;      // pinned, per transfer stream
+  std::map<std::tuple<int, int, int>, std::int64_t> staging_bytes;
+  std::vector<std::vector<cudaEvent_t>> ev_post, ev_start, ev_end;
+  std::vector<cudaEvent_t> origin;  // per rank (its device's origin)
+  std::vector<cudaEvent_t> scratch_events;
+  std::size_t scratch_next = 0;
+  std::map<cudaStream_t, std::pair<void*, std::size_t>> workspace;  // per compute stream
+  std::map<cudaStream_t, float*> delta_scratch;
+  std::int64_t* slots = nullptr;
+  std::size_t slot_count = 0, slot_next = 0;
+  std::int64_t* link_free = nullptr;
+  std::vector<ncclComm_t> comms;
+  nvtxDomainHandle_t domain = nullptr;
+  int lo_prio = 0, hi_prio = 0;
+
+  Impl(const Schedule& sched, ExecOptions opt)
+      : s(sched), o(std::move(opt)), st(sched), plan(plan_buffers(sched)), P(sched.ranks()), act(act_type(sched.shape.dtype)),
+        act_elem(act == ElemType::f16 ? Elem::f16 : Elem::bf16), nccl_mode(o.transport == TransportKind::nccl) {
+    DeviceReport rep = query_devices();
+    if (rep.devices.empty()) throw GpuUnavailable("this needs a GPU: " + rep.why_none);
+    if (nccl_mode) {
+      if (o.placement == ComputePlacement::one_device_stream)
+        throw std::invalid_argument("one device compute stream is for ranks sharing one GPU (loopback); NCCL runs one rank per GPU");
+      if (static_cast<int>(rep.devices.size()) < P)
+        throw GpuUnavailable("the nccl transport runs one rank per GPU: " + std::to_string(P) + " ranks, " +
+                             std::to_string(rep.devices.size()) + " GPU(s) here (use --transport loopback)");
+      for (int r = 0; r < P; ++r) dev.push_back(r);
+      (void)nccl();  // throws GpuUnavailable without NCCL
+    } else {
+      if (o.device < 0 || o.device >= static_cast<int>(rep.devices.size())) throw GpuUnavailable("no GPU " + std::to_string(o.device));
+      dev.assign(static_cast<std::size_t>(P), o.device);
+    }
+    dev_name = rep.devices[static_cast<std::size_t>(dev.empty() ? 0 : dev[0])].name;
+    if (o.placement == ComputePlacement::one_device_stream) {
+      if (o.compute_order.empty()) order = default_compute_order(s);
+      else { validate_compute_order(s, o.compute_order); order = o.compute_order; }
+    }
+    domain = nvtxDomainCreateA("xattn");
+    try {
+      setup();
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  ~Impl() override { release(); }
+
+  void set(int r) { check(cudaSetDevice(dev[static_cast<std::size_t>(r)]), "cudaSetDevice"); }
+
+  cudaStream_t make_stream(int r, bool high, const std::string& name) {
+    set(r);
+    cudaStream_t x = nullptr;
+    check(cudaStreamCreateWithPriority(&x, cudaStreamNonBlocking, high ? hi_prio : lo_prio), "cudaStreamCreate");
+    nvtxNameCudaStreamA(x, name.c_str());
+    return x;
+  }
+
+  void setup() {
+    check(cudaSetDevice(dev[0]), "cudaSetDevice");
+    check(cudaDeviceGetStreamPriorityRange(&lo_prio, &hi_prio), "cudaDeviceGetStreamPriorityRange");
+    // Buffers: one arena per rank, 256-byte aligned pieces, zeroed.
+    ptr.resize(static_cast<std::size_t>(P));
+    written.resize(static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r) {
+      set(r);
+      const auto& rb = plan.ranks[static_cast<std::size_t>(r)];
+      std::size_t total = 0;
+      for (const auto& b : rb.buffers) total += (static_cast<std::size_t>(b.bytes) + 255) / 256 * 256;
+      char* base = nullptr;
+      check(cudaMalloc(&base, std::max<std::size_t>(total, 256)), "cudaMalloc (rank " + std::to_string(r) + ", " + std::to_string(total) + " bytes)");
+      arena.push_back(base);
+      check(cudaMemset(base, 0, std::max<std::size_t>(total, 256)), "cudaMemset");
+      std::size_t off = 0;
+      for (const auto& b : rb.buffers) {
+        ptr[static_cast<std::size_t>(r)][b.name] = base + off;
+        off += (static_cast<std::size_t>(b.bytes) + 255) / 256 * 256;
+      }
+    }
+    // Streams.
+    rank_streams.resize(static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r) {
+      for (const Stream& x : st.streams[static_cast<std::size_t>(r)])
+        rank_streams[static_cast<std::size_t>(r)].push_back(
+            make_stream(r, x.kind == StreamKind::comm, "r" + std::to_string(r) + " " + x.name()));
+      roots.push_back(make_stream(r, false, "r" + std::to_string(r) + " root"));
+    }
+    if (o.placement == ComputePlacement::one_device_stream) device_stream = make_stream(0, false, "device compute");
+    // Transfer streams and their staging, sized from the schedule.
+    auto need = [&](std::tuple<int, int, int> key, std::int64_t bytes) {
+      if (xfer.find(key) == xfer.end()) {
+        auto [r, sid, slot] = key;
+        xfer[key] = make_stream(r, true, "r" + std::to_string(r) + " xfer " + st.streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].name() + "." + std::to_string(slot));
+      }
+      auto& b = staging_bytes[key];
+      b = std::max(b, bytes);
+    };
+    for (int r = 0; r < P; ++r) {
+      const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const int sid = st.stream_of[static_cast<std::size_t>(r)][i];
+        if (ops[i].kind() == OpKind::send) {
+          need({r, sid, st.send_slot[static_cast<std::size_t>(r)][i]}, static_cast<std::int64_t>(ops[i].transfer()->size().value()));
+          ++slot_count;
+          if (nccl_mode) {  // the receiving side's stream
+            OpId rc = st.partner[static_cast<std::size_t>(r)][i];
+            need({rc.rank, st.stream_of[static_cast<std::size_t>(rc.rank)][static_cast<std::size_t>(rc.index)], 1000}, 0);
+          }
+        }
+        if (const CollectiveOp* c = ops[i].collective()) {
+          const int n = static_cast<int>(c->group.size());
+          std::int64_t most = 0;
+          for (const Bytes& b : c->bytes_to) most = std::max(most, static_cast<std::int64_t>(b.value()));
+          if (nccl_mode) need({r, sid, 2000}, 0);
+          else if (c->kind == CollectiveKind::all_to_all)
+            for (int j = 0; j < n; ++j) need({r, sid, 100 + j}, most);
+          else
+            need({r, sid, 50}, most);
+          slot_count += static_cast<std::size_t>(2 * n + 2);
+        }
+      }
+    }
+    if (!nccl_mode)
+      for (auto& [key, bytes] : staging_bytes) {
+        void* h = nullptr;
+        check(cudaMallocHost(&h, static_cast<std::size_t>(std::max<std::int64_t>(bytes, 1))), "cudaMallocHost (staging)");
+        staging[key] = h;
+      }
+    set(0);
+    check(cudaMalloc(&slots, std::max<std::size_t>(slot_count, 1) * sizeof(std::int64_t)), "cudaMalloc (slots)");
+    check(cudaMalloc(&link_free, static_cast<std::size_t>(P * P) * sizeof(std::int64_t)), "cudaMalloc (links)");
+    // Events, one set per op.
+    ev_post.resize(static_cast<std::size_t>(P));
+    ev_start.resize(static_cast<std::size_t>(P));
+    ev_end.resize(static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r) {
+      set(r);
+      const std::size_t n = s.programs[static_cast<std::size_t>(r)].ops.size();
+      for (auto* v : {&ev_post, &ev_start, &ev_end}) {
+        auto& e = (*v)[static_cast<std::size_t>(r)];
+        e.assign(n, nullptr);
+        for (auto& x : e) check(cudaEventCreate(&x), "cudaEventCreate");
+      }
+      cudaEvent_t org = nullptr;
+      check(cudaEventCreate(&org), "cudaEventCreate");
+      origin.push_back(org);
+    }
+    // Workspaces per compute stream.
+    for (int r = 0; r < P; ++r) {
+      const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const ComputeOp* c = ops[i].compute();
+        if (c == nullptr) continue;
+        cudaStream_t x = compute_stream(OpId{r, static_cast<int>(i)});
+        auto& ws = workspace[x];
+        auto& ds = delta_scratch[x];
+        (void)ds;
+        if (c->kind == ComputeKind::attention_backward) {
+          AttnDims d = dims(*c);
+          ws.second = std::max(ws.second, attention_backward_workspace_bytes(d));
+          const std::size_t dbytes = static_cast<std::size_t>(d.batch * d.heads * d.q_rows) * sizeof(float);
+          auto& sz = delta_bytes[x];
+          sz = std::max(sz, dbytes);
+        }
+      }
+    }
+    for (auto& [x, ws] : workspace) {
+      if (ws.second > 0) check(cudaMalloc(&ws.first, ws.second), "cudaMalloc (workspace)");
+      if (delta_bytes[x] > 0) check(cudaMalloc(&delta_scratch[x], delta_bytes[x]), "cudaMalloc (delta)");
+    }
+    if (nccl_mode) {
+      comms.assign(static_cast<std::size_t>(P), nullptr);
+      std::vector<int> devs(dev.begin(), dev.end());
+      nccl_check(nccl().CommInitAll(comms.data(), P, devs.data()), "ncclCommInitAll");
+    }
+    check(cudaDeviceSynchronize(), "setup");
+  }
+  std::map<cudaStream_t, std::size_t> delta_bytes;
+
+  void release() {
+    for (auto c : comms) if (c != nullptr) nccl().CommDestroy(c);
+    comms.clear();
+    for (auto* v : {&ev_post, &ev_start, &ev_end})
+      for (auto& e : *v) for (auto x : e) if (x) cudaEventDestroy(x);
+    ev_post.clear(); ev_start.clear(); ev_end.clear();
+    for (auto x : origin) cudaEventDestroy(x);
+    origin.clear();
+    for (auto x : scratch_events) cudaEventDestroy(x);
+    scratch_events.clear();
+    for (auto& [x, ws] : workspace) cudaFree(ws.first);
+    workspace.clear();
+    for (auto& [x, d] : delta_scratch) cudaFree(d);
+    delta_scratch.clear();
+    for (auto& [k, h] : staging) cudaFreeHost(h);
+    staging.clear();
+    for (auto& [k, x] : xfer) cudaStreamDestroy(x);
+    xfer.clear();
+    for (auto& v : rank_streams) for (auto x : v) cudaStreamDestroy(x);
+    rank_streams.clear();
+    for (auto x : roots) cudaStreamDestroy(x);
+    roots.clear();
+    if (device_stream) cudaStreamDestroy(device_stream);
+    device_stream = nullptr;
+    for (auto a : arena) cudaFree(a);
+    arena.clear();
+    cudaFree(slots); slots = nullptr;
+    cudaFree(link_free); link_free = nullptr;
+    cudaGetLastError();
+  }
+
+  // ---- helpers ----
+  cudaStream_t stream_of(OpId id) {
+    return rank_streams[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(st.stream_of[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)])];
+  }
+  cudaStream_t compute_stream(OpId id) {
+    return o.placement == ComputePlacement::one_device_stream ? device_stream : stream_of(id);
+  }
+  char* buf(int r, const std::string& name) {
+    auto it = ptr[static_cast<std::size_t>(r)].find(name);
+    if (it == ptr[static_cast<std::size_t>(r)].end()) throw GpuError("rank " + std::to_string(r) + " has no buffer '" + name + "'");
+    return it->second;
+  }
+  std::int64_t bytes_of(int r, const std::string& name) const {
+    return plan.ranks[static_cast<std::size_t>(r)].at(name).bytes;
+  }
+  cudaEvent_t scratch_event() {
+    if (scratch_next == scratch_events.size()) {
+      cudaEvent_t e = nullptr;
+      check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+      scratch_events.push_back(e);
+    }
+    return scratch_events[scratch_next++];
+  }
+  std::int64_t* next_slot() {
+    if (slot_next >= slot_count) throw GpuError("out of pacing slots");
+    return slots + slot_next++;
+  }
+  AttnDims dims(const ComputeOp& c) const {
+    const BlockShape& b = c.block;
+    AttnDims d;
+    d.batch = b.batch;
+    d.q_rows = b.q_rows;
+    d.kv_rows = b.kv_rows;
+    d.heads = b.heads;
+    d.kv_heads = b.kv_heads;
+    d.head_dim = b.head_dim;
+    const MaskMapping m = map_mask(b);
+    d.causal = m.causal;
+    d.q_offset = m.q_offset;
+    d.kv_offset = 0;
+    return d;
+  }
+  RowDims row_dims(int r, const std::string& o_name, const std::string& lse_name) const {
+    const auto& rb = plan.ranks[static_cast<std::size_t>(r)];
+    RowDims d;
+    d.batch = s.shape.batch;
+    d.head_dim = s.shape.head_dim;
+    const BufferSpec& ob = rb.at(o_name);
+    d.rows = ob.rows;
+    d.heads = ob.heads;
+    if (d.rows == 0 || d.heads == 0) {
+      const BufferSpec& lb = rb.at(lse_name);
+      d.heads = lb.heads > 0 ? lb.heads : s.shape.heads;
+      d.rows = lb.bytes / 4 / std::max<std::int64_t>(1, d.batch * d.heads);
+    }
+    return d;
+  }
+  void wait_deps(OpId id, cudaStream_t x) {
+    for (int d : s.op(id).deps)
+      check(cudaStreamWaitEvent(x, ev_end[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(d)], 0), "cudaStreamWaitEvent");
+  }
+  cudaEvent_t& post_ev(OpId id) { return ev_post[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+  cudaEvent_t& start_ev(OpId id) { return ev_start[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+  cudaEvent_t& end_ev(OpId id) { return ev_end[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
+
+  struct Range {
+    nvtxDomainHandle_t d;
+    Range(nvtxDomainHandle_t dom, const std::string& msg) : d(dom) {
+      nvtxEventAttributes_t a{};
+      a.version = NVTX_VERSION;
+      a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
+      a.messageType = NVTX_MESSAGE_TYPE_ASCII;
+      a.message.ascii = msg.c_str();
+      nvtxDomainRangePushEx(d, &a);
+    }
+    ~Range() { nvtxDomainRangePop(d); }
+  };
+
+  // ---- callbacks of the walk ----
+  void compute(OpId id) override {
+    const Op& op = s.op(id);
+    const ComputeOp& c = *op.compute();
+    Range nv(domain, id.str() + " " + std::string(xattn::to_string(c.kind)) + ": " + op.label);
+    const int r = id.rank;
+    set(r);
+    cudaStream_t x = compute_stream(id);
+    wait_deps(id, x);
+    check(cudaEventRecord(post_ev(id), x), "cudaEventRecord");
+    check(cudaEventRecord(start_ev(id), x), "cudaEventRecord");
+    const std::string where = "op " + id.str() + " (" + op.label + ")";
+    auto B = [&](const std::string& n) -> void* { return n.empty() ? nullptr : buf(r, n); };
+    auto F = [&](const std::string& n) -> float* { return n.empty() ? nullptr : reinterpret_cast<float*>(buf(r, n)); };
+    switch (c.kind) {
+      case ComputeKind::attention_forward: {
+        const MaskMapping m = map_mask(c.block);
+        AttnDims d = dims(c);
+        if (m.skip) {
+          check(cudaMemsetAsync(B(c.o), 0, static_cast<std::size_t>(bytes_of(r, c.o)), x), where);
+          check(fill_f32(F(c.lse), bytes_of(r, c.lse) / 4, -INFINITY, x), where);
+        } else {
+          check(attention_forward(act, d, B(c.q), B(c.k), B(c.v), B(c.o), F(c.lse), x), where);
+        }
+        break;
+      }
+      case ComputeKind::attention_backward: {
+        const MaskMapping m = map_mask(c.block);
+        if (m.skip) break;
+        AttnDims d = dims(c);
+        const float* delta = F(c.delta);
+        if (delta == nullptr) {
+          float* scratch = delta_scratch[x];
+          check(attention_softmax_delta(act, d, B(c.o), B(c.dout), scratch, x), where + " (delta)");
+          delta = scratch;
+        }
+        auto& ws = workspace[x];
+        check(attention_backward(act, d, B(c.q), B(c.k), B(c.v), B(c.dout), F(c.lse), delta, B(c.dq),
+                                 c.dq_mode == Accumulate::add, B(c.dk), B(c.dv), c.dkv_mode == Accumulate::add, ws.first,
+                                 ws.second, x),
+              where);
+        break;
+      }
+      case ComputeKind::merge:
+        check(merge_rows(act_elem, row_dims(r, c.o, c.lse), B(c.o), F(c.lse), B(c.part_o), F(c.part_lse), x), where);
+        break;
+      case ComputeKind::rescale:
+        check(rescale_rows(act_elem, row_dims(r, c.o, c.lse), B(c.o), F(c.lse), F(c.merged_lse), x), where);
+        break;
+      case ComputeKind::softmax_delta: {
+        AttnDims d;
+        if (c.block.q_rows > 0) d = dims(c);
+        else {
+          RowDims rd = row_dims(r, c.o, c.delta);
+          d.batch = rd.batch; d.q_rows = rd.rows; d.heads = rd.heads; d.kv_heads = rd.heads; d.head_dim = rd.head_dim; d.kv_rows = 1;
+        }
+        check(attention_softmax_delta(act, d, B(c.o), B(c.dout), F(c.delta), x), where);
+        break;
+      }
+      case ComputeKind::lse_combine:
+        check(lse_combine_rows(F(c.src), bytes_of(r, c.src) / 4, F(c.dst), bytes_of(r, c.dst) / 4, x), where);
+        break;
+      case ComputeKind::accumulate: {
+        const auto& spec = plan.ranks[static_cast<std::size_t>(r)].at(c.dst);
+        const Elem e = spec.cls == BufferClass::stat ? Elem::f32 : act_elem;
+        const std::int64_t n = std::min(bytes_of(r, c.src), bytes_of(r, c.dst)) / elem_bytes(e);
+        check(accumulate_elems(e, B(c.dst), B(c.src), n, x), where);
+        break;
+      }
+      case ComputeKind::copy:
+        check(cudaMemcpyAsync(B(c.dst), B(c.src), static_cast<std::size_t>(std::min(bytes_of(r, c.src), bytes_of(r, c.dst))),
+                              cudaMemcpyDeviceToDevice, x),
+              where);
+        break;
+      case ComputeKind::fill_zero:
+        check(cudaMemsetAsync(B(c.dst), 0, static_cast<std::size_t>(bytes_of(r, c.dst)), x), where);
+        break;
+      case ComputeKind::fill_empty_output:
+        check(cudaMemsetAsync(B(c.o), 0, static_cast<std::size_t>(bytes_of(r, c.o)), x), where);
+        check(fill_f32(F(c.lse), bytes_of(r, c.lse) / 4, -INFINITY, x), where);
+        break;
+    }
+    check(cudaEventRecord(end_ev(id), x), "cudaEventRecord");
+  }
+
+  void post(int r, const std::vector<int>& members) override {
+    set(r);
+    cudaStream_t x = stream_of(OpId{r, members.front()});
+    Range nv(domain, "post " + OpId{r, members.front()}.str() + (members.size() > 1 ? " (group)" : ""));
+    for (int m : members) wait_deps(OpId{r, m}, x);
+    for (int m : members) check(cudaEventRecord(post_ev(OpId{r, m}), x), "cudaEventRecord");
+  }
+
+  // One paced loopback message of `bytes` from (src rank, pointer) to (dst rank, pointer),
+  // through the pinned staging of transfer stream `key`.
+  void loopback_copy(cudaStream_t x, std::tuple<int, int, int> key, int src_rank, int dst_rank,
+                     const std::vector<std::tuple<const char*, char*, std::int64_t>>& pieces) {
+    std::int64_t total = 0;
+    for (const auto& p : pieces) total += std::get<2>(p);
+    std::int64_t* slot = next_slot();
+    const std::int64_t wire = o.link.pace && o.link.bandwidth_GBps > 0
+                                  ? static_cast<std::int64_t>(static_cast<double>(total) / o.link.bandwidth_GBps + 0.5)
+                                  : 0;
+    const std::int64_t lat = o.link.pace ? static_cast<std::int64_t>(o.link.latency_us * 1e3 + 0.5) : 0;
+    if (o.link.pace) enqueue_mark_link(slot, link_free + src_rank * P + dst_rank, wire, lat, x);
+    char* stage = static_cast<char*>(staging.at(key));
+    std::int64_t off = 0;
+    for (const auto& [from, to, n] : pieces) {
+      if (n <= 0) continue;
+      check(cudaMemcpyAsync(stage + off, from, static_cast<std::size_t>(n), cudaMemcpyDeviceToHost, x), "D2H");
+      check(cudaMemcpyAsync(to, stage + off, static_cast<std::size_t>(n), cudaMemcpyHostToDevice, x), "H2D");
+      off += n;
+    }
+    if (o.link.pace) enqueue_pace(slot, 0, x);
+  }
+
+  void transfer(OpId send, OpId recv) override {
+    Range nv(domain, "transfer " + send.str() + " -> " + recv.str());
+    const TransferOp& so = *s.op(send).transfer();
+    const TransferOp& ro = *s.op(recv).transfer();
+    const int ssid = st.stream_of[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)];
+    auto key = std::make_tuple(send.rank, ssid, st.send_slot[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)]);
+    cudaStream_t x = xfer.at(key);
+    set(send.rank);
+    check(cudaStreamWaitEvent(x, post_ev(send), 0), "wait");
+    check(cudaStreamWaitEvent(x, post_ev(recv), 0), "wait");
+    check(cudaEventRecord(start_ev(send), x), "record");
+    if (!nccl_mode) {
+      check(cudaEventRecord(start_ev(recv), x), "record");
+      std::vector<std::tuple<const char*, char*, std::int64_t>> pieces;
+      for (std::size_t k = 0; k < so.parts.size(); ++k) {
+        const Part& sp = so.parts[k];
+        std::int64_t n = static_cast<std::int64_t>(sp.size.value());
+        char* to = nullptr;
+        if (k < ro.parts.size()) {
+          to = buf(recv.rank, ro.parts[k].buffer);
+          n = std::min({n, static_cast<std::int64_t>(ro.parts[k].size.value()), bytes_of(recv.rank, ro.parts[k].buffer)});
+        }
+        n = std::min(n, bytes_of(send.rank, sp.buffer));
+        if (to != nullptr) pieces.emplace_back(buf(send.rank, sp.buffer), to, n);
+      }
+      loopback_copy(x, key, send.rank, recv.rank, pieces);
+      check(cudaEventRecord(end_ev(send), x), "record");
+      check(cudaEventRecord(end_ev(recv), x), "record");
+      return;
+    }
+    // NCCL: the send on the sender's GPU, the receive on the receiver's, in one group.
+    const int rsid = st.stream_of[static_cast<std::size_t>(recv.rank)][static_cast<std::size_t>(recv.index)];
+    cudaStream_t y = xfer.at({recv.rank, rsid, 1000});
+    set(recv.rank);
+    check(cudaStreamWaitEvent(y, post_ev(send), 0), "wait");
+    check(cudaStreamWaitEvent(y, post_ev(recv), 0), "wait");
+    check(cudaEventRecord(start_ev(recv), y), "record");
+    const NcclApi& n = nccl();
+    nccl_check(n.GroupStart(), "ncclGroupStart");
+    for (std::size_t k = 0; k < so.parts.size(); ++k) {
+      const Part& sp = so.parts[k];
+      const auto bytes = static_cast<std::size_t>(sp.size.value());
+      nccl_check(n.Send(buf(send.rank, sp.buffer), bytes, ncclInt8, recv.rank, comms[static_cast<std::size_t>(send.rank)], x), "ncclSend");
+      if (k < ro.parts.size())
+        nccl_check(n.Recv(buf(recv.rank, ro.parts[k].buffer), bytes, ncclInt8, send.rank, comms[static_cast<std::size_t>(recv.rank)], y), "ncclRecv");
+    }
+    nccl_check(n.GroupEnd(), "ncclGroupEnd");
+    set(send.rank);
+    check(cudaEventRecord(end_ev(send), x), "record");
+    set(recv.rank);
+    check(cudaEventRecord(end_ev(recv), y), "record");
+  }
+
+  void collective(int ci) override {
+    const auto& members = st.colls[static_cast<std::size_t>(ci)].members;
+    const int n = static_cast<int>(members.size());
+    const CollectiveOp& c0 = *s.op(members[0]).collective();
+    Range nv(domain, "collective " + c0.tag);
+    auto sid_of = [&](OpId id) { return st.stream_of[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; };
+    auto op_of = [&](int m) -> const CollectiveOp& { return *s.op(members[static_cast<std::size_t>(m)]).collective(); };
+    auto bytes_to = [&](int m, int j) {
+      const auto& b = op_of(m).bytes_to;
+      return static_cast<std::size_t>(j) < b.size() ? static_cast<std::int64_t>(b[static_cast<std::size_t>(j)].value()) : 0;
+    };
+    // Start: every member posted. The fan-in runs on member 0's first transfer stream.
+    const OpId m0 = members[0];
+    const int key0 = nccl_mode ? 2000 : (c0.kind == CollectiveKind::all_to_all ? 100 : 50);
+    cudaStream_t fan = xfer.at({m0.rank, sid_of(m0), key0});
+    set(m0.rank);
+    for (const OpId& m : members) check(cudaStreamWaitEvent(fan, post_ev(m), 0), "wait");
+    for (const OpId& m : members) check(cudaEventRecord(start_ev(m), fan), "record");
+    cudaEvent_t go = scratch_event();
+    check(cudaEventRecord(go, fan), "record");
+    std::vector<cudaEvent_t> ends;
+    if (nccl_mode) {
+      const NcclApi& api = nccl();
+      const ncclDataType_t t = act == ElemType::f16 ? ncclFloat16 : ncclBfloat16;
+      std::vector<cudaStream_t> xs;
+      for (const OpId& m : members) {
+        cudaStream_t y = xfer.at({m.rank, sid_of(m), 2000});
+        set(m.rank);
+        check(cudaStreamWaitEvent(y, go, 0), "wait");
+        xs.push_back(y);
+      }
+      nccl_check(api.GroupStart(), "ncclGroupStart");
+      for (int m = 0; m < n; ++m) {
+        const OpId id = members[static_cast<std::size_t>(m)];
+        const CollectiveOp& c = op_of(m);
+        ncclComm_t comm = comms[static_cast<std::size_t>(id.rank)];
+        char* in = buf(id.rank, c.input);
+        char* out = buf(id.rank, c.output);
+        std::int64_t most = 0;
+        for (int j = 0; j < n; ++j) most = std::max(most, bytes_to(m, j));
+        switch (c.kind) {
+          case CollectiveKind::all_gather:
+            nccl_check(api.AllGather(in, out, static_cast<std::size_t>(most), ncclInt8, comm, xs[static_cast<std::size_t>(m)]), "ncclAllGather");
+            break;
+          case CollectiveKind::reduce_scatter:
+            nccl_check(api.ReduceScatter(in, out, static_cast<std::size_t>(most / 2), t, ncclSum, comm, xs[static_cast<std::size_t>(m)]), "ncclReduceScatter");
+            break;
+          case CollectiveKind::all_reduce:
+            nccl_check(api.AllReduce(in, out, static_cast<std::size_t>(most * n / 2 / 2), t, ncclSum, comm, xs[static_cast<std::size_t>(m)]), "ncclAllReduce");
+            break;
+          case CollectiveKind::all_to_all: {
+            std::int64_t soff = 0;
+            for (int j = 0; j < n; ++j) {
+              const std::int64_t b = bytes_to(m, j);
+              const int peer = c.group[static_cast<std::size_t>(j)];
+              if (j != m && b > 0) nccl_check(api.Send(in + soff, static_cast<std::size_t>(b), ncclInt8, peer, comm, xs[static_cast<std::size_t>(m)]), "ncclSend");
+              std::int64_t roff = 0;
+              for (int k = 0; k < m; ++k) roff += bytes_to(k, m);
+              (void)roff;
+              soff += b;
+            }
+            std::int64_t roff = 0;
+            for (int j = 0; j < n; ++j) {
+              const std::int64_t b = bytes_to(j, m);
+              if (j != m && b > 0)
+                nccl_check(api.Recv(out + roff, static_cast<std::size_t>(b), ncclInt8, c.group[static_cast<std::size_t>(j)], comm, xs[static_cast<std::size_t>(m)]), "ncclRecv");
+              roff += b;
+            }
+            break;
+          }
+        }
+      }
+      nccl_check(api.GroupEnd(), "ncclGroupEnd");
+      for (int m = 0; m < n; ++m) {
+        set(members[static_cast<std::size_t>(m)].rank);
+        cudaEvent_t e = scratch_event();
+        check(cudaEventRecord(e, xs[static_cast<std::size_t>(m)]), "record");
+        ends.push_back(e);
+      }
+    } else if (c0.kind == CollectiveKind::all_to_all) {
+      // Every pairwise message posted at once, each paced on its own pair link.
+      for (int m = 0; m < n; ++m) {
+        const OpId id = members[static_cast<std::size_t>(m)];
+        const CollectiveOp& c = op_of(m);
+        std::int64_t soff = 0;
+        for (int j = 0; j < n; ++j) {
+          const std::int64_t b = bytes_to(m, j);
+          if (j != m && b > 0) {
+            const OpId to = members[static_cast<std::size_t>(j)];
+            const CollectiveOp& ct = op_of(j);
+            std::int64_t roff = 0;
+            for (int k = 0; k < m; ++k) roff += bytes_to(k, j);
+            const std::int64_t nb = std::max<std::int64_t>(0, std::min({b, bytes_of(id.rank, c.input) - soff, bytes_of(to.rank, ct.output) - roff}));
+            auto key = std::make_tuple(id.rank, sid_of(id), 100 + j);
+            cudaStream_t y = xfer.at(key);
+            check(cudaStreamWaitEvent(y, go, 0), "wait");
+            loopback_copy(y, key, id.rank, to.rank, {{buf(id.rank, c.input) + soff, buf(to.rank, ct.output) + roff, nb}});
+            cudaEvent_t e = scratch_event();
+            check(cudaEventRecord(e, y), "record");
+            ends.push_back(e);
+          }
+          soff += b;
+        }
+      }
+    } else {
+      // Ring steps, as sim/executor.cpp models them: member m forwards to m+1 once it has
+      // received the previous step's chunk. Bytes only: the numerics are not reproduced.
+      const int steps = c0.kind == CollectiveKind::all_reduce ? 2 * (n - 1) : n - 1;
+      std::vector<cudaEvent_t> prev(static_cast<std::size_t>(n), go);
+      for (int step = 0; step < steps; ++step) {
+        std::vector<cudaEvent_t> cur(static_cast<std::size_t>(n), nullptr);
+        for (int m = 0; m < n; ++m) {
+          const OpId id = members[static_cast<std::size_t>(m)];
+          const OpId to = members[static_cast<std::size_t>((m + 1) % n)];
+          std::int64_t chunk = 0;
+          if (c0.kind == CollectiveKind::all_reduce) {
+            for (int j = 0; j < n; ++j) chunk = std::max(chunk, bytes_to(m, j));
+            chunk /= 2;
+          } else if (c0.kind == CollectiveKind::all_gather) {
+            const int origin_m = ((m - step) % n + n) % n;
+            for (int j = 0; j < n; ++j) chunk = std::max(chunk, bytes_to(origin_m, j));
+          } else {
+            chunk = bytes_to(m, ((m - step - 1) % n + n) % n);
+          }
+          const CollectiveOp& c = op_of(m);
+          const CollectiveOp& ct = op_of((m + 1) % n);
+          const std::int64_t nb = std::max<std::int64_t>(0, std::min({chunk, bytes_of(id.rank, step == 0 ? c.input : c.output), bytes_of(to.rank, ct.output)}));
+          auto key = std::make_tuple(id.rank, sid_of(id), 50);
+          cudaStream_t y = xfer.at(key);
+          check(cudaStreamWaitEvent(y, prev[static_cast<std::size_t>(m)], 0), "wait");
+          if (step > 0) check(cudaStreamWaitEvent(y, go, 0), "wait");
+          loopback_copy(y, key, id.rank, to.rank, {{buf(id.rank, step == 0 ? c.input : c.output), buf(to.rank, ct.output), nb}});
+          cudaEvent_t e = scratch_event();
+          check(cudaEventRecord(e, y), "record");
+          cur[static_cast<std::size_t>((m + 1) % n)] = e;
+          ends.push_back(e);
+        }
+        prev = cur;
+      }
+    }
+    // Completes on all members together.
+    set(m0.rank);
+    for (cudaEvent_t e : ends) check(cudaStreamWaitEvent(fan, e, 0), "wait");
+    for (const OpId& m : members) check(cudaEventRecord(end_ev(m), fan), "record");
+  }
+
+  void complete(int r, const std::vector<int>& members) override {
+    set(r);
+    cudaStream_t x = stream_of(OpId{r, members.front()});
+    for (int m : members) check(cudaStreamWaitEvent(x, end_ev(OpId{r, m}), 0), "wait");
+  }
+
+  // ---- one run ----
+  void fill_inputs() {
+    for (int r = 0; r < P; ++r) {
+      set(r);
+      for (const auto& b : plan.ranks[static_cast<std::size_t>(r)].buffers) {
+        if (!b.input || written[static_cast<std::size_t>(r)].count(b.name)) continue;
+        const std::uint64_t seed = o.seed * 1000003ULL + static_cast<std::uint64_t>(r) * 7919ULL + std::hash<std::string>{}(b.name);
+        if (b.cls == BufferClass::stat)
+          check(fill_random(Elem::f32, buf(r, b.name), b.bytes / 4, seed, 4.f, 6.f, roots[static_cast<std::size_t>(r)]), "fill");
+        else
+          check(fill_random(act_elem, buf(r, b.name), b.bytes / 2, seed, -1.f, 1.f, roots[static_cast<std::size_t>(r)]), "fill");
+      }
+      check(cudaStreamSynchronize(roots[static_cast<std::size_t>(r)]), "fill");
+    }
+  }
+
+  sim::Timeline run() {
+    fill_inputs();
+    for (int r = 0; r < P; ++r) { set(r); check(cudaDeviceSynchronize(), "sync"); }
+    set(0);
+    check(cudaMemsetAsync(link_free, 0, static_cast<std::size_t>(P * P) * sizeof(std::int64_t), roots[0]), "memset");
+    check(cudaStreamSynchronize(roots[0]), "sync");
+    slot_next = 0;
+    scratch_next = 0;
+    // The origin: recorded first; every stream of the rank waits for it.
+    for (int r = 0; r < P; ++r) {
+      set(r);
+      cudaStream_t root = roots[static_cast<std::size_t>(r)];
+      check(cudaEventRecord(origin[static_cast<std::size_t>(r)], root), "record");
+      for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)]) check(cudaStreamWaitEvent(x, origin[static_cast<std::size_t>(r)], 0), "wait");
+      for (auto& [k, x] : xfer)
+        if (std::get<0>(k) == r) check(cudaStreamWaitEvent(x, origin[static_cast<std::size_t>(r)], 0), "wait");
+      if (device_stream != nullptr && r == 0) check(cudaStreamWaitEvent(device_stream, origin[0], 0), "wait");
+    }
+    Walker w(s, st, o.placement == ComputePlacement::one_device_stream, &order);
+    {
+      Range nv(domain, "enqueue schedule");
+      w.walk(*this);
+    }
+    for (int r = 0; r < P; ++r) { set(r); check(cudaDeviceSynchronize(), "running the schedule"); }
+    sim::Timeline t;
+    t.ops.resize(static_cast<std::size_t>(P));
+    t.compute_busy.assign(static_cast<std::size_t>(P), sim::Time{});
+    auto at = [&](int r, cudaEvent_t e) {
+      float ms = 0.f;
+      check(cudaEventElapsedTime(&ms, origin[static_cast<std::size_t>(r)], e), "cudaEventElapsedTime");
+      return sim::Time::ps(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(static_cast<double>(ms) * 1e9))));
+    };
+    for (int r = 0; r < P; ++r) {
+      const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
+      auto& out = t.ops[static_cast<std::size_t>(r)];
+      out.resize(ops.size());
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const OpId id{r, static_cast<int>(i)};
+        sim::OpTimes& ot = out[i];
+        ot.posted = at(r, post_ev(id));
+        ot.start = std::max(ot.posted, at(r, start_ev(id)));
+        ot.end = std::max(ot.start, at(r, end_ev(id)));
+        if (ops[i].kind() == OpKind::compute) t.compute_busy[static_cast<std::size_t>(r)] = t.compute_busy[static_cast<std::size_t>(r)] + (ot.end - ot.start);
+        t.makespan = max(t.makespan, ot.end);
+      }
+    }
+    return t;
+  }
+};
+
+Executor::Executor(const Schedule& s, ExecOptions options) : impl_(std::make_unique<Impl>(s, std::move(options))) {}
+Executor::~Executor() = default;
+sim::Timeline Executor::run() { return impl_->run(); }
+const BufferPlan& Executor::plan() const { return impl_->plan; }
+const std::vector<OpId>& Executor::compute_order() const { return impl_->order; }
+std::string Executor::device_name() const { return impl_->dev_name; }
+
+std::vector<float> Executor::read(int rank, const std::string& name) const {
+  Impl& m = *impl_;
+  const BufferSpec& b = m.plan.ranks.at(static_cast<std::size_t>(rank)).at(name);
+  const Elem e = b.cls == BufferClass::stat ? Elem::f32 : m.act_elem;
+  const std::int64_t n = b.bytes / elem_bytes(e);
+  m.set(rank);
+  float* tmp = nullptr;
+  check(cudaMalloc(&tmp, static_cast<std::size_t>(std::max<std::int64_t>(n, 1)) * sizeof(float)), "cudaMalloc");
+  std::vector<float> out(static_cast<std::size_t>(n));
+  std::string err = to_f32(e, m.buf(rank, name), tmp, n, m.roots[static_cast<std::size_t>(rank)]);
+  cudaError_t ce = cudaStreamSynchronize(m.roots[static_cast<std::size_t>(rank)]);
+  if (err.empty() && ce == cudaSuccess) ce = cudaMemcpy(out.data(), tmp, out.size() * sizeof(float), cudaMemcpyDeviceToHost);
+  cudaFree(tmp);
+  check(err, "read " + name);
+  check(ce, "read " + name);
+  return out;
+}
+
+void Executor::write(int rank, const std::string& name, const std::vector<float>& values) {
+  Impl& m = *impl_;
+  const BufferSpec& b = m.plan.ranks.at(static_cast<std::size_t>(rank)).at(name);
+  const Elem e = b.cls == BufferClass::stat ? Elem::f32 : m.act_elem;
+  const std::int64_t n = std::min<std::int64_t>(b.bytes / elem_bytes(e), static_cast<std::int64_t>(values.size()));
+  m.set(rank);
+  float* tmp = nullptr;
+  check(cudaMalloc(&tmp, static_cast<std::size_t>(std::max<std::int64_t>(n, 1)) * sizeof(float)), "cudaMalloc");
+  cudaError_t ce = cudaMemcpy(tmp, values.data(), static_cast<std::size_t>(n) * sizeof(float), cudaMemcpyHostToDevice);
+  std::string err = ce == cudaSuccess ? from_f32(e, tmp, m.buf(rank, name), n, m.roots[static_cast<std::size_t>(rank)]) : std::string();
+  if (ce == cudaSuccess) ce = cudaStreamSynchronize(m.roots[static_cast<std::size_t>(rank)]);
+  cudaFree(tmp);
+  check(ce, "write " + name);
+  check(err, "write " + name);
+  m.written[static_cast<std::size_t>(rank)][name] = 1;
+}
+
+}  // namespace xattn::gpu
