@@ -20,6 +20,16 @@ std::optional<IntraFabric> parse_intra_fabric(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(InterFabric f) {
+  return f == InterFabric::fat_tree ? "fat-tree" : "switch";
+}
+
+std::optional<InterFabric> parse_inter_fabric(std::string_view s) {
+  if (s == "switch") return InterFabric::single_switch;
+  if (s == "fat-tree") return InterFabric::fat_tree;
+  return std::nullopt;
+}
+
 std::string_view to_string(LinkClass c) {
   return c == LinkClass::intra_node ? "intra_node" : "inter_node";
 }

@@ -27,6 +27,13 @@ enum class IntraFabric { nvlink_switch, nvlink_mesh, pcie, none };
 [[nodiscard]] std::string_view to_string(IntraFabric f);
 [[nodiscard]] std::optional<IntraFabric> parse_intra_fabric(std::string_view s);
 
+// Between nodes: one switch every NIC hangs off, or a two-level fat-tree (nodes under leaf
+// switches, leaves joined through a spine by uplinks that may be oversubscribed).
+enum class InterFabric { single_switch, fat_tree };
+
+[[nodiscard]] std::string_view to_string(InterFabric f);
+[[nodiscard]] std::optional<InterFabric> parse_inter_fabric(std::string_view s);
+
 // One class of link, alpha-beta: a message of n bytes takes latency + n / bandwidth.
 struct LinkSpec {
   BytesPerSecond bandwidth;
@@ -47,6 +54,9 @@ struct Cluster {
   LinkSpec intra;        // one GPU to another inside a node, per direction
   LinkSpec inter;        // one NIC, per direction
   int nics_per_node = 1;
+  InterFabric inter_kind = InterFabric::single_switch;
+  int nodes_per_leaf = 4;         // fat-tree: nodes under one leaf switch
+  double oversubscription = 1.0;  // fat-tree: a leaf's NIC bandwidth over its uplink bandwidth
 
   [[nodiscard]] int ranks() const { return nodes * gpus_per_node; }
   // Ranks are placed in order: rank r lives on node r / gpus_per_node.

@@ -148,6 +148,14 @@ const std::vector<Field>& registry() {
        [](const Scenario& r) { return num_value(to_microseconds(r.cluster.inter.latency)); }},
       {"cluster.inter_node.nics_per_node", FieldType::integer, "NICs per node (must divide GPUs per node)",
        &set_c_opt_int<&CS::nics_per_node>, [](const Scenario& r) { return int_value(r.cluster.nics_per_node); }},
+      {"cluster.inter_node.fabric", FieldType::text,
+       "switch (every NIC on one switch) or fat-tree (leaf switches joined through a spine; the simulator models it)",
+       &set_c_opt_text<&CS::inter_kind>, [](const Scenario& r) { return text_value(to_string(r.cluster.inter_kind)); }},
+      {"cluster.inter_node.nodes_per_leaf", FieldType::integer, "fat-tree: nodes under one leaf switch",
+       &set_c_opt_int<&CS::nodes_per_leaf>, [](const Scenario& r) { return int_value(r.cluster.nodes_per_leaf); }},
+      {"cluster.inter_node.oversubscription", FieldType::number,
+       "fat-tree: a leaf's NIC bandwidth over its uplink bandwidth (1: non-blocking)",
+       &set_c_opt_num<&CS::oversubscription>, [](const Scenario& r) { return num_value(r.cluster.oversubscription); }},
       {"cluster.gpu_peak_TFLOPS", FieldType::number, "dense fp16/bf16 peak, TFLOP/s (default: the GPU's)",
        &set_c_opt_num<&CS::gpu_peak_TFLOPS>,
        [](const Scenario& r) { return num_value(r.cluster.gpu.peak_fp16.value() * 1e-12); }},
@@ -498,6 +506,21 @@ Scenario resolve(const ScenarioSpec& spec) {
     if (auto k = parse_intra_fabric(*c.intra_kind)) s.cluster.intra_kind = *k;
     else problem("cluster.intra_node.kind",
                  fmt::format("unknown fabric '{}'; known: nvlink-switch, nvlink-mesh, pcie, none", *c.intra_kind));
+  }
+  if (c.inter_kind) {
+    if (auto k = parse_inter_fabric(*c.inter_kind)) s.cluster.inter_kind = *k;
+    else problem("cluster.inter_node.fabric", fmt::format("unknown fabric '{}'; known: switch, fat-tree", *c.inter_kind));
+  }
+  if (c.nodes_per_leaf) {
+    if (*c.nodes_per_leaf <= 0)
+      problem("cluster.inter_node.nodes_per_leaf", fmt::format("must be positive, got {}", *c.nodes_per_leaf));
+    else s.cluster.nodes_per_leaf = static_cast<int>(*c.nodes_per_leaf);
+  }
+  if (c.oversubscription) {
+    if (!(*c.oversubscription >= 1.0))
+      problem("cluster.inter_node.oversubscription",
+              fmt::format("must be at least 1 (1: non-blocking), got {}", *c.oversubscription));
+    else s.cluster.oversubscription = *c.oversubscription;
   }
   if (c.intra_bandwidth_GBps) s.cluster.intra.bandwidth = gigabytes_per_second(*c.intra_bandwidth_GBps);
   if (c.intra_latency_us) s.cluster.intra.latency = microseconds(*c.intra_latency_us);

@@ -57,6 +57,9 @@ struct ScenarioSpec {
     std::optional<std::string> intra_kind;
     std::optional<double> intra_bandwidth_GBps, intra_latency_us;
     std::optional<double> inter_bandwidth_GBps, inter_latency_us;
+    std::optional<std::string> inter_kind;        // switch | fat-tree
+    std::optional<std::int64_t> nodes_per_leaf;   // fat-tree
+    std::optional<double> oversubscription;       // fat-tree
     // GPU figures, overridable (preset-derived).
     std::optional<double> gpu_peak_TFLOPS, gpu_hbm_GBps, gpu_memory_GB;
     double memory_reserved_GB = 0.0;  // weights, optimizer state, other layers: not modelled

@@ -72,7 +72,11 @@ Time Topology::latency(const Route& r) const {
   return t;
 }
 
-Topology Topology::from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& o) {
+Topology Topology::from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& options) {
+  // The cluster's own fabric unless the options ask for a fat-tree themselves.
+  const TopologyOptions o = options.inter == InterFabric::fat_tree
+                                ? options
+                                : TopologyOptions{c.inter_kind, c.nodes_per_leaf, c.oversubscription};
   Topology t(c.ranks());
   t.structured_ = true;
   t.gpus_per_node_ = c.gpus_per_node;

@@ -46,8 +46,8 @@ struct Route {
   void add(std::int32_t l) { links[static_cast<std::size_t>(count++)] = l; }
 };
 
-enum class InterFabric { single_switch, fat_tree };
-
+// Overrides of the cluster's inter-node fabric (Cluster::inter_kind and its fat-tree
+// figures, which scenarios set); the default leaves the cluster's own.
 struct TopologyOptions {
   InterFabric inter = InterFabric::single_switch;
   int nodes_per_leaf = 4;          // fat-tree: nodes under one leaf switch

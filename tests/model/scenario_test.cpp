@@ -187,5 +187,37 @@ TEST(Presets, FiguresMatchTheirSources) {
   EXPECT_EQ(dgx->cluster.gpus_per_node, 8);
 }
 
+TEST(Scenario, FatTreeKeysResolveIntoTheCluster) {
+  // lvxattn-16xa100 is 4 nodes on one switch; the keys put them under two leaves of two
+  // nodes with 3:1 oversubscribed uplinks.
+  ScenarioSpec spec = parse_scenario_spec(std::string(kBase) +
+                                              "  inter_node:\n"
+                                              "    fabric: fat-tree\n"
+                                              "    nodes_per_leaf: 2\n"
+                                              "    oversubscription: 3\n",
+                                          "test.yaml");
+  Scenario s = resolve(spec);
+  EXPECT_EQ(s.cluster.inter_kind, InterFabric::fat_tree);
+  EXPECT_EQ(s.cluster.nodes_per_leaf, 2);
+  EXPECT_DOUBLE_EQ(s.cluster.oversubscription, 3.0);
+  // A preset keeps its single switch when the keys are absent.
+  EXPECT_EQ(resolve(parse_scenario_spec(kBase, "test.yaml")).cluster.inter_kind, InterFabric::single_switch);
+  // And the keys round-trip through YAML.
+  Scenario again = resolve(parse_scenario_spec(to_yaml(s), "again.yaml"));
+  EXPECT_EQ(again.cluster.inter_kind, InterFabric::fat_tree);
+  EXPECT_DOUBLE_EQ(again.cluster.oversubscription, 3.0);
+}
+
+TEST(Scenario, BadFatTreeKeysNameLineAndField) {
+  std::string e = problems_of(std::string(kBase) +
+                              "  inter_node:\n"         // line 7
+                              "    fabric: dragonfly\n"  // line 8
+                              "    nodes_per_leaf: 0\n"  // line 9
+                              "    oversubscription: 0.5\n");  // line 10
+  EXPECT_NE(e.find("test.yaml:8:5: cluster.inter_node.fabric: unknown fabric 'dragonfly'"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.yaml:9:5: cluster.inter_node.nodes_per_leaf: must be positive"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.yaml:10:5: cluster.inter_node.oversubscription: must be at least 1"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace xattn

@@ -216,5 +216,33 @@ TEST(Topology, SharedNicSlowsFourSendersByFour) {
   }
 }
 
+TEST(Topology, TheClustersOwnFatTreeIsUsedUnlessTheOptionsOverrideIt) {
+  // A cluster that says fat-tree (as a scenario's cluster.inter_node.fabric does) gets its
+  // leaves without any TopologyOptions: 4 nodes, 2 per leaf, 4:1 oversubscribed, so a
+  // leaf's uplink is 2 nodes x 1 NIC x 25 GB/s / 4 = 12.5 GB/s. A 25 MB message from node
+  // 1 to node 2 crosses it: 5 us + 25 MB / 12.5 GB/s = 2005 us; inside leaf 0 (node 0 to
+  // node 1) the NIC's 25 GB/s: 1005 us.
+  Calibration cal;
+  Cluster c = small_cluster(4, 1, 1, IntraFabric::none);
+  c.inter_kind = InterFabric::fat_tree;
+  c.nodes_per_leaf = 2;
+  c.oversubscription = 4.0;
+  Topology t = Topology::from_cluster(c, cal);
+  Route r = t.route(1, 2);
+  ASSERT_EQ(r.count, 4);
+  EXPECT_EQ(t.link(r.links[1]).name, "leaf0.up");
+  EXPECT_DOUBLE_EQ(t.link(r.links[1]).bandwidth.value(), 12.5e9);
+  auto net = make_network(NetworkModel::flow, std::move(t), &cal);
+  net->start(Time(), 1, 2, 25e6, 0);
+  net->start(Time(), 0, 1, 25e6, 1);
+  std::vector<Time> at = run_all(*net, 2);
+  EXPECT_EQ(at[0], Time::ps(2005 * us));
+  EXPECT_EQ(at[1], Time::ps(1005 * us));
+  // Options asking for their own fat-tree win: 1 node per leaf, non-blocking.
+  Topology o = Topology::from_cluster(c, cal, TopologyOptions{InterFabric::fat_tree, 1, 1.0});
+  EXPECT_EQ(o.link(o.route(0, 1).links[1]).name, "leaf0.up");
+  EXPECT_DOUBLE_EQ(o.link(o.route(0, 1).links[1]).bandwidth.value(), 25e9);
+}
+
 }  // namespace
 }  // namespace xattn::sim
