@@ -54,14 +54,16 @@ struct AttnDims {
 // stream-ordered pool (cudaMallocAsync); this says what it would choose.
 struct ForwardPlan {
   int kv_splits = 1;
+  int q_tile_rows = 64;             // query rows per CTA: 64 (4 warps) or 128 (8 warps)
   std::size_t workspace_bytes = 0;  // for attention_forward_split with kv_splits
 };
 [[nodiscard]] ForwardPlan attention_forward_plan(const AttnDims& d);
 [[nodiscard]] std::size_t attention_forward_workspace_bytes(const AttnDims& d, int kv_splits);
-// The forward with an explicit number of splits (1: single pass) and caller-owned scratch
-// of at least attention_forward_workspace_bytes(d, kv_splits) bytes, 256-byte aligned.
+// The forward with an explicit plan (kv_splits 1: single pass; q_tile_rows) and caller-owned
+// scratch of at least attention_forward_workspace_bytes(d, plan.kv_splits) bytes, 256-byte
+// aligned (none for one split). What an executor that owns its memory should call.
 [[nodiscard]] std::string attention_forward_split(ElemType t, const AttnDims& d, const void* q, const void* k,
-                                                  const void* v, void* o, float* lse, int kv_splits,
+                                                  const void* v, void* o, float* lse, const ForwardPlan& plan,
                                                   void* workspace, std::size_t workspace_bytes, void* stream);
 
 // delta = rowsum(dout ∘ o) per (batch, head, query row), fp32.

@@ -24,10 +24,10 @@ namespace {
 
 using namespace attn;
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kBr = 64;  // query rows per CTA (16 per warp)
+// A CTA of W warps owns 16 W query rows (W = 4 or 8: ForwardPlan::q_tile_rows 64 or 128);
+// the 8-warp tile reads each K/V tile from L2 once for twice the rows.
 constexpr int kBc = 64;  // key rows per shared-memory tile
+constexpr int kDefaultQTile = 64;  // what attention_forward_plan picks (docs/gpu_kernels.md)
 
 struct FwdParams {
   const void* q;
@@ -45,13 +45,14 @@ struct FwdParams {
   int tiles_per_split;
 };
 
-template <int D>
+template <int D, int W>
 constexpr int fwd_smem_bytes() {
-  return (kBr * D + 4 * kBc * D) * 2;  // Q, and K and V double-buffered, 2-byte elements
+  return (16 * W * D + 4 * kBc * D) * 2;  // Q, and K and V double-buffered, 2-byte elements
 }
 
-template <class T, int D, bool kSplit>
-__global__ void __launch_bounds__(kThreads) attention_fwd_kernel(FwdParams p) {
+template <class T, int D, int W, bool kSplit>
+__global__ void __launch_bounds__(W * 32) attention_fwd_kernel(FwdParams p) {
+  constexpr int kBr = 16 * W, kThreads = 32 * W;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* q_s = reinterpret_cast<T*>(smem_raw);
   T* k_s = q_s + kBr * D;        // two buffers of kBc x D
@@ -258,12 +259,13 @@ __global__ void attention_fwd_combine_kernel(FwdParams p) {
   if (lane == 0) p.lse[(b * p.heads + h) * p.q_rows + qi] = total > 0.f ? mx + logf(total) : -INFINITY;
 }
 
-template <class T, int D>
+template <class T, int D, int W>
 std::string launch_forward(const FwdParams& p, cudaStream_t stream) {
+  constexpr int kBr = 16 * W, kThreads = 32 * W;
   const int q_tiles = static_cast<int>((p.q_rows + kBr - 1) / kBr);
-  constexpr int smem = fwd_smem_bytes<D>();
+  constexpr int smem = fwd_smem_bytes<D, W>();
   if (p.splits > 1) {
-    auto kernel = attention_fwd_kernel<T, D, true>;
+    auto kernel = attention_fwd_kernel<T, D, W, true>;
     if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
       return last_error();
     dim3 grid(q_tiles, static_cast<unsigned>(p.heads), static_cast<unsigned>(p.batch * p.splits));
@@ -275,7 +277,7 @@ std::string launch_forward(const FwdParams& p, cudaStream_t stream) {
         <<<static_cast<unsigned>((rows + per_block - 1) / per_block), per_block * 32, 0, stream>>>(p);
     return last_error();
   }
-  auto kernel = attention_fwd_kernel<T, D, false>;
+  auto kernel = attention_fwd_kernel<T, D, W, false>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
     return last_error();
   dim3 grid(q_tiles, static_cast<unsigned>(p.heads), static_cast<unsigned>(p.batch));
@@ -310,12 +312,15 @@ ForwardPlan attention_forward_plan(const AttnDims& d) {
     cudaGetLastError();
     sms = 132;
   }
-  const std::int64_t ctas = (d.q_rows + kBr - 1) / kBr * d.heads * d.batch;
+  plan.q_tile_rows = kDefaultQTile;
+  const std::int64_t ctas = (d.q_rows + plan.q_tile_rows - 1) / plan.q_tile_rows * d.heads * d.batch;
   const std::int64_t kv_tiles = (d.kv_rows + kBc - 1) / kBc;
   if (ctas >= sms) return plan;
-  // Aim at two CTAs per SM, keeping at least 8 key tiles (512 keys) per split so that the
-  // merge stays cheap next to the work it parallelises.
-  std::int64_t want = (2 * sms + ctas - 1) / ctas;
+  // Fill one wave of resident CTAs (two per SM of 4 warps, one of 8: the register file
+  // holds 8 such warps) without spilling into a second, partial one, and keep at least 8
+  // key tiles (512 keys) per split so that the merge stays cheap next to the work.
+  const std::int64_t slots = static_cast<std::int64_t>(sms) * (plan.q_tile_rows == 64 ? 2 : 1);
+  std::int64_t want = std::max<std::int64_t>(1, slots / ctas);
   std::int64_t most = std::max<std::int64_t>(1, kv_tiles / 8);
   plan.kv_splits = static_cast<int>(std::min({want, most, std::int64_t{64}}));
   plan.workspace_bytes = split_workspace_bytes(d, plan.kv_splits);
@@ -327,8 +332,10 @@ std::size_t attention_forward_workspace_bytes(const AttnDims& d, int kv_splits) 
 }
 
 std::string attention_forward_split(ElemType t, const AttnDims& d, const void* q, const void* k, const void* v,
-                                    void* o, float* lse, int kv_splits, void* workspace,
+                                    void* o, float* lse, const ForwardPlan& plan, void* workspace,
                                     std::size_t workspace_bytes, void* stream) {
+  if (plan.q_tile_rows != 64 && plan.q_tile_rows != 128) return "q_tile_rows must be 64 or 128";
+  const int kv_splits = plan.kv_splits;
   if (auto why = attention_supported(d); !why.empty()) return why;
   if (d.q_rows == 0 || d.batch == 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
@@ -353,22 +360,38 @@ std::string attention_forward_split(ElemType t, const AttnDims& d, const void* q
     p.part_lse = p.part_o + static_cast<std::size_t>(splits) * d.batch * d.heads * d.q_rows * d.head_dim;
   }
   const bool bf = t == ElemType::bf16;
-  if (d.head_dim == 64)
-    return bf ? launch_forward<__nv_bfloat16, 64>(p, s) : launch_forward<__half, 64>(p, s);
-  return bf ? launch_forward<__nv_bfloat16, 128>(p, s) : launch_forward<__half, 128>(p, s);
+  const bool wide = plan.q_tile_rows == 128;
+  if (d.head_dim == 64) {
+    if (wide) return bf ? launch_forward<__nv_bfloat16, 64, 8>(p, s) : launch_forward<__half, 64, 8>(p, s);
+    return bf ? launch_forward<__nv_bfloat16, 64, 4>(p, s) : launch_forward<__half, 64, 4>(p, s);
+  }
+  if (wide) return bf ? launch_forward<__nv_bfloat16, 128, 8>(p, s) : launch_forward<__half, 128, 8>(p, s);
+  return bf ? launch_forward<__nv_bfloat16, 128, 4>(p, s) : launch_forward<__half, 128, 4>(p, s);
 }
 
 std::string attention_forward(ElemType t, const AttnDims& d, const void* q, const void* k, const void* v, void* o,
                               float* lse, void* stream) {
   if (auto why = attention_supported(d); !why.empty()) return why;
   const ForwardPlan plan = attention_forward_plan(d);
-  if (plan.kv_splits <= 1) return attention_forward_split(t, d, q, k, v, o, lse, 1, nullptr, 0, stream);
-  // Stream-ordered scratch: the pool keeps it between calls, so this costs no cudaMalloc
-  // after the first; callers that own memory use attention_forward_split instead.
+  if (plan.kv_splits <= 1) return attention_forward_split(t, d, q, k, v, o, lse, plan, nullptr, 0, stream);
+  // Stream-ordered scratch from the device's default pool. The pool would hand freed memory
+  // back to the driver at every synchronisation (release threshold 0) and map it again on
+  // the next call, which costs more than a short kernel: keep up to 256 MiB cached.
   const auto s = static_cast<cudaStream_t>(stream);
+  int dev = 0;
+  cudaMemPool_t pool;
+  if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess) {
+    std::uint64_t keep = 0;
+    cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    if (keep < (256ull << 20)) {
+      keep = 256ull << 20;
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    }
+  }
+  cudaGetLastError();
   void* ws = nullptr;
   if (cudaMallocAsync(&ws, plan.workspace_bytes, s) != cudaSuccess) return last_error();
-  std::string err = attention_forward_split(t, d, q, k, v, o, lse, plan.kv_splits, ws, plan.workspace_bytes, stream);
+  std::string err = attention_forward_split(t, d, q, k, v, o, lse, plan, ws, plan.workspace_bytes, stream);
   if (cudaFreeAsync(ws, s) != cudaSuccess && err.empty()) err = last_error();
   return err;
 }

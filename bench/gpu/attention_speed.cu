@@ -12,7 +12,11 @@
 // backward 2.5 times the forward (five products instead of two), the FlashAttention
 // convention, with no credit for recomputation.
 //
-// Usage: bench_attention_speed [--json FILE] [--reps N] [--fwd-only] [--quick]
+// The forward runs through attention_forward_split with the plan attention_forward_plan
+// makes (its query tile overridden by --q-tile) and a workspace allocated here, as an
+// executor that owns its memory would call it.
+//
+// Usage: bench_attention_speed [--json FILE] [--reps N] [--fwd-only] [--quick] [--q-tile 64|128]
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -68,6 +72,7 @@ struct Shape {
 struct Result {
   Shape s;
   int kv_splits = 1;
+  int q_tile = 64;
   double fwd_us = 0, fwd_tflops = 0, bwd_us = 0, bwd_tflops = 0;
 };
 
@@ -115,7 +120,7 @@ bool time_median(F&& run, int sets, int warmup, int reps, double* us) {
   return true;
 }
 
-bool measure(const Shape& s, int reps, bool fwd_only, std::size_t l2_bytes, Result* out) {
+bool measure(const Shape& s, int reps, bool fwd_only, int q_tile, std::size_t l2_bytes, Result* out) {
   AttnDims d;
   d.batch = 1; d.q_rows = s.q_rows; d.kv_rows = s.kv_rows; d.heads = s.heads; d.kv_heads = s.kv_heads;
   d.head_dim = s.head_dim; d.causal = s.causal;
@@ -154,11 +159,27 @@ bool measure(const Shape& s, int reps, bool fwd_only, std::size_t l2_bytes, Resu
   }
   const double fwd_flops = 4.0 * d.heads * d.head_dim * allowed_pairs(d);
   out->s = s;
-  out->kv_splits = xattn::gpu::attention_forward_plan(d).kv_splits;
+  xattn::gpu::ForwardPlan plan = xattn::gpu::attention_forward_plan(d);
+  if (q_tile != 0 && q_tile != plan.q_tile_rows) {  // re-plan the splits for the other tile
+    plan.q_tile_rows = q_tile;
+    const std::int64_t ctas = (d.q_rows + q_tile - 1) / q_tile * d.heads;
+    int sms = 132;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    const std::int64_t slots = static_cast<std::int64_t>(sms) * (q_tile == 64 ? 2 : 1);
+    plan.kv_splits = ctas >= sms ? 1
+                                 : static_cast<int>(std::min<std::int64_t>(
+                                       {std::max<std::int64_t>(1, slots / ctas),
+                                        std::max<std::int64_t>(1, (d.kv_rows + 63) / 64 / 8), 64}));
+  }
+  plan.workspace_bytes = xattn::gpu::attention_forward_workspace_bytes(d, plan.kv_splits);
+  void* fwd_ws = plan.workspace_bytes ? mem.alloc(plan.workspace_bytes) : nullptr;
+  out->kv_splits = plan.kv_splits;
+  out->q_tile = plan.q_tile_rows;
 
   std::string err;
   auto fwd = [&](int i) {
-    err = xattn::gpu::attention_forward(s.t, d, in[i].q, in[i].k, in[i].v, in[i].o, in[i].lse, nullptr);
+    err = xattn::gpu::attention_forward_split(s.t, d, in[i].q, in[i].k, in[i].v, in[i].o, in[i].lse, plan, fwd_ws,
+                                              plan.workspace_bytes, nullptr);
     return err.empty();
   };
   if (!time_median(fwd, sets, 3, reps, &out->fwd_us)) {
@@ -208,14 +229,16 @@ int main(int argc, char** argv) {
   std::string json_path;
   int reps = 20;
   bool fwd_only = false, quick = false;
+  int q_tile = 0;  // 0: what attention_forward_plan picks
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--fwd-only") fwd_only = true;
     else if (a == "--quick") quick = true;
+    else if (a == "--q-tile" && i + 1 < argc) q_tile = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--reps N] [--fwd-only] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--reps N] [--fwd-only] [--quick] [--q-tile 64|128]\n", argv[0]);
       return 2;
     }
   }
@@ -227,19 +250,19 @@ int main(int argc, char** argv) {
   }
   std::printf("# attention block kernels on %s (%d SMs, L2 %d MiB), batch 1, median of %d reps\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize >> 20, reps);
-  std::printf("# %5s %4s %5s %8s %7s %7s %6s %6s %10s %9s %10s %9s\n", "dtype", "d", "heads", "kv_heads", "q_rows",
-              "kv_rows", "causal", "splits", "fwd_time", "fwd_rate", "bwd_time", "bwd_rate");
-  std::printf("# %5s %4s %5s %8s %7s %7s %6s %6s %10s %9s %10s %9s\n", "-", "-", "-", "-", "rows", "rows", "-", "-",
+  std::printf("# %5s %4s %5s %8s %7s %7s %6s %6s %6s %10s %9s %10s %9s\n", "dtype", "d", "heads", "kv_heads", "q_rows",
+              "kv_rows", "causal", "q_tile", "splits", "fwd_time", "fwd_rate", "bwd_time", "bwd_rate");
+  std::printf("# %5s %4s %5s %8s %7s %7s %6s %6s %6s %10s %9s %10s %9s\n", "-", "-", "-", "-", "rows", "rows", "-", "rows", "-",
               "us", "TFLOP/s", "us", "TFLOP/s");
   std::vector<Result> results;
   for (const Shape& s : shapes(quick)) {
     Result r;
-    if (!measure(s, reps, fwd_only, static_cast<std::size_t>(prop.l2CacheSize), &r)) return 1;
+    if (!measure(s, reps, fwd_only, q_tile, static_cast<std::size_t>(prop.l2CacheSize), &r)) return 1;
     results.push_back(r);
-    std::printf("  %5s %4lld %5lld %8lld %7lld %7lld %6s %6d %10.1f %9.1f %10.1f %9.1f\n",
+    std::printf("  %5s %4lld %5lld %8lld %7lld %7lld %6s %6d %6d %10.1f %9.1f %10.1f %9.1f\n",
                 s.t == ElemType::bf16 ? "bf16" : "fp16", (long long)s.head_dim, (long long)s.heads,
                 (long long)s.kv_heads, (long long)s.q_rows, (long long)s.kv_rows, s.causal ? "yes" : "no",
-                r.kv_splits, r.fwd_us, r.fwd_tflops, r.bwd_us, r.bwd_tflops);
+                r.q_tile, r.kv_splits, r.fwd_us, r.fwd_tflops, r.bwd_us, r.bwd_tflops);
     std::fflush(stdout);
   }
   if (!json_path.empty()) {
@@ -253,12 +276,12 @@ int main(int argc, char** argv) {
       const Result& r = results[i];
       std::fprintf(f,
                    "    {\"dtype\": \"%s\", \"head_dim\": %lld, \"batch\": 1, \"heads\": %lld, \"kv_heads\": %lld, "
-                   "\"q_rows\": %lld, \"kv_rows\": %lld, \"causal\": %s, \"kv_splits\": %d, "
+                   "\"q_rows\": %lld, \"kv_rows\": %lld, \"causal\": %s, \"q_tile\": %d, \"kv_splits\": %d, "
                    "\"fwd_time_us\": %.2f, \"fwd_rate_tflops\": %.2f, \"bwd_time_us\": %.2f, "
                    "\"bwd_rate_tflops\": %.2f}%s\n",
                    r.s.t == ElemType::bf16 ? "bf16" : "fp16", (long long)r.s.head_dim, (long long)r.s.heads,
                    (long long)r.s.kv_heads, (long long)r.s.q_rows, (long long)r.s.kv_rows,
-                   r.s.causal ? "true" : "false", r.kv_splits, r.fwd_us, r.fwd_tflops, r.bwd_us, r.bwd_tflops,
+                   r.s.causal ? "true" : "false", r.q_tile, r.kv_splits, r.fwd_us, r.fwd_tflops, r.bwd_us, r.bwd_tflops,
                    i + 1 < results.size() ? "," : "");
     }
     std::fprintf(f, "  ]\n}\n");

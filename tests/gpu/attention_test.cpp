@@ -280,19 +280,25 @@ TEST_P(AttentionKernel, ForwardMatchesReference) {
   expect_close(download(c.t, o, q_elems(d)), o_ref, tolerance(c.t), how + " O");
   expect_close(download_f32(lse, row_elems(d)), lse_ref, 2e-3, how + " LSE");
 
-  for (int splits : {1, c.kv_splits}) {
-    o.poison();
-    lse.poison();
-    const std::size_t ws_bytes = attention_forward_workspace_bytes(d, splits);
-    DeviceBuffer ws(ws_bytes);
-    ASSERT_EQ(attention_forward_split(c.t, d, dq_.ptr, dk_.ptr, dv_.ptr, o.ptr, lse.as<float>(), splits, ws.ptr,
-                                      ws_bytes, nullptr),
-              "");
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    const std::string forced = std::string(c.name) + " (" + std::to_string(splits) + " splits)";
-    expect_close(download(c.t, o, q_elems(d)), o_ref, tolerance(c.t), forced + " O");
-    expect_close(download_f32(lse, row_elems(d)), lse_ref, 2e-3, forced + " LSE");
-  }
+  // Both variants (one pass, split-KV) at both query tiles (64 rows on 4 warps, 128 on 8).
+  for (int tile : {64, 128})
+    for (int splits : {1, c.kv_splits}) {
+      o.poison();
+      lse.poison();
+      ForwardPlan forced;
+      forced.kv_splits = splits;
+      forced.q_tile_rows = tile;
+      const std::size_t ws_bytes = attention_forward_workspace_bytes(d, splits);
+      DeviceBuffer ws(ws_bytes);
+      ASSERT_EQ(attention_forward_split(c.t, d, dq_.ptr, dk_.ptr, dv_.ptr, o.ptr, lse.as<float>(), forced, ws.ptr,
+                                        ws_bytes, nullptr),
+                "");
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::string name =
+          std::string(c.name) + " (" + std::to_string(tile) + "-row tile, " + std::to_string(splits) + " splits)";
+      expect_close(download(c.t, o, q_elems(d)), o_ref, tolerance(c.t), name + " O");
+      expect_close(download_f32(lse, row_elems(d)), lse_ref, 2e-3, name + " LSE");
+    }
 }
 
 TEST_P(AttentionKernel, SoftmaxDeltaMatchesReference) {
