@@ -42,6 +42,10 @@ struct ComputeCalibration {
   Seconds launch_overhead = microseconds(4);  // per attention-block kernel
   double memory_efficiency = 0.8;    // elementwise merge/accumulate: fraction of HBM peak
   double gemm_efficiency = 0.75;     // projections repeated by recomputation
+  // Compute slowed by communication on the same GPU (the event simulator, docs/model.md
+  // §9): while a rank has a transfer or collective in flight, its compute runs (1 + this)
+  // times slower — NCCL's kernels take SMs and HBM bandwidth from it. 0 (default): none.
+  double comm_interference = 0.0;
 
   // A measured table overrides the parametric model for the (pass, head_dim) it covers.
   // Points for one (pass, head_dim) must form a full grid over q_rows x kv_rows.

@@ -5,6 +5,7 @@
 #include "sim/executor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cassert>
 #include <functional>
 #include <string_view>
@@ -64,7 +65,18 @@ struct OpInfo {
 };
 static_assert(sizeof(OpInfo) == 32);
 
+// Compute slowed by communication (ComputeCalibration::comm_interference): the compute op
+// running on a rank, the work it has left (picoseconds at full speed) and since when, and
+// how many of the rank's transfers and collectives are in flight.
+struct Interference {
+  int running = -1;       // op index of the running compute op, -1 when none
+  double left_ps = 0.0;   // its work left at `since`
+  Time since;
+  int comm_active = 0;
+};
+
 struct RankState {
+  Interference busy;
   std::vector<OpInfo> info;
   std::vector<std::int32_t> deps;   // flattened, without deps on members of the op's own group
   std::vector<OpState> state;
@@ -102,7 +114,7 @@ struct DeviceState {
 class Executor {
  public:
   Executor(const Schedule& s, Network& net, const ComputeCostModel& cost, const SimOptions& o)
-      : s_(s), net_(net), cost_(cost), o_(o) {}
+      : s_(s), net_(net), cost_(cost), o_(o), slowdown_(1.0 + std::max(cost.calibration.comm_interference, 0.0)) {}
 
   Timeline run() {
     setup();
@@ -379,6 +391,8 @@ class Executor {
         const bool send = info.kind == OpKind::send;
         const int src = send ? rank : peer, sidx = send ? index : other;
         net_.start(now, src, send ? peer : rank, info.bytes, Event::make(now, EventKind::transfer_done, src, sidx).key);
+        communicating(rank, +1, now);
+        communicating(peer, +1, now);
         break;
       }
       case OpKind::collective: {
@@ -389,6 +403,7 @@ class Executor {
           tl_.ops[static_cast<std::size_t>(m.rank)][static_cast<std::size_t>(m.index)].start = now;
           if (m.rank != rank || m.index != index) ranks_[static_cast<std::size_t>(m.rank)].pred[static_cast<std::size_t>(m.index)] = OpId{rank, index};
         }
+        for (const OpId& m : inst.members) communicating(m.rank, +1, now);
         start_collective(id, now);
         break;
       }
@@ -396,10 +411,44 @@ class Executor {
   }
 
   void start_compute(int rank, int index, Time now) {
+    RankState& rs = ranks_[static_cast<std::size_t>(rank)];
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.start = now;
-    t.end = now + Time::ps(ranks_[static_cast<std::size_t>(rank)].info[static_cast<std::size_t>(index)].duration_ps);
+    const std::int64_t work = rs.info[static_cast<std::size_t>(index)].duration_ps;
+    if (slowdown_ == 1.0) {
+      t.end = now + Time::ps(work);
+    } else {
+      rs.busy.running = index;
+      rs.busy.left_ps = static_cast<double>(work);
+      rs.busy.since = now;
+      t.end = now + Time::ps(std::llround(static_cast<double>(work) * rate_factor(rs)));
+    }
     queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
+  }
+
+  // ---- compute slowed by communication -----------------------------------------------------
+  // Wall time per picosecond of work on this rank right now.
+  double rate_factor(const RankState& rs) const { return rs.busy.comm_active > 0 ? slowdown_ : 1.0; }
+
+  // A transfer or collective starts (+1) or ends (-1) on `rank`. When that switches the
+  // rank between communicating and not, its running compute op is re-timed from the work
+  // it has left; the event queued for its old end is then stale (handle() skips it).
+  void communicating(int rank, int delta, Time now) {
+    if (slowdown_ == 1.0) return;
+    RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+    const bool before = rs.busy.comm_active > 0;
+    rs.busy.comm_active += delta;
+    const bool after = rs.busy.comm_active > 0;
+    if (before == after || rs.busy.running < 0) return;
+    const int index = rs.busy.running;
+    rs.busy.left_ps -= static_cast<double>((now - rs.busy.since).ps()) / (before ? slowdown_ : 1.0);
+    rs.busy.left_ps = std::max(rs.busy.left_ps, 0.0);
+    rs.busy.since = now;
+    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    const Time end = now + Time::ps(std::llround(rs.busy.left_ps * rate_factor(rs)));
+    if (end == t.end) return;
+    t.end = end;
+    queue_.push(Event::make(end, EventKind::compute_done, rank, index));
   }
 
   // ---- shared devices --------------------------------------------------------------------
@@ -549,20 +598,33 @@ class Executor {
   }
 
   void complete_collective(int id, Time now) {
-    for (const OpId& m : instances_[static_cast<std::size_t>(id)].members)
+    for (const OpId& m : instances_[static_cast<std::size_t>(id)].members) {
+      communicating(m.rank, -1, now);
       queue_.push(Event::make(now, EventKind::compute_done, m.rank, m.index));
+    }
   }
 
   // ---- completion ----------------------------------------------------------------------
   void handle(const Event& e) {
     switch (e.kind()) {
-      case EventKind::compute_done:
-        complete(e.rank(), static_cast<int>(e.index()), e.time);
+      case EventKind::compute_done: {
+        const int rank = e.rank(), index = static_cast<int>(e.index());
+        if (slowdown_ != 1.0) {
+          // A compute op re-timed by communication left its earlier end event behind.
+          const RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+          if (rs.state[static_cast<std::size_t>(index)] == OpState::done) break;
+          if (rs.info[static_cast<std::size_t>(index)].kind == OpKind::compute && tl_.at(OpId{rank, index}).end != e.time)
+            break;
+        }
+        complete(rank, index, e.time);
         break;
+      }
       case EventKind::transfer_done: {
         const int rank = e.rank(), index = static_cast<int>(e.index());
         const OpInfo& info = ranks_[static_cast<std::size_t>(rank)].info[static_cast<std::size_t>(index)];
         const int peer = info.peer, other = info.match;
+        communicating(rank, -1, e.time);
+        communicating(peer, -1, e.time);
         complete(rank, index, e.time);
         complete(peer, other, e.time);
         break;
@@ -586,6 +648,7 @@ class Executor {
     t.end = now;
     const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
     if (info.kind == OpKind::compute) {
+      if (rs.busy.running == index) rs.busy.running = -1;
       tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
       if (!devices_.empty()) {
         const int d = o_.device_of[static_cast<std::size_t>(rank)];
@@ -648,6 +711,7 @@ class Executor {
   Network& net_;
   const ComputeCostModel& cost_;
   const SimOptions& o_;
+  const double slowdown_;  // 1 + ComputeCalibration::comm_interference
   EventQueue queue_;
   std::vector<RankState> ranks_;
   std::vector<Instance> instances_;

@@ -84,10 +84,12 @@ TEST_F(CalibrationFiles, WrittenCalibrationReadsBackEqual) {
   Calibration c;
   c.compute.fwd_max_d64 = 0.55;
   c.compute.table = {{BlockPass::bwd, 64, 32, 512, 0.25}};
+  c.compute.comm_interference = 0.15;
   c.intra_node.latency = microseconds(7);
   std::string p = write("out.yaml", calibration_to_yaml(c));
   Calibration back = load_calibration(p);
   EXPECT_DOUBLE_EQ(back.compute.fwd_max_d64, 0.55);
+  EXPECT_DOUBLE_EQ(back.compute.comm_interference, 0.15);
   ASSERT_EQ(back.compute.table.size(), 1u);
   EXPECT_DOUBLE_EQ(back.compute.table[0].efficiency, 0.25);
   EXPECT_EQ(back.compute.table[0].pass, BlockPass::bwd);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/presets.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
 
@@ -274,6 +275,68 @@ TEST(Executor, RingWithJitterIsReproducibleAndAStragglerHoldsEveryoneBack) {
     const auto& bops = base.ops[static_cast<std::size_t>(r)];
     EXPECT_GT(ops.back().end, bops.back().end) << "rank " << r;
   }
+}
+
+// Rank 0 computes (1e9 bytes touched: 1000 us alone) while it sends 1e5 B to rank 1 on its
+// communication stream (1 us + 1e5 B / 1 GB/s = 101 us), both from time 0.
+Schedule compute_beside_send() {
+  Schedule s = empty_schedule(2);
+  ProgramBuilder b(s);
+  b.compute(0, copy_op("in", "x", 1e9), 0, "compute");
+  b.send(0, 1, "y", {{"y", Bytes(1e5)}}, comm_stream(0), -1, 0);
+  b.recv(1, 0, "y", {{"y", Bytes(1e5)}}, comm_stream(0), -1, 0);
+  return s;
+}
+
+TEST(Executor, CommunicationSlowsOverlappingComputeByTheInterferenceFactor) {
+  // Without interference the compute ends at 1000 us. With comm_interference 0.5, compute
+  // runs at 1/1.5 of its speed while the send is in flight: by 101 us it has done
+  // 101 / 1.5 = 67.333 us of work, and the 932.667 us left run at full speed after the
+  // send: it ends at 101 + 932.667 = 1033.667 us. The send itself is not slowed.
+  ComputeCostModel cost = unit_cost();
+  auto plain_net = make_network(NetworkModel::flow, pair_topology(), nullptr);
+  Timeline plain = execute(compute_beside_send(), *plain_net, cost);
+  EXPECT_EQ(plain.at({0, 0}).end, Time::ps(1000 * us));
+  EXPECT_EQ(plain.at({0, 1}).end, Time::ps(101 * us));
+
+  cost.calibration.comm_interference = 0.5;
+  auto net = make_network(NetworkModel::flow, pair_topology(), nullptr);
+  Timeline slowed = execute(compute_beside_send(), *net, cost);
+  EXPECT_EQ(slowed.at({0, 1}).end, Time::ps(101 * us));
+  EXPECT_NEAR(static_cast<double>(slowed.at({0, 0}).end.ps()), 1033.666667 * us, 2.0);
+  EXPECT_EQ(slowed.compute_busy[0], slowed.at({0, 0}).end - slowed.at({0, 0}).start);
+  EXPECT_EQ(slowed.makespan, slowed.at({0, 0}).end);
+  // Rank 1 receives but computes nothing: nothing to slow there.
+  EXPECT_EQ(slowed.compute_busy[1], Time());
+}
+
+TEST(Executor, InterferenceSlowsRingComputeOnlyWhereItOverlapsTransfers) {
+  // A real Ring forward on 4 GPUs: with interference every compute op lasts at least as
+  // long as without, at most (1 + f) times as long, and the run ends no earlier.
+  Cluster c = find_cluster("dgx-h100")->cluster;
+  c.gpus_per_node = 4;
+  BuildOptions o;
+  o.shape.heads = 32;
+  o.shape.kv_heads = 8;
+  o.shape.head_dim = 128;
+  o.shape.q_tokens = 4096;
+  o.shape.kv_tokens = 65536;
+  o.ranks = 4;
+  const Schedule s = build_schedule(*parse_mechanism("ring"), Pass::fwd, o);
+  Calibration cal;
+  Timeline plain = simulate(s, c, cal);
+  cal.compute.comm_interference = 0.2;
+  Timeline slowed = simulate(s, c, cal);
+  EXPECT_GT(slowed.makespan, plain.makespan);
+  for (int r = 0; r < 4; ++r)
+    for (std::size_t i = 0; i < s.programs[static_cast<std::size_t>(r)].ops.size(); ++i) {
+      if (s.programs[static_cast<std::size_t>(r)].ops[i].kind() != OpKind::compute) continue;
+      const OpId id{r, static_cast<int>(i)};
+      const double a = static_cast<double>((plain.at(id).end - plain.at(id).start).ps());
+      const double b = static_cast<double>((slowed.at(id).end - slowed.at(id).start).ps());
+      EXPECT_GE(b, a - 1.0) << id.str();
+      EXPECT_LE(b, 1.2 * a + 1.0) << id.str();
+    }
 }
 
 }  // namespace
