@@ -1019,6 +1019,9 @@ struct Executor::Impl : Callbacks {
     for (int m : members) check(cudaStreamWaitEvent(x, end_ev(OpId{r, m}), 0), "wait");
   }
 
+  // The event a rank's times are measured from: its GPU's origin.
+  cudaEvent_t origin_of(int r) { return origin[static_cast<std::size_t>(nccl_mode ? r : 0)]; }
+
   // ---- one run ----
   void fill_inputs() {
     for (int r = 0; r < P; ++r) {
@@ -1043,15 +1046,15 @@ struct Executor::Impl : Callbacks {
     check(cudaStreamSynchronize(roots[0]), "sync");
     slot_next = 0;
     scratch_next = 0;
-    // The origin: recorded first; every stream of the rank waits for it.
+    // The origin: recorded first, once per GPU (loopback: one for every rank, so all
+    // ranks' times share one clock); every stream waits for it.
     for (int r = 0; r < P; ++r) {
       set(r);
-      cudaStream_t root = roots[static_cast<std::size_t>(r)];
-      check(cudaEventRecord(origin[static_cast<std::size_t>(r)], root), "record");
-      for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)]) check(cudaStreamWaitEvent(x, origin[static_cast<std::size_t>(r)], 0), "wait");
+      if (nccl_mode || r == 0) check(cudaEventRecord(origin_of(r), roots[static_cast<std::size_t>(r)]), "record");
+      for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)]) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
       for (auto& [k, x] : xfer)
-        if (std::get<0>(k) == r) check(cudaStreamWaitEvent(x, origin[static_cast<std::size_t>(r)], 0), "wait");
-      if (device_stream != nullptr && r == 0) check(cudaStreamWaitEvent(device_stream, origin[0], 0), "wait");
+        if (std::get<0>(k) == r) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
+      if (device_stream != nullptr && r == 0) check(cudaStreamWaitEvent(device_stream, origin_of(0), 0), "wait");
     }
     Walker w(s, st, o.placement == ComputePlacement::one_device_stream, &order);
     {
@@ -1064,7 +1067,7 @@ struct Executor::Impl : Callbacks {
     t.compute_busy.assign(static_cast<std::size_t>(P), sim::Time{});
     auto at = [&](int r, cudaEvent_t e) {
       float ms = 0.f;
-      check(cudaEventElapsedTime(&ms, origin[static_cast<std::size_t>(r)], e), "cudaEventElapsedTime");
+      check(cudaEventElapsedTime(&ms, origin_of(r), e), "cudaEventElapsedTime");
       return sim::Time::ps(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(static_cast<double>(ms) * 1e9))));
     };
     for (int r = 0; r < P; ++r) {
@@ -1073,10 +1076,19 @@ struct Executor::Impl : Callbacks {
       out.resize(ops.size());
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const OpId id{r, static_cast<int>(i)};
+        // On one GPU a transfer (or collective) is one event pair for all its sides: the
+        // receive reads the send's start and end, a collective member its first member's
+        // (back-to-back cudaEventRecord calls differ by about a microsecond).
+        OpId same = id;
+        if (!nccl_mode) {
+          if (ops[i].kind() == OpKind::recv) same = st.partner[static_cast<std::size_t>(r)][i];
+          if (ops[i].kind() == OpKind::collective)
+            same = st.colls[static_cast<std::size_t>(st.coll_of[static_cast<std::size_t>(r)][i])].members[0];
+        }
         sim::OpTimes& ot = out[i];
         ot.posted = at(r, post_ev(id));
-        ot.start = std::max(ot.posted, at(r, start_ev(id)));
-        ot.end = std::max(ot.start, at(r, end_ev(id)));
+        ot.start = std::max(ot.posted, at(r, start_ev(same)));
+        ot.end = std::max(ot.start, at(r, end_ev(same)));
         if (ops[i].kind() == OpKind::compute) t.compute_busy[static_cast<std::size_t>(r)] = t.compute_busy[static_cast<std::size_t>(r)] + (ot.end - ot.start);
         t.makespan = max(t.makespan, ot.end);
       }
