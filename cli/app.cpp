@@ -48,6 +48,8 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_calibrate_nccl(app, commands);
   add_collective(app, commands);
   add_run(app, commands);
+  add_validate(app, commands);
+  add_calibrate_gpu(app, commands);
 }
 
 }  // namespace

@@ -2,6 +2,12 @@
 // logs (model/link_fit.hpp), prints the fit table, and writes a Calibration file any
 // scenario can include. `calibrate` is a command group; the GPU backend's `calibrate gpu`
 // joins it through calibrate_group().
+//
+// `xattn calibrate gpu --out CALIB.yaml`: times the attention block kernels over a q_rows x
+// kv_rows grid, the elementwise kernels and the loopback link on this machine's GPU
+// (gpu/calibrate.hpp, gpu/transport.hpp measure_link), turns the times into an efficiency
+// table, launch overhead, memory efficiency and link alpha-beta (model/gpu_calibration.hpp)
+// and writes them as a Calibration file. Exit 3 without a GPU or in a build without CUDA.
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,11 +16,19 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/app.hpp"
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "model/error.hpp"
 #include "model/link_fit.hpp"
 #include "model/nccl_tests.hpp"
+#include "model/gpu_calibration.hpp"
+#include "model/presets.hpp"
+
+#ifdef XATTN_HAVE_GPU
+#include "gpu/calibrate.hpp"
+#include "gpu/transport.hpp"
+#endif
 
 namespace xattn::cli {
 namespace {
@@ -144,6 +158,130 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
   return 0;
 }
 
+// ---- calibrate gpu -----------------------------------------------------------------------
+
+constexpr int exit_no_gpu = 3;
+
+struct CalibrateGpuOptions {
+  std::string out_path;
+  std::string dtype = "bf16";
+  std::int64_t batch = 1;
+  std::int64_t heads = 32;
+  std::int64_t kv_heads = 8;
+  std::vector<std::int64_t> head_dims{128};
+  std::vector<std::int64_t> q_rows{128, 256, 512, 1024, 2048, 4096, 8192};
+  std::vector<std::int64_t> kv_rows{256, 512, 1024, 2048, 4096, 8192, 16384};
+  double link_bandwidth_GBps = 10.0;
+  double link_latency_us = 10.0;
+  bool no_pace = false;
+  bool no_link = false;
+  std::vector<std::int64_t> link_sizes{4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+  std::string gpu;
+  int reps = 10;
+  int warmup = 3;
+  int device = 0;
+};
+
+void check_calibrate_gpu(const CalibrateGpuOptions& o) {
+  ProblemList problems;
+  auto bad = [&](const std::string& option, const std::string& why) { problems.add(Problem{Origin{option}, option.substr(2), why}); };
+  if (!o.out_path.empty()) problems.check([&] { check_output_path(o.out_path, "--out"); });
+  if (o.heads < 1 || o.kv_heads < 1 || o.heads % o.kv_heads != 0) bad("--heads", "needs heads >= 1 and kv-heads dividing heads");
+  if (o.batch < 1) bad("--batch", "needs at least 1");
+  for (auto d : o.head_dims)
+    if (d != 64 && d != 128) bad("--head-dim", fmt::format("{}: the kernels run head dims 64 and 128", d));
+  for (auto [list, name] : {std::pair{&o.q_rows, "--q-rows"}, std::pair{&o.kv_rows, "--kv-rows"}}) {
+    if (list->empty()) bad(name, "needs at least one value");
+    for (auto v : *list)
+      if (v < 1) bad(name, fmt::format("{} rows: must be positive", v));
+  }
+  if (!o.no_link) {
+    if (!(o.link_bandwidth_GBps > 0)) bad("--link-bandwidth", "needs a positive GB/s");
+    if (o.link_latency_us < 0) bad("--link-latency", "cannot be negative");
+    if (o.link_sizes.size() < 2) bad("--link-sizes", "needs two sizes or more for a latency-bandwidth fit");
+  }
+  if (o.reps < 1) bad("--reps", "needs at least 1");
+  if (o.warmup < 0) bad("--warmup", "cannot be negative");
+  if (!o.gpu.empty() && find_gpu(o.gpu) == nullptr) bad("--gpu", fmt::format("unknown GPU preset (known: {})", gpu_names()));
+  problems.throw_if_any();
+}
+
+#ifdef XATTN_HAVE_GPU
+
+int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
+  check_calibrate_gpu(o);
+  gpu::KernelSweep sweep;
+  sweep.dtype = o.dtype == "fp16" ? gpu::ElemType::f16 : gpu::ElemType::bf16;
+  sweep.batch = o.batch;
+  sweep.heads = o.heads;
+  sweep.kv_heads = o.kv_heads;
+  sweep.head_dims = o.head_dims;
+  sweep.q_rows = o.q_rows;
+  sweep.kv_rows = o.kv_rows;
+  sweep.reps = o.reps;
+  sweep.warmup = o.warmup;
+  sweep.device = o.device;
+  GpuTimings t;
+  t.dtype = o.dtype == "fp16" ? DType::fp16 : DType::bf16;
+  try {
+    io.err << fmt::format("xattn calibrate gpu: timing {} block shapes x {} passes, then {} elementwise sizes{}\n",
+                          o.head_dims.size() * o.q_rows.size() * o.kv_rows.size(), 2, o.q_rows.size() * o.head_dims.size(),
+                          o.no_link ? "" : ", then the loopback link");
+    const gpu::KernelTimes k = gpu::time_kernels(sweep, [&](const std::string& line) { io.err << "  " << line << '\n' << std::flush; });
+    t.device = k.device;
+    for (const auto& b : k.blocks)
+      t.blocks.push_back(BlockTiming{b.backward ? BlockPass::bwd : BlockPass::fwd, o.batch, o.heads, o.kv_heads, b.head_dim,
+                                     b.q_rows, b.kv_rows, Seconds(b.seconds)});
+    t.launch_probe = BlockTiming{BlockPass::fwd, 1, 1, 1, k.probe.head_dim, k.probe.q_rows, k.probe.kv_rows, Seconds(k.probe.seconds)};
+    for (const auto& e : k.elementwise) t.elementwise.push_back(ElementwiseTiming{e.kernel, Bytes(static_cast<double>(e.bytes)), Seconds(e.seconds)});
+    if (!o.no_link) {
+      const gpu::LoopbackOptions lo{o.link_bandwidth_GBps, o.link_latency_us, !o.no_pace};
+      t.link_description = o.no_pace ? std::string("loopback, unpaced pinned-host copies")
+                                     : fmt::format("loopback paced to {} GB/s, {} us", o.link_bandwidth_GBps, o.link_latency_us);
+      const auto samples = gpu::measure_link(gpu::TransportKind::loopback, lo, o.link_sizes, o.reps);
+      for (const auto& s : samples) {
+        t.link.push_back(MessageTiming{Bytes(static_cast<double>(s.bytes)), Seconds(s.seconds)});
+        io.err << fmt::format("  link {} B: {:.2f} us\n", s.bytes, s.seconds * 1e6);
+      }
+    }
+  } catch (const gpu::GpuUnavailable& why) {
+    io.err << "xattn calibrate gpu: needs a GPU: " << why.what() << '\n';
+    return exit_no_gpu;
+  } catch (const std::invalid_argument& why) {
+    throw InputError(Origin{"command line"}, "calibrate gpu", why.what());
+  }
+  const GpuSpec* preset = o.gpu.empty() ? gpu_preset_for_device(t.device) : find_gpu(o.gpu);
+  if (preset == nullptr)
+    throw InputError(Origin{"--gpu"}, "gpu",
+                     fmt::format("no GPU preset matches '{}': name the one whose peak the efficiencies are fractions of "
+                                 "(known: {})",
+                                 t.device, gpu_names()));
+  t.gpu = *preset;
+  GpuCalibration c;
+  try {
+    c = calibration_from_timings(t);
+  } catch (const std::invalid_argument& why) {
+    io.err << "xattn calibrate gpu: the timings make no calibration: " << why.what() << '\n';
+    return exit_failure;
+  }
+  const std::string yaml = gpu_calibration_yaml(t, c);
+  if (!o.out_path.empty()) write_file_atomically(o.out_path, yaml);
+  io.out << gpu_calibration_table(t, c) << std::flush;
+  if (o.out_path.empty()) io.err << "xattn: no --out given: the calibration was not written\n";
+  return 0;
+}
+
+#else
+
+int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
+  check_calibrate_gpu(o);
+  io.err << "xattn calibrate gpu: this xattn was built without CUDA, so it cannot time kernels; rebuild where the CUDA\n"
+            "toolkit is installed (cmake -DXATTN_GPU=ON) and run it on a machine with a GPU\n";
+  return exit_no_gpu;
+}
+
+#endif
+
 }  // namespace
 
 CLI::App* calibrate_group(CLI::App& app) {
@@ -176,6 +314,42 @@ void add_calibrate_nccl(CLI::App& app, Commands& commands) {
       ->check(CLI::IsMember({"table", "json"}));
   sub->footer("Example: xattn calibrate nccl-tests all_reduce_8gpu.log all_reduce_16gpu.log --out ndv4.yaml --plot fit.svg");
   commands.add(sub, [o](Io& io) { return run_calibrate_nccl(*o, io); });
+}
+
+void add_calibrate_gpu(CLI::App& app, Commands& commands) {
+  auto o = std::make_shared<CalibrateGpuOptions>();
+  CLI::App* sub = calibrate_group(app)->add_subcommand(
+      "gpu", "Time the attention and elementwise kernels and the loopback link on this GPU; write a calibration");
+  sub->add_option("-o,--out", o->out_path, "Calibration YAML to write (whole or not at all)")->type_name("FILE");
+  sub->add_option("--dtype", o->dtype, "Activation dtype: bf16 (default) or fp16")
+      ->type_name("DTYPE")
+      ->check(CLI::IsMember({"bf16", "fp16"}));
+  sub->add_option("--batch", o->batch, "Batch of every timed block (default 1)")->type_name("B");
+  sub->add_option("--heads", o->heads, "Query heads of every timed block (default 32)")->type_name("H");
+  sub->add_option("--kv-heads", o->kv_heads, "Key/value heads (default 8)")->type_name("Hk");
+  sub->add_option("--head-dim", o->head_dims, "Head dim(s): 64, 128 (default 128)")->type_name("d")->delimiter(',');
+  sub->add_option("--q-rows", o->q_rows, "Query rows of the grid (default 128,256,...,8192)")->type_name("LIST")->delimiter(',');
+  sub->add_option("--kv-rows", o->kv_rows, "Key/value rows of the grid (default 256,512,...,16384)")
+      ->type_name("LIST")
+      ->delimiter(',');
+  sub->add_option("--link-bandwidth", o->link_bandwidth_GBps, "Loopback pacing bandwidth, GB/s (default 10; as `xattn run`)")
+      ->type_name("GBps");
+  sub->add_option("--link-latency", o->link_latency_us, "Loopback pacing latency, us (default 10; as `xattn run`)")
+      ->type_name("us");
+  sub->add_flag("--no-pace", o->no_pace, "Time raw pinned-host copies instead of a paced link");
+  sub->add_flag("--no-link", o->no_link, "Do not time the link (the calibration then has compute figures only)");
+  sub->add_option("--link-sizes", o->link_sizes, "Message sizes in bytes (default 4 KiB ... 64 MiB)")
+      ->type_name("LIST")
+      ->delimiter(',');
+  sub->add_option("--gpu", o->gpu, "GPU preset whose peak the efficiencies are fractions of (default: the device's)")
+      ->type_name("PRESET");
+  sub->add_option("--reps", o->reps, "Timed launches per shape; the median is kept (default 10)")->type_name("N");
+  sub->add_option("--warmup", o->warmup, "Untimed launches first (default 3)")->type_name("N");
+  sub->add_option("--device", o->device, "CUDA device index (default 0)")->type_name("N");
+  sub->footer(
+      "Needs a GPU (exit code 3 without one). Example:\n"
+      "  xattn calibrate gpu --out h100.yaml --heads 32 --kv-heads 8 --head-dim 128 --link-bandwidth 10 --link-latency 10");
+  commands.add(sub, [o](Io& io) { return run_calibrate_gpu(*o, io); });
 }
 
 }  // namespace xattn::cli
