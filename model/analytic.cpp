@@ -615,7 +615,7 @@ Seconds block_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtyp
 }
 
 Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes) {
-  return bytes / (gpu.hbm * cal.memory_efficiency);
+  return cal.elementwise_overhead + bytes / (gpu.hbm * cal.memory_efficiency);
 }
 
 std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass pass) {

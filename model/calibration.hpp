@@ -41,6 +41,7 @@ struct ComputeCalibration {
   double kv_half = 128.0;            // KV rows at which the block reaches half its e_max
   Seconds launch_overhead = microseconds(4);  // per attention-block kernel
   double memory_efficiency = 0.8;    // elementwise merge/accumulate: fraction of HBM peak
+  Seconds elementwise_overhead;      // elementwise merge/accumulate: fixed cost per kernel (default 0)
   double gemm_efficiency = 0.75;     // projections repeated by recomputation
   // Compute slowed by communication on the same GPU (the event simulator, docs/model.md
   // §9): while a rank has a transfer or collective in flight, its compute runs (1 + this)

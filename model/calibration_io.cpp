@@ -153,7 +153,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     auto& cc = next.compute;
     r.check_keys(comp, "compute",
                  {"fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows", "bwd_tile_rows",
-                  "kv_half", "launch_overhead_us", "memory_efficiency", "gemm_efficiency", "comm_interference", "table"});
+                  "kv_half", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency", "comm_interference", "table"});
     r.fraction(comp, "fwd_max_d64", "compute", cc.fwd_max_d64);
     r.fraction(comp, "fwd_max_d128", "compute", cc.fwd_max_d128);
     r.fraction(comp, "bwd_max_d64", "compute", cc.bwd_max_d64);
@@ -170,6 +170,11 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     if (auto v = r.get<double>(comp, "kv_half", "compute.kv_half")) {
       if (*v < 0) r.problems.push_back({r.at(comp["kv_half"]), "compute.kv_half", "must not be negative"});
       else cc.kv_half = *v;
+    }
+    if (auto v = r.get<double>(comp, "elementwise_overhead_us", "compute.elementwise_overhead_us")) {
+      if (!(*v >= 0))
+        r.problems.push_back({r.at(comp["elementwise_overhead_us"]), "compute.elementwise_overhead_us", "must not be negative"});
+      else cc.elementwise_overhead = microseconds(*v);
     }
     if (auto v = r.get<double>(comp, "comm_interference", "compute.comm_interference")) {
       if (!(*v >= 0)) r.problems.push_back({r.at(comp["comm_interference"]), "compute.comm_interference", "must not be negative"});
@@ -292,6 +297,7 @@ std::string calibration_to_yaml(const Calibration& c) {
   out << YAML::Key << "kv_half" << YAML::Value << cc.kv_half;
   out << YAML::Key << "launch_overhead_us" << YAML::Value << to_microseconds(cc.launch_overhead);
   out << YAML::Key << "memory_efficiency" << YAML::Value << cc.memory_efficiency;
+  out << YAML::Key << "elementwise_overhead_us" << YAML::Value << to_microseconds(cc.elementwise_overhead);
   out << YAML::Key << "gemm_efficiency" << YAML::Value << cc.gemm_efficiency;
   out << YAML::Key << "comm_interference" << YAML::Value << cc.comm_interference;
   if (!cc.table.empty()) {

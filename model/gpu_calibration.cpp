@@ -106,7 +106,8 @@ GpuCalibration calibration_from_timings(const GpuTimings& t) {
   }
   cc.launch_overhead = Seconds(std::max(0.0, launch));
 
-  // Elementwise: m from the zero-intercept relative fit; the intercept reported.
+  // Elementwise: fixed cost + bytes / (HBM · m) from the two-parameter relative fit when
+  // two sizes or more were timed, else m from the zero-intercept fit.
   if (!t.elementwise.empty()) {
     double sa = 0, saa = 0;
     std::vector<MessageTiming> as_messages;
@@ -125,7 +126,18 @@ GpuCalibration calibration_from_timings(const GpuTimings& t) {
     if (as_messages.size() >= 2) {
       std::set<double> sizes;
       for (const auto& s : as_messages) sizes.insert(s.bytes.value());
-      if (sizes.size() >= 2) out.elementwise_intercept = fit_latency_bandwidth(as_messages).latency;
+      if (sizes.size() >= 2) {
+        const LinkSpec fit = fit_latency_bandwidth(as_messages);
+        out.elementwise_intercept = fit.latency;
+        const double m2 = fit.bandwidth.value() / t.gpu.hbm.value();
+        if (fit.latency.value() > 0 && m2 > 0) {
+          cc.elementwise_overhead = fit.latency;
+          cc.memory_efficiency = std::clamp(m2, 1e-3, 1.0);
+          if (m2 > 1.0)
+            out.notes.push_back(fmt::format("elementwise kernels ran at {:.2f}x the HBM datasheet bandwidth; memory "
+                                            "efficiency capped at 1", m2));
+        }
+      }
     }
     for (const auto& e : t.elementwise)
       out.elementwise.push_back({e.kernel, e.bytes, e.time, elementwise_time(t.gpu, cc, e.bytes)});
@@ -177,9 +189,9 @@ std::string gpu_calibration_yaml(const GpuTimings& t, const GpuCalibration& c) {
     head += fmt::format("# blocks: batch {}, {} heads, {} kv heads\n", t.blocks.front().batch, t.blocks.front().heads,
                         t.blocks.front().kv_heads);
   if (!c.elementwise.empty())
-    head += fmt::format("# elementwise kernels: a fixed {:.2f} us per launch besides bytes / (HBM x memory_efficiency);\n"
-                        "# the model charges no launch for them\n",
-                        c.elementwise_intercept.value() * 1e6);
+    head += fmt::format("# elementwise kernels: {:.2f} us per launch (elementwise_overhead_us) + bytes / (HBM x "
+                        "memory_efficiency)\n",
+                        c.calibration.compute.elementwise_overhead.value() * 1e6);
   if (!c.link.empty()) head += "# links.intra_node: " + t.link_description + "\n";
   for (const auto& n : c.notes) head += "# note: " + n + "\n";
   return head + calibration_to_yaml(c.calibration);
@@ -201,8 +213,8 @@ std::string gpu_calibration_table(const GpuTimings& t, const GpuCalibration& c) 
                    r.flops.value() * 1e-9, r.timing.time.value() * 1e6, r.simulated.value() * 1e6, r.efficiency,
                    100.0 * (r.simulated.value() / r.timing.time.value() - 1.0));
   if (!c.elementwise.empty()) {
-    fmt::format_to(out, "# elementwise: memory efficiency {:.3f} (fixed cost per launch {:.2f} us, not modelled)\n",
-                   c.calibration.compute.memory_efficiency, c.elementwise_intercept.value() * 1e6);
+    fmt::format_to(out, "# elementwise: memory efficiency {:.3f}, fixed cost per launch {:.2f} us\n",
+                   c.calibration.compute.memory_efficiency, c.calibration.compute.elementwise_overhead.value() * 1e6);
     fmt::format_to(out, "# {:>12} {:>12} {:>10} {:>10} {:>7}\n", "kernel", "size", "measured", "simulated", "error");
     fmt::format_to(out, "# {:>12} {:>12} {:>10} {:>10} {:>7}\n", "", "(B)", "(us)", "(us)", "(%)");
     for (const auto& r : c.elementwise)

@@ -12,10 +12,10 @@
 //    the attention op of a one-rank no-comm schedule of that block (4·B·H·d·q·kv forward,
 //    2.5 times that backward). L is the time of the smallest block timed (a launch with
 //    almost no work), capped below every grid time so that e stays finite.
-//  * an elementwise op: bytes / (HBM · m), with no launch overhead in the model. m is the
-//    zero-intercept fit that minimizes the squared relative error over the sizes timed
-//    (those the mechanisms' merges move); the intercept a two-parameter fit finds (the
-//    kernel's fixed cost, which the model leaves out) is reported beside it.
+//  * an elementwise op: elementwise_overhead + bytes / (HBM · m) (docs/model.md eq. 5): the
+//    two-parameter fit (fixed cost, bandwidth) that minimizes the squared relative error
+//    over the sizes timed (those the mechanisms' merges move); with a single size, or a
+//    fit whose fixed cost comes out negative, m alone from the zero-intercept fit.
 //  * a point-to-point message: latency + bytes / bandwidth, fitted by least squares on the
 //    relative error, written as the intra-node link (the loopback transport's link).
 #pragma once
@@ -83,7 +83,7 @@ struct GpuCalibration {
   Calibration calibration;  // compute (table, launch overhead, memory efficiency), intra-node link
   std::vector<BlockFitRow> blocks;
   std::vector<PointFitRow> elementwise;
-  Seconds elementwise_intercept;  // the elementwise kernels' fixed cost the model leaves out
+  Seconds elementwise_intercept;  // the two-parameter fit's fixed cost (compute.elementwise_overhead when positive)
   std::vector<PointFitRow> link;
   std::vector<std::string> notes;
 };

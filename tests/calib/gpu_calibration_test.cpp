@@ -106,7 +106,9 @@ TEST(GpuCalibration, FixedCostsAndBadTimings) {
   for (auto& e : t.elementwise) e.time = e.time + Seconds(3e-6);
   const GpuCalibration c = calibration_from_timings(t);
   EXPECT_NEAR(c.elementwise_intercept.value(), 3e-6, 1e-9);
-  EXPECT_LT(c.calibration.compute.memory_efficiency, 0.7);  // the zero-intercept fit absorbs it
+  // ... and the model now charges it: the fixed cost and the true efficiency come back.
+  EXPECT_NEAR(c.calibration.compute.elementwise_overhead.value(), 3e-6, 1e-9);
+  EXPECT_NEAR(c.calibration.compute.memory_efficiency, 0.7, 1e-6);
   // A probe slower than the grid's fastest block is capped below it.
   t.launch_probe->time = Seconds(1.0);
   EXPECT_LT(calibration_from_timings(t).calibration.compute.launch_overhead.value(), 1.0);
