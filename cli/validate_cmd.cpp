@@ -323,7 +323,8 @@ CaseReport validate_case(const Case& c, const ValidateOptions& o) {
 
 // ---- the set file --------------------------------------------------------------------
 
-std::vector<Case> read_set_file(const std::string& path) {
+// `scenario`: the command line's --scenario, used where the set file names none.
+std::vector<Case> read_set_file(const std::string& path, const std::string& scenario) {
   read_text(path, "--set-file");
   YAML::Node root;
   try {
@@ -362,7 +363,7 @@ std::vector<Case> read_set_file(const std::string& path) {
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const YAML::Node n = cases[i];
     const std::string field = fmt::format("cases[{}]", i);
-    Case c{"", scen.empty() ? std::string() : scen.front(), cals};
+    Case c{"", scen.empty() ? scenario : scen.front(), cals};
     if (n.IsScalar()) {
       c.measured = rel(n.as<std::string>());
     } else if (n.IsMap()) {
@@ -378,7 +379,7 @@ std::vector<Case> read_set_file(const std::string& path) {
     } else {
       throw InputError(at(n), field, "expected a trace file name or a mapping with measured:");
     }
-    if (c.scenario.empty()) throw InputError(at(n), field + ".scenario", "no scenario: give one for the case or for the set");
+    if (c.scenario.empty()) throw InputError(at(n), field + ".scenario", "no scenario: give one for the case, for the set or with --scenario");
     out.push_back(std::move(c));
   }
   return out;
@@ -560,7 +561,7 @@ int run_validate(const ValidateOptions& o, Io& io) {
   ProblemList problems;
   if (!o.out_path.empty()) problems.check([&] { check_output_path(o.out_path, "--out"); });
   std::vector<Case> cases;
-  if (!o.set_file.empty()) problems.check([&] { cases = read_set_file(o.set_file); });
+  if (!o.set_file.empty()) problems.check([&] { cases = read_set_file(o.set_file, o.scenario); });
   for (const auto& path : o.measured) cases.push_back(Case{path, o.scenario, o.calibrations});
   if (cases.empty() && problems.empty())
     problems.add(Problem{Origin{"command line"}, "--measured", "give a measured trace (--measured) or a set (--set-file)"});

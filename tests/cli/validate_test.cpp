@@ -179,6 +179,16 @@ TEST(Validate, ASetGetsOneRowPerCaseAndMedians) {
   EXPECT_NE(t.out.find("# xattn validate: 3 cases"), std::string::npos) << t.out;
   const nlohmann::json saved = nlohmann::json::parse(read_file(dir.path("report.json")));
   EXPECT_NEAR(saved["summary"]["makespan_median_abs_error_pct"].get<double>(), 20.0, 1e-3);
+
+  // A set file without a scenario takes the command line's --scenario; without either it
+  // is an error naming the case.
+  const std::string bare = dir.write("bare.yaml", "cases:\n  - a.json\n  - b.json\n");
+  const test::CliResult u = test::run({"validate", "--set-file", bare, "--scenario", kScenario, "--format", "json"});
+  ASSERT_EQ(u.code, 0) << u.err;
+  EXPECT_EQ(nlohmann::json::parse(u.out)["summary"]["cases"], 2);
+  const test::CliResult v = test::run({"validate", "--set-file", bare});
+  EXPECT_EQ(v.code, 2);
+  EXPECT_NE(v.err.find("cases[0].scenario"), std::string::npos) << v.err;
 }
 
 TEST(Validate, BadInputExitsTwoNamingTheFileAndField) {
