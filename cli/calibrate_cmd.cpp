@@ -8,6 +8,8 @@
 // (gpu/calibrate.hpp, gpu/transport.hpp measure_link), turns the times into an efficiency
 // table, launch overhead, memory efficiency and link alpha-beta (model/gpu_calibration.hpp)
 // and writes them as a Calibration file. Exit 3 without a GPU or in a build without CUDA.
+#include <algorithm>
+#include <cctype>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +27,9 @@
 #include "model/gpu_calibration.hpp"
 #include "model/presets.hpp"
 
+#ifdef XATTN_HAVE_PNG
+#include "gui/png_export.hpp"
+#endif
 #ifdef XATTN_HAVE_GPU
 #include "gpu/calibrate.hpp"
 #include "gpu/transport.hpp"
@@ -119,6 +124,13 @@ std::string render_fit_json(const LinkFit& fit) {
   return j.dump(2) + "\n";
 }
 
+// `--plot` writes SVG, or PNG when the file name says so (the dashboard's build only).
+bool plot_is_png(const std::string& path) {
+  return path.size() >= 4 && std::equal(path.end() - 4, path.end(), ".png", [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
 int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
   ProblemList problems;
   std::optional<NcclCollective> op;
@@ -127,6 +139,11 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
     if (!op)
       problems.add(Problem{Origin{"--op " + o.op}, "op", fmt::format("unknown collective (known: {})", collective_names())});
   }
+#ifndef XATTN_HAVE_PNG
+  if (plot_is_png(o.plot_path))
+    problems.add(Problem{Origin{"--plot " + o.plot_path}, "plot",
+                         "PNG plots need the build with the Qt6 dashboard; write .svg (or build with qt6-svg-dev)"});
+#endif
   for (const auto& [path, option] : {std::pair{o.out_path, "--out"}, std::pair{o.plot_path, "--plot"}}) {
     if (path.empty()) continue;
     problems.check([&] {
@@ -150,8 +167,15 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
                       fit.max_error * 100);
   yaml += links_calibration_to_yaml(fit.calibration);
   std::string report = o.format == "json" ? render_fit_json(fit) : render_fit_table(fit);
-  std::string svg = o.plot_path.empty() ? std::string() : fit_plot_svg(fit);
-  if (!o.plot_path.empty()) write_file_atomically(o.plot_path, svg);
+  std::string plot = o.plot_path.empty() ? std::string() : fit_plot_svg(fit);
+#ifdef XATTN_HAVE_PNG
+  if (plot_is_png(o.plot_path)) {
+    std::string why;
+    plot = gui::svg_to_png(plot, why);
+    if (plot.empty()) throw InputError(Origin{"--plot " + o.plot_path}, "plot", why);
+  }
+#endif
+  if (!o.plot_path.empty()) write_file_atomically(o.plot_path, plot);
   if (!o.out_path.empty()) write_file_atomically(o.out_path, yaml);
   io.out << report << std::flush;
   if (o.out_path.empty()) io.err << "xattn: no --out given: the calibration was not written\n";
@@ -300,7 +324,7 @@ void add_calibrate_nccl(CLI::App& app, Commands& commands) {
       ->required()
       ->type_name("FILE");
   sub->add_option("-o,--out", o->out_path, "Calibration YAML to write (whole or not at all)")->type_name("FILE");
-  sub->add_option("--plot", o->plot_path, "Also write measured vs fitted bus bandwidth as SVG")->type_name("FILE");
+  sub->add_option("--plot", o->plot_path, "Also write measured vs fitted bus bandwidth: SVG, or PNG for a .png name (builds with the Qt6 dashboard)")->type_name("FILE");
   sub->add_option("--op", o->op,
                   "Collective the logs measured, when neither the log nor its file name says\n(" +
                       collective_names() + ")")

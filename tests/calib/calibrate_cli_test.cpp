@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,29 @@ TEST(CalibrateCli, WritesTheCalibrationAndThePlotAndPrintsTheFit) {
   EXPECT_FALSE(c.inter_node.protocols.empty());
   EXPECT_TRUE(c.launch.mpi.has_value());
   EXPECT_TRUE(c.launch.single_process.has_value());
+}
+
+TEST(CalibrateCli, PlotAsPngWhenBuiltWithTheDashboard) {
+  // With Qt (the dashboard's build) a .png --plot is the SVG rendered 1600 pixels wide: the
+  // file starts with PNG's 8-byte signature and its IHDR chunk (bytes 16-19, big-endian)
+  // says 1600. Without Qt it is refused before anything is written.
+  TempDir dir;
+  const std::string plot = dir.path("fit.png");
+  auto r = run({"calibrate", "nccl-tests", fixture(8), "--plot", plot});
+#ifdef XATTN_HAVE_PNG
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(plot, std::ios::binary);
+  std::string head(24, '\0');
+  in.read(head.data(), 24);
+  ASSERT_EQ(in.gcount(), 24);
+  EXPECT_EQ(head.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  const auto byte = [&](int i) { return static_cast<unsigned>(static_cast<unsigned char>(head[static_cast<std::size_t>(i)])); };
+  EXPECT_EQ((byte(16) << 24) | (byte(17) << 16) | (byte(18) << 8) | byte(19), 1600u);
+#else
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("PNG plots need"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(plot));
+#endif
 }
 
 TEST(CalibrateCli, JsonReportCarriesPerLogQuality) {
