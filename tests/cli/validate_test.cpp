@@ -232,5 +232,38 @@ TEST(CalibrateGpu, WithoutAGpuItSaysSoAndExitsThree) {
 #endif
 }
 
+TEST(Validate, TheH100SetMeetsTheGoalsWithOneDeviceStream) {
+  // Real measurements (tests/data/h100-validation/README.md): 24 loopback runs on an H100
+  // with all ranks' compute on one device stream, against the simulator with the
+  // calibration measured in the same session. Goals (issue 6): median per-op compute
+  // error <= 10%, median end-to-end error <= 5%, over >= 12 cases. The figures below are
+  // what this simulator gave when the set was recorded (docs/validation.md §6); they move
+  // only when the model does.
+  const std::string data = std::string(XATTN_SOURCE_DIR) + "/tests/data/h100-validation/";
+  const std::string loopback = std::string(XATTN_SOURCE_DIR) + "/scenarios/loopback-h100.yaml";
+  const test::CliResult serial =
+      test::run({"validate", "--scenario", loopback, "--set-file", data + "serial.yaml", "--format", "json"});
+  ASSERT_EQ(serial.code, 0) << serial.err;
+  const nlohmann::json a = nlohmann::json::parse(serial.out)["summary"];
+  EXPECT_EQ(a["cases"], 24);
+  EXPECT_TRUE(a["goals_met"].get<bool>());
+  EXPECT_NEAR(a["compute_median_abs_error_pct"].get<double>(), 3.92, 0.05);
+  EXPECT_NEAR(a["makespan_median_abs_error_pct"].get<double>(), 1.46, 0.05);
+  EXPECT_NEAR(a["makespan_max_abs_error_pct"].get<double>(), 18.05, 0.05);
+
+  // The same runs with a compute stream per rank: kernels of different ranks overlap on
+  // the SMs, each op's measured time includes the sharing, and the simulator's one-at-a-
+  // time model misses it per op (45.7%) though the makespan stays close (2.5%). This is
+  // why validation uses one device stream (docs/validation.md §2).
+  const test::CliResult per_rank =
+      test::run({"validate", "--scenario", loopback, "--set-file", data + "per-rank.yaml", "--format", "json"});
+  ASSERT_EQ(per_rank.code, 0) << per_rank.err;
+  const nlohmann::json b = nlohmann::json::parse(per_rank.out)["summary"];
+  EXPECT_FALSE(b["goals_met"].get<bool>());
+  EXPECT_NEAR(b["compute_median_abs_error_pct"].get<double>(), 45.68, 0.05);
+  EXPECT_NEAR(b["makespan_median_abs_error_pct"].get<double>(), 2.49, 0.05);
+  EXPECT_GT(b["compute_median_abs_error_pct"].get<double>(), 5 * a["compute_median_abs_error_pct"].get<double>());
+}
+
 }  // namespace
 }  // namespace xattn
