@@ -269,7 +269,7 @@ int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
       }
     }
   } catch (const gpu::GpuUnavailable& why) {
-    io.err << "xattn calibrate gpu: needs a GPU: " << why.what() << '\n';
+    io.err << "xattn calibrate gpu: " << why.what() << '\n';
     return exit_no_gpu;
   } catch (const std::invalid_argument& why) {
     throw InputError(Origin{"command line"}, "calibrate gpu", why.what());

@@ -116,7 +116,7 @@ int run_run(const RunOptions& o, Io& io) {
     r.order = ex.compute_order();
     r.device = ex.device_name();
   } catch (const gpu::GpuUnavailable& why) {
-    io.err << "xattn run: needs a GPU: " << why.what() << '\n';
+    io.err << "xattn run: " << why.what() << '\n';
     return exit_no_gpu;
   } catch (const std::invalid_argument& why) {
     throw InputError(Origin{"command line"}, "run", why.what());
