@@ -55,6 +55,7 @@ struct ValidateOptions {
   std::string out_path;
   std::string link_from = "calibration";
   std::string gpu;
+  std::string simulated_trace;  // one case: also write the simulated timeline here
 };
 
 struct Case {
@@ -267,6 +268,8 @@ CaseReport validate_case(const Case& c, const ValidateOptions& o) {
 
   // The GPU: --gpu, else the preset of the device the run names, else the scenario's.
   const sim::Timeline simulated = simulate_like_run(s, scenario, cal, meta, c, o, b.accumulator_bytes, rep);
+  if (!o.simulated_trace.empty())
+    write_file_atomically(o.simulated_trace, sim::chrome_trace_json(s, simulated, sim::TraceInfo{c.scenario, "event"}));
   // Op by op.
   std::map<std::string, ErrorStats> kinds;
   std::vector<std::string> kind_order;
@@ -565,6 +568,12 @@ int run_validate(const ValidateOptions& o, Io& io) {
   for (const auto& path : o.measured) cases.push_back(Case{path, o.scenario, o.calibrations});
   if (cases.empty() && problems.empty())
     problems.add(Problem{Origin{"command line"}, "--measured", "give a measured trace (--measured) or a set (--set-file)"});
+  if (!o.simulated_trace.empty()) {
+    if (cases.size() != 1)
+      problems.add(Problem{Origin{"--simulated-trace " + o.simulated_trace}, "simulated-trace",
+                           "writes the simulated timeline of one case: give one --measured trace"});
+    problems.check([&] { check_output_path(o.simulated_trace, "--simulated-trace"); });
+  }
   problems.throw_if_any();
   // Command-line --scenario / --calibration win over a set file's own.
   if (!o.set_file.empty())
@@ -593,6 +602,9 @@ void add_validate(CLI::App& app, Commands& commands) {
                   "Calibration file(s) to simulate with, merged in order (default: the scenario's)")
       ->type_name("FILE");
   sub->add_option("--measured", o->measured, "Measured trace(s) from `xattn run --trace`; several make a set")
+      ->type_name("FILE.json");
+  sub->add_option("--simulated-trace", o->simulated_trace,
+                  "One case: also write the simulated run as Chrome-trace JSON, op ids as in the measured one")
       ->type_name("FILE.json");
   sub->add_option("--set-file", o->set_file, "A YAML list of cases (docs/validation.md)")->type_name("FILE.yaml");
   sub->add_option("-f,--format", o->format, "Output: table (default) or json")

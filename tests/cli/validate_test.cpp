@@ -6,7 +6,9 @@
 // exits 2 with the file and the field.
 #include <cmath>
 #include <fstream>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -130,6 +132,36 @@ TEST(Validate, ASimulatedRunValidatesWithZeroError) {
       EXPECT_NEAR(c["transfer"]["max_abs_error_pct"].get<double>(), 0.0, 1e-4);
       EXPECT_GT(c["compute"]["ops"].get<int>(), 4);
     }
+}
+
+TEST(Validate, WritesTheSimulatedTimelineOfOneCase) {
+  // --simulated-trace: the simulated run as a Chrome trace with the measured one's op ids;
+  // a synthetic run rebuilt from its own settings reads back with every op at the same
+  // times (to the trace's precision). With two cases it is refused before anything runs.
+  test::TempDir dir;
+  const std::string measured = dir.write("m.json", synthetic_run("ring", Pass::fwd, 4, true));
+  const std::string out = dir.path("sim.json");
+  const test::CliResult r =
+      test::run({"validate", "--scenario", kScenario, "--measured", measured, "--simulated-trace", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto ids = [](const std::string& text) {
+    std::map<std::string, std::pair<double, double>> m;
+    for (const auto& e : nlohmann::json::parse(text)["traceEvents"])
+      if (e.value("ph", "") == "X") m[e["args"]["id"].get<std::string>()] = {e["ts"].get<double>(), e["dur"].get<double>()};
+    return m;
+  };
+  const auto a = ids(read_file(measured)), b = ids(read_file(out));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [id, t] : a) {
+    ASSERT_TRUE(b.count(id)) << id;
+    EXPECT_NEAR(b.at(id).first, t.first, 1e-3) << id;
+    EXPECT_NEAR(b.at(id).second, t.second, 1e-3) << id;
+  }
+  const test::CliResult two = test::run({"validate", "--scenario", kScenario, "--measured", measured, "--measured",
+                                         measured, "--simulated-trace", dir.path("two.json")});
+  EXPECT_EQ(two.code, 2);
+  EXPECT_NE(two.err.find("--simulated-trace"), std::string::npos) << two.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path("two.json")));
 }
 
 TEST(Validate, ScaledDurationsReportTheirFactors) {
