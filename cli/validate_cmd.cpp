@@ -80,6 +80,7 @@ struct CaseReport {
   int ranks = 0;
   double link_latency_us = 0, link_bandwidth_GBps = 0;
   std::string link_source;
+  std::string pair_links = "shared";  // "fifo": a rank pair's messages one after the other
   std::vector<ErrorStats> by_kind;  // compute kinds, then "send", then collectives
   ErrorStats compute, attention, transfer;  // attention: the attention blocks among the compute ops
   double makespan_measured_s = 0, makespan_simulated_s = 0;
@@ -176,6 +177,12 @@ sim::Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Cal
     cluster = loopback_cluster(gpu, meta.ranks, LinkSpec{gigabytes_per_second(bw), microseconds(lat)});
     if (m.contains("link_paced") && m["link_paced"].is_boolean() && !m["link_paced"].get<bool>() && o.link_from == "trace")
       rep.notes.push_back("the run's loopback was not paced: its recorded link figures are not what the copies took");
+    // The loopback serves one rank pair's messages first come first served (its metadata's
+    // loopback_link_model says so); the simulator then does too (sim::make_fifo_pairs).
+    if (text_or(m, "loopback_link_model", "").find("FIFO") != std::string::npos) {
+      so.fifo_pairs = true;
+      rep.pair_links = "fifo";
+    }
     const int per_device = static_cast<int>(number_or(m, "ranks_per_device", meta.ranks, c.measured));
     so.device_of.resize(static_cast<std::size_t>(meta.ranks));
     for (int r = 0; r < meta.ranks; ++r) so.device_of[static_cast<std::size_t>(r)] = r / std::max(1, per_device);
@@ -469,6 +476,7 @@ std::string render_json(const std::vector<CaseReport>& reps, const SetSummary& s
                                 {"link_latency_us", r.link_latency_us},
                                 {"link_bandwidth_GBps", r.link_bandwidth_GBps},
                                 {"link_from", r.link_source},
+                                {"pair_links", r.pair_links},
                                 {"makespan_measured_us", r.makespan_measured_s * 1e6},
                                 {"makespan_simulated_us", r.makespan_simulated_s * 1e6},
                                 {"makespan_error_pct", 100 * r.makespan_error()},
@@ -521,9 +529,11 @@ std::string render_table(const std::vector<CaseReport>& reps, const SetSummary& 
   if (reps.size() == 1) {
     const CaseReport& r = reps.front();
     fmt::format_to(out, "# xattn validate: {} {} P={} measured in {}\n", r.mechanism, r.pass, r.ranks, r.c.measured);
-    fmt::format_to(out, "# simulated on {} ({} preset), {} transport, {} compute; link {:.2f} us + {:.2f} GB/s (from the {})\n",
+    fmt::format_to(out, "# simulated on {} ({} preset), {} transport, {} compute; link {:.2f} us + {:.2f} GB/s (from the {}), "
+                   "a pair's messages {}\n",
                    r.device.empty() ? "?" : r.device, r.gpu_preset, r.transport, r.placement.empty() ? "?" : r.placement,
-                   r.link_latency_us, r.link_bandwidth_GBps, r.link_source);
+                   r.link_latency_us, r.link_bandwidth_GBps, r.link_source,
+                   r.pair_links == "fifo" ? "one after the other" : "sharing the link");
     kind_rows(b, r.by_kind, &r.compute, &r.attention, &r.transfer);
     fmt::format_to(out, "# {:>20} {:>7} {:>12} {:>12} {:>10}\n", "", "", "measured", "simulated", "error");
     fmt::format_to(out, "# {:>20} {:>7} {:>12} {:>12} {:>10}\n", "", "", "(us)", "(us)", "(%)");

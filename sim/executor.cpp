@@ -729,14 +729,19 @@ Timeline execute(const Schedule& s, Network& network, const ComputeCostModel& co
 
 Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& calibration, const SimOptions& options,
                   int accumulator_bytes) {
-  auto net = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
+  const auto network = [&] {
+    auto n = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
+    if (options.fifo_pairs) n = make_fifo_pairs(std::move(n));
+    return n;
+  };
+  auto net = network();
   ComputeCostModel cost{cluster.gpu, calibration.compute, s.shape.dtype,
                         accumulator_bytes > 0 ? accumulator_bytes : s.shape.element_bytes()};
   if (!options.device_of.empty() && options.sharing == DeviceSharing::in_order && options.compute_order.empty()) {
     // The order a run without sharing starts the compute ops in (device_share.hpp).
     SimOptions alone = options;
     alone.device_of.clear();
-    auto fresh = make_network(options.network, Topology::from_cluster(cluster, calibration, options.topology), &calibration);
+    auto fresh = network();
     const Timeline independent = execute(s, *fresh, cost, alone);
     SimOptions shared = options;
     shared.compute_order = device_compute_order(s, independent, options.device_of);

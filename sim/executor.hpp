@@ -46,6 +46,9 @@ struct SimOptions {
   std::vector<int> device_of;
   DeviceSharing sharing = DeviceSharing::in_order;
   std::vector<std::vector<OpId>> compute_order;
+  // simulate(): messages between one ordered GPU pair one after the other (make_fifo_pairs),
+  // as the GPU backend's loopback transport serves them. Off: they share the pair's links.
+  bool fifo_pairs = false;
 };
 
 // The schedule cannot run to the end (a transfer without its partner, a cycle of waits).

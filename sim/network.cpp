@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <deque>
 #include <limits>
+#include <unordered_map>
 
 namespace xattn::sim {
 
@@ -370,6 +372,74 @@ TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, i
     }
   }
   return p;
+}
+
+namespace {
+
+class FifoPairs final : public Network {
+ public:
+  explicit FifoPairs(std::unique_ptr<Network> inner) : inner_(std::move(inner)) {}
+
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
+    const std::uint64_t pair = key(src, dst);
+    Queue& q = pairs_[pair];
+    if (q.busy) {
+      q.waiting.push_back(Waiting{src, dst, bytes, id});
+      return;
+    }
+    q.busy = true;
+    pair_of_[id] = pair;
+    inner_->start(now, src, dst, bytes, id);
+  }
+
+  Time next_event_after(Time now) override { return inner_->next_event_after(now); }
+
+  void advance(Time now, Time dt, std::vector<std::uint64_t>& done) override {
+    const std::size_t first = done.size();
+    inner_->advance(now, dt, done);
+    const Time at = now + dt;  // the executor advances to the next event: completions are at its end
+    for (std::size_t i = first; i < done.size(); ++i) {
+      auto it = pair_of_.find(done[i]);
+      if (it == pair_of_.end()) continue;
+      Queue& q = pairs_[it->second];
+      pair_of_.erase(it);
+      if (q.waiting.empty()) {
+        q.busy = false;
+        continue;
+      }
+      const Waiting w = q.waiting.front();
+      q.waiting.pop_front();
+      pair_of_[w.id] = key(w.src, w.dst);
+      inner_->start(at, w.src, w.dst, w.bytes, w.id);
+    }
+  }
+
+  [[nodiscard]] std::vector<LinkStats> link_stats(Time end) const override { return inner_->link_stats(end); }
+  [[nodiscard]] bool any_link_shared() const override { return inner_->any_link_shared(); }
+  [[nodiscard]] const Topology& topology() const override { return inner_->topology(); }
+
+ private:
+  struct Waiting {
+    int src, dst;
+    double bytes;
+    std::uint64_t id;
+  };
+  struct Queue {
+    bool busy = false;
+    std::deque<Waiting> waiting;
+  };
+  static std::uint64_t key(int src, int dst) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(src)) << 32) | static_cast<std::uint32_t>(dst);
+  }
+  std::unique_ptr<Network> inner_;
+  std::unordered_map<std::uint64_t, Queue> pairs_;
+  std::unordered_map<std::uint64_t, std::uint64_t> pair_of_;  // message id -> its pair, while in flight
+};
+
+}  // namespace
+
+std::unique_ptr<Network> make_fifo_pairs(std::unique_ptr<Network> inner) {
+  return std::make_unique<FifoPairs>(std::move(inner));
 }
 
 std::unique_ptr<Network> make_network(NetworkModel model, Topology topology, const Calibration* cal) {

@@ -66,4 +66,12 @@ struct TransferPlan {
 // `cal` may be null (the links' own figures only); when set it must outlive the network.
 [[nodiscard]] std::unique_ptr<Network> make_network(NetworkModel model, Topology topology, const Calibration* cal);
 
+// Messages between one ordered GPU pair go one after the other, first started first
+// served, over `inner`: a message started while another of its pair is in flight or
+// waiting starts when the last of those ends. This is how the GPU backend's loopback
+// transport serves a pair's link (docs/gpu_backend.md); real links interleave concurrent
+// messages, which `inner`'s max-min sharing models. (The loopback pipelines one message's
+// latency under the next one's bytes; this serializes whole messages, latency included.)
+[[nodiscard]] std::unique_ptr<Network> make_fifo_pairs(std::unique_ptr<Network> inner);
+
 }  // namespace xattn::sim

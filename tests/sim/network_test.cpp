@@ -244,5 +244,34 @@ TEST(Topology, TheClustersOwnFatTreeIsUsedUnlessTheOptionsOverrideIt) {
   EXPECT_DOUBLE_EQ(o.link(o.route(0, 1).links[1]).bandwidth.value(), 25e9);
 }
 
+TEST(FifoPairs, APairsMessagesGoOneAfterTheOtherOthersDoNot) {
+  // The pair topology's links: 1 GB/s, 1 us each way. Two 1 MB messages 0 -> 1 started
+  // together share the link fairly on the flow network: both end at 1 + 2000 = 2001 us.
+  // Through make_fifo_pairs the first has the link alone (1001 us) and the second starts
+  // when it ends: 1001 + 1001 = 2002 us. A message 1 -> 0 at the same time is another pair:
+  // 1001 us either way.
+  Calibration cal;
+  auto run = [&](bool fifo) {
+    Topology t(2);
+    const int a = t.add_link(Link{"0->1", gigabytes_per_second(1), Time::ps(us), LinkClass::intra_node});
+    const int b = t.add_link(Link{"1->0", gigabytes_per_second(1), Time::ps(us), LinkClass::intra_node});
+    t.set_route(0, 1, {a});
+    t.set_route(1, 0, {b});
+    auto net = make_network(NetworkModel::flow, std::move(t), &cal);
+    if (fifo) net = make_fifo_pairs(std::move(net));
+    net->start(Time(), 0, 1, 1e6, 0);
+    net->start(Time(), 0, 1, 1e6, 1);
+    net->start(Time(), 1, 0, 1e6, 2);
+    return run_all(*net, 3);
+  };
+  const std::vector<Time> shared = run(false), fifo = run(true);
+  EXPECT_EQ(shared[0], Time::ps(2001 * us));
+  EXPECT_EQ(shared[1], Time::ps(2001 * us));
+  EXPECT_EQ(shared[2], Time::ps(1001 * us));
+  EXPECT_EQ(fifo[0], Time::ps(1001 * us));
+  EXPECT_EQ(fifo[1], Time::ps(2002 * us));
+  EXPECT_EQ(fifo[2], Time::ps(1001 * us));
+}
+
 }  // namespace
 }  // namespace xattn::sim
