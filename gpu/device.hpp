@@ -1,5 +1,7 @@
 // What GPUs this process can see. Safe to call on a machine without a GPU or without a
-// driver: it then reports zero devices and why, instead of failing.
+// driver: it then reports zero devices and why, instead of failing. Every GPU entry point
+// calls it first; it also raises CUDA_DEVICE_MAX_CONNECTIONS to 32 unless the user set it
+// (device.cu says why).
 #pragma once
 
 #include <string>
