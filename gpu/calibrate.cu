@@ -10,23 +10,13 @@
 
 #include <cuda_runtime.h>
 
+#include "gpu/cuda_check.hpp"
 #include "gpu/device.hpp"
 #include "gpu/elementwise.hpp"
 #include "gpu/transport.hpp"
 
 namespace xattn::gpu {
 namespace {
-
-void check(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw GpuError(what + ": " + cudaGetErrorString(e));
-  }
-}
-
-void check(const std::string& error, const std::string& what) {
-  if (!error.empty()) throw GpuError(what + ": " + error);
-}
 
 // Device memory freed on scope exit.
 struct DeviceBuffer {

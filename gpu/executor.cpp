@@ -15,6 +15,7 @@
 #include <nvtx3/nvToolsExtCudaRt.h>
 
 #include "gpu/attention.hpp"
+#include "gpu/cuda_check.hpp"
 #include "gpu/device.hpp"
 #include "gpu/elementwise.hpp"
 #include "gpu/nccl_loader.hpp"
@@ -26,16 +27,6 @@ std::string_view to_string(ComputePlacement p) {
 }
 
 namespace {
-
-void check(cudaError_t e, const std::string& what) {
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw GpuError(what + ": " + cudaGetErrorString(e));
-  }
-}
-void check(const std::string& err, const std::string& what) {
-  if (!err.empty()) throw GpuError(what + ": " + err);
-}
 
 // Allowed pairs of a causal block of q query rows and kv key rows whose first query sits
 // `delta` positions after the first key: sum over rows of clamp(delta + i + 1, 0, kv).

@@ -15,6 +15,7 @@
 
 #include <cuda_runtime.h>
 
+#include "gpu/cuda_check.hpp"
 #include "gpu/device.hpp"
 #include "gpu/nccl_loader.hpp"
 
@@ -51,13 +52,6 @@ __global__ void pace_kernel(const std::int64_t* slot, std::int64_t ns) {
     if (now >= until) break;
     const std::int64_t left = until - now;
     __nanosleep(static_cast<unsigned>(left > 1000 ? 1000 : (left > 32 ? left / 2 : 32)));
-  }
-}
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw GpuError(std::string(what) + ": " + cudaGetErrorString(e));
   }
 }
 
