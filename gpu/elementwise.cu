@@ -43,6 +43,9 @@ struct RowSplit {
   int lanes = 1;          // threads per row
   int rows_per_block = 1;
   [[nodiscard]] int threads_per_block() const { return lanes * rows_per_block; }
+  [[nodiscard]] unsigned blocks(std::int64_t rows) const {
+    return static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
+  }
 };
 
 RowSplit split_rows(std::int64_t head_dim) {
@@ -161,8 +164,7 @@ std::string merge_rows(Elem t, const RowDims& d, void* o, float* lse, const void
   return dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const RowSplit sp = split_rows(d.head_dim);
-    const auto blocks = static_cast<unsigned>((n + sp.rows_per_block - 1) / sp.rows_per_block);
-    merge_kernel<T><<<blocks, sp.threads_per_block(), 0, static_cast<cudaStream_t>(stream)>>>(
+    merge_kernel<T><<<sp.blocks(n), sp.threads_per_block(), 0, static_cast<cudaStream_t>(stream)>>>(
         d, sp, static_cast<T*>(o), lse, static_cast<const T*>(po), plse);
   });
 }
@@ -173,8 +175,7 @@ std::string rescale_rows(Elem t, const RowDims& d, void* o, const float* local, 
   return dispatch(t, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const RowSplit sp = split_rows(d.head_dim);
-    const auto blocks = static_cast<unsigned>((n + sp.rows_per_block - 1) / sp.rows_per_block);
-    rescale_kernel<T><<<blocks, sp.threads_per_block(), 0, static_cast<cudaStream_t>(stream)>>>(
+    rescale_kernel<T><<<sp.blocks(n), sp.threads_per_block(), 0, static_cast<cudaStream_t>(stream)>>>(
         d, sp, static_cast<T*>(o), local, merged);
   });
 }
