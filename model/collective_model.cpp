@@ -17,6 +17,8 @@ std::vector<ProtocolRegime> regimes_of(const LinkSpec& nominal, const LinkCalibr
   return {ProtocolRegime{Protocol::simple, spec.latency, spec.bandwidth, Seconds(0)}};
 }
 
+}  // namespace
+
 const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p) {
   for (const auto& r : rs)
     if (r.protocol == p) return &r;
@@ -28,8 +30,6 @@ const ProtocolRegime& widest(const std::vector<ProtocolRegime>& rs) {
   return *std::max_element(rs.begin(), rs.end(),
                            [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.bandwidth < b.bandwidth; });
 }
-
-}  // namespace
 
 CollectiveLinks CollectiveLinks::from(const Cluster& nominal, const Calibration& cal) {
   CollectiveLinks l;

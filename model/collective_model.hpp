@@ -56,6 +56,10 @@ struct CollectiveLinks {
   }
 };
 
+// The regime of protocol p among `rs`, or null; the widest of a non-empty `rs`.
+[[nodiscard]] const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p);
+[[nodiscard]] const ProtocolRegime& widest(const std::vector<ProtocolRegime>& rs);
+
 // The ring (or pairwise) decomposition of one collective: what the fit needs to stay
 // linear in the link parameters. time = overhead + base + hops * latency + wire / (lanes
 // * bw), with base, latency and bw those of link class `bottleneck` under one protocol.

@@ -17,12 +17,6 @@ namespace {
 // for a per-size table, and the ring model answers instead.
 constexpr double max_all_to_all_flows = 262144.0;
 
-const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p) {
-  for (const auto& r : rs)
-    if (r.protocol == p) return &r;
-  return nullptr;
-}
-
 // The link calibration of one class restricted to protocol p: p's regime when the class
 // has one, else (for the class that is not the bottleneck) its widest regime; a class
 // without regimes keeps its plain latency/bandwidth, which the ring model calls Simple.
@@ -30,9 +24,7 @@ LinkCalibration restrict_to(const LinkCalibration& lc, Protocol p) {
   if (lc.protocols.empty()) return lc;
   LinkCalibration out = lc;
   const ProtocolRegime* r = find_regime(lc.protocols, p);
-  if (r == nullptr)
-    r = &*std::max_element(lc.protocols.begin(), lc.protocols.end(),
-                           [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.bandwidth < b.bandwidth; });
+  if (r == nullptr) r = &widest(lc.protocols);
   out.protocols = {*r};
   // The topology's links carry the regime's figures too, so that a link is never
   // narrower than the regime running on it.
