@@ -14,35 +14,18 @@
 #include "model/schedule/builders.hpp"
 #include "sim/device_share.hpp"
 #include "sim/executor.hpp"
+#include "tests/sim/sim_test_util.hpp"
 
 namespace xattn::sim {
 namespace {
 
-constexpr std::int64_t us = 1'000'000;  // picoseconds per microsecond
+using test::empty_schedule;
+using test::unit_cost;
+using test::us;
 
-// Elementwise ops take touched / HBM: with 1e12 B/s at efficiency 1, 1 MB takes 1 us.
-ComputeCostModel unit_cost() {
-  ComputeCostModel c;
-  c.gpu.hbm = BytesPerSecond(1e12);
-  c.gpu.peak_fp16 = FlopsPerSecond(1e15);
-  c.calibration.memory_efficiency = 1.0;
-  return c;
-}
-
+// A copy that lasts `microseconds_long` under unit_cost() (1e6 bytes per microsecond).
 ComputeOp copy_op(const std::string& src, const std::string& dst, double microseconds_long) {
-  ComputeOp c;
-  c.kind = ComputeKind::copy;
-  c.src = src;
-  c.dst = dst;
-  c.touched = Bytes(microseconds_long * 1e6);
-  return c;
-}
-
-Schedule empty_schedule(int ranks) {
-  Schedule s;
-  s.programs.resize(static_cast<std::size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) s.programs[static_cast<std::size_t>(r)].rank = r;
-  return s;
+  return test::copy_op(src, dst, microseconds_long * 1e6);
 }
 
 // Every ordered pair of ranks joined by its own link: 1 GB/s, 1 us latency.

@@ -10,29 +10,15 @@
 #include "model/presets.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
+#include "tests/sim/sim_test_util.hpp"
 
 namespace xattn::sim {
 namespace {
 
-constexpr std::int64_t us = 1'000'000;  // picoseconds per microsecond
-
-// Elementwise ops take touched / HBM: with 1e12 B/s at efficiency 1, 1 MB takes 1 us.
-ComputeCostModel unit_cost() {
-  ComputeCostModel c;
-  c.gpu.hbm = BytesPerSecond(1e12);
-  c.gpu.peak_fp16 = FlopsPerSecond(1e15);
-  c.calibration.memory_efficiency = 1.0;
-  return c;
-}
-
-ComputeOp copy_op(const std::string& src, const std::string& dst, double touched_bytes) {
-  ComputeOp c;
-  c.kind = ComputeKind::copy;
-  c.src = src;
-  c.dst = dst;
-  c.touched = Bytes(touched_bytes);
-  return c;
-}
+using test::copy_op;
+using test::empty_schedule;
+using test::unit_cost;
+using test::us;
 
 // Two GPUs joined by one link each way: 1 GB/s, 1 us latency.
 Topology pair_topology(bool reversed = false) {
@@ -50,13 +36,6 @@ Topology pair_topology(bool reversed = false) {
   t.set_route(0, 1, {la});
   t.set_route(1, 0, {lb});
   return t;
-}
-
-Schedule empty_schedule(int ranks) {
-  Schedule s;
-  s.programs.resize(static_cast<std::size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) s.programs[static_cast<std::size_t>(r)].rank = r;
-  return s;
 }
 
 // Rank 0 computes x (1 us), sends it (1 MB) to rank 1, which then computes on it (2 us).
