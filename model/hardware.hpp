@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/types.hpp"
 #include "model/units.hpp"
@@ -46,6 +47,37 @@ enum class LinkClass { intra_node, inter_node };
 
 [[nodiscard]] std::string_view to_string(LinkClass c);
 
+// The most links one GPU-to-GPU route may cross (the simulator's Route holds this many).
+inline constexpr int max_route_links = 8;
+
+// An irregular machine, listed link by link (scenario keys cluster.links and
+// cluster.routes; docs/topology.md). Endpoints are GPUs, written gpu<rank> with the
+// global rank, or switches, NICs and bridges, named by the links that join them. When a
+// cluster lists links they are its whole network: the simulator builds nothing else.
+struct ListedLink {
+  std::string name;
+  std::string from, to;    // "gpu3", or the name of a switch, NIC or bridge
+  LinkSpec figures;        // per direction
+  bool duplex = false;     // also a link to -> from with the same figures
+  LinkClass link_class = LinkClass::intra_node;
+};
+
+// A route fixed by hand: the links a message from GPU `from` to GPU `to` crosses, in
+// order, by name (a duplex link is crossed in whichever direction the walk needs). It
+// wins over the computed shortest path for that pair.
+struct ListedRoute {
+  int from = 0, to = 0;
+  std::vector<std::string> links;
+  bool both_ways = false;  // also the route to -> from, over the same links backwards
+};
+
+struct LinkGraph {
+  std::vector<ListedLink> links;
+  std::vector<ListedRoute> routes;
+
+  [[nodiscard]] bool empty() const { return links.empty(); }
+};
+
 struct Cluster {
   GpuSpec gpu;
   int nodes = 1;
@@ -57,6 +89,9 @@ struct Cluster {
   InterFabric inter_kind = InterFabric::single_switch;
   int nodes_per_leaf = 4;         // fat-tree: nodes under one leaf switch
   double oversubscription = 1.0;  // fat-tree: a leaf's NIC bandwidth over its uplink bandwidth
+  // Listed links: when not empty, the simulator's whole network (the fabric fields above
+  // then serve only the closed form, which sees intra- and inter-node links as classes).
+  LinkGraph graph;
 
   [[nodiscard]] int ranks() const { return nodes * gpus_per_node; }
   // Ranks are placed in order: rank r lives on node r / gpus_per_node.

@@ -3,6 +3,7 @@
 #include "model/scenario.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
+
+#include "model/link_graph.hpp"
 
 namespace xattn {
 namespace {
@@ -35,6 +38,8 @@ std::string trim(std::string_view s) {
   auto e = s.find_last_not_of(" \t\r\n");
   return std::string(s.substr(b, e - b + 1));
 }
+
+FieldValue parse_value(FieldType type, const std::string& path, const std::string& raw, const Origin& origin);
 
 std::int64_t as_int(const FieldValue& v) { return std::get<std::int64_t>(v); }
 double as_number(const FieldValue& v) { return std::get<double>(v); }
@@ -181,6 +186,10 @@ const std::vector<Field>& registry() {
   return fields;
 }
 
+// Scenario keys that hold lists of entries rather than one value: read from YAML only,
+// not registry fields (--set cannot address an entry).
+constexpr std::array<std::string_view, 2> listed_sections{"cluster.links", "cluster.routes"};
+
 bool is_prefix_of_field(const std::string& prefix) {
   for (const auto& f : registry())
     if (f.path.size() > prefix.size() && f.path.compare(0, prefix.size(), prefix) == 0 &&
@@ -200,6 +209,8 @@ std::string known_keys_under(const std::string& prefix) {
       keys.emplace_back(rest.substr(0, rest.find('.')));
     }
   }
+  for (std::string_view p : listed_sections)
+    if (p.starts_with(prefix + ".")) keys.emplace_back(p.substr(prefix.size() + 1));
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   std::string s;
@@ -210,6 +221,174 @@ std::string known_keys_under(const std::string& prefix) {
 Origin mark_origin(const std::string& source, const YAML::Node& node) {
   auto m = node.Mark();
   return Origin{source, m.line + 1, m.column + 1};
+}
+
+// A YAML node as a value of `type`; throws InputError naming the field.
+FieldValue node_value(FieldType type, const std::string& path, const YAML::Node& value, const Origin& key_origin,
+                      const std::string& source) {
+  if (type == FieldType::text_list) {
+    std::vector<std::string> items;
+    if (value.IsSequence()) {
+      for (const auto& item : value) {
+        if (!item.IsScalar()) throw InputError(mark_origin(source, item), path, "expected a list of strings");
+        items.push_back(item.Scalar());
+      }
+    } else if (value.IsScalar()) {
+      items.push_back(value.Scalar());
+    } else {
+      throw InputError(key_origin, path, "expected a list of strings");
+    }
+    return items;
+  }
+  if (!value.IsScalar()) throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(type)));
+  return parse_value(type, path, value.Scalar(), mark_origin(source, value));
+}
+
+// ---- listed links and routes (cluster.links, cluster.routes; docs/topology.md) ------------
+
+// One key of a list entry.
+struct EntryKey {
+  std::string_view key;
+  FieldType type;
+  std::string_view help;
+  bool required;
+};
+
+constexpr std::array<EntryKey, 7> link_keys{{
+    {"name", FieldType::text, "the link's name, for routes and reports", true},
+    {"from", FieldType::text, "gpu<rank>, or a switch, NIC or bridge", true},
+    {"to", FieldType::text, "gpu<rank>, or a switch, NIC or bridge", true},
+    {"bandwidth_GBps", FieldType::number, "per direction, GB/s", true},
+    {"latency_us", FieldType::number, "µs, 0 for none", true},
+    {"duplex", FieldType::boolean, "true: also the link back, with the same figures", false},
+    {"class", FieldType::text, "intra (default) or inter", false},
+}};
+
+constexpr std::array<EntryKey, 4> route_keys{{
+    {"from", FieldType::text, "gpu<rank>", true},
+    {"to", FieldType::text, "gpu<rank>", true},
+    {"links", FieldType::text_list, "the links crossed, in order, by name", true},
+    {"both_ways", FieldType::boolean, "true: also the route back over the same links", false},
+}};
+
+std::string key_names(std::span<const EntryKey> keys) {
+  std::vector<std::string_view> names;
+  for (const auto& k : keys) names.push_back(k.key);
+  std::sort(names.begin(), names.end());
+  std::string s;
+  for (auto n : names) s += fmt::format("{}{}", s.empty() ? "" : ", ", n);
+  return s;
+}
+
+using EntryValues = std::map<std::string, FieldValue, std::less<>>;
+
+// Reads a list section entry by entry, recording the origin of each entry
+// ("cluster.links[i]") and key ("cluster.links[i].to"); `take(i, values)` stores an entry
+// whose keys all parsed and whose required keys are all there.
+template <class Take>
+void read_entries(ScenarioSpec& spec, const YAML::Node& list, const std::string& section, const Origin& origin,
+                  const std::string& source, std::span<const EntryKey> keys, std::vector<Problem>& problems,
+                  Take take) {
+  if (!list.IsSequence()) {
+    problems.push_back({origin, section, fmt::format("expected a list of entries with keys: {}", key_names(keys))});
+    return;
+  }
+  if (list.size() == 0) {
+    problems.push_back({origin, section,
+                        fmt::format("an empty list: leave {} out{}", section,
+                                    section == "cluster.links" ? " to use the structured fabric (intra_node, inter_node)"
+                                                               : " to route every pair by shortest path")});
+    return;
+  }
+  int i = 0;
+  for (const auto& item : list) {
+    const std::string entry = fmt::format("{}[{}]", section, i);
+    const Origin at = mark_origin(source, item);
+    spec.origins[entry] = at;
+    if (!item.IsMap()) {
+      problems.push_back({at, entry, fmt::format("expected a mapping with keys: {}", key_names(keys))});
+      ++i;
+      continue;
+    }
+    EntryValues values;
+    std::vector<std::string> present;  // keys given, whether or not their values parsed
+    bool ok = true;
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const std::string path = entry + "." + key;
+      const Origin key_origin = mark_origin(source, it->first);
+      const auto k = std::find_if(keys.begin(), keys.end(), [&](const EntryKey& e) { return e.key == key; });
+      if (k == keys.end()) {
+        problems.push_back({key_origin, path, fmt::format("unknown field; known keys under {}: {}", entry, key_names(keys))});
+        ok = false;
+        continue;
+      }
+      spec.origins[path] = key_origin;
+      present.push_back(key);
+      try {
+        values[key] = node_value(k->type, path, it->second, key_origin, source);
+      } catch (const InputError& e) {
+        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+        ok = false;
+      }
+    }
+    std::string missing;
+    for (const auto& k : keys)
+      if (k.required && std::find(present.begin(), present.end(), k.key) == present.end())
+        missing += fmt::format("{}{} ({})", missing.empty() ? "" : "; ", k.key, k.help);
+    if (!missing.empty()) {
+      problems.push_back({at, entry, "missing " + missing});
+      ok = false;
+    }
+    if (ok) take(i, entry, values);
+    ++i;
+  }
+}
+
+void read_links(ScenarioSpec& spec, const YAML::Node& list, const Origin& origin, const std::string& source,
+                std::vector<Problem>& problems) {
+  read_entries(spec, list, "cluster.links", origin, source, link_keys, problems,
+               [&](int, const std::string& entry, const EntryValues& v) {
+                 ListedLink l;
+                 l.name = std::get<std::string>(v.at("name"));
+                 l.from = std::get<std::string>(v.at("from"));
+                 l.to = std::get<std::string>(v.at("to"));
+                 l.figures.bandwidth = gigabytes_per_second(std::get<double>(v.at("bandwidth_GBps")));
+                 l.figures.latency = microseconds(std::get<double>(v.at("latency_us")));
+                 if (auto it = v.find("duplex"); it != v.end()) l.duplex = std::get<bool>(it->second);
+                 if (auto it = v.find("class"); it != v.end()) {
+                   const std::string& c = std::get<std::string>(it->second);
+                   if (c == "intra" || c == "intra_node") l.link_class = LinkClass::intra_node;
+                   else if (c == "inter" || c == "inter_node") l.link_class = LinkClass::inter_node;
+                   else problems.push_back({spec.origin_of(entry + ".class"), entry + ".class",
+                                            fmt::format("unknown link class '{}'; known: intra, inter", c)});
+                 }
+                 spec.cluster.graph.links.push_back(std::move(l));
+               });
+}
+
+void read_routes(ScenarioSpec& spec, const YAML::Node& list, const Origin& origin, const std::string& source,
+                 std::vector<Problem>& problems) {
+  read_entries(spec, list, "cluster.routes", origin, source, route_keys, problems,
+               [&](int, const std::string& entry, const EntryValues& v) {
+                 ListedRoute r;
+                 for (auto [key, rank] : {std::pair{"from", &r.from}, std::pair{"to", &r.to}}) {
+                   const std::string& name = std::get<std::string>(v.at(key));
+                   const std::optional<int> gpu = gpu_endpoint(name);
+                   if (gpu && *gpu >= 0) {
+                     *rank = *gpu;
+                   } else {
+                     const std::string field = entry + "." + key;
+                     problems.push_back({spec.origin_of(field), field,
+                                         fmt::format("'{}' is not a GPU: a route joins two GPUs, written gpu<rank> "
+                                                     "with the global rank",
+                                                     name)});
+                   }
+                 }
+                 r.links = std::get<std::vector<std::string>>(v.at("links"));
+                 if (auto it = v.find("both_ways"); it != v.end()) r.both_ways = std::get<bool>(it->second);
+                 spec.cluster.graph.routes.push_back(std::move(r));
+               });
 }
 
 // Walks a YAML mapping, setting every registered field it finds and collecting problems.
@@ -228,29 +407,16 @@ void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& 
         continue;
       }
       try {
-        FieldValue v;
-        if (f->type == FieldType::text_list) {
-          std::vector<std::string> items;
-          if (value.IsSequence()) {
-            for (const auto& item : value) {
-              if (!item.IsScalar()) throw InputError(mark_origin(source, item), path, "expected a list of strings");
-              items.push_back(item.Scalar());
-            }
-          } else if (value.IsScalar()) {
-            items.push_back(value.Scalar());
-          } else {
-            throw InputError(origin, path, "expected a list of strings");
-          }
-          v = items;
-        } else {
-          if (!value.IsScalar())
-            throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(f->type)));
-          v = parse_field_value(*f, value.Scalar(), mark_origin(source, value));
-        }
-        f->set(spec, v);
+        f->set(spec, node_value(f->type, path, value, origin, source));
       } catch (const InputError& e) {
         problems.insert(problems.end(), e.problems().begin(), e.problems().end());
       }
+    } else if (path == "cluster.links") {
+      spec.origins[path] = origin;
+      read_links(spec, value, origin, source, problems);
+    } else if (path == "cluster.routes") {
+      spec.origins[path] = origin;
+      read_routes(spec, value, origin, source, problems);
     } else if (is_prefix_of_field(path)) {
       if (!value.IsMap()) {
         problems.push_back({origin, path, fmt::format("expected a mapping with keys: {}", known_keys_under(path))});
@@ -282,11 +448,17 @@ const Field* find_field(std::string_view path) {
 }
 
 FieldValue parse_field_value(const Field& field, const std::string& raw, const Origin& origin) {
+  return parse_value(field.type, field.path, raw, origin);
+}
+
+namespace {
+
+FieldValue parse_value(FieldType type, const std::string& path, const std::string& raw, const Origin& origin) {
   std::string text = trim(raw);
   auto bad = [&](const std::string& why) {
-    return InputError(origin, field.path, fmt::format("'{}' is not {}{}", text, type_name(field.type), why));
+    return InputError(origin, path, fmt::format("'{}' is not {}{}", text, type_name(type), why));
   };
-  switch (field.type) {
+  switch (type) {
     case FieldType::integer: {
       std::int64_t v = 0;
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -325,8 +497,15 @@ FieldValue parse_field_value(const Field& field, const std::string& raw, const O
   throw bad("");
 }
 
+}  // namespace
+
 void apply_override(ScenarioSpec& spec, const std::string& path, const std::string& value, const Origin& origin) {
   const Field* f = find_field(path);
+  for (std::string_view section : listed_sections)
+    if (!f && path.starts_with(section) && (path.size() == section.size() || path[section.size()] == '.' ||
+                                            path[section.size()] == '['))
+      throw InputError(origin, path,
+                       fmt::format("{} is a list of entries: write it in the scenario file (docs/topology.md)", section));
   if (!f) {
     std::string prefix = path.substr(0, path.rfind('.') == std::string::npos ? 0 : path.rfind('.'));
     while (!prefix.empty() && !is_prefix_of_field(prefix))
@@ -526,14 +705,43 @@ Scenario resolve(const ScenarioSpec& spec) {
   if (c.intra_latency_us) s.cluster.intra.latency = microseconds(*c.intra_latency_us);
   if (c.inter_bandwidth_GBps) s.cluster.inter.bandwidth = gigabytes_per_second(*c.inter_bandwidth_GBps);
   if (c.inter_latency_us) s.cluster.inter.latency = microseconds(*c.inter_latency_us);
+  // Listed links (docs/topology.md): checked against the cluster's ranks and routed here,
+  // so that a bad graph is reported with the scenario's other problems. They are the
+  // simulator's whole network; the closed form's intra- and inter-node figures that the
+  // scenario does not set itself become the slowest GPU pair's of each class.
+  s.cluster.graph = c.graph;
+  bool graph_broken = false;  // its problems say it all: the figures it would give are unknown
+  if ((!c.graph.links.empty() || !c.graph.routes.empty()) && s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
+    std::vector<GraphProblem> graph_problems;
+    const RoutedGraph routed = route_graph(c.graph, s.cluster.ranks(), graph_problems);
+    for (const GraphProblem& p : graph_problems) {
+      const std::string section = p.section == GraphProblem::Section::links ? "cluster.links" : "cluster.routes";
+      const std::string entry = p.index < 0 ? section : fmt::format("{}[{}]", section, p.index);
+      const std::string field = p.key.empty() ? entry : entry + "." + p.key;
+      problems.push_back({spec.origins.contains(field) ? spec.origins.at(field) : spec.origin_of(entry), field, p.message});
+    }
+    graph_broken = !graph_problems.empty();
+    if (!graph_broken) {
+      const auto derive = [&](LinkClass cls, const std::optional<double>& bandwidth, const std::optional<double>& latency,
+                              LinkSpec& figures) {
+        if (bandwidth && latency) return;
+        if (const std::optional<LinkSpec> slowest = slowest_pair(s.cluster, routed, cls)) {
+          if (!bandwidth) figures.bandwidth = slowest->bandwidth;
+          if (!latency) figures.latency = slowest->latency;
+        }
+      };
+      derive(LinkClass::intra_node, c.intra_bandwidth_GBps, c.intra_latency_us, s.cluster.intra);
+      derive(LinkClass::inter_node, c.inter_bandwidth_GBps, c.inter_latency_us, s.cluster.inter);
+    }
+  }
   if (c.nodes && *c.nodes <= 0) problem("cluster.nodes", fmt::format("must be positive, got {}", *c.nodes));
   if (c.gpus_per_node && *c.gpus_per_node <= 0)
     problem("cluster.gpus_per_node", fmt::format("must be positive, got {}", *c.gpus_per_node));
   if (s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
-    if (s.cluster.gpus_per_node > 1 && s.cluster.intra.bandwidth.value() <= 0)
+    if (s.cluster.gpus_per_node > 1 && s.cluster.intra.bandwidth.value() <= 0 && !graph_broken)
       problem("cluster.intra_node.bandwidth_GBps",
               fmt::format("must be positive with {} GPUs per node", s.cluster.gpus_per_node));
-    if (s.cluster.nodes > 1 && s.cluster.inter.bandwidth.value() <= 0)
+    if (s.cluster.nodes > 1 && s.cluster.inter.bandwidth.value() <= 0 && !graph_broken)
       problem("cluster.inter_node.bandwidth_GBps", fmt::format("must be positive with {} nodes", s.cluster.nodes));
     if (s.cluster.nics_per_node <= 0)
       problem("cluster.inter_node.nics_per_node", fmt::format("must be positive, got {}", s.cluster.nics_per_node));
@@ -588,6 +796,42 @@ std::string to_yaml(const Scenario& s) {
         },
         v);
   };
+  // The listed links and routes, last in the cluster's mapping (docs/topology.md).
+  const auto emit_graph = [&] {
+    const LinkGraph& g = s.cluster.graph;
+    if (!g.links.empty()) {
+      out << YAML::Key << "links" << YAML::Value << YAML::BeginSeq;
+      for (const ListedLink& l : g.links) {
+        out << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "name" << YAML::Value << l.name;
+        out << YAML::Key << "from" << YAML::Value << l.from;
+        out << YAML::Key << "to" << YAML::Value << l.to;
+        out << YAML::Key << "bandwidth_GBps" << YAML::Value << fmt::format("{}", to_gigabytes_per_second(l.figures.bandwidth));
+        out << YAML::Key << "latency_us" << YAML::Value << fmt::format("{}", to_microseconds(l.figures.latency));
+        out << YAML::Key << "duplex" << YAML::Value << l.duplex;
+        out << YAML::Key << "class" << YAML::Value << (l.link_class == LinkClass::inter_node ? "inter" : "intra");
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    }
+    if (!g.routes.empty()) {
+      out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+      for (const ListedRoute& r : g.routes) {
+        out << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "from" << YAML::Value << fmt::format("gpu{}", r.from);
+        out << YAML::Key << "to" << YAML::Value << fmt::format("gpu{}", r.to);
+        out << YAML::Key << "links" << YAML::Value << YAML::Flow << r.links;
+        out << YAML::Key << "both_ways" << YAML::Value << r.both_ways;
+        out << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    }
+  };
+  const auto close_map = [&] {
+    if (open.size() == 1 && open.front() == "cluster") emit_graph();
+    out << YAML::EndMap;
+    open.pop_back();
+  };
   for (const auto& f : registry()) {
     if (f.path == "cluster.preset") continue;  // the resolved cluster is written in full
     std::vector<std::string> parts;
@@ -601,10 +845,7 @@ std::string to_yaml(const Scenario& s) {
     std::vector<std::string> want(parts.begin(), parts.end() - 1);
     std::size_t common = 0;
     while (common < open.size() && common < want.size() && open[common] == want[common]) ++common;
-    while (open.size() > common) {
-      out << YAML::EndMap;
-      open.pop_back();
-    }
+    while (open.size() > common) close_map();
     while (open.size() < want.size()) {
       out << YAML::Key << want[open.size()] << YAML::Value << YAML::BeginMap;
       open.push_back(want[open.size()]);
@@ -619,10 +860,7 @@ std::string to_yaml(const Scenario& s) {
     out << YAML::Key << parts.back() << YAML::Value;
     emit_value(v);
   }
-  while (!open.empty()) {
-    out << YAML::EndMap;
-    open.pop_back();
-  }
+  while (!open.empty()) close_map();
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

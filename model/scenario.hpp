@@ -63,6 +63,9 @@ struct ScenarioSpec {
     // GPU figures, overridable (preset-derived).
     std::optional<double> gpu_peak_TFLOPS, gpu_hbm_GBps, gpu_memory_GB;
     double memory_reserved_GB = 0.0;  // weights, optimizer state, other layers: not modelled
+    // An irregular machine listed link by link (cluster.links, cluster.routes; YAML only,
+    // docs/topology.md). Entry i's origins are "cluster.links[i]" and "cluster.links[i].KEY".
+    LinkGraph graph;
   } cluster;
 
   std::vector<std::string> mechanisms;        // empty: default_mechanisms()
