@@ -32,6 +32,12 @@ void add_fields(CLI::App& app, Commands& commands) {
     auto out = std::back_inserter(b);
     fmt::format_to(out, "{:<38} {:<8} {}\n", "# key", "type", "meaning");
     for (const auto& f : scenario_fields()) fmt::format_to(out, "{:<38} {:<8} {}\n", f.path, type_word(f.type), f.help);
+    // Lists of entries: YAML only (docs/topology.md).
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.links", "entries",
+                   "an irregular machine, link by link: name, from, to, bandwidth_GBps, latency_us, duplex, class "
+                   "(YAML only)");
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.routes", "entries",
+                   "routes fixed by hand over cluster.links: from, to, links, both_ways (YAML only)");
     io.out << fmt::to_string(b) << std::flush;
     return 0;
   });

@@ -71,6 +71,24 @@ json scenario_json(const Scenario& s, const ScenarioSpec& spec) {
       {"memory_reserved_bytes", s.memory_reserved.value()},
   };
   if (spec.cluster.preset) cluster["preset"] = *spec.cluster.preset;
+  if (!c.graph.empty()) {
+    // A listed machine (docs/topology.md): the event engine's whole network.
+    json links = json::array(), routes = json::array();
+    for (const ListedLink& l : c.graph.links) {
+      json link = {{"name", l.name}, {"from", l.from}, {"to", l.to}};
+      link.update(link_json(l.figures));
+      link["duplex"] = l.duplex;
+      link["class"] = l.link_class == LinkClass::inter_node ? "inter" : "intra";
+      links.push_back(std::move(link));
+    }
+    for (const ListedRoute& r : c.graph.routes)
+      routes.push_back(json{{"from", fmt::format("gpu{}", r.from)},
+                            {"to", fmt::format("gpu{}", r.to)},
+                            {"links", r.links},
+                            {"both_ways", r.both_ways}});
+    cluster["links"] = std::move(links);
+    cluster["routes"] = std::move(routes);
+  }
 
   json mechanisms = json::array();
   for (const auto& m : s.mechanisms) mechanisms.push_back(m.name());
@@ -134,12 +152,17 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
                  s.tokens_per_frame);
   fmt::format_to(out, "# cluster  P {} = {} node(s) x {} {}", c.ranks(), c.nodes, c.gpus_per_node, c.gpu.name);
   if (c.gpus_per_node > 1)
-    fmt::format_to(out, "; intra {} {:g} GB/s {:g} us", to_string(c.intra_kind), to_gigabytes_per_second(intra.bandwidth),
+    fmt::format_to(out, "; intra {} {:g} GB/s {:g} us", c.graph.empty() ? to_string(c.intra_kind) : "listed",
+                   to_gigabytes_per_second(intra.bandwidth),
                    to_microseconds(intra.latency));
   if (c.nodes > 1)
     fmt::format_to(out, "; inter {:g} GB/s {:g} us per NIC, {} NIC(s)/node", to_gigabytes_per_second(inter.bandwidth),
                    to_microseconds(inter.latency), c.nics_per_node);
   fmt::format_to(out, "\n");
+  if (!c.graph.empty())
+    fmt::format_to(out, "# network  {} listed link(s), {} fixed route(s) (docs/topology.md): the event engine's whole "
+                        "network; the closed form uses the figures above\n",
+                   c.graph.links.size(), c.graph.routes.size());
   fmt::format_to(out, "# memory   {:.1f} GiB per GPU, {:.1f} GiB reserved for the rest of the model\n",
                  c.gpu.memory.value() / kGiB, s.memory_reserved.value() / kGiB);
 

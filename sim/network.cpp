@@ -360,7 +360,7 @@ TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, i
   p.latency = t.latency(p.route);
   p.cap = inf;
   for (int l : p.route.span()) p.cap = std::min(p.cap, t.link(l).bandwidth.value());
-  if (cal != nullptr && p.route.count > 0) {
+  if (cal != nullptr && p.route.count > 0 && !t.listed()) {  // a listed machine's figures are final
     const LinkCalibration& lc = t.link_class(src, dst) == LinkClass::intra_node ? cal->intra_node : cal->inter_node;
     if (!lc.protocols.empty()) {
       // The regime NCCL would pick for this size: the fastest alpha-beta of those fitted.

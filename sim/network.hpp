@@ -12,7 +12,8 @@
 //
 // A transfer first waits its route's latency, then moves its bytes. When the link class
 // has NCCL protocol regimes calibrated (LinkCalibration::protocols), the regime that is
-// fastest for the message size sets the latency and caps the flow's rate.
+// fastest for the message size sets the latency and caps the flow's rate — except on a
+// listed machine (Topology::listed), whose links' own figures are final.
 #pragma once
 
 #include <cstdint>

@@ -27,6 +27,12 @@ int Topology::nic_of(int rank) const {
 }
 
 LinkClass Topology::link_class(int from, int to) const {
+  if (listed_) {
+    // A listed route is of the inter-node class when any link on it is.
+    for (int l : route(from, to).span())
+      if (links_[static_cast<std::size_t>(l)].link_class == LinkClass::inter_node) return LinkClass::inter_node;
+    return LinkClass::intra_node;
+  }
   if (!structured_) return LinkClass::intra_node;
   return from / gpus_per_node_ == to / gpus_per_node_ ? LinkClass::intra_node : LinkClass::inter_node;
 }
@@ -37,6 +43,11 @@ Route Topology::route(int from, int to) const {
     if (it != explicit_.end()) return it->second;
   }
   Route r;
+  if (listed_) {
+    if (from != to)
+      for (int l : graph_.route(from, to)) r.add(l);
+    return r;
+  }
   if (from == to || !structured_) return r;
   const int G = gpus_per_node_;
   const int na = from / G, nb = to / G;
@@ -72,7 +83,27 @@ Time Topology::latency(const Route& r) const {
   return t;
 }
 
+Topology Topology::from_graph(const LinkGraph& g, int ranks) {
+  std::vector<GraphProblem> problems;
+  Topology t(ranks);
+  t.graph_ = route_graph(g, ranks, problems);
+  if (!problems.empty()) {
+    std::string text = "the listed links do not route:";
+    for (const auto& p : problems) {
+      const char* section = p.section == GraphProblem::Section::links ? "links" : "routes";
+      text += p.index < 0 ? fmt::format("\n  {}: {}", section, p.message)
+                          : fmt::format("\n  {}[{}]{}{}: {}", section, p.index, p.key.empty() ? "" : ".", p.key, p.message);
+    }
+    throw std::invalid_argument(text);
+  }
+  t.listed_ = true;
+  for (const DirectedLink& d : t.graph_.links)
+    t.add_link(Link{d.name, d.figures.bandwidth, Time::from(d.figures.latency), d.link_class});
+  return t;
+}
+
 Topology Topology::from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& options) {
+  if (!c.graph.empty()) return from_graph(c.graph, c.ranks());
   // The cluster's own fabric unless the options ask for a fat-tree themselves.
   const TopologyOptions o = options.inter == InterFabric::fat_tree
                                 ? options

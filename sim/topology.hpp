@@ -13,7 +13,13 @@
 //
 // Latencies are placed so that a route's total is the link class's alpha from the
 // calibrated LinkSpec (docs/model.md, eq. 6): the first hop carries it, the others none.
-// Irregular machines: add links and routes by hand (add_link, set_route).
+//
+// Irregular machines: a Cluster that lists its links (Cluster::graph, the scenario's
+// cluster.links and cluster.routes) becomes exactly those links, nothing else — one per
+// direction, with the figures listed and no calibration applied — and routes follow
+// model/link_graph.hpp (fixed routes, else shortest, widest, lowest ids; docs/topology.md).
+// A route's latency is then the sum of its links' latencies. In code, add links and
+// routes by hand (add_link, set_route).
 #pragma once
 
 #include <array>
@@ -25,6 +31,7 @@
 
 #include "model/calibration.hpp"
 #include "model/hardware.hpp"
+#include "model/link_graph.hpp"
 #include "sim/time.hpp"
 
 namespace xattn::sim {
@@ -36,8 +43,8 @@ struct Link {
   LinkClass link_class = LinkClass::intra_node;
 };
 
-// At most this many links on one route.
-inline constexpr int max_route_links = 8;
+// At most this many links on one route (the model's limit, which listed routes are checked against).
+inline constexpr int max_route_links = ::xattn::max_route_links;
 
 struct Route {
   std::array<std::int32_t, max_route_links> links{};
@@ -58,7 +65,13 @@ class Topology {
  public:
   Topology() = default;
   explicit Topology(int ranks) : ranks_(ranks) {}
+  // A cluster that lists links is built by from_graph, and the calibration's link figures
+  // and the options do not apply to it.
   [[nodiscard]] static Topology from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& o = {});
+  // Exactly the listed links, routed by route_graph. Throws std::invalid_argument, with
+  // every problem, for a graph that does not route (resolve() reports those first, with
+  // file and line; this is for clusters built in code).
+  [[nodiscard]] static Topology from_graph(const LinkGraph& g, int ranks);
 
   [[nodiscard]] int ranks() const { return ranks_; }
   [[nodiscard]] const std::vector<Link>& links() const { return links_; }
@@ -72,11 +85,17 @@ class Topology {
   [[nodiscard]] Route route(int from, int to) const;
   [[nodiscard]] Time latency(const Route& r) const;
   [[nodiscard]] LinkClass link_class(int from, int to) const;
+  // Whether the links are a listed machine's, whose figures are final: no calibration
+  // replaces them (plan_transfer, network.hpp).
+  [[nodiscard]] bool listed() const { return listed_; }
 
  private:
   int ranks_ = 0;
   std::vector<Link> links_;
   std::unordered_map<std::uint64_t, Route> explicit_;
+  // Listed machine (from_graph): its routes, directed link ids = this topology's ids.
+  bool listed_ = false;
+  RoutedGraph graph_;
   // Structured routing (from_cluster); -1 where absent.
   bool structured_ = false;
   int gpus_per_node_ = 1;
