@@ -33,6 +33,22 @@ std::string some_of(const std::vector<std::string>& items, std::size_t shown = 4
   return s;
 }
 
+// Edits (insert, delete, replace a character) that turn a into b.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
 }  // namespace
 
 std::optional<int> gpu_endpoint(std::string_view name) {
@@ -148,10 +164,18 @@ RoutedGraph route_graph(const LinkGraph& g, int ranks, std::vector<GraphProblem>
   for (int v = ranks; v < static_cast<int>(out.vertices.size()); ++v)
     if (touching[static_cast<std::size_t>(v)] == 1) {
       const auto [i, key] = first_link_at(v);
+      const std::string& name = out.vertices[static_cast<std::size_t>(v)];
+      std::string closest;  // another switch, NIC or bridge at most 2 edits away
+      std::size_t best = 3;
+      for (int w = ranks; w < static_cast<int>(out.vertices.size()); ++w)
+        if (const std::size_t d = edit_distance(name, out.vertices[static_cast<std::size_t>(w)]); w != v && d < best) {
+          best = d;
+          closest = out.vertices[static_cast<std::size_t>(w)];
+        }
       problem(Section::links, i, key,
-              fmt::format("unknown endpoint '{}': no other link names it, so nothing can pass through it (a "
-                          "misspelt name? a switch, NIC or bridge is joined to the rest by two links or more)",
-                          out.vertices[static_cast<std::size_t>(v)]));
+              fmt::format("unknown endpoint '{}': no other link names it, so nothing can pass through it; {} (a "
+                          "switch, NIC or bridge is joined to the rest by two links or more)",
+                          name, closest.empty() ? "a misspelt name?" : fmt::format("did you mean '{}'?", closest)));
     }
 
   // ---- fixed routes: what can be checked without walking ------------------------------

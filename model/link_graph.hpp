@@ -8,8 +8,9 @@
 //   3. of those, the lowest link ids, compared link by link from the source. Ids follow
 //      the listing; a duplex link's way back has the id right after its way out.
 //
-// A computed route never passes through a GPU: GPUs send and receive but do not forward
-// (NCCL's peer-to-peer transports do not relay through a third GPU). A fixed route may.
+// A computed route never passes through a GPU: GPUs are endpoints (relaying costs the
+// third GPU a kernel and memory bandwidth, and libraries do it only by choice, as NCCL's
+// PXN does for network traffic). A fixed route may.
 //
 // The checks report problems by section, entry and key rather than throwing, so that the
 // scenario reader can name the file and line of each, and all of them at once.

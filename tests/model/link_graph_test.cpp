@@ -116,6 +116,35 @@ TEST(LinkGraph, AFixedRouteWinsOverTheShortest) {
   EXPECT_EQ(names(r, 1, 0), (Names{"direct.rev"}));
 }
 
+TEST(LinkGraph, FixedRouteMistakes) {
+  // One-way links only: gpu0 -a-> sw -b-> gpu1 and gpu1 -c-> sw2 -d-> gpu0.
+  LinkGraph g{{link("a", "gpu0", "sw", 10, 1, false), link("b", "sw", "gpu1", 10, 1, false),
+               link("c", "gpu1", "sw2", 10, 1, false), link("d", "sw2", "gpu0", 10, 1, false)},
+              {ListedRoute{0, 1, {"a", "b"}, true}}};
+  std::vector<GraphProblem> problems;
+  (void)route_graph(g, 2, problems);
+  // The way back walks b first, from gpu1, against its one direction.
+  ASSERT_EQ(problems.size(), 1u) << text(problems);
+  EXPECT_EQ(problems[0].key, "links");
+  EXPECT_EQ(problems[0].message,
+            "the way back (both_ways): 'b' does not continue the route: the route starts at gpu1, and 'b' goes from sw "
+            "to gpu1, one way (add `duplex: true` to cross it backwards)");
+  // Two routes for one pair: the second is the problem.
+  g.routes = {ListedRoute{0, 1, {"a", "b"}, false}, ListedRoute{0, 1, {"a", "b"}, false}};
+  problems.clear();
+  (void)route_graph(g, 2, problems);
+  ASSERT_EQ(problems.size(), 1u) << text(problems);
+  EXPECT_EQ(problems[0].index, 1);
+  EXPECT_EQ(problems[0].message, "a second route from gpu0 to gpu1 (cluster.routes[0] fixes one)");
+  // A loop: a duplex `a` crossed there and back returns to gpu0.
+  g.links[0].duplex = true;
+  g.routes = {ListedRoute{0, 1, {"a", "a", "a", "b"}, false}};
+  problems.clear();
+  (void)route_graph(g, 2, problems);
+  ASSERT_EQ(problems.size(), 1u) << text(problems);
+  EXPECT_EQ(problems[0].message, "the route passes gpu0 twice");
+}
+
 TEST(LinkGraph, AShortestPathLongerThanARouteMayIsAProblem) {
   // gpu0 - s1 - s2 - ... - s8 - gpu1: 9 links, one more than max_route_links (8).
   LinkGraph g;

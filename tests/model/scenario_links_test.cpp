@@ -138,6 +138,7 @@ TEST(ScenarioLinks, UnknownEndpoint) {
   // "brdge" appears on pcie2 only: nothing can pass through it — a misspelt "bridge".
   const std::string e = only_problem(edit(kMachine, 22, "      to: brdge"));
   EXPECT_TRUE(starts(e, "test.yaml:22:7: cluster.links[2].to: unknown endpoint 'brdge'")) << e;
+  EXPECT_NE(e.find("did you mean 'bridge'?"), std::string::npos) << e;  // one edit away
 }
 
 TEST(ScenarioLinks, GpuBeyondTheClustersRanks) {
