@@ -40,12 +40,12 @@ std::string describe(const Op& op) {
     switch (c->kind) {
       case ComputeKind::attention_forward:
         return fmt::format("attention fwd {} x {} rows, {} heads: ({}, {}, {}) -> ({}, {})   [{}]", c->block.q_rows,
-                           c->block.kv_rows, c->block.heads, c->q, c->k, c->v, c->o, c->lse, op.label);
+                           c->block.kv_rows, c->block.heads, c->q, c->k, c->v, c->o, c->lse, op.describe());
       case ComputeKind::attention_backward:
         return fmt::format("attention bwd {} x {} rows, {} heads: dq {} {}, dk/dv {} {}/{}   [{}]", c->block.q_rows,
                            c->block.kv_rows, c->block.heads, c->dq_mode == Accumulate::add ? "+=" : "=", c->dq,
-                           c->dkv_mode == Accumulate::add ? "+=" : "=", c->dk, c->dv, op.label);
-      default: return fmt::format("{}: {}", to_string(c->kind), op.label);
+                           c->dkv_mode == Accumulate::add ? "+=" : "=", c->dk, c->dv, op.describe());
+      default: return fmt::format("{}: {}", to_string(c->kind), op.describe());
     }
   }
   if (const auto* s = std::get_if<SendOp>(&op.body))

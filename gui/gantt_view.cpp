@@ -47,7 +47,7 @@ QString op_details(const Schedule& s, const sim::Timeline& t, OpId id) {
   }
   return QString("op %1 on %2: %3\n%4\n%5\nstart %6 µs, end %7 µs (%8 µs)")
       .arg(QString::fromStdString(id.str()), QString::fromStdString(op.stream.name()), kind,
-           QString::fromStdString(op.label), amount)
+           QString::fromStdString(op.describe()), amount)
       .arg(times.start.microseconds(), 0, 'f', 2)
       .arg(times.end.microseconds(), 0, 'f', 2)
       .arg((times.end - times.start).microseconds(), 0, 'f', 2);

@@ -152,16 +152,16 @@ class Executor {
     tl_.compute_busy.assign(static_cast<std::size_t>(P), Time());
     struct Key {
       int src, dst;
-      std::string_view tag;
+      Name tag;
       bool operator==(const Key&) const = default;
     };
     struct KeyHash {
       std::size_t operator()(const Key& k) const {
-        return std::hash<std::string_view>()(k.tag) ^ splitmix64((static_cast<std::uint64_t>(k.src) << 32) | static_cast<std::uint32_t>(k.dst));
+        return splitmix64(k.tag.hash() ^ ((static_cast<std::uint64_t>(k.src) << 32) | static_cast<std::uint32_t>(k.dst)));
       }
     };
     std::unordered_map<Key, OpId, KeyHash> unmatched_sends, unmatched_recvs;
-    std::unordered_map<std::string_view, int> instance_of;
+    std::unordered_map<Name, int> instance_of;
     for (int r = 0; r < P; ++r) {
       const Program& prog = s_.programs[static_cast<std::size_t>(r)];
       const std::size_t n = prog.ops.size();
@@ -301,10 +301,10 @@ class Executor {
   // is almost always empty, so the walk costs a branch per op.
   static std::vector<std::uint8_t> find_adds_into_zeros(const Program& prog) {
     std::vector<std::uint8_t> zero_adds(prog.ops.size(), 0);
-    std::vector<std::string_view> zero;
-    auto holds_zero = [&](const std::string& b) { return !b.empty() && std::find(zero.begin(), zero.end(), b) != zero.end(); };
-    auto written = [&](const std::string& b) {
-      if (!b.empty()) zero.erase(std::remove(zero.begin(), zero.end(), std::string_view(b)), zero.end());
+    std::vector<Name> zero;
+    auto holds_zero = [&](Name b) { return !b.empty() && std::find(zero.begin(), zero.end(), b) != zero.end(); };
+    auto written = [&](Name b) {
+      if (!b.empty()) zero.erase(std::remove(zero.begin(), zero.end(), b), zero.end());
     };
     for (std::size_t i = 0; i < prog.ops.size(); ++i) {
       const Op& op = prog.ops[i];
@@ -318,7 +318,7 @@ class Executor {
           if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) zero_adds[i] |= dq_zero;
           if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) zero_adds[i] |= dkv_zero;
         }
-        for (const std::string* b : {&c->o, &c->lse, &c->dq, &c->dk, &c->dv, &c->dst}) written(*b);
+        for (Name b : {c->o, c->lse, c->dq, c->dk, c->dv, c->dst}) written(b);
       } else if (op.kind() == OpKind::recv) {
         for (const Part& p : op.transfer()->parts) written(p.buffer);
       } else if (const CollectiveOp* col = op.collective()) {
@@ -673,7 +673,7 @@ class Executor {
         if (rs.state[i] != OpState::done)
           throw SimulationError(fmt::format("op {}/{} ({}) never completed: the schedule deadlocks under the "
                                             "execution semantics (a wait that can never be met)",
-                                            r, i, op_at(r, static_cast<int>(i)).label));
+                                            r, i, op_at(r, static_cast<int>(i)).describe()));
     }
     const auto stats = net_.link_stats(end);
     const Topology& topo = net_.topology();

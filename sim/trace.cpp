@@ -83,9 +83,9 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
                                      {"waited_us", (times.start - times.posted).microseconds()}};
       if (const TransferOp* tr = op.transfer()) {
         args["peer"] = tr->peer;
-        args["tag"] = tr->tag;
+        args["tag"] = tr->tag.str();
       }
-      events.push_back({{"name", op.label.empty() ? kind_name(op) : op.label},
+      events.push_back({{"name", op.describe()},
                         {"cat", std::string(to_string(op.kind()))},
                         {"ph", "X"},
                         {"pid", r},
@@ -134,7 +134,7 @@ std::string ops_csv(const Schedule& s, const Timeline& t) {
       out += fmt::format("{}/{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", r, i, r, i, op.stream.name(),
                          kind_name(op), op.round, tr != nullptr ? fmt::format("{}", tr->peer) : std::string(),
                          op_bytes(op), op_flops(op), x.posted.microseconds(), x.start.microseconds(),
-                         x.end.microseconds(), (x.end - x.posted).microseconds(), csv_quote(op.label));
+                         x.end.microseconds(), (x.end - x.posted).microseconds(), csv_quote(op.describe()));
     }
   }
   return out;

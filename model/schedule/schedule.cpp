@@ -67,61 +67,95 @@ const TransferOp* Op::transfer() const {
   return nullptr;
 }
 
-namespace {
-void push(std::vector<std::string>& v, const std::string& s) {
-  if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+void NameList::push(Name n) {
+  if (n.empty() || contains(n)) return;
+  if (count_ < inline_capacity && spill_.empty()) {
+    inline_[count_++] = n;
+    return;
+  }
+  if (spill_.empty()) spill_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(count_));
+  spill_.push_back(n);
+  ++count_;
 }
-}  // namespace
 
-std::vector<std::string> Op::reads() const {
-  std::vector<std::string> r;
+bool NameList::contains(Name n) const { return std::find(begin(), end(), n) != end(); }
+
+std::vector<std::string> NameList::strings() const { return {begin(), end()}; }
+
+NameList Op::reads() const {
+  NameList r;
   if (const auto* c = compute()) {
     switch (c->kind) {
-      case ComputeKind::attention_forward: push(r, c->q); push(r, c->k); push(r, c->v); break;
+      case ComputeKind::attention_forward: r.push(c->q); r.push(c->k); r.push(c->v); break;
       case ComputeKind::attention_backward:
-        for (const auto* s : {&c->q, &c->k, &c->v, &c->o, &c->delta, &c->dout, &c->lse}) push(r, *s);
-        if (c->dq_mode == Accumulate::add) push(r, c->dq);
-        if (c->dkv_mode == Accumulate::add) { push(r, c->dk); push(r, c->dv); }
+        for (Name n : {c->q, c->k, c->v, c->o, c->delta, c->dout, c->lse}) r.push(n);
+        if (c->dq_mode == Accumulate::add) r.push(c->dq);
+        if (c->dkv_mode == Accumulate::add) { r.push(c->dk); r.push(c->dv); }
         break;
       case ComputeKind::merge:
-        push(r, c->o); push(r, c->lse); push(r, c->part_o); push(r, c->part_lse); break;
-      case ComputeKind::softmax_delta: push(r, c->dout); push(r, c->o); break;
-      case ComputeKind::lse_combine: push(r, c->src); break;
-      case ComputeKind::rescale: push(r, c->o); push(r, c->lse); push(r, c->merged_lse); break;
-      case ComputeKind::accumulate: push(r, c->src); push(r, c->dst); break;
-      case ComputeKind::copy: push(r, c->src); break;
-      case ComputeKind::fill_empty_output: push(r, c->q); break;
-      case ComputeKind::fill_zero: push(r, c->src); break;
+        r.push(c->o); r.push(c->lse); r.push(c->part_o); r.push(c->part_lse); break;
+      case ComputeKind::softmax_delta: r.push(c->dout); r.push(c->o); break;
+      case ComputeKind::lse_combine: r.push(c->src); break;
+      case ComputeKind::rescale: r.push(c->o); r.push(c->lse); r.push(c->merged_lse); break;
+      case ComputeKind::accumulate: r.push(c->src); r.push(c->dst); break;
+      case ComputeKind::copy: r.push(c->src); break;
+      case ComputeKind::fill_empty_output: r.push(c->q); break;
+      case ComputeKind::fill_zero: r.push(c->src); break;
     }
   } else if (const auto* s = std::get_if<SendOp>(&body)) {
-    for (const Part& p : s->parts) push(r, p.buffer);
+    for (const Part& p : s->parts) r.push(p.buffer);
   } else if (const auto* col = collective()) {
-    push(r, col->input);
+    r.push(col->input);
   }
   return r;
 }
 
-std::vector<std::string> Op::writes() const {
-  std::vector<std::string> w;
+NameList Op::writes() const {
+  NameList w;
   if (const auto* c = compute()) {
     switch (c->kind) {
-      case ComputeKind::attention_forward: push(w, c->o); push(w, c->lse); break;
-      case ComputeKind::attention_backward: push(w, c->dq); push(w, c->dk); push(w, c->dv); break;
-      case ComputeKind::merge: push(w, c->o); push(w, c->lse); break;
-      case ComputeKind::softmax_delta: push(w, c->delta); break;
-      case ComputeKind::lse_combine: push(w, c->dst); break;
-      case ComputeKind::rescale: push(w, c->o); break;
-      case ComputeKind::accumulate: push(w, c->dst); break;
-      case ComputeKind::copy: push(w, c->dst); break;
-      case ComputeKind::fill_empty_output: push(w, c->o); push(w, c->lse); break;
-      case ComputeKind::fill_zero: push(w, c->dst); break;
+      case ComputeKind::attention_forward: w.push(c->o); w.push(c->lse); break;
+      case ComputeKind::attention_backward: w.push(c->dq); w.push(c->dk); w.push(c->dv); break;
+      case ComputeKind::merge: w.push(c->o); w.push(c->lse); break;
+      case ComputeKind::softmax_delta: w.push(c->delta); break;
+      case ComputeKind::lse_combine: w.push(c->dst); break;
+      case ComputeKind::rescale: w.push(c->o); break;
+      case ComputeKind::accumulate: w.push(c->dst); break;
+      case ComputeKind::copy: w.push(c->dst); break;
+      case ComputeKind::fill_empty_output: w.push(c->o); w.push(c->lse); break;
+      case ComputeKind::fill_zero: w.push(c->dst); break;
     }
   } else if (const auto* rv = std::get_if<RecvOp>(&body)) {
-    for (const Part& p : rv->parts) push(w, p.buffer);
+    for (const Part& p : rv->parts) w.push(p.buffer);
   } else if (const auto* col = collective()) {
-    push(w, col->output);
+    w.push(col->output);
   }
   return w;
+}
+
+std::string Op::describe() const {
+  if (!label.empty()) return label;
+  if (const auto* c = compute()) {
+    switch (c->kind) {
+      case ComputeKind::attention_forward: return fmt::format("attention {} x {} -> {}", c->q, c->k, c->o);
+      case ComputeKind::attention_backward: return fmt::format("backward {} x {}", c->q, c->k);
+      case ComputeKind::merge: return fmt::format("merge {} into {}", c->part_o, c->o);
+      case ComputeKind::softmax_delta: return fmt::format("{} = rowsum({} * {})", c->delta, c->dout, c->o);
+      case ComputeKind::lse_combine: return fmt::format("{} = lse-combine({})", c->dst, c->src);
+      case ComputeKind::rescale: return fmt::format("rescale {} to {}", c->o, c->merged_lse);
+      case ComputeKind::accumulate: return fmt::format("{} += {}", c->dst, c->src);
+      case ComputeKind::copy: return fmt::format("{} = {} (local hand-over)", c->dst, c->src);
+      case ComputeKind::fill_empty_output: return fmt::format("no allowed keys: ({}, {}) = (0, -inf)", c->o, c->lse);
+      case ComputeKind::fill_zero: return fmt::format("{} = 0", c->dst);
+    }
+  } else if (const auto* s = std::get_if<SendOp>(&body)) {
+    return fmt::format("send {} to {}", s->tag, s->peer);
+  } else if (const auto* r = std::get_if<RecvOp>(&body)) {
+    return fmt::format("recv {} from {}", r->tag, r->peer);
+  } else if (const auto* col = collective()) {
+    return fmt::format("{} {}", to_string(col->kind), col->tag);
+  }
+  return "?";
 }
 
 int Schedule::rounds() const {
@@ -133,29 +167,32 @@ int Schedule::rounds() const {
 
 // ---- ProgramBuilder --------------------------------------------------------------------
 
-ProgramBuilder::Access& ProgramBuilder::access(int rank, const std::string& buffer) {
-  auto& h = history_[static_cast<std::size_t>(rank)];
-  for (auto& [name, a] : h)
-    if (name == buffer) return a;
-  h.emplace_back(buffer, Access{});
-  return h.back().second;
+ProgramBuilder::Access& ProgramBuilder::access(int rank, Name buffer) {
+  return history_[static_cast<std::size_t>(rank)][buffer];
 }
 
 int ProgramBuilder::add(int rank, Op op) {
   if (history_.size() < s_.programs.size()) history_.resize(s_.programs.size());
   std::vector<Op>& ops = s_.programs.at(static_cast<std::size_t>(rank)).ops;
   const int index = static_cast<int>(ops.size());
-  std::vector<int> deps = op.deps;
-  const auto reads = op.reads();
-  const auto writes = op.writes();
-  for (const std::string& b : reads) {
-    Access& a = access(rank, b);
-    if (a.last_write >= 0) deps.push_back(a.last_write);
+  std::vector<int>& deps = scratch_;
+  deps.assign(op.deps.begin(), op.deps.end());
+  const NameList reads = op.reads();
+  const NameList writes = op.writes();
+  // One lookup per buffer (the map's nodes do not move while this op is added).
+  std::array<Access*, 2 * 12> found{};
+  std::vector<Access*> found_more;
+  auto slot = [&](std::size_t i) -> Access*& { return i < found.size() ? found[i] : found_more[i - found.size()]; };
+  if (reads.size() + writes.size() > found.size()) found_more.resize(reads.size() + writes.size() - found.size());
+  std::size_t n = 0;
+  for (Name b : reads) {
+    Access* a = slot(n++) = &access(rank, b);
+    if (a->last_write >= 0) deps.push_back(a->last_write);
   }
-  for (const std::string& b : writes) {
-    Access& a = access(rank, b);
-    if (a.last_write >= 0) deps.push_back(a.last_write);
-    for (int r : a.reads_since) deps.push_back(r);
+  for (Name b : writes) {
+    Access* a = slot(n++) = &access(rank, b);
+    if (a->last_write >= 0) deps.push_back(a->last_write);
+    deps.insert(deps.end(), a->reads_since.begin(), a->reads_since.end());
   }
   // The last op on the same stream already orders everything before it on that stream;
   // but an op of the same transfer group must not be waited for (it runs alongside).
@@ -163,25 +200,23 @@ int ProgramBuilder::add(int rank, Op op) {
   int same_stream_before = -1;
   for (int i = index - 1; i >= 0; --i)
     if (ops[static_cast<std::size_t>(i)].stream == op.stream) { same_stream_before = i; break; }
-  std::vector<int> kept;
-  for (int d : deps) {
+  std::erase_if(deps, [&](int d) {
     const Op& dep = ops[static_cast<std::size_t>(d)];
-    if (dep.stream == op.stream && d <= same_stream_before) {
-      // Implied by stream order unless d sits in the same group as op (then it is a real
-      // conflict, which the checks will report as a deadlock).
-      const TransferOp* dt = dep.transfer();
-      bool same_group = t && dt && t->group >= 0 && dt->group == t->group;
-      if (!same_group) continue;
-    }
-    if (std::find(kept.begin(), kept.end(), d) == kept.end()) kept.push_back(d);
-  }
-  std::sort(kept.begin(), kept.end());
-  op.deps = std::move(kept);
-  for (const std::string& b : reads) access(rank, b).reads_since.push_back(index);
-  for (const std::string& b : writes) {
-    Access& a = access(rank, b);
-    a.last_write = index;
-    a.reads_since.clear();
+    if (dep.stream != op.stream || d > same_stream_before) return false;
+    // Implied by stream order unless d sits in the same group as op (then it is a real
+    // conflict, which the checks will report as a deadlock).
+    const TransferOp* dt = dep.transfer();
+    return !(t && dt && t->group >= 0 && dt->group == t->group);
+  });
+  std::sort(deps.begin(), deps.end());
+  deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+  op.deps.assign(deps.begin(), deps.end());
+  n = 0;
+  for (std::size_t i = 0; i < reads.size(); ++i) slot(n++)->reads_since.push_back(index);
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    Access* a = slot(n++);
+    a->last_write = index;
+    a->reads_since.clear();
   }
   ops.push_back(std::move(op));
   return index;
@@ -192,30 +227,31 @@ int ProgramBuilder::compute(int rank, ComputeOp c, int round, std::string label)
   return add(rank, std::move(op));
 }
 
-int ProgramBuilder::send(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group,
-                         int round) {
+int ProgramBuilder::send(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round) {
   SendOp s;
   s.peer = peer;
-  s.tag = std::move(tag);
+  s.tag = tag;
   s.parts = std::move(parts);
   s.group = group;
-  std::string label = fmt::format("send {} to {}", s.tag, peer);
-  return add(rank, Op{std::move(s), stream, {}, round, std::move(label)});
+  return add(rank, Op{std::move(s), stream, {}, round, {}});
 }
 
-int ProgramBuilder::recv(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group,
-                         int round) {
+int ProgramBuilder::recv(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round) {
   RecvOp r;
   r.peer = peer;
-  r.tag = std::move(tag);
+  r.tag = tag;
   r.parts = std::move(parts);
   r.group = group;
-  std::string label = fmt::format("recv {} from {}", r.tag, peer);
-  return add(rank, Op{std::move(r), stream, {}, round, std::move(label)});
+  return add(rank, Op{std::move(r), stream, {}, round, {}});
 }
 
 int ProgramBuilder::collective(int rank, CollectiveOp c, Stream stream, int round, std::string label) {
   return add(rank, Op{std::move(c), stream, {}, round, std::move(label)});
+}
+
+void ProgramBuilder::reserve(int rank, std::size_t more) {
+  std::vector<Op>& ops = s_.programs.at(static_cast<std::size_t>(rank)).ops;
+  if (ops.capacity() < ops.size() + more) ops.reserve(std::max(ops.size() + more, 2 * ops.capacity()));
 }
 
 int ProgramBuilder::next_group(int rank) {

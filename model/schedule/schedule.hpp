@@ -22,9 +22,11 @@
 //    ordered by these rules (checks.hpp proves it): double buffering is explicit.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -32,6 +34,7 @@
 #include "model/mechanism.hpp"
 #include "model/schedule/index_set.hpp"
 #include "model/schedule/layout.hpp"
+#include "model/schedule/name.hpp"
 #include "model/types.hpp"
 #include "model/units.hpp"
 
@@ -86,14 +89,14 @@ struct BlockShape {
   std::int64_t allowed_pairs = 0;  // (query, key) pairs the mask allows, per head and batch
 };
 
-// Buffers are named per rank. Which fields an op uses depends on its kind (see
-// ComputeKind); unused names stay empty.
+// Buffers are named per rank (interned: name.hpp). Which fields an op uses depends on its
+// kind (see ComputeKind); unused names stay empty.
 struct ComputeOp {
   ComputeKind kind = ComputeKind::attention_forward;
-  std::string q, k, v, o, lse, dout, delta, dq, dk, dv;
-  std::string part_o, part_lse;  // merge: the partial merged in
-  std::string merged_lse;        // rescale: the team's merged lse
-  std::string src, dst;          // lse_combine, accumulate, copy, fill_zero
+  Name q, k, v, o, lse, dout, delta, dq, dk, dv;
+  Name part_o, part_lse;         // merge: the partial merged in
+  Name merged_lse;               // rescale: the team's merged lse
+  Name src, dst;                 // lse_combine, accumulate, copy, fill_zero
   std::optional<IndexSet> rows;  // copy: keep only these tokens (all when unset)
   Accumulate dq_mode = Accumulate::overwrite;
   Accumulate dkv_mode = Accumulate::overwrite;
@@ -104,13 +107,13 @@ struct ComputeOp {
 
 // One message part: a buffer and its size in bytes.
 struct Part {
-  std::string buffer;
+  Name buffer;
   Bytes size;
 };
 
 struct TransferOp {
   int peer = 0;
-  std::string tag;
+  Name tag;
   std::vector<Part> parts;  // a message may carry several buffers (O with its LSE)
   int group = -1;           // >= 0: posted together with the neighbouring ops of that group
   [[nodiscard]] Bytes size() const;
@@ -137,8 +140,8 @@ enum class Combine { distinct, stack, sum };
 struct CollectiveOp {
   CollectiveKind kind = CollectiveKind::all_gather;
   std::vector<int> group;        // ranks, in group order; includes this rank
-  std::string tag;
-  std::string input, output;
+  Name tag;
+  Name input, output;
   Axis split = Axis::tokens;
   Axis concat = Axis::tokens;
   Combine combine = Combine::distinct;
@@ -152,20 +155,44 @@ using OpBody = std::variant<ComputeOp, SendOp, RecvOp, CollectiveOp>;
 enum class OpKind { compute, send, recv, collective };
 [[nodiscard]] std::string_view to_string(OpKind k);
 
+// The distinct buffers an op reads or writes, in a fixed order, without allocating for
+// the usual handful (an attention backward names ten).
+class NameList {
+ public:
+  void push(Name n);  // ignores empty names and repeats
+  [[nodiscard]] const Name* begin() const { return spill_.empty() ? inline_.data() : spill_.data(); }
+  [[nodiscard]] const Name* end() const { return begin() + count_; }
+  [[nodiscard]] std::size_t size() const { return count_; }
+  [[nodiscard]] bool empty() const { return count_ == 0; }
+  [[nodiscard]] bool contains(Name n) const;
+  [[nodiscard]] std::vector<std::string> strings() const;
+
+ private:
+  static constexpr std::size_t inline_capacity = 12;
+  std::array<Name, inline_capacity> inline_{};
+  std::vector<Name> spill_;  // used (holding every name) once there are more
+  std::size_t count_ = 0;
+};
+
 struct Op {
   OpBody body;
   Stream stream;
   std::vector<int> deps;  // indices of earlier ops in the same program
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
-  std::string label;      // for people: "round 3: block Q2 x KV5"
+  std::string label;      // for people: "round 3: Q2 x KV5"; empty where describe() derives it
+
 
   [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }
   [[nodiscard]] const ComputeOp* compute() const { return std::get_if<ComputeOp>(&body); }
   [[nodiscard]] const TransferOp* transfer() const;  // Send or Recv
   [[nodiscard]] const CollectiveOp* collective() const { return std::get_if<CollectiveOp>(&body); }
   // Buffers this op reads and writes (a Send reads its parts, a Recv writes them).
-  [[nodiscard]] std::vector<std::string> reads() const;
-  [[nodiscard]] std::vector<std::string> writes() const;
+  [[nodiscard]] NameList reads() const;
+  [[nodiscard]] NameList writes() const;
+  // The label, or where it is empty one made from what the op is ("send fwd.kv3 to 5",
+  // "merge ring.part_o into o"): builders leave the obvious ones empty, which keeps ten
+  // million ops from carrying ten million strings.
+  [[nodiscard]] std::string describe() const;
 };
 
 struct Program {
@@ -205,12 +232,16 @@ class ProgramBuilder {
  public:
   explicit ProgramBuilder(Schedule& s) : s_(s) {}
   int add(int rank, Op op);  // returns the op's index in the rank's program
-  int compute(int rank, ComputeOp c, int round, std::string label);
-  int send(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group, int round);
-  int recv(int rank, int peer, std::string tag, std::vector<Part> parts, Stream stream, int group, int round);
+  // An empty label leaves it to Op::describe().
+  int compute(int rank, ComputeOp c, int round, std::string label = {});
+  int send(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round);
+  int recv(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round);
   int collective(int rank, CollectiveOp c, Stream stream, int round, std::string label);
   // A new transfer-group number for `rank`.
   int next_group(int rank);
+  // Room for `more` ops on `rank` ahead of adding them (a builder that knows its count
+  // spares the program's vector its doublings; growth stays geometric).
+  void reserve(int rank, std::size_t more);
 
  private:
   struct Access {
@@ -218,9 +249,10 @@ class ProgramBuilder {
     std::vector<int> reads_since;
   };
   Schedule& s_;
-  std::vector<std::vector<std::pair<std::string, Access>>> history_;
+  std::vector<std::unordered_map<Name, Access>> history_;  // per rank, by buffer
   std::vector<int> groups_;
-  Access& access(int rank, const std::string& buffer);
+  std::vector<int> scratch_;  // add(): the dependencies being gathered
+  Access& access(int rank, Name buffer);
 };
 
 // ---- summaries, computed from the Schedule itself --------------------------------------

@@ -38,17 +38,15 @@ struct Ctx {
   [[nodiscard]] BlockShape block(const IndexSet& q, const IndexSet& kv, std::int64_t heads, std::int64_t kv_heads,
                                  std::int64_t pairs) const;
 
-  // Ops.
-  void attention_forward(int rank, const std::string& q, const std::string& k, const std::string& v,
-                         const std::string& o, const std::string& lse, BlockShape blk, std::int64_t heads, int round,
-                         std::string label);
-  void merge(int rank, const std::string& o, const std::string& lse, const std::string& po, const std::string& plse,
-             std::int64_t rows, std::int64_t heads, int round);
-  void fill_empty_output(int rank, const std::string& like_q, const std::string& o, const std::string& lse, int round);
-  void fill_zero(int rank, const std::string& like, const std::string& dst, int round);
-  void copy(int rank, const std::string& src, const std::string& dst, Bytes size, int round);
+  // Ops. Labels are left to Op::describe() except where they say more than the op does.
+  void attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
+                         int round, std::string label);
+  void merge(int rank, Name o, Name lse, Name po, Name plse, std::int64_t rows, std::int64_t heads, int round);
+  void fill_empty_output(int rank, Name like_q, Name o, Name lse, int round);
+  void fill_zero(int rank, Name like, Name dst, int round);
+  void copy(int rank, Name src, Name dst, Bytes size, int round);
   // dst += src, elementwise over `size` bytes of src (read two, write one).
-  void accumulate(int rank, const std::string& src, const std::string& dst, Bytes size, int round);
+  void accumulate(int rank, Name src, Name dst, Bytes size, int round);
 };
 
 struct RingMember {
@@ -59,9 +57,9 @@ struct RingMember {
 
 // Buffer names, the same on every member.
 struct RingBuffers {
-  std::string q, k, v, o, lse;
-  std::string delta;  // backward: when set, delta = rowsum(dO∘O) travels instead of O
-  std::string dout, dq, dk, dv;
+  Name q, k, v, o, lse;
+  Name delta;  // backward: when set, delta = rowsum(dO∘O) travels instead of O
+  Name dout, dq, dk, dv;
 };
 
 struct RingSpec {

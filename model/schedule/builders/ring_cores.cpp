@@ -4,6 +4,8 @@
 // (bringing the result home) is the exposed tail, outside the rounds (round -1).
 #include "model/schedule/builders/common.hpp"
 
+#include <array>
+
 #include <fmt/format.h>
 
 namespace xattn::build {
@@ -35,8 +37,7 @@ BlockShape Ctx::block(const IndexSet& q, const IndexSet& kv, std::int64_t heads,
   return BlockShape{q.size(), kv.size(), heads, kv_heads, opt.shape.head_dim, opt.shape.batch, opt.shape.mask, pairs};
 }
 
-void Ctx::attention_forward(int rank, const std::string& q, const std::string& k, const std::string& v,
-                            const std::string& o, const std::string& lse, BlockShape blk, std::int64_t heads,
+void Ctx::attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
                             int rnd, std::string label) {
   ComputeOp c;
   c.kind = ComputeKind::attention_forward;
@@ -46,79 +47,99 @@ void Ctx::attention_forward(int rank, const std::string& q, const std::string& k
   b.compute(rank, std::move(c), rnd, std::move(label));
 }
 
-void Ctx::merge(int rank, const std::string& o, const std::string& lse, const std::string& po,
-                const std::string& plse, std::int64_t rows, std::int64_t heads, int rnd) {
+void Ctx::merge(int rank, Name o, Name lse, Name po, Name plse, std::int64_t rows, std::int64_t heads, int rnd) {
   ComputeOp c;
   c.kind = ComputeKind::merge;
   c.o = o; c.lse = lse; c.part_o = po; c.part_lse = plse;
   c.touched = (acc(rows, heads) + stat(rows, heads)) * 3.0;
-  b.compute(rank, std::move(c), rnd, fmt::format("merge {} into {}", po, o));
+  b.compute(rank, std::move(c), rnd);
 }
 
-void Ctx::fill_empty_output(int rank, const std::string& like_q, const std::string& o, const std::string& lse,
-                            int rnd) {
+void Ctx::fill_empty_output(int rank, Name like_q, Name o, Name lse, int rnd) {
   ComputeOp c;
   c.kind = ComputeKind::fill_empty_output;
   c.q = like_q; c.o = o; c.lse = lse;
-  b.compute(rank, std::move(c), rnd, fmt::format("no allowed keys: ({}, {}) = (0, -inf)", o, lse));
+  b.compute(rank, std::move(c), rnd);
 }
 
-void Ctx::fill_zero(int rank, const std::string& like, const std::string& dst, int rnd) {
+void Ctx::fill_zero(int rank, Name like, Name dst, int rnd) {
   ComputeOp c;
   c.kind = ComputeKind::fill_zero;
   c.src = like; c.dst = dst;
-  b.compute(rank, std::move(c), rnd, fmt::format("{} = 0", dst));
+  b.compute(rank, std::move(c), rnd);
 }
 
-void Ctx::copy(int rank, const std::string& src, const std::string& dst, Bytes size, int rnd) {
+void Ctx::copy(int rank, Name src, Name dst, Bytes size, int rnd) {
   ComputeOp c;
   c.kind = ComputeKind::copy;
   c.src = src; c.dst = dst;
   c.touched = size * 2.0;
-  b.compute(rank, std::move(c), rnd, fmt::format("{} = {} (local hand-over)", dst, src));
+  b.compute(rank, std::move(c), rnd);
 }
 
-void Ctx::accumulate(int rank, const std::string& src, const std::string& dst, Bytes size, int rnd) {
+void Ctx::accumulate(int rank, Name src, Name dst, Bytes size, int rnd) {
   ComputeOp c;
   c.kind = ComputeKind::accumulate;
   c.src = src; c.dst = dst;
   c.touched = size * 3.0;
-  b.compute(rank, std::move(c), rnd, fmt::format("{} += {}", dst, src));
+  b.compute(rank, std::move(c), rnd);
 }
 
 namespace {
 
 int wrap(int i, int n) { return ((i % n) + n) % n; }
 
-std::string slot(const RingSpec& r, const std::string& what, int t) { return fmt::format("{}.{}{}", r.name, what, t % 2); }
+// The double-buffer slots "<ring>.<what>0" and "<ring>.<what>1": round t uses slot t % 2.
+// Interned once per ring rather than once per op.
+class Slots {
+ public:
+  Slots(const RingSpec& r, std::string_view what)
+      : names_{Name(fmt::format("{}.{}0", r.name, what)), Name(fmt::format("{}.{}1", r.name, what))} {}
+  [[nodiscard]] Name at(int t) const { return names_[static_cast<std::size_t>(t % 2)]; }
+
+ private:
+  std::array<Name, 2> names_;
+};
+
+// The tags "<pass>.<ring>.<what><t>" of a ring's exchanges, one per round, shared by
+// every member (a tag is unique per sender-receiver pair, so all members may use it).
+class Tags {
+ public:
+  Tags(const Ctx& c, const RingSpec& r, std::string_view what) {
+    const int n = static_cast<int>(r.members.size());
+    tags_.reserve(static_cast<std::size_t>(n));
+    for (int t = 0; t < n; ++t) tags_.emplace_back(c.tag(fmt::format("{}.{}{}", r.name, what, t)));
+  }
+  [[nodiscard]] Name at(int t) const { return tags_[static_cast<std::size_t>(t)]; }
+
+ private:
+  std::vector<Name> tags_;
+};
 
 // One grouped exchange with the ring neighbours: send `out` to the next member, receive
 // `in` from the previous one, posted together on `stream`.
-void exchange(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& out, const std::vector<Part>& in,
-              const std::string& what, Stream stream, int rnd) {
+void exchange(Ctx& c, const RingSpec& r, int i, std::vector<Part> out, std::vector<Part> in, Name tag, Stream stream,
+              int rnd) {
   const int n = static_cast<int>(r.members.size());
   const int me = r.members[static_cast<std::size_t>(i)].rank;
   const int to = r.members[static_cast<std::size_t>(wrap(i + 1, n))].rank;
   const int from = r.members[static_cast<std::size_t>(wrap(i - 1, n))].rank;
   int g = c.b.next_group(me);
-  std::string tag = c.tag(fmt::format("{}.{}{}", r.name, what, t));
-  c.b.send(me, to, tag, out, stream, g, rnd);
-  c.b.recv(me, from, tag, in, stream, g, rnd);
+  c.b.send(me, to, tag, std::move(out), stream, g, rnd);
+  c.b.recv(me, from, tag, std::move(in), stream, g, rnd);
 }
 
 // The round-t prefetch group: send the block used in round t to the next member, receive
 // the one for round t+1 from the previous member.
-void prefetch(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& now, const std::vector<Part>& next,
-              const std::string& what) {
-  exchange(c, r, i, t, now, next, what, comm_stream(0), c.round(t));
+void prefetch(Ctx& c, const RingSpec& r, int i, int t, std::vector<Part> now, std::vector<Part> next, const Tags& tags) {
+  exchange(c, r, i, std::move(now), std::move(next), tags.at(t), comm_stream(0), c.round(t));
 }
 
 // The accumulator produced in round t goes to the next member during round t+1; after the
 // last round it goes home (the tail).
-void pass_on(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& out, const std::vector<Part>& in,
-             const std::string& what) {
+void pass_on(Ctx& c, const RingSpec& r, int i, int t, std::vector<Part> out, std::vector<Part> in, const Tags& tags) {
   const int n = static_cast<int>(r.members.size());
-  exchange(c, r, i, t, out, in, what, comm_stream(1), t + 1 < n ? c.round(t + 1) : -1);
+  exchange(c, r, i, std::move(out), std::move(in), tags.at(t), comm_stream(1), t + 1 < n ? c.round(t + 1) : -1);
 }
 
 }  // namespace
@@ -126,29 +147,33 @@ void pass_on(Ctx& c, const RingSpec& r, int i, int t, const std::vector<Part>& o
 void kv_ring_forward(Ctx& c, const RingSpec& r) {
   const int n = static_cast<int>(r.members.size());
   const MaskSpec& mask = c.s.mask;
+  const Slots ks(r, "k"), vs(r, "v");
+  const Tags kv_tags(c, r, "kv");
+  const Name po = r.name + ".part_o", pl = r.name + ".part_lse";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    auto k_at = [&](int t) { return t == 0 ? r.buf.k : slot(r, "k", t); };
-    auto v_at = [&](int t) { return t == 0 ? r.buf.v : slot(r, "v", t); };
+    c.b.reserve(me.rank, 4 * static_cast<std::size_t>(n) + 2);
+    auto k_at = [&](int t) { return t == 0 ? r.buf.k : ks.at(t); };
+    auto v_at = [&](int t) { return t == 0 ? r.buf.v : vs.at(t); };
     auto kv_parts = [&](int t) {
       Bytes half = c.act(r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens.size(), r.kv_heads);
       return std::vector<Part>{{k_at(t), half}, {v_at(t), half}};
     };
     for (int t = 0; t < n; ++t) {
       const IndexSet& kv = r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens;
-      if (t + 1 < n) prefetch(c, r, i, t, kv_parts(t), kv_parts(t + 1), "kv");
+      if (t + 1 < n) prefetch(c, r, i, t, kv_parts(t), kv_parts(t + 1), kv_tags);
       const std::int64_t pairs = mask.allowed_pairs(me.q_tokens, kv);
-      const std::string label = fmt::format("round {}: Q{} x KV{}", t, i, wrap(i - t, n));
       if (pairs == 0) {
         if (t == 0) c.fill_empty_output(me.rank, r.buf.q, r.buf.o, r.buf.lse, c.round(t));
         continue;
       }
+      std::string label = fmt::format("round {}: Q{} x KV{}", t, i, wrap(i - t, n));
       BlockShape blk = c.block(me.q_tokens, kv, r.heads, r.kv_heads, pairs);
       if (t == 0) {
-        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), r.buf.o, r.buf.lse, blk, r.heads, c.round(t), label);
+        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), r.buf.o, r.buf.lse, blk, r.heads, c.round(t),
+                            std::move(label));
       } else {
-        std::string po = r.name + ".part_o", pl = r.name + ".part_lse";
-        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t), label);
+        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t), std::move(label));
         c.merge(me.rank, r.buf.o, r.buf.lse, po, pl, me.q_tokens.size(), r.heads, c.round(t));
       }
     }
@@ -158,12 +183,16 @@ void kv_ring_forward(Ctx& c, const RingSpec& r) {
 void kv_ring_backward(Ctx& c, const RingSpec& r) {
   const int n = static_cast<int>(r.members.size());
   const MaskSpec& mask = c.s.mask;
+  const Slots ks(r, "k"), vs(r, "v"), dks(r, "dk"), dvs(r, "dv");
+  const Tags kv_tags(c, r, "kv"), dkv_tags(c, r, "dkv");
+  const Name pdk = r.name + ".part_dk", pdv = r.name + ".part_dv";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    auto k_at = [&](int t) { return t == 0 ? r.buf.k : slot(r, "k", t); };
-    auto v_at = [&](int t) { return t == 0 ? r.buf.v : slot(r, "v", t); };
-    auto dk_at = [&](int t) { return n == 1 ? r.buf.dk : slot(r, "dk", t); };
-    auto dv_at = [&](int t) { return n == 1 ? r.buf.dv : slot(r, "dv", t); };
+    c.b.reserve(me.rank, 7 * static_cast<std::size_t>(n) + 2);
+    auto k_at = [&](int t) { return t == 0 ? r.buf.k : ks.at(t); };
+    auto v_at = [&](int t) { return t == 0 ? r.buf.v : vs.at(t); };
+    auto dk_at = [&](int t) { return n == 1 ? r.buf.dk : dks.at(t); };
+    auto dv_at = [&](int t) { return n == 1 ? r.buf.dv : dvs.at(t); };
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens.size(); };
     auto kv_parts = [&](int t) {
       Bytes half = c.act(rows_at(t), r.kv_heads);
@@ -177,7 +206,7 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
     c.fill_zero(me.rank, r.buf.q, r.buf.dq, c.round(0));
     for (int t = 0; t < n; ++t) {
       const IndexSet& kv = r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens;
-      if (t + 1 < n) prefetch(c, r, i, t, kv_parts(t), kv_parts(t + 1), "kv");
+      if (t + 1 < n) prefetch(c, r, i, t, kv_parts(t), kv_parts(t + 1), kv_tags);
       const std::int64_t pairs = mask.allowed_pairs(me.q_tokens, kv);
       if (pairs == 0) {
         if (t == 0) {
@@ -193,7 +222,6 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
         // accumulate adds it into the travelling accumulator: the block need not wait for
         // the accumulator's hop, which then hides behind it (docs/model.md, eq. 8d).
         const bool split = t > 0;
-        const std::string pdk = r.name + ".part_dk", pdv = r.name + ".part_dv";
         op.dq = r.buf.dq; op.dk = split ? pdk : dk_at(t); op.dv = split ? pdv : dv_at(t);
         op.dq_mode = Accumulate::add;
         op.dkv_mode = Accumulate::overwrite;
@@ -206,7 +234,7 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
           c.accumulate(me.rank, pdv, dv_at(t), half, c.round(t));
         }
       }
-      if (n > 1) pass_on(c, r, i, t, dkv_parts(t, false), dkv_parts(t + 1, t + 1 == n), "dkv");
+      if (n > 1) pass_on(c, r, i, t, dkv_parts(t, false), dkv_parts(t + 1, t + 1 == n), dkv_tags);
     }
   }
 }
@@ -214,11 +242,15 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
 void q_ring_forward(Ctx& c, const RingSpec& r) {
   const int n = static_cast<int>(r.members.size());
   const MaskSpec& mask = c.s.mask;
+  const Slots qs(r, "q"), os(r, "o"), lses(r, "lse");
+  const Tags q_tags(c, r, "q"), acc_tags(c, r, "acc");
+  const Name po = r.name + ".part_o", pl = r.name + ".part_lse";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    auto q_at = [&](int t) { return t == 0 ? r.buf.q : slot(r, "q", t); };
-    auto o_at = [&](int t) { return n == 1 ? r.buf.o : slot(r, "o", t); };
-    auto lse_at = [&](int t) { return n == 1 ? r.buf.lse : slot(r, "lse", t); };
+    c.b.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
+    auto q_at = [&](int t) { return t == 0 ? r.buf.q : qs.at(t); };
+    auto o_at = [&](int t) { return n == 1 ? r.buf.o : os.at(t); };
+    auto lse_at = [&](int t) { return n == 1 ? r.buf.lse : lses.at(t); };
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens.size(); };
     auto q_parts = [&](int t) { return std::vector<Part>{{q_at(t), c.act(rows_at(t), r.heads)}}; };
     auto acc_parts = [&](int t, bool home) {
@@ -227,22 +259,22 @@ void q_ring_forward(Ctx& c, const RingSpec& r) {
     };
     for (int t = 0; t < n; ++t) {
       const IndexSet& q = r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens;
-      if (t + 1 < n) prefetch(c, r, i, t, q_parts(t), q_parts(t + 1), "q");
+      if (t + 1 < n) prefetch(c, r, i, t, q_parts(t), q_parts(t + 1), q_tags);
       const std::int64_t pairs = mask.allowed_pairs(q, me.kv_tokens);
-      const std::string label = fmt::format("round {}: Q{} x KV{}", t, wrap(i - t, n), i);
       if (pairs == 0) {
         if (t == 0) c.fill_empty_output(me.rank, q_at(0), o_at(0), lse_at(0), c.round(t));
       } else {
+        std::string label = fmt::format("round {}: Q{} x KV{}", t, wrap(i - t, n), i);
         BlockShape blk = c.block(q, me.kv_tokens, r.heads, r.kv_heads, pairs);
         if (t == 0) {
-          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, o_at(t), lse_at(t), blk, r.heads, c.round(t), label);
+          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, o_at(t), lse_at(t), blk, r.heads, c.round(t),
+                              std::move(label));
         } else {
-          std::string po = r.name + ".part_o", pl = r.name + ".part_lse";
-          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, po, pl, blk, r.heads, c.round(t), label);
+          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, po, pl, blk, r.heads, c.round(t), std::move(label));
           c.merge(me.rank, o_at(t), lse_at(t), po, pl, q.size(), r.heads, c.round(t));
         }
       }
-      if (n > 1) pass_on(c, r, i, t, acc_parts(t, false), acc_parts(t + 1, t + 1 == n), "acc");
+      if (n > 1) pass_on(c, r, i, t, acc_parts(t, false), acc_parts(t + 1, t + 1 == n), acc_tags);
     }
   }
 }
@@ -251,18 +283,23 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
   const int n = static_cast<int>(r.members.size());
   const MaskSpec& mask = c.s.mask;
   const bool use_delta = !r.buf.delta.empty();
+  const Slots qs(r, "q"), deltas(r, "delta"), os(r, "o"), dos(r, "do"), lses(r, "lse"), dqs(r, "dq");
+  const Tags pack_tags(c, r, "pack"), dq_tags(c, r, "dq");
+  const Name pdq = r.name + ".part_dq";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    auto name_at = [&](const std::string& own, const std::string& what, int t) { return t == 0 ? own : slot(r, what, t); };
-    auto dq_at = [&](int t) { return n == 1 ? r.buf.dq : slot(r, "dq", t); };
+    c.b.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
+    auto name_at = [&](Name own, const Slots& slots, int t) { return t == 0 ? own : slots.at(t); };
+    auto dq_at = [&](int t) { return n == 1 ? r.buf.dq : dqs.at(t); };
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens.size(); };
     auto pack = [&](int t) {
       std::int64_t rows = rows_at(t);
-      std::vector<Part> p{{name_at(r.buf.q, "q", t), c.act(rows, r.heads)}};
-      if (use_delta) p.push_back({name_at(r.buf.delta, "delta", t), c.stat(rows, r.heads)});
-      else p.push_back({name_at(r.buf.o, "o", t), c.act(rows, r.heads)});
-      p.push_back({name_at(r.buf.dout, "do", t), c.act(rows, r.heads)});
-      p.push_back({name_at(r.buf.lse, "lse", t), c.stat(rows, r.heads)});
+      std::vector<Part> p{{name_at(r.buf.q, qs, t), c.act(rows, r.heads)}};
+      p.reserve(4);
+      if (use_delta) p.push_back({name_at(r.buf.delta, deltas, t), c.stat(rows, r.heads)});
+      else p.push_back({name_at(r.buf.o, os, t), c.act(rows, r.heads)});
+      p.push_back({name_at(r.buf.dout, dos, t), c.act(rows, r.heads)});
+      p.push_back({name_at(r.buf.lse, lses, t), c.stat(rows, r.heads)});
       return p;
     };
     auto dq_parts = [&](int t, bool home) {
@@ -272,24 +309,23 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
     c.fill_zero(me.rank, r.buf.v, r.buf.dv, c.round(0));
     for (int t = 0; t < n; ++t) {
       const IndexSet& q = r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens;
-      if (t + 1 < n) prefetch(c, r, i, t, pack(t), pack(t + 1), "pack");
+      if (t + 1 < n) prefetch(c, r, i, t, pack(t), pack(t + 1), pack_tags);
       const std::int64_t pairs = mask.allowed_pairs(q, me.kv_tokens);
       if (pairs == 0) {
-        if (t == 0) c.fill_zero(me.rank, name_at(r.buf.q, "q", 0), dq_at(0), c.round(0));
+        if (t == 0) c.fill_zero(me.rank, name_at(r.buf.q, qs, 0), dq_at(0), c.round(0));
       } else {
         ComputeOp op;
         op.kind = ComputeKind::attention_backward;
-        op.q = name_at(r.buf.q, "q", t);
-        if (use_delta) op.delta = name_at(r.buf.delta, "delta", t);
-        else op.o = name_at(r.buf.o, "o", t);
-        op.dout = name_at(r.buf.dout, "do", t);
-        op.lse = name_at(r.buf.lse, "lse", t);
+        op.q = name_at(r.buf.q, qs, t);
+        if (use_delta) op.delta = name_at(r.buf.delta, deltas, t);
+        else op.o = name_at(r.buf.o, os, t);
+        op.dout = name_at(r.buf.dout, dos, t);
+        op.lse = name_at(r.buf.lse, lses, t);
         op.k = r.buf.k; op.v = r.buf.v;
         // From round 1 on, dQ goes into a local partial and a separate accumulate adds it
         // into the travelling dQ accumulator, so the block does not wait for its hop
         // (docs/model.md, eq. 8b).
         const bool split = t > 0;
-        const std::string pdq = r.name + ".part_dq";
         op.dq = split ? pdq : dq_at(t); op.dk = r.buf.dk; op.dv = r.buf.dv;
         op.dq_mode = Accumulate::overwrite;
         op.dkv_mode = Accumulate::add;
@@ -298,7 +334,7 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
         c.b.compute(me.rank, std::move(op), c.round(t), fmt::format("round {}: backward Q{} x KV{}", t, wrap(i - t, n), i));
         if (split) c.accumulate(me.rank, pdq, dq_at(t), c.acc(rows_at(t), r.heads), c.round(t));
       }
-      if (n > 1) pass_on(c, r, i, t, dq_parts(t, false), dq_parts(t + 1, t + 1 == n), "dq");
+      if (n > 1) pass_on(c, r, i, t, dq_parts(t, false), dq_parts(t + 1, t + 1 == n), dq_tags);
     }
   }
 }
