@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <map>
 #include <stdexcept>
 #include <tuple>
+
+#include <unistd.h>
 
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
@@ -68,301 +71,7 @@ MaskMapping map_mask(const BlockShape& b) {
   return m;
 }
 
-std::vector<OpId> default_compute_order(const Schedule& s);  // below, after the walker
-
-void validate_compute_order(const Schedule& s, const std::vector<OpId>& order) {
-  std::vector<std::vector<int>> seen(static_cast<std::size_t>(s.ranks()));
-  std::vector<int> last(static_cast<std::size_t>(s.ranks()), -1);
-  std::size_t total = 0;
-  for (const auto& p : s.programs)
-    for (const auto& op : p.ops) total += op.kind() == OpKind::compute ? 1 : 0;
-  for (const OpId& id : order) {
-    if (id.rank < 0 || id.rank >= s.ranks() || id.index < 0 ||
-        id.index >= static_cast<int>(s.programs[static_cast<std::size_t>(id.rank)].ops.size()))
-      throw std::invalid_argument("compute order names op " + id.str() + ", which the schedule does not have");
-    if (s.op(id).kind() != OpKind::compute)
-      throw std::invalid_argument("compute order names op " + id.str() + ", which is not a compute op");
-    int& l = last[static_cast<std::size_t>(id.rank)];
-    if (id.index == l) throw std::invalid_argument("compute order names op " + id.str() + " twice");
-    if (id.index < l)
-      throw std::invalid_argument("compute order puts op " + id.str() + " after op " + OpId{id.rank, l}.str() +
-                                  ": each rank's compute ops must keep their program order");
-    l = id.index;
-  }
-  if (order.size() != total)
-    throw std::invalid_argument("compute order names " + std::to_string(order.size()) + " ops; the schedule has " +
-                                std::to_string(total) + " compute ops");
-}
-
 namespace {
-
-// ---- the schedule's structure, precomputed ----------------------------------------------
-
-struct Structure {
-  int P = 0;
-  // Per rank: schedule stream -> local stream id; per op its local stream.
-  std::vector<std::vector<Stream>> streams;
-  std::vector<std::vector<int>> stream_of;
-  std::vector<std::vector<std::vector<int>>> seq;  // [rank][stream] -> op indices in order
-  std::vector<std::vector<int>> group_size;        // transfer op at the head of a group: members
-  std::vector<std::vector<OpId>> partner;          // transfer -> its matching op
-  std::vector<std::vector<int>> send_slot;         // send op: position among its group's sends
-  struct Coll {
-    std::vector<OpId> members;  // in group order
-  };
-  std::vector<Coll> colls;
-  std::vector<std::vector<int>> coll_of;  // op -> collective instance (-1)
-
-  explicit Structure(const Schedule& s) : P(s.ranks()) {
-    streams.resize(static_cast<std::size_t>(P));
-    stream_of.resize(static_cast<std::size_t>(P));
-    seq.resize(static_cast<std::size_t>(P));
-    group_size.resize(static_cast<std::size_t>(P));
-    partner.resize(static_cast<std::size_t>(P));
-    send_slot.resize(static_cast<std::size_t>(P));
-    coll_of.resize(static_cast<std::size_t>(P));
-    std::map<std::tuple<int, int, std::string>, std::vector<OpId>> sends, recvs;
-    std::map<std::pair<std::string, std::vector<int>>, int> coll_index;
-    for (int r = 0; r < P; ++r) {
-      const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
-      const std::size_t n = ops.size();
-      stream_of[static_cast<std::size_t>(r)].assign(n, 0);
-      group_size[static_cast<std::size_t>(r)].assign(n, 1);
-      partner[static_cast<std::size_t>(r)].assign(n, OpId{-1, -1});
-      send_slot[static_cast<std::size_t>(r)].assign(n, 0);
-      coll_of[static_cast<std::size_t>(r)].assign(n, -1);
-      auto& st = streams[static_cast<std::size_t>(r)];
-      for (std::size_t i = 0; i < n; ++i) {
-        const Op& op = ops[i];
-        auto it = std::find(st.begin(), st.end(), op.stream);
-        int sid = static_cast<int>(it - st.begin());
-        if (it == st.end()) { st.push_back(op.stream); seq[static_cast<std::size_t>(r)].emplace_back(); }
-        stream_of[static_cast<std::size_t>(r)][i] = sid;
-        seq[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].push_back(static_cast<int>(i));
-        if (op.kind() == OpKind::send)
-          sends[{r, op.transfer()->peer, op.transfer()->tag}].push_back(OpId{r, static_cast<int>(i)});
-        if (op.kind() == OpKind::recv)
-          recvs[{op.transfer()->peer, r, op.transfer()->tag}].push_back(OpId{r, static_cast<int>(i)});
-        if (const CollectiveOp* c = op.collective()) {
-          auto key = std::make_pair(c->tag, c->group);
-          auto [ci, fresh] = coll_index.emplace(key, static_cast<int>(colls.size()));
-          if (fresh) colls.push_back(Coll{std::vector<OpId>(c->group.size(), OpId{-1, -1})});
-          auto pos = std::find(c->group.begin(), c->group.end(), r);
-          if (pos == c->group.end()) throw std::invalid_argument("collective " + c->tag + " of rank " + std::to_string(r) + " excludes it");
-          colls[static_cast<std::size_t>(ci->second)].members[static_cast<std::size_t>(pos - c->group.begin())] = OpId{r, static_cast<int>(i)};
-          coll_of[static_cast<std::size_t>(r)][i] = ci->second;
-        }
-      }
-      // Transfer groups: consecutive transfers on one stream with one group number >= 0.
-      for (const auto& q : seq[static_cast<std::size_t>(r)]) {
-        for (std::size_t a = 0; a < q.size();) {
-          const Op& op = ops[static_cast<std::size_t>(q[a])];
-          std::size_t b = a + 1;
-          if (op.transfer() != nullptr && op.transfer()->group >= 0)
-            while (b < q.size() && ops[static_cast<std::size_t>(q[b])].transfer() != nullptr &&
-                   ops[static_cast<std::size_t>(q[b])].transfer()->group == op.transfer()->group)
-              ++b;
-          group_size[static_cast<std::size_t>(r)][static_cast<std::size_t>(q[a])] = static_cast<int>(b - a);
-          int k = 0;
-          for (std::size_t m = a; m < b; ++m)
-            if (ops[static_cast<std::size_t>(q[m])].kind() == OpKind::send) send_slot[static_cast<std::size_t>(r)][static_cast<std::size_t>(q[m])] = k++;
-          a = b;
-        }
-      }
-    }
-    for (auto& [key, list] : sends) {
-      auto it = recvs.find(key);
-      const std::size_t matched = it == recvs.end() ? 0 : it->second.size();
-      if (matched != list.size())
-        throw std::invalid_argument("send " + list.front().str() + " (tag " + std::get<2>(key) + ") has no matching receive");
-      for (std::size_t k = 0; k < list.size(); ++k) {
-        OpId a = list[k], b = it->second[k];
-        partner[static_cast<std::size_t>(a.rank)][static_cast<std::size_t>(a.index)] = b;
-        partner[static_cast<std::size_t>(b.rank)][static_cast<std::size_t>(b.index)] = a;
-      }
-    }
-    for (auto& [key, list] : recvs)
-      for (const OpId& id : list)
-        if (partner[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)].rank < 0)
-          throw std::invalid_argument("receive " + id.str() + " (tag " + std::get<2>(key) + ") has no matching send");
-    for (const auto& c : colls)
-      for (const auto& m : c.members)
-        if (m.rank < 0) throw std::invalid_argument("a collective misses a member's op");
-  }
-};
-
-// ---- the host-side walk that enqueues in a valid order ----------------------------------
-
-struct Callbacks {
-  virtual ~Callbacks() = default;
-  virtual void compute(OpId) {}
-  virtual void post(int /*rank*/, const std::vector<int>& /*members*/) {}
-  virtual void transfer(OpId /*send*/, OpId /*recv*/) {}
-  virtual void collective(int /*instance*/) {}
-  virtual void complete(int /*rank*/, const std::vector<int>& /*members*/) {}
-};
-
-class Walker {
- public:
-  Walker(const Schedule& s, const Structure& st, bool one_device, const std::vector<OpId>* order)
-      : s_(s), st_(st), one_device_(one_device), order_(order) {
-    const auto P = static_cast<std::size_t>(st.P);
-    done_.resize(P); posted_.resize(P); moved_.resize(P); pos_.resize(P);
-    for (std::size_t r = 0; r < P; ++r) {
-      const std::size_t n = s.programs[r].ops.size();
-      done_[r].assign(n, 0); posted_[r].assign(n, 0); moved_[r].assign(n, 0);
-      pos_[r].assign(st.seq[r].size(), 0);
-    }
-    coll_posted_.assign(st.colls.size(), 0);
-    coll_run_.assign(st.colls.size(), 0);
-  }
-
-  // Returns the compute order used on the device stream (one_device mode).
-  std::vector<OpId> walk(Callbacks& cb) {
-    for (bool progress = true; progress;) {
-      progress = false;
-      for (int r = 0; r < st_.P; ++r)
-        for (int sid = 0; sid < static_cast<int>(st_.seq[static_cast<std::size_t>(r)].size()); ++sid) {
-          if (one_device_ && st_.streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].kind == StreamKind::compute) continue;
-          while (advance(r, sid, cb)) progress = true;
-        }
-      if (one_device_)
-        while (advance_device(cb)) progress = true;
-    }
-    for (int r = 0; r < st_.P; ++r)
-      for (std::size_t i = 0; i < done_[static_cast<std::size_t>(r)].size(); ++i)
-        if (!done_[static_cast<std::size_t>(r)][i])
-          throw GpuError("the schedule cannot be enqueued: op " + OpId{r, static_cast<int>(i)}.str() +
-                         " (" + s_.op(OpId{r, static_cast<int>(i)}).label +
-                         ") never becomes ready (a cycle of waits, or a compute order that waits for a later op)");
-    return used_;
-  }
-
- private:
-  const Schedule& s_;
-  const Structure& st_;
-  bool one_device_;
-  const std::vector<OpId>* order_;
-  std::vector<std::vector<char>> done_, posted_, moved_;
-  std::vector<std::vector<std::size_t>> pos_;
-  std::vector<int> coll_posted_;
-  std::vector<char> coll_run_;
-  std::size_t device_pos_ = 0;
-  std::vector<std::size_t> rank_compute_pos_;
-  std::vector<OpId> used_;
-
-  bool deps_done(OpId id) const {
-    for (int d : s_.op(id).deps)
-      if (!done_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(d)]) return false;
-    return true;
-  }
-  char& done(OpId id) { return done_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
-  char& posted(OpId id) { return posted_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
-  char& moved(OpId id) { return moved_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
-
-  bool advance(int r, int sid, Callbacks& cb) {
-    const auto& q = st_.seq[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)];
-    std::size_t& p = pos_[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)];
-    if (p >= q.size()) return false;
-    const OpId head{r, q[p]};
-    const Op& op = s_.op(head);
-    switch (op.kind()) {
-      case OpKind::compute:
-        if (!deps_done(head)) return false;
-        cb.compute(head);
-        done(head) = 1;
-        ++p;
-        return true;
-      case OpKind::send:
-      case OpKind::recv: {
-        const int n = st_.group_size[static_cast<std::size_t>(r)][static_cast<std::size_t>(head.index)];
-        std::vector<int> members(q.begin() + static_cast<std::ptrdiff_t>(p), q.begin() + static_cast<std::ptrdiff_t>(p) + n);
-        bool changed = false;
-        if (!posted(head)) {
-          for (int m : members)
-            if (!deps_done(OpId{r, m})) return false;
-          cb.post(r, members);
-          for (int m : members) posted(OpId{r, m}) = 1;
-          changed = true;
-        }
-        bool all = true;
-        for (int m : members) {
-          const OpId me{r, m};
-          if (moved(me)) continue;
-          const OpId other = st_.partner[static_cast<std::size_t>(r)][static_cast<std::size_t>(m)];
-          if (!posted(other)) { all = false; continue; }
-          const bool is_send = s_.op(me).kind() == OpKind::send;
-          cb.transfer(is_send ? me : other, is_send ? other : me);
-          moved(me) = moved(other) = 1;
-          changed = true;
-        }
-        if (!all) return changed;
-        cb.complete(r, members);
-        for (int m : members) done(OpId{r, m}) = 1;
-        p += static_cast<std::size_t>(n);
-        return true;
-      }
-      case OpKind::collective: {
-        const int ci = st_.coll_of[static_cast<std::size_t>(r)][static_cast<std::size_t>(head.index)];
-        bool changed = false;
-        if (!posted(head)) {
-          if (!deps_done(head)) return false;
-          cb.post(r, {head.index});
-          posted(head) = 1;
-          ++coll_posted_[static_cast<std::size_t>(ci)];
-          changed = true;
-        }
-        if (!coll_run_[static_cast<std::size_t>(ci)]) {
-          if (coll_posted_[static_cast<std::size_t>(ci)] < static_cast<int>(st_.colls[static_cast<std::size_t>(ci)].members.size())) return changed;
-          cb.collective(ci);
-          coll_run_[static_cast<std::size_t>(ci)] = 1;
-        }
-        cb.complete(r, {head.index});
-        done(head) = 1;
-        ++p;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // The head compute op of rank r (its next one in program order), or -1.
-  int rank_head(int r) {
-    if (rank_compute_pos_.empty()) rank_compute_pos_.assign(static_cast<std::size_t>(st_.P), 0);
-    const auto& ops = s_.programs[static_cast<std::size_t>(r)].ops;
-    std::size_t& i = rank_compute_pos_[static_cast<std::size_t>(r)];
-    while (i < ops.size() && (ops[i].kind() != OpKind::compute || done_[static_cast<std::size_t>(r)][i])) ++i;
-    return i < ops.size() ? static_cast<int>(i) : -1;
-  }
-
-  bool advance_device(Callbacks& cb) {
-    OpId next{-1, -1};
-    if (order_ != nullptr && !order_->empty()) {
-      if (device_pos_ >= order_->size()) return false;
-      next = (*order_)[device_pos_];
-      if (!deps_done(next)) return false;
-    } else {
-      // Among the ranks' next compute ops that may run, the lowest (round, rank, index);
-      // an op outside the rounds (-1) counts as its rank's latest round so far.
-      std::tuple<int, int, int> best{std::numeric_limits<int>::max(), 0, 0};
-      for (int r = 0; r < st_.P; ++r) {
-        const int i = rank_head(r);
-        if (i < 0 || !deps_done(OpId{r, i})) continue;
-        int round = s_.op(OpId{r, i}).round;
-        if (round < 0)
-          for (int j = i; j >= 0 && round < 0; --j) round = s_.programs[static_cast<std::size_t>(r)].ops[static_cast<std::size_t>(j)].round;
-        std::tuple<int, int, int> key{round, r, i};
-        if (next.rank < 0 || key < best) { best = key; next = OpId{r, i}; }
-      }
-      if (next.rank < 0) return false;
-    }
-    cb.compute(next);
-    done(next) = 1;
-    used_.push_back(next);
-    ++device_pos_;
-    return true;
-  }
-};
 
 ElemType act_type(DType t) {
   if (t == DType::fp16) return ElemType::f16;
@@ -372,26 +81,23 @@ ElemType act_type(DType t) {
 
 }  // namespace
 
-std::vector<OpId> default_compute_order(const Schedule& s) {
-  Structure st(s);
-  Walker w(s, st, true, nullptr);
-  Callbacks none;
-  return w.walk(none);
-}
-
 // ---- the executor -------------------------------------------------------------------------
 
-struct Executor::Impl : Callbacks {
+struct Executor::Impl : WalkCallbacks {
   const Schedule& s;
   ExecOptions o;
-  Structure st;
+  ScheduleStructure st;
   BufferPlan plan;
   int P;
   ElemType act;
   Elem act_elem;
   bool nccl_mode;
-  std::vector<int> dev;  // per rank
-  std::string dev_name;
+  Bootstrap* boot;              // multi-process: this process runs rank boot->rank() only
+  std::vector<char> local;      // per rank: run by this process
+  std::vector<int> locals;      // the ranks this process runs, ascending
+  std::vector<int> dev;         // per rank: its GPU (-1: another process's)
+  std::vector<std::string> rank_device;  // per rank: its GPU's name (multi-process: from every process)
+  std::string unique_id;        // multi-process rank 0: NCCL's unique id, made before the processes settle
   std::vector<OpId> order;
 
   std::vector<char*> arena;
@@ -414,34 +120,51 @@ struct Executor::Impl : Callbacks {
   std::size_t slot_count = 0, slot_next = 0;
   std::int64_t* link_free = nullptr;
   std::vector<ncclComm_t> comms;
+  std::vector<float*> barrier_word;  // nccl: per rank, the all-reduce that aligns the origins
   nvtxDomainHandle_t domain = nullptr;
   int lo_prio = 0, hi_prio = 0;
 
   Impl(const Schedule& sched, ExecOptions opt)
       : s(sched), o(std::move(opt)), st(sched), plan(plan_buffers(sched)), P(sched.ranks()), act(act_type(sched.shape.dtype)),
-        act_elem(act == ElemType::f16 ? Elem::f16 : Elem::bf16), nccl_mode(o.transport == TransportKind::nccl) {
-    DeviceReport rep = query_devices();
-    if (rep.devices.empty()) throw GpuUnavailable("this needs a GPU: " + rep.why_none);
-    if (nccl_mode) {
-      if (o.placement == ComputePlacement::one_device_stream)
-        throw std::invalid_argument("one device compute stream is for ranks sharing one GPU (loopback); NCCL runs one rank per GPU");
-      if (static_cast<int>(rep.devices.size()) < P)
-        throw GpuUnavailable("the nccl transport runs one rank per GPU: " + std::to_string(P) + " ranks, " +
-                             std::to_string(rep.devices.size()) + " GPU(s) here (use --transport loopback)");
-      for (int r = 0; r < P; ++r) dev.push_back(r);
-      (void)nccl();  // throws GpuUnavailable without NCCL
-    } else {
-      if (o.device < 0 || o.device >= static_cast<int>(rep.devices.size())) throw GpuUnavailable("no GPU " + std::to_string(o.device));
-      dev.assign(static_cast<std::size_t>(P), o.device);
+        act_elem(act == ElemType::f16 ? Elem::f16 : Elem::bf16), nccl_mode(o.transport == TransportKind::nccl),
+        boot(o.bootstrap) {
+    if (boot != nullptr) {
+      if (!nccl_mode)
+        throw std::invalid_argument("the loopback transport runs every rank in one process; one process per rank needs the "
+                                    "nccl transport");
+      if (boot->world() != P)
+        throw std::invalid_argument("this process is rank " + std::to_string(boot->rank()) + " of " +
+                                    std::to_string(boot->world()) + " processes, but the schedule has " + std::to_string(P) +
+                                    " ranks: start one process per rank");
     }
-    dev_name = rep.devices[static_cast<std::size_t>(dev.empty() ? 0 : dev[0])].name;
-    if (o.placement == ComputePlacement::one_device_stream) {
-      if (o.compute_order.empty()) order = default_compute_order(s);
-      else { validate_compute_order(s, o.compute_order); order = o.compute_order; }
-    }
-    domain = nvtxDomainCreateA("xattn");
+    local.assign(static_cast<std::size_t>(P), boot == nullptr ? 1 : 0);
+    if (boot != nullptr) local[static_cast<std::size_t>(boot->rank())] = 1;
+    for (int r = 0; r < P; ++r)
+      if (local[static_cast<std::size_t>(r)]) locals.push_back(r);
+    dev.assign(static_cast<std::size_t>(P), -1);
+    rank_device.assign(static_cast<std::size_t>(P), std::string());
+    // What can fail in one process only — its GPU, NCCL, memory — runs before NCCL's
+    // initialization, which would wait forever for a process that failed; in a
+    // multi-process run the processes then settle: all go on, or all fail with its error.
+    std::exception_ptr failed;
     try {
+      choose_devices();
+      if (o.placement == ComputePlacement::one_device_stream) {
+        if (o.compute_order.empty()) order = default_compute_order(s);
+        else { validate_compute_order(s, o.compute_order); order = o.compute_order; }
+      }
+      domain = nvtxDomainCreateA("xattn");
       setup();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (boot != nullptr) settle(failed);
+    else if (failed) {
+      release();
+      std::rethrow_exception(failed);
+    }
+    try {
+      init_comms();
     } catch (...) {
       release();
       throw;
@@ -450,6 +173,125 @@ struct Executor::Impl : Callbacks {
   ~Impl() override { release(); }
 
   void set(int r) { check(cudaSetDevice(dev[static_cast<std::size_t>(r)]), "cudaSetDevice"); }
+  bool is_local(int r) const { return local[static_cast<std::size_t>(r)] != 0; }
+
+  // The GPU of every rank this process runs: loopback, all on o.device; nccl in one
+  // process, rank r on GPU r; nccl with one process per rank, the GPU of its rank on the
+  // node (choose_local_device).
+  void choose_devices() {
+    DeviceReport rep = query_devices();
+    if (rep.devices.empty()) throw GpuUnavailable("this needs a GPU: " + rep.why_none);
+    const int visible = static_cast<int>(rep.devices.size());
+    if (nccl_mode) {
+      if (o.placement == ComputePlacement::one_device_stream)
+        throw std::invalid_argument("one device compute stream is for ranks sharing one GPU (loopback); NCCL runs one rank per GPU");
+      if (boot != nullptr) {
+        const int r = boot->rank();
+        dev[static_cast<std::size_t>(r)] = choose_local_device(r, boot->local_rank(), visible);
+      } else {
+        if (visible < P)
+          throw GpuUnavailable("the nccl transport runs one rank per GPU: " + std::to_string(P) + " ranks, " +
+                               std::to_string(visible) + " GPU(s) here (use --transport loopback, or one process per GPU "
+                               "on several machines: docs/gpu_backend.md)");
+        for (int r = 0; r < P; ++r) dev[static_cast<std::size_t>(r)] = r;
+      }
+      for (const auto& c : st.colls) {
+        const CollectiveOp& op = *s.op(c.members.front()).collective();
+        if (op.kind != CollectiveKind::all_to_all && static_cast<int>(c.members.size()) != P)
+          throw std::invalid_argument("collective " + std::string(op.tag) + " runs over " + std::to_string(c.members.size()) +
+                                      " of " + std::to_string(P) + " ranks; the nccl transport runs collectives on the "
+                                      "communicator of all ranks and has no sub-communicators yet (use --transport loopback)");
+      }
+      const NcclApi& n = nccl();  // throws GpuUnavailable without NCCL
+      if (boot != nullptr && boot->rank() == 0) {
+        ncclUniqueId id{};
+        nccl_check(n.GetUniqueId(&id), "ncclGetUniqueId");
+        unique_id.assign(reinterpret_cast<const char*>(&id), sizeof id);
+      }
+    } else {
+      if (o.device < 0 || o.device >= visible) throw GpuUnavailable("no GPU " + std::to_string(o.device));
+      for (int r : locals) dev[static_cast<std::size_t>(r)] = o.device;
+    }
+    for (int r : locals) rank_device[static_cast<std::size_t>(r)] = rep.devices[static_cast<std::size_t>(dev[static_cast<std::size_t>(r)])].name;
+  }
+
+  // Multi-process: every process says whether its set-up succeeded, and on which GPU of
+  // which host it runs. When one failed, every process throws (its own error, or the
+  // first failed rank's, of the same kind); when two ranks share a GPU, every process
+  // throws GpuUnavailable. Releases everything before throwing.
+  void settle(const std::exception_ptr& failed) {
+    std::string mine;
+    if (failed) {
+      try {
+        std::rethrow_exception(failed);
+      } catch (const GpuUnavailable& e) {
+        mine = std::string("U") + e.what();
+      } catch (const std::invalid_argument& e) {
+        mine = std::string("I") + e.what();
+      } catch (const std::exception& e) {
+        mine = std::string("E") + e.what();
+      } catch (...) {
+        mine = "Ean unknown failure";
+      }
+    } else {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      char bus[32] = {};
+      cudaDeviceGetPCIBusId(bus, sizeof bus, dev[static_cast<std::size_t>(boot->rank())]);
+      mine = "K" + std::string(host) + " " + bus + "\t" + rank_device[static_cast<std::size_t>(boot->rank())];
+    }
+    std::vector<std::string> all;
+    try {
+      all = boot->all_gather(mine);
+    } catch (...) {
+      release();
+      throw;
+    }
+    std::map<std::string, int> gpu_of;
+    for (int r = 0; r < P; ++r) {
+      const std::string& a = all[static_cast<std::size_t>(r)];
+      if (!a.empty() && a[0] == 'K') {
+        const std::size_t tab = a.find('\t');
+        const std::string where = a.substr(1, tab - 1);
+        rank_device[static_cast<std::size_t>(r)] = tab == std::string::npos ? std::string() : a.substr(tab + 1);
+        auto [it, fresh] = gpu_of.emplace(where, r);
+        if (!fresh && !failed) {
+          release();
+          throw GpuUnavailable("ranks " + std::to_string(it->second) + " and " + std::to_string(r) + " both run on GPU " +
+                               where + ": give every process its own GPU (at most one process per GPU on each node)");
+        }
+        continue;
+      }
+      release();
+      if (failed) std::rethrow_exception(failed);
+      const std::string why = "rank " + std::to_string(r) + " failed to set up: " + (a.empty() ? std::string("?") : a.substr(1));
+      if (!a.empty() && a[0] == 'U') throw GpuUnavailable(why);
+      if (!a.empty() && a[0] == 'I') throw std::invalid_argument(why);
+      throw GpuError(why);
+    }
+  }
+
+  // NCCL communicators: one process, ncclCommInitAll over every rank's GPU; one process
+  // per rank, ncclCommInitRank with the unique id rank 0 made, shared by the bootstrap.
+  void init_comms() {
+    if (!nccl_mode) return;
+    const NcclApi& n = nccl();
+    comms.assign(static_cast<std::size_t>(P), nullptr);
+    if (boot == nullptr) {
+      std::vector<int> devs(dev.begin(), dev.end());
+      nccl_check(n.CommInitAll(comms.data(), P, devs.data()), "ncclCommInitAll");
+      return;
+    }
+    const std::string id_bytes = boot->broadcast(unique_id);
+    ncclUniqueId id{};
+    if (id_bytes.size() != sizeof id)
+      throw GpuError("NCCL's unique id from rank 0 has " + std::to_string(id_bytes.size()) + " bytes, not " +
+                     std::to_string(sizeof id) + " (different NCCL versions on the nodes?)");
+    std::memcpy(&id, id_bytes.data(), sizeof id);
+    const int r = boot->rank();
+    set(r);
+    nccl_check(n.CommInitRank(&comms[static_cast<std::size_t>(r)], P, id, r), "ncclCommInitRank");
+  }
 
   cudaStream_t make_stream(int r, bool high, const std::string& name) {
     set(r);
@@ -460,12 +302,12 @@ struct Executor::Impl : Callbacks {
   }
 
   void setup() {
-    check(cudaSetDevice(dev[0]), "cudaSetDevice");
+    set(locals.front());
     check(cudaDeviceGetStreamPriorityRange(&lo_prio, &hi_prio), "cudaDeviceGetStreamPriorityRange");
     // Buffers: one arena per rank, 256-byte aligned pieces, zeroed.
     ptr.resize(static_cast<std::size_t>(P));
     written.resize(static_cast<std::size_t>(P));
-    for (int r = 0; r < P; ++r) {
+    for (int r : locals) {
       set(r);
       const auto& rb = plan.ranks[static_cast<std::size_t>(r)];
       std::size_t total = 0;
@@ -482,15 +324,17 @@ struct Executor::Impl : Callbacks {
     }
     // Streams.
     rank_streams.resize(static_cast<std::size_t>(P));
-    for (int r = 0; r < P; ++r) {
+    roots.assign(static_cast<std::size_t>(P), nullptr);
+    for (int r : locals) {
       for (const Stream& x : st.streams[static_cast<std::size_t>(r)])
         rank_streams[static_cast<std::size_t>(r)].push_back(
             make_stream(r, x.kind == StreamKind::comm, "r" + std::to_string(r) + " " + x.name()));
-      roots.push_back(make_stream(r, false, "r" + std::to_string(r) + " root"));
+      roots[static_cast<std::size_t>(r)] = make_stream(r, false, "r" + std::to_string(r) + " root");
     }
     if (o.placement == ComputePlacement::one_device_stream) device_stream = make_stream(0, false, "device compute");
     // Transfer streams and their staging, sized from the schedule.
     auto need = [&](std::tuple<int, int, int> key, std::int64_t bytes) {
+      if (!is_local(std::get<0>(key))) return;  // another process's stream
       if (xfer.find(key) == xfer.end()) {
         auto [r, sid, slot] = key;
         xfer[key] = make_stream(r, true, "r" + std::to_string(r) + " xfer " + st.streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].name() + "." + std::to_string(slot));
@@ -498,7 +342,7 @@ struct Executor::Impl : Callbacks {
       auto& b = staging_bytes[key];
       b = std::max(b, bytes);
     };
-    for (int r = 0; r < P; ++r) {
+    for (int r = 0; r < P; ++r) {  // every rank: a local receiver's stream is named by the sender's op
       const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const int sid = st.stream_of[static_cast<std::size_t>(r)][i];
@@ -529,14 +373,15 @@ struct Executor::Impl : Callbacks {
         check(cudaMallocHost(&h, static_cast<std::size_t>(std::max<std::int64_t>(bytes, 1))), "cudaMallocHost (staging)");
         staging[key] = h;
       }
-    set(0);
+    set(locals.front());
     check(cudaMalloc(&slots, std::max<std::size_t>(slot_count, 1) * sizeof(std::int64_t)), "cudaMalloc (slots)");
     check(cudaMalloc(&link_free, static_cast<std::size_t>(P * P) * sizeof(std::int64_t)), "cudaMalloc (links)");
     // Events, one set per op.
     ev_post.resize(static_cast<std::size_t>(P));
     ev_start.resize(static_cast<std::size_t>(P));
     ev_end.resize(static_cast<std::size_t>(P));
-    for (int r = 0; r < P; ++r) {
+    origin.assign(static_cast<std::size_t>(P), nullptr);
+    for (int r : locals) {
       set(r);
       const std::size_t n = s.programs[static_cast<std::size_t>(r)].ops.size();
       for (auto* v : {&ev_post, &ev_start, &ev_end}) {
@@ -544,12 +389,10 @@ struct Executor::Impl : Callbacks {
         e.assign(n, nullptr);
         for (auto& x : e) check(cudaEventCreate(&x), "cudaEventCreate");
       }
-      cudaEvent_t org = nullptr;
-      check(cudaEventCreate(&org), "cudaEventCreate");
-      origin.push_back(org);
+      check(cudaEventCreate(&origin[static_cast<std::size_t>(r)]), "cudaEventCreate");
     }
     // Workspaces per compute stream.
-    for (int r = 0; r < P; ++r) {
+    for (int r : locals) {
       const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const ComputeOp* c = ops[i].compute();
@@ -572,11 +415,17 @@ struct Executor::Impl : Callbacks {
       if (delta_bytes[x] > 0) check(cudaMalloc(&delta_scratch[x], delta_bytes[x]), "cudaMalloc (delta)");
     }
     if (nccl_mode) {
-      comms.assign(static_cast<std::size_t>(P), nullptr);
-      std::vector<int> devs(dev.begin(), dev.end());
-      nccl_check(nccl().CommInitAll(comms.data(), P, devs.data()), "ncclCommInitAll");
+      barrier_word.assign(static_cast<std::size_t>(P), nullptr);
+      for (int r : locals) {
+        set(r);
+        check(cudaMalloc(&barrier_word[static_cast<std::size_t>(r)], sizeof(float)), "cudaMalloc (barrier)");
+        check(cudaMemset(barrier_word[static_cast<std::size_t>(r)], 0, sizeof(float)), "cudaMemset");
+      }
     }
-    check(cudaDeviceSynchronize(), "setup");
+    for (int r : locals) {
+      set(r);
+      check(cudaDeviceSynchronize(), "setup");
+    }
   }
   std::map<cudaStream_t, std::size_t> delta_bytes;
 
@@ -586,8 +435,10 @@ struct Executor::Impl : Callbacks {
     for (auto* v : {&ev_post, &ev_start, &ev_end})
       for (auto& e : *v) for (auto x : e) if (x) cudaEventDestroy(x);
     ev_post.clear(); ev_start.clear(); ev_end.clear();
-    for (auto x : origin) cudaEventDestroy(x);
+    for (auto x : origin) if (x) cudaEventDestroy(x);
     origin.clear();
+    for (auto w : barrier_word) cudaFree(w);
+    barrier_word.clear();
     for (auto x : scratch_events) cudaEventDestroy(x);
     scratch_events.clear();
     for (auto& [x, ws] : workspace) cudaFree(ws.first);
@@ -600,7 +451,7 @@ struct Executor::Impl : Callbacks {
     xfer.clear();
     for (auto& v : rank_streams) for (auto x : v) cudaStreamDestroy(x);
     rank_streams.clear();
-    for (auto x : roots) cudaStreamDestroy(x);
+    for (auto x : roots) if (x) cudaStreamDestroy(x);
     roots.clear();
     if (device_stream) cudaStreamDestroy(device_stream);
     device_stream = nullptr;
@@ -691,16 +542,17 @@ struct Executor::Impl : Callbacks {
 
   // ---- callbacks of the walk ----
   void compute(OpId id) override {
+    if (!is_local(id.rank)) return;  // another process runs it
     const Op& op = s.op(id);
     const ComputeOp& c = *op.compute();
-    Range nv(domain, id.str() + " " + std::string(xattn::to_string(c.kind)) + ": " + op.label);
+    Range nv(domain, id.str() + " " + std::string(xattn::to_string(c.kind)) + ": " + op.describe());
     const int r = id.rank;
     set(r);
     cudaStream_t x = compute_stream(id);
     wait_deps(id, x);
     check(cudaEventRecord(post_ev(id), x), "cudaEventRecord");
     check(cudaEventRecord(start_ev(id), x), "cudaEventRecord");
-    const std::string where = "op " + id.str() + " (" + op.label + ")";
+    const std::string where = "op " + id.str() + " (" + op.describe() + ")";
     auto B = [&](const std::string& n) -> void* { return n.empty() ? nullptr : buf(r, n); };
     auto F = [&](const std::string& n) -> float* { return n.empty() ? nullptr : reinterpret_cast<float*>(buf(r, n)); };
     switch (c.kind) {
@@ -775,6 +627,7 @@ struct Executor::Impl : Callbacks {
   }
 
   void post(int r, const std::vector<int>& members) override {
+    if (!is_local(r)) return;
     set(r);
     cudaStream_t x = stream_of(OpId{r, members.front()});
     Range nv(domain, "post " + OpId{r, members.front()}.str() + (members.size() > 1 ? " (group)" : ""));
@@ -805,18 +658,31 @@ struct Executor::Impl : Callbacks {
     if (o.link.pace) enqueue_pace(slot, 0, x);
   }
 
+  // A matched pair. Loopback: one paced copy on the sender's transfer stream. NCCL: the
+  // send on the sender's GPU and the receive on the receiver's, in one group, for the
+  // sides this process runs (both in one process; its own side with one process per
+  // rank, where NCCL itself waits for the peer). A side's stream waits for every posted
+  // event this process has, so its start is "both sides posted" in one process and "my
+  // side posted" across processes (rank_timeline.hpp evens the starts out afterwards).
   void transfer(OpId send, OpId recv) override {
+    const bool mine_s = is_local(send.rank), mine_r = is_local(recv.rank);
+    if (!mine_s && !mine_r) return;
     Range nv(domain, "transfer " + send.str() + " -> " + recv.str());
     const TransferOp& so = *s.op(send).transfer();
     const TransferOp& ro = *s.op(recv).transfer();
     const int ssid = st.stream_of[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)];
+    const int rsid = st.stream_of[static_cast<std::size_t>(recv.rank)][static_cast<std::size_t>(recv.index)];
     auto key = std::make_tuple(send.rank, ssid, st.send_slot[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)]);
-    cudaStream_t x = xfer.at(key);
-    set(send.rank);
-    check(cudaStreamWaitEvent(x, post_ev(send), 0), "wait");
-    check(cudaStreamWaitEvent(x, post_ev(recv), 0), "wait");
-    check(cudaEventRecord(start_ev(send), x), "record");
+    // The side of `me` on stream x: waits for the posted events here, records its start.
+    auto open_side = [&](OpId me, cudaStream_t x) {
+      set(me.rank);
+      if (mine_s) check(cudaStreamWaitEvent(x, post_ev(send), 0), "wait");
+      if (mine_r) check(cudaStreamWaitEvent(x, post_ev(recv), 0), "wait");
+      check(cudaEventRecord(start_ev(me), x), "record");
+    };
     if (!nccl_mode) {
+      cudaStream_t x = xfer.at(key);
+      open_side(send, x);
       check(cudaEventRecord(start_ev(recv), x), "record");
       std::vector<std::tuple<const char*, char*, std::int64_t>> pieces;
       for (std::size_t k = 0; k < so.parts.size(); ++k) {
@@ -835,62 +701,70 @@ struct Executor::Impl : Callbacks {
       check(cudaEventRecord(end_ev(recv), x), "record");
       return;
     }
-    // NCCL: the send on the sender's GPU, the receive on the receiver's, in one group.
-    const int rsid = st.stream_of[static_cast<std::size_t>(recv.rank)][static_cast<std::size_t>(recv.index)];
-    cudaStream_t y = xfer.at({recv.rank, rsid, 1000});
-    set(recv.rank);
-    check(cudaStreamWaitEvent(y, post_ev(send), 0), "wait");
-    check(cudaStreamWaitEvent(y, post_ev(recv), 0), "wait");
-    check(cudaEventRecord(start_ev(recv), y), "record");
+    cudaStream_t x = mine_s ? xfer.at(key) : nullptr;
+    cudaStream_t y = mine_r ? xfer.at({recv.rank, rsid, 1000}) : nullptr;
+    if (mine_s) open_side(send, x);
+    if (mine_r) open_side(recv, y);
     const NcclApi& n = nccl();
     nccl_check(n.GroupStart(), "ncclGroupStart");
     for (std::size_t k = 0; k < so.parts.size(); ++k) {
-      const Part& sp = so.parts[k];
-      const auto bytes = static_cast<std::size_t>(sp.size.value());
-      nccl_check(n.Send(buf(send.rank, sp.buffer), bytes, ncclInt8, recv.rank, comms[static_cast<std::size_t>(send.rank)], x), "ncclSend");
-      if (k < ro.parts.size())
+      const auto bytes = static_cast<std::size_t>(so.parts[k].size.value());
+      if (mine_s)
+        nccl_check(n.Send(buf(send.rank, so.parts[k].buffer), bytes, ncclInt8, recv.rank, comms[static_cast<std::size_t>(send.rank)], x), "ncclSend");
+      if (mine_r && k < ro.parts.size())
         nccl_check(n.Recv(buf(recv.rank, ro.parts[k].buffer), bytes, ncclInt8, send.rank, comms[static_cast<std::size_t>(recv.rank)], y), "ncclRecv");
     }
     nccl_check(n.GroupEnd(), "ncclGroupEnd");
-    set(send.rank);
-    check(cudaEventRecord(end_ev(send), x), "record");
-    set(recv.rank);
-    check(cudaEventRecord(end_ev(recv), y), "record");
+    if (mine_s) {
+      set(send.rank);
+      check(cudaEventRecord(end_ev(send), x), "record");
+    }
+    if (mine_r) {
+      set(recv.rank);
+      check(cudaEventRecord(end_ev(recv), y), "record");
+    }
   }
 
   void collective(int ci) override {
     const auto& members = st.colls[static_cast<std::size_t>(ci)].members;
     const int n = static_cast<int>(members.size());
+    // The members this process runs (all of them in one process; its own across processes).
+    std::vector<int> mine;
+    for (int m = 0; m < n; ++m)
+      if (is_local(members[static_cast<std::size_t>(m)].rank)) mine.push_back(m);
+    if (mine.empty()) return;
     const CollectiveOp& c0 = *s.op(members[0]).collective();
-    Range nv(domain, "collective " + c0.tag);
+    Range nv(domain, "collective " + std::string(c0.tag));
     auto sid_of = [&](OpId id) { return st.stream_of[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; };
     auto op_of = [&](int m) -> const CollectiveOp& { return *s.op(members[static_cast<std::size_t>(m)]).collective(); };
     auto bytes_to = [&](int m, int j) {
       const auto& b = op_of(m).bytes_to;
       return static_cast<std::size_t>(j) < b.size() ? static_cast<std::int64_t>(b[static_cast<std::size_t>(j)].value()) : 0;
     };
-    // Start: every member posted. The fan-in runs on member 0's first transfer stream.
-    const OpId m0 = members[0];
+    // Start: every member here posted. The fan-in runs on the first local member's first
+    // transfer stream (across processes NCCL itself waits for the other members).
+    const OpId m0 = members[static_cast<std::size_t>(mine.front())];
     const int key0 = nccl_mode ? 2000 : (c0.kind == CollectiveKind::all_to_all ? 100 : 50);
     cudaStream_t fan = xfer.at({m0.rank, sid_of(m0), key0});
     set(m0.rank);
-    for (const OpId& m : members) check(cudaStreamWaitEvent(fan, post_ev(m), 0), "wait");
-    for (const OpId& m : members) check(cudaEventRecord(start_ev(m), fan), "record");
+    for (int m : mine) check(cudaStreamWaitEvent(fan, post_ev(members[static_cast<std::size_t>(m)]), 0), "wait");
+    for (int m : mine) check(cudaEventRecord(start_ev(members[static_cast<std::size_t>(m)]), fan), "record");
     cudaEvent_t go = scratch_event();
     check(cudaEventRecord(go, fan), "record");
     std::vector<cudaEvent_t> ends;
     if (nccl_mode) {
       const NcclApi& api = nccl();
       const ncclDataType_t t = act == ElemType::f16 ? ncclFloat16 : ncclBfloat16;
-      std::vector<cudaStream_t> xs;
-      for (const OpId& m : members) {
-        cudaStream_t y = xfer.at({m.rank, sid_of(m), 2000});
-        set(m.rank);
+      std::vector<cudaStream_t> xs(static_cast<std::size_t>(n), nullptr);
+      for (int m : mine) {
+        const OpId id = members[static_cast<std::size_t>(m)];
+        cudaStream_t y = xfer.at({id.rank, sid_of(id), 2000});
+        set(id.rank);
         check(cudaStreamWaitEvent(y, go, 0), "wait");
-        xs.push_back(y);
+        xs[static_cast<std::size_t>(m)] = y;
       }
       nccl_check(api.GroupStart(), "ncclGroupStart");
-      for (int m = 0; m < n; ++m) {
+      for (int m : mine) {
         const OpId id = members[static_cast<std::size_t>(m)];
         const CollectiveOp& c = op_of(m);
         ncclComm_t comm = comms[static_cast<std::size_t>(id.rank)];
@@ -931,7 +805,7 @@ struct Executor::Impl : Callbacks {
         }
       }
       nccl_check(api.GroupEnd(), "ncclGroupEnd");
-      for (int m = 0; m < n; ++m) {
+      for (int m : mine) {
         set(members[static_cast<std::size_t>(m)].rank);
         cudaEvent_t e = scratch_event();
         check(cudaEventRecord(e, xs[static_cast<std::size_t>(m)]), "record");
@@ -998,13 +872,14 @@ struct Executor::Impl : Callbacks {
         prev = cur;
       }
     }
-    // Completes on all members together.
+    // Completes on all members here together.
     set(m0.rank);
     for (cudaEvent_t e : ends) check(cudaStreamWaitEvent(fan, e, 0), "wait");
-    for (const OpId& m : members) check(cudaEventRecord(end_ev(m), fan), "record");
+    for (int m : mine) check(cudaEventRecord(end_ev(members[static_cast<std::size_t>(m)]), fan), "record");
   }
 
   void complete(int r, const std::vector<int>& members) override {
+    if (!is_local(r)) return;
     set(r);
     cudaStream_t x = stream_of(OpId{r, members.front()});
     for (int m : members) check(cudaStreamWaitEvent(x, end_ev(OpId{r, m}), 0), "wait");
@@ -1015,7 +890,7 @@ struct Executor::Impl : Callbacks {
 
   // ---- one run ----
   void fill_inputs() {
-    for (int r = 0; r < P; ++r) {
+    for (int r : locals) {
       set(r);
       for (const auto& b : plan.ranks[static_cast<std::size_t>(r)].buffers) {
         if (!b.input || written[static_cast<std::size_t>(r)].count(b.name)) continue;
@@ -1031,28 +906,47 @@ struct Executor::Impl : Callbacks {
 
   sim::Timeline run() {
     fill_inputs();
-    for (int r = 0; r < P; ++r) { set(r); check(cudaDeviceSynchronize(), "sync"); }
-    set(0);
-    check(cudaMemsetAsync(link_free, 0, static_cast<std::size_t>(P * P) * sizeof(std::int64_t), roots[0]), "memset");
-    check(cudaStreamSynchronize(roots[0]), "sync");
+    for (int r : locals) { set(r); check(cudaDeviceSynchronize(), "sync"); }
+    const int first = locals.front();
+    const cudaStream_t first_root = roots[static_cast<std::size_t>(first)];
+    set(first);
+    check(cudaMemsetAsync(link_free, 0, static_cast<std::size_t>(P * P) * sizeof(std::int64_t), first_root), "memset");
+    check(cudaStreamSynchronize(first_root), "sync");
     slot_next = 0;
     scratch_next = 0;
     // The origin: recorded first, once per GPU (loopback: one for every rank, so all
-    // ranks' times share one clock); every stream waits for it.
-    for (int r = 0; r < P; ++r) {
+    // ranks' times share one clock); every stream waits for it. NCCL: right after an
+    // all-reduce of one word over every rank, a barrier on the GPUs, so that each GPU's
+    // origin fires when the barrier completes there — in one process or one process per
+    // rank alike. The origins of different GPUs then differ by how far apart the
+    // barrier's completions are (docs/gpu_backend.md, "Multi-process runs").
+    if (nccl_mode) {
+      const NcclApi& n = nccl();
+      nccl_check(n.GroupStart(), "ncclGroupStart");
+      for (int r : locals) {
+        set(r);
+        float* w = barrier_word[static_cast<std::size_t>(r)];
+        nccl_check(n.AllReduce(w, w, 1, ncclFloat32, ncclSum, comms[static_cast<std::size_t>(r)], roots[static_cast<std::size_t>(r)]),
+                   "ncclAllReduce (origin barrier)");
+      }
+      nccl_check(n.GroupEnd(), "ncclGroupEnd");
+    }
+    for (int r : locals) {
       set(r);
-      if (nccl_mode || r == 0) check(cudaEventRecord(origin_of(r), roots[static_cast<std::size_t>(r)]), "record");
+      if (nccl_mode || r == first) check(cudaEventRecord(origin_of(r), roots[static_cast<std::size_t>(r)]), "record");
       for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)]) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
       for (auto& [k, x] : xfer)
         if (std::get<0>(k) == r) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
-      if (device_stream != nullptr && r == 0) check(cudaStreamWaitEvent(device_stream, origin_of(0), 0), "wait");
+      if (device_stream != nullptr && r == first) check(cudaStreamWaitEvent(device_stream, origin_of(first), 0), "wait");
     }
     Walker w(s, st, o.placement == ComputePlacement::one_device_stream, &order);
     {
       Range nv(domain, "enqueue schedule");
       w.walk(*this);
     }
-    for (int r = 0; r < P; ++r) { set(r); check(cudaDeviceSynchronize(), "running the schedule"); }
+    for (int r : locals) { set(r); check(cudaDeviceSynchronize(), "running the schedule"); }
+    // This process's ranks only; another process's rank keeps an empty op list
+    // (rank_timeline.hpp merges the processes' slices).
     sim::Timeline t;
     t.ops.resize(static_cast<std::size_t>(P));
     t.compute_busy.assign(static_cast<std::size_t>(P), sim::Time{});
@@ -1061,7 +955,7 @@ struct Executor::Impl : Callbacks {
       check(cudaEventElapsedTime(&ms, origin_of(r), e), "cudaEventElapsedTime");
       return sim::Time::ps(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(static_cast<double>(ms) * 1e9))));
     };
-    for (int r = 0; r < P; ++r) {
+    for (int r : locals) {
       const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
       auto& out = t.ops[static_cast<std::size_t>(r)];
       out.resize(ops.size());
@@ -1093,10 +987,20 @@ Executor::~Executor() = default;
 sim::Timeline Executor::run() { return impl_->run(); }
 const BufferPlan& Executor::plan() const { return impl_->plan; }
 const std::vector<OpId>& Executor::compute_order() const { return impl_->order; }
-std::string Executor::device_name() const { return impl_->dev_name; }
+std::string Executor::device_name() const {
+  std::vector<std::string> names;
+  for (const std::string& n : impl_->rank_device)
+    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+std::vector<std::string> Executor::rank_devices() const { return impl_->rank_device; }
+const std::vector<int>& Executor::local_ranks() const { return impl_->locals; }
 
 std::vector<float> Executor::read(int rank, const std::string& name) const {
   Impl& m = *impl_;
+  if (!m.is_local(rank)) throw std::invalid_argument("rank " + std::to_string(rank) + " runs in another process");
   const BufferSpec& b = m.plan.ranks.at(static_cast<std::size_t>(rank)).at(name);
   const Elem e = b.cls == BufferClass::stat ? Elem::f32 : m.act_elem;
   const std::int64_t n = b.bytes / elem_bytes(e);
@@ -1115,6 +1019,7 @@ std::vector<float> Executor::read(int rank, const std::string& name) const {
 
 void Executor::write(int rank, const std::string& name, const std::vector<float>& values) {
   Impl& m = *impl_;
+  if (!m.is_local(rank)) throw std::invalid_argument("rank " + std::to_string(rank) + " runs in another process");
   const BufferSpec& b = m.plan.ranks.at(static_cast<std::size_t>(rank)).at(name);
   const Elem e = b.cls == BufferClass::stat ? Elem::f32 : m.act_elem;
   const std::int64_t n = std::min<std::int64_t>(b.bytes / elem_bytes(e), static_cast<std::int64_t>(values.size()));

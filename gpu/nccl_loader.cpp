@@ -1,20 +1,14 @@
-// dlopen-based NCCL loader and the file rendezvous (see nccl_loader.hpp).
+// dlopen-based NCCL loader (see nccl_loader.hpp).
 #include "gpu/nccl_loader.hpp"
 
 #include <dlfcn.h>
 
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-#include <cuda_runtime.h>
-
-#include "gpu/transport.hpp"
+#include "gpu/errors.hpp"
 
 namespace xattn::gpu {
 namespace {
@@ -103,44 +97,6 @@ const NcclApi& nccl() {
 void nccl_check(ncclResult_t r, const char* what) {
   if (r == ncclSuccess) return;
   throw GpuError(std::string(what) + ": " + nccl().GetErrorString(r));
-}
-
-NcclRankComm nccl_init_rank_from_env() {
-  const char* file = std::getenv("XATTN_NCCL_ID_FILE");
-  const char* rank = std::getenv("XATTN_RANK");
-  const char* world = std::getenv("XATTN_WORLD");
-  if (file == nullptr || rank == nullptr || world == nullptr)
-    throw GpuUnavailable("multi-process NCCL needs XATTN_NCCL_ID_FILE, XATTN_RANK and XATTN_WORLD");
-  NcclRankComm rc;
-  rc.rank = std::atoi(rank);
-  rc.world = std::atoi(world);
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) throw GpuUnavailable("no GPU for this rank");
-  const char* local = std::getenv("XATTN_LOCAL_DEVICE");
-  rc.device = local != nullptr ? std::atoi(local) : rc.rank % count;
-  cudaSetDevice(rc.device);
-  const NcclApi& n = nccl();
-  ncclUniqueId id{};
-  if (rc.rank == 0) {
-    nccl_check(n.GetUniqueId(&id), "ncclGetUniqueId");
-    const std::string tmp = std::string(file) + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      out.write(reinterpret_cast<const char*>(&id), sizeof id);
-      if (!out) throw GpuError("cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, file);
-  } else {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    for (;;) {
-      std::ifstream in(file, std::ios::binary);
-      if (in && in.read(reinterpret_cast<char*>(&id), sizeof id)) break;
-      if (std::chrono::steady_clock::now() > deadline) throw GpuError(std::string("no NCCL id in ") + file + " after 120 s");
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  nccl_check(n.CommInitRank(&rc.comm, rc.world, id, rc.rank), "ncclCommInitRank");
-  return rc;
 }
 
 }  // namespace xattn::gpu

@@ -39,17 +39,7 @@ struct NcclApi {
 // Throws GpuError "what: <NCCL's message>" unless r is ncclSuccess.
 void nccl_check(ncclResult_t r, const char* what);
 
-// Multi-process bootstrap without MPI: the communicator of this process's rank. Rank
-// $XATTN_RANK of $XATTN_WORLD; rank 0 writes the unique id to $XATTN_NCCL_ID_FILE (written
-// to a temporary name and renamed, so readers never see half of it), the others wait for
-// the file (up to 120 s). Uses the GPU $XATTN_LOCAL_DEVICE (default: rank modulo the
-// visible GPUs). Throws GpuUnavailable when the variables are not set.
-struct NcclRankComm {
-  ncclComm_t comm = nullptr;
-  int rank = 0;
-  int world = 1;
-  int device = 0;
-};
-[[nodiscard]] NcclRankComm nccl_init_rank_from_env();
+// Multi-process runs (one process per GPU) find each other through launch.hpp and
+// rendezvous.hpp, and the executor calls CommInitRank with the id rank 0 shares.
 
 }  // namespace xattn::gpu

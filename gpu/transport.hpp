@@ -17,21 +17,13 @@
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace xattn::gpu {
+#include "gpu/errors.hpp"
 
-// No GPU, no driver, no NCCL library: the machine cannot run this, the input is fine.
-struct GpuUnavailable : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-// A CUDA or NCCL call failed.
-struct GpuError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace xattn::gpu {
 
 enum class TransportKind { loopback, nccl };
 [[nodiscard]] std::string_view to_string(TransportKind k);

@@ -195,6 +195,34 @@ TEST(Executor, RunsEveryMechanismForwardAndBackwardToACompleteTimeline) {
   }
 }
 
+TEST(Executor, NcclRunsOneRankAloneAndAsAWorldOfOneProcess) {
+  // The NCCL paths on one GPU: a one-rank schedule (no transfers, but the origin barrier,
+  // communicator set-up and the run) in one process (ncclCommInitAll), and through the
+  // multi-process path with a world of one (the TCP bootstrap needs no peer;
+  // ncclCommInitRank with rank 0's id, the settle step, the per-process timeline). Both
+  // runs give a complete timeline of the same ops, merged the way `xattn run` merges.
+  SKIP_WITHOUT_GPU();
+  const Schedule s = build("lv-xattn", Pass::fwd_bwd, 1);
+  TcpOptions tcp;
+  tcp.address = TcpAddress{"127.0.0.1", 1};  // never used with a world of one
+  auto boot = tcp_bootstrap(0, 1, 0, tcp);
+  for (Bootstrap* b : {static_cast<Bootstrap*>(nullptr), boot.get()}) {
+    SCOPED_TRACE(b == nullptr ? "one process" : "world of one");
+    ExecOptions o;
+    o.transport = TransportKind::nccl;
+    o.bootstrap = b;
+    try {
+      Executor ex(s, o);
+      (void)ex.run();
+      sim::Timeline t = ex.run();
+      EXPECT_EQ(ex.local_ranks(), std::vector<int>{0});
+      expect_complete(s, t);
+    } catch (const GpuUnavailable& e) {
+      GTEST_SKIP() << e.what();  // no NCCL library here
+    }
+  }
+}
+
 // Rows of a BSHD tensor [B][S][H][d] picked by token.
 std::vector<float> pick(const std::vector<float>& x, std::int64_t B, std::int64_t S, std::int64_t H, std::int64_t d,
                         const std::vector<std::int64_t>& tokens) {
