@@ -90,6 +90,7 @@ struct Instance {
   std::vector<OpId> members;  // in group order
   int posted = 0;
   int flows_left = 0;
+  Time base_latency;  // the protocol regime's once-per-collective cost, paid after the last hop
   // Ring collectives: per member, the last step it finished sending and receiving, and the
   // steps it has launched.
   std::vector<int> sent, received, launched;
@@ -510,9 +511,13 @@ class Executor {
   }
 
   void collective_flow(int id, int m, int to, std::int64_t number, double bytes, Time now) {
-    const Instance& inst = instances_[static_cast<std::size_t>(id)];
+    Instance& inst = instances_[static_cast<std::size_t>(id)];
     const int src = inst.members[static_cast<std::size_t>(m)].rank;
     const int dst = inst.members[static_cast<std::size_t>(to)].rank;
+    // The collective pays its regime's base latency once: the largest of its hops' (the
+    // regime follows the message size and the link class each hop crosses).
+    if (number == 0 || inst.kind == CollectiveKind::all_to_all)
+      inst.base_latency = max(inst.base_latency, net_.collective_base_latency(src, dst, bytes));
     const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | number;
     net_.start(now, src, dst, bytes, Event::make(now, EventKind::collective_step, src, index).key);
   }
@@ -579,10 +584,17 @@ class Executor {
     collective_flow(id, m, (m + 1) % n, step, ring_chunk(inst, m, step), now);
   }
 
+  // The step number that marks the end of a collective's base latency (no real step has it).
+  static constexpr int base_latency_done = (1 << step_bits) - 1;
+
   void collective_step_done(const Event& e) {
     const int id = static_cast<int>(e.index() >> step_bits);
     const int number = static_cast<int>(e.index() & ((std::int64_t{1} << step_bits) - 1));
     Instance& inst = instances_[static_cast<std::size_t>(id)];
+    if (number == base_latency_done) {
+      complete_collective(id, e.time);
+      return;
+    }
     --inst.flows_left;
     if (inst.kind != CollectiveKind::all_to_all) {
       const int n = static_cast<int>(inst.members.size());
@@ -594,7 +606,13 @@ class Executor {
       ring_launch(id, m, e.time);
       ring_launch(id, next, e.time);
     }
-    if (inst.flows_left == 0) complete_collective(id, e.time);
+    if (inst.flows_left > 0) return;
+    if (inst.base_latency > Time()) {
+      const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | base_latency_done;
+      queue_.push(Event::make(e.time + inst.base_latency, EventKind::collective_step, inst.members.front().rank, index));
+      return;
+    }
+    complete_collective(id, e.time);
   }
 
   void complete_collective(int id, Time now) {

@@ -115,6 +115,9 @@ class AlphaBetaNetwork final : public Network {
   }
   bool any_link_shared() const override { return shared_; }
   const Topology& topology() const override { return topo_; }
+  Time collective_base_latency(int src, int dst, double bytes) const override {
+    return plan_transfer(topo_, cal_, src, dst, bytes).base_latency;
+  }
 
  private:
   Topology topo_;
@@ -200,6 +203,9 @@ class FlowNetwork final : public Network {
   }
   bool any_link_shared() const override { return shared_; }
   const Topology& topology() const override { return topo_; }
+  Time collective_base_latency(int src, int dst, double bytes) const override {
+    return plan_transfer(topo_, cal_, src, dst, bytes).base_latency;
+  }
 
  private:
   struct Flow {
@@ -369,6 +375,7 @@ TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, i
         if (r.latency + Bytes(bytes) / r.bandwidth < best->latency + Bytes(bytes) / best->bandwidth) best = &r;
       p.latency = Time::from(best->latency);
       p.cap = std::min(p.cap, best->bandwidth.value());
+      p.base_latency = Time::from(best->base_latency);
     }
   }
   return p;
@@ -417,6 +424,9 @@ class FifoPairs final : public Network {
   [[nodiscard]] std::vector<LinkStats> link_stats(Time end) const override { return inner_->link_stats(end); }
   [[nodiscard]] bool any_link_shared() const override { return inner_->any_link_shared(); }
   [[nodiscard]] const Topology& topology() const override { return inner_->topology(); }
+  [[nodiscard]] Time collective_base_latency(int src, int dst, double bytes) const override {
+    return inner_->collective_base_latency(src, dst, bytes);
+  }
 
  private:
   struct Waiting {

@@ -54,6 +54,13 @@ class Network {
   // between the same pair of GPUs share one pipe; the closed form already adds them up.)
   [[nodiscard]] virtual bool any_link_shared() const = 0;
   [[nodiscard]] virtual const Topology& topology() const = 0;
+  // The fixed cost a collective pays once on top of its hops when they go src -> dst with
+  // messages of `bytes` (the protocol regime's base latency, ProtocolRegime); zero unless
+  // protocol regimes are calibrated.
+  [[nodiscard]] virtual Time collective_base_latency(int src, int dst, double bytes) const {
+    (void)src, (void)dst, (void)bytes;
+    return Time();
+  }
 };
 
 // The route and timing parameters of one transfer, shared by both models.
@@ -61,6 +68,7 @@ struct TransferPlan {
   Route route;
   Time latency;
   double cap = 0.0;  // B/s: the regime's bandwidth, or the route's slowest link
+  Time base_latency;  // the regime's once-per-collective cost (zero without regimes)
 };
 [[nodiscard]] TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes);
 

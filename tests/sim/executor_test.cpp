@@ -184,6 +184,23 @@ TEST(Executor, RingAllGatherAndReduceScatterTakePMinusOneSteps) {
   }
 }
 
+TEST(Executor, ACollectivePaysItsRegimesBaseLatencyOnce) {
+  // The ring all-gather above (3 steps of 2 us + 1e6 B / 100 GB/s = 12 us: 36 us), with
+  // one calibrated Simple regime of the same hop figures and a 20 us base latency, the
+  // once-per-collective cost of NCCL's model (calibration.hpp, ProtocolRegime): 56 us on
+  // every member. All-to-all (32 us above) likewise: 52 us.
+  Calibration cal;
+  cal.intra_node.protocols = {ProtocolRegime{Protocol::simple, microseconds(2), gigabytes_per_second(100), microseconds(20)}};
+  Timeline t = simulate(one_collective(CollectiveKind::all_gather, 1e6), four_gpus(), cal);
+  EXPECT_EQ(t.makespan, Time::ps(56 * us));
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(t.at({r, 0}).end, Time::ps(56 * us));
+  Timeline a = simulate(one_collective(CollectiveKind::all_to_all, 1e6), four_gpus(), cal);
+  EXPECT_EQ(a.makespan, Time::ps(52 * us));
+  // Without the base latency the regime changes nothing here: 36 us, as without regimes.
+  cal.intra_node.protocols.front().base_latency = Seconds(0);
+  EXPECT_EQ(simulate(one_collective(CollectiveKind::all_gather, 1e6), four_gpus(), cal).makespan, Time::ps(36 * us));
+}
+
 TEST(Executor, RingAllReduceTakesTwiceThePMinusOneSteps) {
   // All-reduce of 4 MB over 4 GPUs: bytes_to = 2·4 MB / 4 = 2 MB per peer; the ring moves
   // 1 MB pieces in 2 x 3 steps of 2 us + 1e6 / 1e11 s = 12 us each: 72 us.
