@@ -5,6 +5,7 @@
 #include "sim/executor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cassert>
 #include <functional>
@@ -37,19 +38,21 @@ int stream_slot(const Stream& s) {
   return slot;
 }
 
+// A stream's ops are chained through OpInfo::next; the stream holds its head.
 struct StreamState {
-  std::vector<std::int32_t> ops;  // op indices in program order
-  std::size_t cursor = 0;         // first op not yet completed
-  int running = 0;                // members of the op or group at the cursor still running (0: idle)
-  int width = 0;                  // how many ops the running op or group spans
+  std::int32_t head = -1;  // the first op not yet completed (-1: all done)
+  std::int32_t running = 0;  // members of the op or group at the head still running (0: idle)
+  std::int32_t width = 0;    // how many ops the running op or group spans
 };
 
 // Backward blocks that add into an accumulator still holding fill_zero's zeros: the add is
 // free (compute_cost.hpp). Bits per op.
 enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 
-// What the run loop needs of an op, packed (32 bytes) so that a 10-million-op schedule is
-// walked from compact arrays instead of the Schedule's rich ops (about 700 bytes each).
+// What the run loop needs of an op, packed (48 bytes, its state, critical-path
+// predecessor and successor on its stream included: one cache line serves the checks an
+// event makes) so that a 10-million-op schedule is walked from one compact array per rank
+// instead of the Schedule's rich ops (about 340 bytes each).
 struct OpInfo {
   union {
     std::int64_t duration_ps = 0;  // compute: its time, jitter included
@@ -62,8 +65,11 @@ struct OpInfo {
   std::uint16_t width = 1;     // ops posted together when this op reaches its stream's head
   OpKind kind = OpKind::compute;
   std::uint8_t slot = 0;       // stream
+  OpState state = OpState::waiting;
+  OpId pred{-1, -1};           // what this op last waited for (critical path)
+  std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none)
 };
-static_assert(sizeof(OpInfo) == 32);
+static_assert(sizeof(OpInfo) == 48);
 
 // Compute slowed by communication (ComputeCalibration::comm_interference): the compute op
 // running on a rank, the work it has left (picoseconds at full speed) and since when, and
@@ -79,9 +85,7 @@ struct RankState {
   Interference busy;
   std::vector<OpInfo> info;
   std::vector<std::int32_t> deps;   // flattened, without deps on members of the op's own group
-  std::vector<OpState> state;
-  std::vector<OpId> pred;           // what this op last waited for (critical path)
-  std::vector<StreamState> streams;
+  std::array<StreamState, max_streams> streams{};
   int stream_count = 0;
 };
 
@@ -163,16 +167,15 @@ class Executor {
     };
     std::unordered_map<Key, OpId, KeyHash> unmatched_sends, unmatched_recvs;
     std::unordered_map<Name, int> instance_of;
+    std::array<std::vector<std::int32_t>, max_streams> lists;  // per stream: the rank's ops in order
     for (int r = 0; r < P; ++r) {
       const Program& prog = s_.programs[static_cast<std::size_t>(r)];
       const std::size_t n = prog.ops.size();
       if (static_cast<std::int64_t>(n) >= (std::int64_t{1} << step_bits) * (std::int64_t{1} << step_bits))
         throw SimulationError("too many ops on one rank for the event key");
       RankState& rs = ranks_[static_cast<std::size_t>(r)];
-      rs.state.assign(n, OpState::waiting);
       rs.info.resize(n);
-      rs.pred.assign(n, OpId{-1, -1});
-      rs.streams.resize(max_streams);
+      for (auto& list : lists) list.clear();
       tl_.ops[static_cast<std::size_t>(r)].resize(n);
       const std::vector<std::uint8_t> zero_adds = find_adds_into_zeros(prog);
       for (std::size_t i = 0; i < n; ++i) {
@@ -182,7 +185,7 @@ class Executor {
         const int slot = stream_slot(op.stream);
         info.slot = static_cast<std::uint8_t>(slot);
         rs.stream_count = std::max(rs.stream_count, slot + 1);
-        rs.streams[static_cast<std::size_t>(slot)].ops.push_back(static_cast<std::int32_t>(i));
+        lists[static_cast<std::size_t>(slot)].push_back(static_cast<std::int32_t>(i));
         const int idx = static_cast<int>(i);
         if (const ComputeOp* c = op.compute()) {
           info.duration_ps = compute_time(r, idx, *c, zero_adds[i]).ps();
@@ -221,7 +224,9 @@ class Executor {
       // Transfer groups: runs of consecutive ops of one stream with the same group number;
       // their members' dependencies on each other are dropped (they are posted together).
       for (int slot = 0; slot < rs.stream_count; ++slot) {
-        const auto& list = rs.streams[static_cast<std::size_t>(slot)].ops;
+        const auto& list = lists[static_cast<std::size_t>(slot)];
+        rs.streams[static_cast<std::size_t>(slot)].head = list.empty() ? -1 : list.front();
+        for (std::size_t k = 0; k + 1 < list.size(); ++k) rs.info[static_cast<std::size_t>(list[k])].next = list[k + 1];
         for (std::size_t k = 0; k < list.size();) {
           const TransferOp* t = prog.ops[static_cast<std::size_t>(list[k])].transfer();
           std::size_t end = k + 1;
@@ -337,7 +342,7 @@ class Executor {
   static bool ready(const RankState& rs, const OpInfo& info) {
     const std::int32_t* d = rs.deps.data() + info.dep_begin;
     for (int k = 0; k < info.dep_count; ++k)
-      if (rs.state[static_cast<std::size_t>(d[k])] != OpState::done) return false;
+      if (rs.info[static_cast<std::size_t>(d[k])].state != OpState::done) return false;
     return true;
   }
 
@@ -345,22 +350,23 @@ class Executor {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
     for (int slot = 0; slot < rs.stream_count; ++slot) {
       StreamState& st = rs.streams[static_cast<std::size_t>(slot)];
-      if (st.running > 0 || st.cursor >= st.ops.size()) continue;
-      const int width = rs.info[static_cast<std::size_t>(st.ops[st.cursor])].width;
+      if (st.running > 0 || st.head < 0) continue;
+      const int width = rs.info[static_cast<std::size_t>(st.head)].width;
       bool ok = true;
-      for (std::size_t k = st.cursor; ok && k < st.cursor + static_cast<std::size_t>(width); ++k)
-        ok = ready(rs, rs.info[static_cast<std::size_t>(st.ops[k])]);
+      for (std::int32_t k = 0, i = st.head; ok && k < width; ++k, i = rs.info[static_cast<std::size_t>(i)].next)
+        ok = ready(rs, rs.info[static_cast<std::size_t>(i)]);
       if (!ok) continue;
       st.running = width;
       st.width = width;
-      for (std::size_t k = st.cursor; k < st.cursor + static_cast<std::size_t>(width); ++k) post(rank, st.ops[k], now, trigger);
+      for (std::int32_t k = 0, i = st.head; k < width; ++k, i = rs.info[static_cast<std::size_t>(i)].next)
+        post(rank, i, now, trigger);
     }
   }
 
   void post(int rank, int index, Time now, OpId trigger) {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    rs.state[static_cast<std::size_t>(index)] = OpState::posted;
-    rs.pred[static_cast<std::size_t>(index)] = trigger;
+    rs.info[static_cast<std::size_t>(index)].state = OpState::posted;
+    rs.info[static_cast<std::size_t>(index)].pred = trigger;
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.posted = now;
     const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
@@ -384,9 +390,9 @@ class Executor {
         const int peer = info.peer;
         const int other = info.match;
         RankState& ps = ranks_[static_cast<std::size_t>(peer)];
-        if (ps.state[static_cast<std::size_t>(other)] != OpState::posted) break;  // rendezvous: wait
+        if (ps.info[static_cast<std::size_t>(other)].state != OpState::posted) break;  // rendezvous: wait
         // The partner waited for this side.
-        ps.pred[static_cast<std::size_t>(other)] = OpId{rank, index};
+        ps.info[static_cast<std::size_t>(other)].pred = OpId{rank, index};
         tl_.ops[static_cast<std::size_t>(peer)][static_cast<std::size_t>(other)].start = now;
         t.start = now;
         const bool send = info.kind == OpKind::send;
@@ -402,7 +408,7 @@ class Executor {
         if (++inst.posted < static_cast<int>(inst.members.size())) break;
         for (const OpId& m : inst.members) {
           tl_.ops[static_cast<std::size_t>(m.rank)][static_cast<std::size_t>(m.index)].start = now;
-          if (m.rank != rank || m.index != index) ranks_[static_cast<std::size_t>(m.rank)].pred[static_cast<std::size_t>(m.index)] = OpId{rank, index};
+          if (m.rank != rank || m.index != index) ranks_[static_cast<std::size_t>(m.rank)].info[static_cast<std::size_t>(m.index)].pred = OpId{rank, index};
         }
         for (const OpId& m : inst.members) communicating(m.rank, +1, now);
         start_collective(id, now);
@@ -476,13 +482,13 @@ class Executor {
       if (dev.cursor >= dev.order.size()) return;
       next = dev.order[dev.cursor];
       // Head-of-line: the next op of the order runs only once its own stream posted it.
-      if (ranks_[static_cast<std::size_t>(next.rank)].state[static_cast<std::size_t>(next.index)] != OpState::posted) return;
+      if (ranks_[static_cast<std::size_t>(next.rank)].info[static_cast<std::size_t>(next.index)].state != OpState::posted) return;
       ++dev.cursor;
     }
     dev.busy = true;
     // It waited for the device when the device was what it was waiting for.
     if (tl_.at(next).posted < now && dev.last.rank >= 0)
-      ranks_[static_cast<std::size_t>(next.rank)].pred[static_cast<std::size_t>(next.index)] = dev.last;
+      ranks_[static_cast<std::size_t>(next.rank)].info[static_cast<std::size_t>(next.index)].pred = dev.last;
     dev.last = next;
     start_compute(next.rank, next.index, now);
   }
@@ -630,7 +636,7 @@ class Executor {
         if (slowdown_ != 1.0) {
           // A compute op re-timed by communication left its earlier end event behind.
           const RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-          if (rs.state[static_cast<std::size_t>(index)] == OpState::done) break;
+          if (rs.info[static_cast<std::size_t>(index)].state == OpState::done) break;
           if (rs.info[static_cast<std::size_t>(index)].kind == OpKind::compute && tl_.at(OpId{rank, index}).end != e.time)
             break;
         }
@@ -661,7 +667,7 @@ class Executor {
 
   void complete(int rank, int index, Time now) {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    rs.state[static_cast<std::size_t>(index)] = OpState::done;
+    rs.info[static_cast<std::size_t>(index)].state = OpState::done;
     OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     t.end = now;
     const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
@@ -679,7 +685,8 @@ class Executor {
       last_ = OpId{rank, index};
     }
     StreamState& st = rs.streams[info.slot];
-    if (--st.running == 0) st.cursor += static_cast<std::size_t>(st.width);
+    if (--st.running == 0)
+      for (std::int32_t k = 0; k < st.width; ++k) st.head = rs.info[static_cast<std::size_t>(st.head)].next;
     try_start(rank, now, OpId{rank, index});
   }
 
@@ -687,8 +694,8 @@ class Executor {
   void finish(Time end) {
     for (int r = 0; r < s_.ranks(); ++r) {
       const RankState& rs = ranks_[static_cast<std::size_t>(r)];
-      for (std::size_t i = 0; i < rs.state.size(); ++i)
-        if (rs.state[i] != OpState::done)
+      for (std::size_t i = 0; i < rs.info.size(); ++i)
+        if (rs.info[i].state != OpState::done)
           throw SimulationError(fmt::format("op {}/{} ({}) never completed: the schedule deadlocks under the "
                                             "execution semantics (a wait that can never be met)",
                                             r, i, op_at(r, static_cast<int>(i)).describe()));
@@ -719,7 +726,7 @@ class Executor {
           }
       }
       path.push_back(step);
-      at = ranks_[static_cast<std::size_t>(at.rank)].pred[static_cast<std::size_t>(at.index)];
+      at = ranks_[static_cast<std::size_t>(at.rank)].info[static_cast<std::size_t>(at.index)].pred;
     }
     std::reverse(path.begin(), path.end());
     tl_.critical_path = std::move(path);
