@@ -2,6 +2,7 @@
 #include "cli/report.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 #include <fmt/format.h>
@@ -102,7 +103,24 @@ json scenario_json(const Scenario& s, const ScenarioSpec& spec) {
               {"mechanisms", mechanisms}};
 }
 
-json result_json(const ResultRow& r) {
+std::optional<EngineDifference> engine_difference(const ResultRow& event_row, const std::vector<ResultRow>& rows) {
+  const Estimate& e = event_row.estimate;
+  if (event_row.engine != "event" || !e.feasible) return std::nullopt;
+  for (const ResultRow& a : rows) {
+    const Estimate& c = a.estimate;
+    if (a.engine != "analytic" || !c.feasible || c.pass != e.pass || !(c.mechanism == e.mechanism) ||
+        !(c.time.value() > 0.0))
+      continue;
+    EngineDifference d;
+    d.time_diff_s = e.time.value() - c.time.value();
+    d.time_diff_rel = d.time_diff_s / c.time.value();
+    d.closed_form = d.time_diff_rel > 0.01 ? "optimistic" : d.time_diff_rel < -0.01 ? "pessimistic" : "agrees";
+    return d;
+  }
+  return std::nullopt;
+}
+
+json result_json(const ResultRow& r, const std::vector<ResultRow>& rows) {
   const Estimate& e = r.estimate;
   json j = {{"mechanism", e.mechanism.name()},
             {"engine", r.engine},
@@ -125,12 +143,22 @@ json result_json(const ResultRow& r) {
                      {"outputs_bytes", e.memory.outputs.value()},
                      {"buffers_bytes", e.memory.buffers.value()},
                      {"saved_bytes", e.memory.saved.value()}};
+  if (r.event) {
+    j["link_shared"] = r.event->link_shared;
+    if (!r.event->busiest_link.empty())
+      j["busiest_link"] = json{{"name", r.event->busiest_link}, {"utilization", r.event->busiest_utilization}};
+    j["events"] = r.event->events;
+  }
+  if (auto d = engine_difference(r, rows))
+    j["vs_analytic"] = json{{"time_diff_s", d->time_diff_s},
+                            {"time_diff_rel", d->time_diff_rel},
+                            {"closed_form", std::string(d->closed_form)}};
   return j;
 }
 
 std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<ResultRow>& rows) {
   json results = json::array();
-  for (const auto& r : rows) results.push_back(result_json(r));
+  for (const auto& r : rows) results.push_back(result_json(r, rows));
   json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
   return doc.dump(2) + "\n";
 }
@@ -173,17 +201,21 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
     fmt::format_to(out, "# engine   {}; speedup = ring's time / this time, same pass\n", rows.front().engine);
   fmt::format_to(out, "#\n");
 
+  // Beside the closed form, an event row says how far it is from it, in a last column.
+  bool compared = false;
+  for (const auto& r : rows) compared = compared || engine_difference(r, rows).has_value();
   auto head = [&](std::string_view mech, std::string_view pass, std::string_view engine, std::string_view time,
                   std::string_view compute, std::string_view exposed, std::string_view speedup, std::string_view mem,
-                  std::string_view fits) {
+                  std::string_view fits, std::string_view versus) {
     std::string line = fmt::format("{:<13}{:>8}", mech, pass);
     if (mixed_engines) line += fmt::format(" {:>9}", engine);
     line += fmt::format(" {:>10} {:>10} {:>13} {:>9} {:>9} {:>5}", time, compute, exposed, speedup, mem, fits);
+    if (compared) line += fmt::format(" {:>10}", versus);
     line.erase(line.find_last_not_of(' ') + 1);
     fmt::format_to(out, "{}\n", line);
   };
-  head("# mechanism", "pass", "engine", "time", "compute", "exposed comm", "speedup", "peak mem", "fits");
-  head("#", "", "", "(ms)", "(ms)", "(ms)", "(vs ring)", "(GiB)", "");
+  head("# mechanism", "pass", "engine", "time", "compute", "exposed comm", "speedup", "peak mem", "fits", "vs closed");
+  head("#", "", "", "(ms)", "(ms)", "(ms)", "(vs ring)", "(GiB)", "", "form");
 
   // Rows grouped by pass (in the order passes first appear), mechanisms in their order.
   std::vector<Pass> passes;
@@ -207,10 +239,36 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
             e.time.value() > 0)
           speedup = fmt::format("{:.2f}x", ring.time / e.time);
       }
-      fmt::format_to(out, " {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>9.2f} {:>5}\n", e.time.value() * 1e3,
-                     e.compute.value() * 1e3, e.exposed_comm.value() * 1e3, speedup, e.memory.total().value() / kGiB,
-                     e.fits ? "yes" : "NO");
+      std::string line = fmt::format(" {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>9.2f} {:>5}", e.time.value() * 1e3,
+                                     e.compute.value() * 1e3, e.exposed_comm.value() * 1e3, speedup,
+                                     e.memory.total().value() / kGiB, e.fits ? "yes" : "NO");
+      if (auto d = engine_difference(r, rows)) line += fmt::format(" {:>+9.2f}%", d->time_diff_rel * 100.0);
+      fmt::format_to(out, "{}\n", line);
     }
+  }
+  // What the closed form cannot see, said in words under the table.
+  for (const auto& r : rows) {
+    if (!r.event || !r.estimate.feasible) continue;
+    const Estimate& e = r.estimate;
+    const auto d = engine_difference(r, rows);
+    std::string what = fmt::format("# {} {}: ", e.mechanism.name(), to_string(e.pass));
+    if (r.event->link_shared) {
+      what += "links were shared";
+      if (!r.event->busiest_link.empty())
+        what += fmt::format(" (busiest: {}, {:.0f}% of the time)", r.event->busiest_link, r.event->busiest_utilization * 100.0);
+      if (d && d->closed_form == "optimistic")
+        what += fmt::format("; the closed form is optimistic by {:.2f}%", d->time_diff_rel * 100.0);
+      else if (d)
+        what += fmt::format("; the closed form {} ({:+.2f}%)", d->closed_form == "agrees" ? "still agrees" : "is pessimistic",
+                            d->time_diff_rel * 100.0);
+    } else if (d && d->closed_form != "agrees") {
+      what += fmt::format("no link was shared, yet the closed form is {} by {:.2f}% (ranks out of step, serialized "
+                          "latencies: docs/simulator.md)",
+                          d->closed_form, std::abs(d->time_diff_rel) * 100.0);
+    } else {
+      continue;
+    }
+    fmt::format_to(out, "{}\n", what);
   }
   return fmt::to_string(b);
 }
@@ -220,20 +278,25 @@ std::string render_csv(const std::vector<ResultRow>& rows) {
   auto out = std::back_inserter(b);
   fmt::format_to(out,
                  "mechanism,engine,pass,scope,feasible,time_s,compute_s,exposed_comm_s,peak_memory_bytes,fits,"
-                 "flops_per_rank,bytes_per_rank,rounds,inputs_bytes,outputs_bytes,buffers_bytes,saved_bytes,reason\n");
+                 "flops_per_rank,bytes_per_rank,rounds,inputs_bytes,outputs_bytes,buffers_bytes,saved_bytes,reason,"
+                 "link_shared,time_vs_analytic\n");
   for (const auto& r : rows) {
     const Estimate& e = r.estimate;
     fmt::format_to(out, "{},{},{},layer,", e.mechanism.name(), r.engine, to_string(e.pass));
     if (!e.feasible) {
       fmt::format_to(out, "false,,,,,,,,,,,,,");
       append_csv_cell(b, e.reason);
-      b.push_back('\n');
+      fmt::format_to(out, ",,\n");
       continue;
     }
-    fmt::format_to(out, "true,{},{},{},{},{},{},{},{},{},{},{},{},\n", e.time.value(), e.compute.value(),
+    fmt::format_to(out, "true,{},{},{},{},{},{},{},{},{},{},{},{},,", e.time.value(), e.compute.value(),
                    e.exposed_comm.value(), e.memory.total().value(), e.fits, e.flops_per_rank.value(),
                    e.bytes_per_rank.value(), e.rounds, e.memory.inputs.value(), e.memory.outputs.value(),
                    e.memory.buffers.value(), e.memory.saved.value());
+    if (r.event) fmt::format_to(out, "{}", r.event->link_shared);
+    b.push_back(',');
+    if (auto d = engine_difference(r, rows)) fmt::format_to(out, "{}", d->time_diff_rel);
+    b.push_back('\n');
   }
   return fmt::to_string(b);
 }

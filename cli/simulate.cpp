@@ -1,5 +1,7 @@
 // `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
 // ARCHITECTURE.md contract) or CSV.
+#include <cstdint>
+#include <exception>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -29,7 +31,28 @@ struct SimulateOptions {
   std::string out_path;
   std::string trace_path;  // --trace: Chrome-trace JSON of the event engine's run
   std::string ops_path;    // --ops: one CSV row per op of that run
+  // The event engine's knobs (sim::SimOptions).
+  std::string network = "flow";   // --network flow|alpha-beta
+  double jitter = 0.0;            // --jitter: compute times x U[1 - j, 1 + j]
+  std::string straggler;          // --straggler RANK:FACTOR
+  std::uint64_t seed = 1;         // --seed: of the jitter
 };
+
+// "3:1.5" -> rank 3, factor 1.5.
+bool parse_straggler(const std::string& text, int& rank, double& factor) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  try {
+    std::size_t used = 0;
+    rank = std::stoi(text.substr(0, colon), &used);
+    if (used != colon) return false;
+    const std::string f = text.substr(colon + 1);
+    factor = std::stod(f, &used);
+    return used == f.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
 
 int run_simulate(const SimulateOptions& o, Io& io) {
   // Every command-line problem is reported together with the scenario's own.
@@ -73,6 +96,35 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       check_output_path(path, option);
     });
   }
+  sim::SimOptions sim_options;
+  sim_options.seed = o.seed;
+  const bool knobs = o.network != "flow" || o.jitter != 0.0 || !o.straggler.empty();
+  if (knobs && o.engine == "analytic")
+    problems.add(Problem{Origin{"--network/--jitter/--straggler"}, "engine",
+                         "these set the event engine: add --engine event or --engine both"});
+  if (o.network == "alpha-beta") sim_options.network = sim::NetworkModel::alpha_beta;
+  else if (o.network != "flow")
+    problems.add(Problem{Origin{"--network " + o.network}, "network",
+                         fmt::format("unknown network model '{}' (known: flow, alpha-beta)", o.network)});
+  if (!(o.jitter >= 0.0 && o.jitter < 1.0))
+    problems.add(Problem{Origin{fmt::format("--jitter {}", o.jitter)}, "jitter", "must be at least 0 and below 1"});
+  sim_options.jitter = o.jitter;
+  if (!o.straggler.empty()) {
+    int rank = -1;
+    double factor = 0.0;
+    if (!parse_straggler(o.straggler, rank, factor)) {
+      problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler", "expected RANK:FACTOR, e.g. 3:1.5"});
+    } else if (rank < 0 || (scenario.ranks() > 0 && rank >= scenario.ranks())) {
+      problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler",
+                           fmt::format("rank {} is not one of the scenario's {} ranks (0..{})", rank, scenario.ranks(),
+                                       scenario.ranks() - 1)});
+    } else if (!(factor > 0.0)) {
+      problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler", "the factor must be positive"});
+    } else {
+      sim_options.straggler = rank;
+      sim_options.straggler_factor = factor;
+    }
+  }
   problems.throw_if_any();
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;
@@ -91,13 +143,28 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   std::string trace, ops;
   for (const auto& m : mechanisms)
     for (Pass p : passes) {
-      if (o.engine != "event") rows.push_back({"analytic", estimate(scenario, m, p)});
+      if (o.engine != "event") rows.push_back({"analytic", estimate(scenario, m, p), std::nullopt});
       if (o.engine == "analytic") continue;
-      sim::EventResult ev = sim::simulate_scenario(scenario, m, p);
+      sim::EventResult ev = sim::simulate_scenario(scenario, m, p, sim_options);
       if (!o.trace_path.empty() && ev.estimate.feasible)
         trace = sim::chrome_trace_json(ev.schedule, ev.timeline, sim::TraceInfo{scenario.name});
       if (!o.ops_path.empty() && ev.estimate.feasible) ops = sim::ops_csv(ev.schedule, ev.timeline);
-      rows.push_back({"event", std::move(ev.estimate)});
+      ResultRow row{"event", std::move(ev.estimate), std::nullopt};
+      if (row.estimate.feasible) {
+        EventFacts f;
+        f.link_shared = ev.timeline.link_shared;
+        f.events = ev.timeline.events;
+        const double span = ev.timeline.makespan.seconds().value();
+        for (const sim::LinkUsage& l : ev.timeline.links) {
+          const double u = span > 0.0 ? l.busy.seconds().value() / span : 0.0;
+          if (l.bytes > 0.0 && (f.busiest_link.empty() || u > f.busiest_utilization)) {
+            f.busiest_link = l.name;
+            f.busiest_utilization = u;
+          }
+        }
+        row.event = std::move(f);
+      }
+      rows.push_back(std::move(row));
     }
 
   std::string text;
@@ -143,6 +210,18 @@ void add_simulate(CLI::App& app, Commands& commands) {
       ->type_name("FILE.json");
   sub->add_option("--ops", o->ops_path, "With --engine event|both, one -m and one -p: write one CSV row per op")
       ->type_name("FILE.csv");
+  sub->add_option("--network", o->network,
+                  "With --engine event|both: flow (max-min fair sharing of links, default) or alpha-beta\n"
+                  "(every message alone on its route: the fast path and the closed form's view)")
+      ->type_name("MODEL");
+  sub->add_option("--jitter", o->jitter,
+                  "With --engine event|both: multiply every compute op's time by a factor drawn uniformly\n"
+                  "from [1 - J, 1 + J] (seeded by --seed; the same op gets the same draw every run)")
+      ->type_name("J");
+  sub->add_option("--straggler", o->straggler,
+                  "With --engine event|both: one slow GPU, its compute FACTOR times slower, e.g. 3:1.5")
+      ->type_name("RANK:FACTOR");
+  sub->add_option("--seed", o->seed, "Seed of --jitter (default 1)")->type_name("N");
   sub->add_option("-f,--format", o->format, "Output: table (default, for people), json (the documented contract), csv")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json", "csv"}));

@@ -323,6 +323,63 @@ TEST(SimulateBadInput, UnknownEngineAndTraceWithoutTheEventEngine) {
   expect_bad_input(run({"simulate", kDefaultScenario, "--trace", "t.json"}), {"--trace", "--engine event", "one -m"});
 }
 
+TEST(SimulateBadInput, EventEngineKnobsAreChecked) {
+  // The knobs set the event engine; each bad value is named with its option.
+  expect_bad_input(run({"simulate", kDefaultScenario, "--jitter", "0.1"}), {"--engine event"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--jitter", "1.5"}), {"--jitter", "below 1"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--network", "carrier-pigeon"}),
+                   {"carrier-pigeon", "flow, alpha-beta"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "3"}), {"--straggler 3", "RANK:FACTOR"});
+  // The scenario has 16 ranks (0..15).
+  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "16:2"}), {"rank 16", "0..15"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "2:0"}), {"positive"});
+}
+
+double event_time(const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"-m", "lv-xattn", "-p", "fwd", "-e", "event"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const json j = simulate_json(args);
+  EXPECT_EQ(j.at("results").size(), 1u);
+  return j.at("results").at(0).at("time_s").get<double>();
+}
+
+TEST(SimulateEventKnobs, AStragglerHoldsTheLockStepRingBack) {
+  // LV-XAttn's forward on this scenario is compute-bound (README: 0.06 ms of 37.6 ms
+  // exposed for fwd+bwd). Every round of the ring waits for the block of the slowest
+  // rank, so one GPU at half speed stretches every round to its block time: the layer
+  // takes close to twice as long (between 1.9x and 2x; the tail hop is not stretched).
+  const double base = event_time({});
+  const double slow = event_time({"--straggler", "5:2"});
+  EXPECT_GT(slow, 1.9 * base);
+  EXPECT_LE(slow, 2.0 * base * (1 + 1e-9));
+}
+
+TEST(SimulateEventKnobs, JitterIsSeededAndBounded) {
+  // Every compute op's time is scaled by a draw from [0.9, 1.1]; a lock-step round takes
+  // the slowest of its blocks, so the layer lands between 0.9x and 1.1x of the
+  // jitter-free time, and above it (the maximum of 16 draws is almost surely above 1).
+  // The draws depend on (seed, rank, op) only: the same seed gives the same time.
+  const double base = event_time({});
+  const double a = event_time({"--jitter", "0.1", "--seed", "7"});
+  EXPECT_EQ(a, event_time({"--jitter", "0.1", "--seed", "7"}));
+  EXPECT_NE(a, event_time({"--jitter", "0.1", "--seed", "8"}));
+  EXPECT_GT(a, base);
+  EXPECT_LT(a, 1.1 * base);
+}
+
+TEST(SimulateEventKnobs, AlphaBetaNetworkIsNeverSlowerThanSharedLinks) {
+  // alpha-beta lets every message have its route alone; the flow model shares links
+  // max-min fairly. Ring moves big key/value blocks and is communication-bound here, so
+  // the network model shows; the contention-free model cannot be the slower one.
+  std::vector<std::string> ring{"-m", "ring", "-p", "fwd", "-e", "event"};
+  auto time_with = [&](const std::string& model) {
+    std::vector<std::string> args = ring;
+    args.insert(args.end(), {"--network", model});
+    return simulate_json(args).at("results").at(0).at("time_s").get<double>();
+  };
+  EXPECT_LE(time_with("alpha-beta"), time_with("flow") * (1 + 1e-12));
+}
+
 TEST(SimulateBadInput, MissingFile) {
   expect_bad_input(run({"simulate", "/nonexistent/dir/s.yaml"}), {"/nonexistent/dir/s.yaml"});
 }

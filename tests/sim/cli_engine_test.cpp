@@ -30,6 +30,45 @@ TEST(SimulateEventEngine, BothEnginesSideBySide) {
   }
 }
 
+TEST(SimulateEventEngine, BothSaysHowFarTheClosedFormIsAndWhetherLinksWereShared) {
+  // Ulysses' all-to-alls on the 16-GPU scenario cross nodes through shared NIC links
+  // (tests/sim/cross_check_test.cpp, AllToAllAcrossNodesSharesNics); LV-XAttn's forward
+  // shares nothing and agrees with the closed form within 1% (eq. 6-8).
+  CliResult r = run({"simulate", kDefaultScenario, "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd", "-f", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["results"].size(), 4u);
+  for (std::size_t i = 0; i < 4; i += 2) {
+    const auto& a = doc["results"][i];
+    const auto& e = doc["results"][i + 1];
+    ASSERT_EQ(e["engine"], "event");
+    EXPECT_FALSE(a.contains("vs_analytic"));
+    EXPECT_FALSE(a.contains("link_shared"));
+    ASSERT_TRUE(e.contains("vs_analytic")) << e.dump();
+    const double ta = a["time_s"].get<double>(), te = e["time_s"].get<double>();
+    // The difference is the two rows' own: (event - analytic) / analytic.
+    EXPECT_NEAR(e["vs_analytic"]["time_diff_s"].get<double>(), te - ta, 1e-12);
+    EXPECT_NEAR(e["vs_analytic"]["time_diff_rel"].get<double>(), (te - ta) / ta, 1e-12);
+    const double rel = (te - ta) / ta;
+    EXPECT_EQ(e["vs_analytic"]["closed_form"], rel > 0.01 ? "optimistic" : rel < -0.01 ? "pessimistic" : "agrees");
+    EXPECT_GT(e["events"].get<double>(), 0.0);
+    const double u = e["busiest_link"]["utilization"].get<double>();
+    EXPECT_GT(u, 0.0);
+    EXPECT_LE(u, 1.0 + 1e-9);
+  }
+  EXPECT_FALSE(doc["results"][1]["link_shared"].get<bool>());
+  EXPECT_EQ(doc["results"][1]["vs_analytic"]["closed_form"], "agrees");
+  EXPECT_TRUE(doc["results"][3]["link_shared"].get<bool>());
+
+  // The table: a last column with the difference, and a line under it naming the shared
+  // links of Ulysses.
+  CliResult t = run({"simulate", kDefaultScenario, "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("vs closed"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("# ulysses fwd: links were shared (busiest: "), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find("# lv-xattn fwd:"), std::string::npos) << t.out;
+}
+
 TEST(SimulateEventEngine, TraceAndOpsFiles) {
   TempDir dir;
   const std::string trace = dir.path("run.json"), ops = dir.path("ops.csv");
