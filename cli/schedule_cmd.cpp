@@ -26,7 +26,7 @@ struct ScheduleArgs {
   std::string pass = "fwd";
 };
 
-std::string parts_text(const std::vector<Part>& parts) {
+std::string parts_text(const Parts& parts) {
   std::string s;
   for (const Part& p : parts) {
     if (!s.empty()) s += ", ";

@@ -70,10 +70,10 @@ const TransferOp* Op::transfer() const {
 void NameList::push(Name n) {
   if (n.empty() || contains(n)) return;
   if (count_ < inline_capacity && spill_.empty()) {
-    inline_[count_++] = n;
+    inline_.items[count_++] = n;
     return;
   }
-  if (spill_.empty()) spill_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(count_));
+  if (spill_.empty()) spill_.assign(inline_.items, inline_.items + count_);
   spill_.push_back(n);
   ++count_;
 }
@@ -180,7 +180,7 @@ int ProgramBuilder::add(int rank, Op op) {
   const NameList reads = op.reads();
   const NameList writes = op.writes();
   // One lookup per buffer (the map's nodes do not move while this op is added).
-  std::array<Access*, 2 * 12> found{};
+  std::array<Access*, 2 * 12> found;  // NOLINT: each slot is written before it is read
   std::vector<Access*> found_more;
   auto slot = [&](std::size_t i) -> Access*& { return i < found.size() ? found[i] : found_more[i - found.size()]; };
   if (reads.size() + writes.size() > found.size()) found_more.resize(reads.size() + writes.size() - found.size());
@@ -227,7 +227,7 @@ int ProgramBuilder::compute(int rank, ComputeOp c, int round, std::string label)
   return add(rank, std::move(op));
 }
 
-int ProgramBuilder::send(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round) {
+int ProgramBuilder::send(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round) {
   SendOp s;
   s.peer = peer;
   s.tag = tag;
@@ -236,7 +236,7 @@ int ProgramBuilder::send(int rank, int peer, Name tag, std::vector<Part> parts, 
   return add(rank, Op{std::move(s), stream, {}, round, {}});
 }
 
-int ProgramBuilder::recv(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round) {
+int ProgramBuilder::recv(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round) {
   RecvOp r;
   r.peer = peer;
   r.tag = tag;

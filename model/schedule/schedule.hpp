@@ -35,6 +35,7 @@
 #include "model/schedule/index_set.hpp"
 #include "model/schedule/layout.hpp"
 #include "model/schedule/name.hpp"
+#include "model/schedule/small_vec.hpp"
 #include "model/types.hpp"
 #include "model/units.hpp"
 
@@ -110,11 +111,13 @@ struct Part {
   Name buffer;
   Bytes size;
 };
+// A message's parts: up to four without a heap allocation.
+using Parts = SmallVec<Part, 4>;
 
 struct TransferOp {
   int peer = 0;
   Name tag;
-  std::vector<Part> parts;  // a message may carry several buffers (O with its LSE)
+  Parts parts;  // a message may carry several buffers (O with its LSE)
   int group = -1;           // >= 0: posted together with the neighbouring ops of that group
   [[nodiscard]] Bytes size() const;
 };
@@ -160,7 +163,8 @@ enum class OpKind { compute, send, recv, collective };
 class NameList {
  public:
   void push(Name n);  // ignores empty names and repeats
-  [[nodiscard]] const Name* begin() const { return spill_.empty() ? inline_.data() : spill_.data(); }
+  NameList() {}  // NOLINT: the inline slots are written before they are read
+  [[nodiscard]] const Name* begin() const { return spill_.empty() ? inline_.items : spill_.data(); }
   [[nodiscard]] const Name* end() const { return begin() + count_; }
   [[nodiscard]] std::size_t size() const { return count_; }
   [[nodiscard]] bool empty() const { return count_ == 0; }
@@ -169,7 +173,10 @@ class NameList {
 
  private:
   static constexpr std::size_t inline_capacity = 12;
-  std::array<Name, inline_capacity> inline_{};
+  union Slots {
+    Slots() {}  // NOLINT: left unwritten (lists are built in hot loops); count_ says what holds
+    Name items[inline_capacity];
+  } inline_;
   std::vector<Name> spill_;  // used (holding every name) once there are more
   std::size_t count_ = 0;
 };
@@ -177,7 +184,7 @@ class NameList {
 struct Op {
   OpBody body;
   Stream stream;
-  std::vector<int> deps;  // indices of earlier ops in the same program
+  SmallVec<int, 4> deps;  // indices of earlier ops in the same program
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
   std::string label;      // for people: "round 3: Q2 x KV5"; empty where describe() derives it
 
@@ -234,8 +241,8 @@ class ProgramBuilder {
   int add(int rank, Op op);  // returns the op's index in the rank's program
   // An empty label leaves it to Op::describe().
   int compute(int rank, ComputeOp c, int round, std::string label = {});
-  int send(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round);
-  int recv(int rank, int peer, Name tag, std::vector<Part> parts, Stream stream, int group, int round);
+  int send(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round);
+  int recv(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round);
   int collective(int rank, CollectiveOp c, Stream stream, int round, std::string label);
   // A new transfer-group number for `rank`.
   int next_group(int rank);

@@ -99,7 +99,9 @@ Schedule build_schedule(const Mechanism& m, Pass pass, const BuildOptions& optio
       s.outputs = {"dq", "dk", "dv"};
       break;
     case Pass::fwd_bwd:
+      c.backward_follows = true;
       build_pass(c, m, Pass::fwd);
+      c.backward_follows = false;
       c.round_base = s.rounds();
       build_pass(c, m, Pass::bwd);
       s.inputs = {"q", "k", "v", "do"};

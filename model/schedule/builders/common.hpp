@@ -22,6 +22,12 @@ struct Ctx {
   std::string pass_tag;    // "fwd" / "bwd": keeps tags of a fwd+bwd schedule unique
   int round_base = 0;      // round number of this pass's first round
   bool count_rounds = true;  // false: ops are outside any ring round (Ulysses' local attention)
+  bool backward_follows = false;  // fwd of a fwd+bwd schedule: room is reserved for both passes
+
+  // Room for the `ops` this pass is about to add to `rank`. When the backward follows, three
+  // times as many (a ring backward adds at most 7/4 of its forward's ops): the program's
+  // vector then never moves its forward ops, and capacity never written costs no memory.
+  void reserve(int rank, std::size_t ops) { b.reserve(rank, backward_follows ? 3 * ops : ops); }
 
   Ctx(Schedule& sched, const BuildOptions& o);
   [[nodiscard]] int rank_at(int position) const { return order[static_cast<std::size_t>(position)]; }

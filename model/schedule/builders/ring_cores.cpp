@@ -118,7 +118,7 @@ class Tags {
 
 // One grouped exchange with the ring neighbours: send `out` to the next member, receive
 // `in` from the previous one, posted together on `stream`.
-void exchange(Ctx& c, const RingSpec& r, int i, std::vector<Part> out, std::vector<Part> in, Name tag, Stream stream,
+void exchange(Ctx& c, const RingSpec& r, int i, Parts out, Parts in, Name tag, Stream stream,
               int rnd) {
   const int n = static_cast<int>(r.members.size());
   const int me = r.members[static_cast<std::size_t>(i)].rank;
@@ -131,13 +131,13 @@ void exchange(Ctx& c, const RingSpec& r, int i, std::vector<Part> out, std::vect
 
 // The round-t prefetch group: send the block used in round t to the next member, receive
 // the one for round t+1 from the previous member.
-void prefetch(Ctx& c, const RingSpec& r, int i, int t, std::vector<Part> now, std::vector<Part> next, const Tags& tags) {
+void prefetch(Ctx& c, const RingSpec& r, int i, int t, Parts now, Parts next, const Tags& tags) {
   exchange(c, r, i, std::move(now), std::move(next), tags.at(t), comm_stream(0), c.round(t));
 }
 
 // The accumulator produced in round t goes to the next member during round t+1; after the
 // last round it goes home (the tail).
-void pass_on(Ctx& c, const RingSpec& r, int i, int t, std::vector<Part> out, std::vector<Part> in, const Tags& tags) {
+void pass_on(Ctx& c, const RingSpec& r, int i, int t, Parts out, Parts in, const Tags& tags) {
   const int n = static_cast<int>(r.members.size());
   exchange(c, r, i, std::move(out), std::move(in), tags.at(t), comm_stream(1), t + 1 < n ? c.round(t + 1) : -1);
 }
@@ -152,12 +152,12 @@ void kv_ring_forward(Ctx& c, const RingSpec& r) {
   const Name po = r.name + ".part_o", pl = r.name + ".part_lse";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    c.b.reserve(me.rank, 4 * static_cast<std::size_t>(n) + 2);
+    c.reserve(me.rank, 4 * static_cast<std::size_t>(n) + 2);
     auto k_at = [&](int t) { return t == 0 ? r.buf.k : ks.at(t); };
     auto v_at = [&](int t) { return t == 0 ? r.buf.v : vs.at(t); };
     auto kv_parts = [&](int t) {
       Bytes half = c.act(r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens.size(), r.kv_heads);
-      return std::vector<Part>{{k_at(t), half}, {v_at(t), half}};
+      return Parts{{k_at(t), half}, {v_at(t), half}};
     };
     for (int t = 0; t < n; ++t) {
       const IndexSet& kv = r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens;
@@ -188,7 +188,7 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
   const Name pdk = r.name + ".part_dk", pdv = r.name + ".part_dv";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    c.b.reserve(me.rank, 7 * static_cast<std::size_t>(n) + 2);
+    c.reserve(me.rank, 7 * static_cast<std::size_t>(n) + 2);
     auto k_at = [&](int t) { return t == 0 ? r.buf.k : ks.at(t); };
     auto v_at = [&](int t) { return t == 0 ? r.buf.v : vs.at(t); };
     auto dk_at = [&](int t) { return n == 1 ? r.buf.dk : dks.at(t); };
@@ -196,12 +196,12 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].kv_tokens.size(); };
     auto kv_parts = [&](int t) {
       Bytes half = c.act(rows_at(t), r.kv_heads);
-      return std::vector<Part>{{k_at(t), half}, {v_at(t), half}};
+      return Parts{{k_at(t), half}, {v_at(t), half}};
     };
     auto dkv_parts = [&](int t, bool home) {
       Bytes half = c.acc(rows_at(t), r.kv_heads);
-      if (home) return std::vector<Part>{{r.buf.dk, half}, {r.buf.dv, half}};
-      return std::vector<Part>{{dk_at(t), half}, {dv_at(t), half}};
+      if (home) return Parts{{r.buf.dk, half}, {r.buf.dv, half}};
+      return Parts{{dk_at(t), half}, {dv_at(t), half}};
     };
     c.fill_zero(me.rank, r.buf.q, r.buf.dq, c.round(0));
     for (int t = 0; t < n; ++t) {
@@ -247,14 +247,14 @@ void q_ring_forward(Ctx& c, const RingSpec& r) {
   const Name po = r.name + ".part_o", pl = r.name + ".part_lse";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    c.b.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
+    c.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
     auto q_at = [&](int t) { return t == 0 ? r.buf.q : qs.at(t); };
     auto o_at = [&](int t) { return n == 1 ? r.buf.o : os.at(t); };
     auto lse_at = [&](int t) { return n == 1 ? r.buf.lse : lses.at(t); };
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens.size(); };
-    auto q_parts = [&](int t) { return std::vector<Part>{{q_at(t), c.act(rows_at(t), r.heads)}}; };
+    auto q_parts = [&](int t) { return Parts{{q_at(t), c.act(rows_at(t), r.heads)}}; };
     auto acc_parts = [&](int t, bool home) {
-      return std::vector<Part>{{home ? r.buf.o : o_at(t), c.acc(rows_at(t), r.heads)},
+      return Parts{{home ? r.buf.o : o_at(t), c.acc(rows_at(t), r.heads)},
                                {home ? r.buf.lse : lse_at(t), c.stat(rows_at(t), r.heads)}};
     };
     for (int t = 0; t < n; ++t) {
@@ -288,14 +288,13 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
   const Name pdq = r.name + ".part_dq";
   for (int i = 0; i < n; ++i) {
     const RingMember& me = r.members[static_cast<std::size_t>(i)];
-    c.b.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
+    c.reserve(me.rank, 6 * static_cast<std::size_t>(n) + 2);
     auto name_at = [&](Name own, const Slots& slots, int t) { return t == 0 ? own : slots.at(t); };
     auto dq_at = [&](int t) { return n == 1 ? r.buf.dq : dqs.at(t); };
     auto rows_at = [&](int t) { return r.members[static_cast<std::size_t>(wrap(i - t, n))].q_tokens.size(); };
     auto pack = [&](int t) {
       std::int64_t rows = rows_at(t);
-      std::vector<Part> p{{name_at(r.buf.q, qs, t), c.act(rows, r.heads)}};
-      p.reserve(4);
+      Parts p{{name_at(r.buf.q, qs, t), c.act(rows, r.heads)}};
       if (use_delta) p.push_back({name_at(r.buf.delta, deltas, t), c.stat(rows, r.heads)});
       else p.push_back({name_at(r.buf.o, os, t), c.act(rows, r.heads)});
       p.push_back({name_at(r.buf.dout, dos, t), c.act(rows, r.heads)});
@@ -303,7 +302,7 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
       return p;
     };
     auto dq_parts = [&](int t, bool home) {
-      return std::vector<Part>{{home ? r.buf.dq : dq_at(t), c.acc(rows_at(t), r.heads)}};
+      return Parts{{home ? r.buf.dq : dq_at(t), c.acc(rows_at(t), r.heads)}};
     };
     c.fill_zero(me.rank, r.buf.k, r.buf.dk, c.round(0));
     c.fill_zero(me.rank, r.buf.v, r.buf.dv, c.round(0));

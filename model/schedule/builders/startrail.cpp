@@ -81,7 +81,7 @@ void reduce_scatter(Ctx& c, const Teams& t, int pos, const std::string& in, cons
 
 // One point-to-point exchange per rank: send `out` to `to_pos`, receive `in` from
 // `from_pos`, posted as a group; a local copy where the destination is the rank itself.
-void exchange(Ctx& c, int pos, int to_pos, int from_pos, const std::vector<Part>& out, const std::vector<Part>& in,
+void exchange(Ctx& c, int pos, int to_pos, int from_pos, const Parts& out, const Parts& in,
               const std::string& what) {
   const int me = c.rank_at(pos);
   if (to_pos == pos) {
