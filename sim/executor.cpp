@@ -50,8 +50,8 @@ struct StreamState {
 enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 
 // What the run loop needs of an op, packed (48 bytes, its state, critical-path
-// predecessor and successor on its stream included: one cache line serves the checks an
-// event makes) so that a 10-million-op schedule is walked from one compact array per rank
+// predecessor, successor on its stream and first two dependencies included: one cache
+// line serves the checks an event makes) so that a 10-million-op schedule is walked from one compact array per rank
 // instead of the Schedule's rich ops (about 340 bytes each).
 struct OpInfo {
   union {
@@ -60,7 +60,8 @@ struct OpInfo {
   };
   std::int32_t peer = -1;      // send, recv: the other rank
   std::int32_t match = -1;     // send, recv: the partner's op index; collective: its instance
-  std::uint32_t dep_begin = 0; // into RankState::deps
+  // Dependencies: up to two held here (dep[0], dep[1]: most ops have one or two), more
+  // as the slice [dep[0], dep[0] + dep_count) of RankState::deps.
   std::uint16_t dep_count = 0;
   std::uint16_t width = 1;     // ops posted together when this op reaches its stream's head
   OpKind kind = OpKind::compute;
@@ -68,6 +69,7 @@ struct OpInfo {
   OpState state = OpState::waiting;
   OpId pred{-1, -1};           // what this op last waited for (critical path)
   std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none)
+  std::int32_t dep[2] = {0, 0};
 };
 static_assert(sizeof(OpInfo) == 48);
 
@@ -84,7 +86,7 @@ struct Interference {
 struct RankState {
   Interference busy;
   std::vector<OpInfo> info;
-  std::vector<std::int32_t> deps;   // flattened, without deps on members of the op's own group
+  std::vector<std::int32_t> deps;   // dependencies of ops with more than two (OpInfo::dep), flattened
   std::array<StreamState, max_streams> streams{};
   int stream_count = 0;
 };
@@ -168,6 +170,7 @@ class Executor {
     std::unordered_map<Key, OpId, KeyHash> unmatched_sends, unmatched_recvs;
     std::unordered_map<Name, int> instance_of;
     std::array<std::vector<std::int32_t>, max_streams> lists;  // per stream: the rank's ops in order
+    std::vector<std::int32_t> kept;                            // one op's dependencies outside its group
     for (int r = 0; r < P; ++r) {
       const Program& prog = s_.programs[static_cast<std::size_t>(r)];
       const std::size_t n = prog.ops.size();
@@ -241,10 +244,17 @@ class Executor {
           const int first = list[k], last = list[end - 1];
           for (std::size_t m = k; m < end; ++m) {
             OpInfo& info = rs.info[static_cast<std::size_t>(list[m])];
-            info.dep_begin = static_cast<std::uint32_t>(rs.deps.size());
+            kept.clear();
             for (int d : prog.ops[static_cast<std::size_t>(list[m])].deps)
-              if (d < first || d > last) rs.deps.push_back(d);
-            info.dep_count = static_cast<std::uint16_t>(rs.deps.size() - info.dep_begin);
+              if (d < first || d > last) kept.push_back(d);
+            if (kept.size() > 0xffff) throw SimulationError("an op has more than 65535 dependencies");
+            info.dep_count = static_cast<std::uint16_t>(kept.size());
+            if (kept.size() <= 2) {
+              for (std::size_t j = 0; j < kept.size(); ++j) info.dep[j] = kept[j];
+            } else {
+              info.dep[0] = static_cast<std::int32_t>(rs.deps.size());
+              rs.deps.insert(rs.deps.end(), kept.begin(), kept.end());
+            }
           }
           k = end;
         }
@@ -340,7 +350,7 @@ class Executor {
   }
 
   static bool ready(const RankState& rs, const OpInfo& info) {
-    const std::int32_t* d = rs.deps.data() + info.dep_begin;
+    const std::int32_t* d = info.dep_count <= 2 ? info.dep : rs.deps.data() + info.dep[0];
     for (int k = 0; k < info.dep_count; ++k)
       if (rs.info[static_cast<std::size_t>(d[k])].state != OpState::done) return false;
     return true;
