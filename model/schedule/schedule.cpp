@@ -137,8 +137,14 @@ std::string Op::describe() const {
   if (!label.empty()) return label;
   if (const auto* c = compute()) {
     switch (c->kind) {
-      case ComputeKind::attention_forward: return fmt::format("attention {} x {} -> {}", c->q, c->k, c->o);
-      case ComputeKind::attention_backward: return fmt::format("backward {} x {}", c->q, c->k);
+      case ComputeKind::attention_forward:
+      case ComputeKind::attention_backward: {
+        const bool fwd = c->kind == ComputeKind::attention_forward;
+        if (c->block.q_block < 0) return fwd ? fmt::format("attention {} x {} -> {}", c->q, c->k, c->o)
+                                             : fmt::format("backward {} x {}", c->q, c->k);
+        std::string text = round >= 0 ? fmt::format("round {}: ", round) : std::string();
+        return text + fmt::format("{}Q{} x KV{}", fwd ? "" : "backward ", c->block.q_block, c->block.kv_block);
+      }
       case ComputeKind::merge: return fmt::format("merge {} into {}", c->part_o, c->o);
       case ComputeKind::softmax_delta: return fmt::format("{} = rowsum({} * {})", c->delta, c->dout, c->o);
       case ComputeKind::lse_combine: return fmt::format("{} = lse-combine({})", c->dst, c->src);

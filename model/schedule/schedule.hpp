@@ -88,6 +88,10 @@ struct BlockShape {
   std::int64_t batch = 1;
   Mask mask = Mask::dense;
   std::int64_t allowed_pairs = 0;  // (query, key) pairs the mask allows, per head and batch
+  // For people: which ring members' query and key/value blocks meet here (-1: not a ring
+  // block). Op::describe() turns them into "round 3: Q1 x KV2" without a string per op.
+  std::int32_t q_block = -1;
+  std::int32_t kv_block = -1;
 };
 
 // Buffers are named per rank (interned: name.hpp). Which fields an op uses depends on its
@@ -186,7 +190,7 @@ struct Op {
   Stream stream;
   SmallVec<int, 4> deps;  // indices of earlier ops in the same program
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
-  std::string label;      // for people: "round 3: Q2 x KV5"; empty where describe() derives it
+  std::string label;      // for people; empty where describe() derives it from the op
 
 
   [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }

@@ -167,13 +167,13 @@ void kv_ring_forward(Ctx& c, const RingSpec& r) {
         if (t == 0) c.fill_empty_output(me.rank, r.buf.q, r.buf.o, r.buf.lse, c.round(t));
         continue;
       }
-      std::string label = fmt::format("round {}: Q{} x KV{}", t, i, wrap(i - t, n));
       BlockShape blk = c.block(me.q_tokens, kv, r.heads, r.kv_heads, pairs);
+      blk.q_block = i;
+      blk.kv_block = wrap(i - t, n);
       if (t == 0) {
-        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), r.buf.o, r.buf.lse, blk, r.heads, c.round(t),
-                            std::move(label));
+        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), r.buf.o, r.buf.lse, blk, r.heads, c.round(t));
       } else {
-        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t), std::move(label));
+        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t));
         c.merge(me.rank, r.buf.o, r.buf.lse, po, pl, me.q_tokens.size(), r.heads, c.round(t));
       }
     }
@@ -226,8 +226,10 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
         op.dq_mode = Accumulate::add;
         op.dkv_mode = Accumulate::overwrite;
         op.block = c.block(me.q_tokens, kv, r.heads, r.kv_heads, pairs);
+        op.block.q_block = i;
+        op.block.kv_block = wrap(i - t, n);
         op.flops = c.backward_flops(r.heads, pairs);
-        c.b.compute(me.rank, std::move(op), c.round(t), fmt::format("round {}: backward Q{} x KV{}", t, i, wrap(i - t, n)));
+        c.b.compute(me.rank, std::move(op), c.round(t));
         if (split) {
           Bytes half = c.acc(rows_at(t), r.kv_heads);
           c.accumulate(me.rank, pdk, dk_at(t), half, c.round(t));
@@ -264,13 +266,13 @@ void q_ring_forward(Ctx& c, const RingSpec& r) {
       if (pairs == 0) {
         if (t == 0) c.fill_empty_output(me.rank, q_at(0), o_at(0), lse_at(0), c.round(t));
       } else {
-        std::string label = fmt::format("round {}: Q{} x KV{}", t, wrap(i - t, n), i);
         BlockShape blk = c.block(q, me.kv_tokens, r.heads, r.kv_heads, pairs);
+        blk.q_block = wrap(i - t, n);
+        blk.kv_block = i;
         if (t == 0) {
-          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, o_at(t), lse_at(t), blk, r.heads, c.round(t),
-                              std::move(label));
+          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, o_at(t), lse_at(t), blk, r.heads, c.round(t));
         } else {
-          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, po, pl, blk, r.heads, c.round(t), std::move(label));
+          c.attention_forward(me.rank, q_at(t), r.buf.k, r.buf.v, po, pl, blk, r.heads, c.round(t));
           c.merge(me.rank, o_at(t), lse_at(t), po, pl, q.size(), r.heads, c.round(t));
         }
       }
@@ -329,8 +331,10 @@ void q_ring_backward(Ctx& c, const RingSpec& r) {
         op.dq_mode = Accumulate::overwrite;
         op.dkv_mode = Accumulate::add;
         op.block = c.block(q, me.kv_tokens, r.heads, r.kv_heads, pairs);
+        op.block.q_block = wrap(i - t, n);
+        op.block.kv_block = i;
         op.flops = c.backward_flops(r.heads, pairs);
-        c.b.compute(me.rank, std::move(op), c.round(t), fmt::format("round {}: backward Q{} x KV{}", t, wrap(i - t, n), i));
+        c.b.compute(me.rank, std::move(op), c.round(t));
         if (split) c.accumulate(me.rank, pdq, dq_at(t), c.acc(rows_at(t), r.heads), c.round(t));
       }
       if (n > 1) pass_on(c, r, i, t, dq_parts(t, false), dq_parts(t + 1, t + 1 == n), dq_tags);
