@@ -67,21 +67,6 @@ const TransferOp* Op::transfer() const {
   return nullptr;
 }
 
-void NameList::push(Name n) {
-  if (n.empty() || contains(n)) return;
-  if (count_ < inline_capacity && spill_.empty()) {
-    inline_.items[count_++] = n;
-    return;
-  }
-  if (spill_.empty()) spill_.assign(inline_.items, inline_.items + count_);
-  spill_.push_back(n);
-  ++count_;
-}
-
-bool NameList::contains(Name n) const { return std::find(begin(), end(), n) != end(); }
-
-std::vector<std::string> NameList::strings() const { return {begin(), end()}; }
-
 NameList Op::reads() const {
   NameList r;
   if (const auto* c = compute()) {
@@ -185,18 +170,17 @@ int ProgramBuilder::add(int rank, Op op) {
   deps.assign(op.deps.begin(), op.deps.end());
   const NameList reads = op.reads();
   const NameList writes = op.writes();
-  // One lookup per buffer (the map's nodes do not move while this op is added).
-  std::array<Access*, 2 * 12> found;  // NOLINT: each slot is written before it is read
-  std::vector<Access*> found_more;
-  auto slot = [&](std::size_t i) -> Access*& { return i < found.size() ? found[i] : found_more[i - found.size()]; };
-  if (reads.size() + writes.size() > found.size()) found_more.resize(reads.size() + writes.size() - found.size());
-  std::size_t n = 0;
+  // One lookup per buffer, reads first, then writes (the map's nodes do not move while
+  // this op is added).
+  SmallVec<Access*, 24> found;
   for (Name b : reads) {
-    Access* a = slot(n++) = &access(rank, b);
+    Access* a = &access(rank, b);
+    found.push_back(a);
     if (a->last_write >= 0) deps.push_back(a->last_write);
   }
   for (Name b : writes) {
-    Access* a = slot(n++) = &access(rank, b);
+    Access* a = &access(rank, b);
+    found.push_back(a);
     if (a->last_write >= 0) deps.push_back(a->last_write);
     deps.insert(deps.end(), a->reads_since.begin(), a->reads_since.end());
   }
@@ -217,12 +201,10 @@ int ProgramBuilder::add(int rank, Op op) {
   std::sort(deps.begin(), deps.end());
   deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
   op.deps.assign(deps.begin(), deps.end());
-  n = 0;
-  for (std::size_t i = 0; i < reads.size(); ++i) slot(n++)->reads_since.push_back(index);
-  for (std::size_t i = 0; i < writes.size(); ++i) {
-    Access* a = slot(n++);
-    a->last_write = index;
-    a->reads_since.clear();
+  for (std::size_t i = 0; i < reads.size(); ++i) found[i]->reads_since.push_back(index);
+  for (std::size_t i = reads.size(); i < found.size(); ++i) {
+    found[i]->last_write = index;
+    found[i]->reads_since.clear();
   }
   ops.push_back(std::move(op));
   return index;

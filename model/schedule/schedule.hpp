@@ -22,7 +22,7 @@
 //    ordered by these rules (checks.hpp proves it): double buffering is explicit.
 #pragma once
 
-#include <array>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -166,23 +166,17 @@ enum class OpKind { compute, send, recv, collective };
 // the usual handful (an attention backward names ten).
 class NameList {
  public:
-  void push(Name n);  // ignores empty names and repeats
-  NameList() {}  // NOLINT: the inline slots are written before they are read
-  [[nodiscard]] const Name* begin() const { return spill_.empty() ? inline_.items : spill_.data(); }
-  [[nodiscard]] const Name* end() const { return begin() + count_; }
-  [[nodiscard]] std::size_t size() const { return count_; }
-  [[nodiscard]] bool empty() const { return count_ == 0; }
-  [[nodiscard]] bool contains(Name n) const;
-  [[nodiscard]] std::vector<std::string> strings() const;
+  void push(Name n) {  // ignores empty names and repeats
+    if (!n.empty() && !contains(n)) names_.push_back(n);
+  }
+  [[nodiscard]] const Name* begin() const { return names_.begin(); }
+  [[nodiscard]] const Name* end() const { return names_.end(); }
+  [[nodiscard]] std::size_t size() const { return names_.size(); }
+  [[nodiscard]] bool empty() const { return names_.empty(); }
+  [[nodiscard]] bool contains(Name n) const { return std::find(begin(), end(), n) != end(); }
 
  private:
-  static constexpr std::size_t inline_capacity = 12;
-  union Slots {
-    Slots() {}  // NOLINT: left unwritten (lists are built in hot loops); count_ says what holds
-    Name items[inline_capacity];
-  } inline_;
-  std::vector<Name> spill_;  // used (holding every name) once there are more
-  std::size_t count_ = 0;
+  SmallVec<Name, 12> names_;
 };
 
 struct Op {
@@ -191,7 +185,6 @@ struct Op {
   SmallVec<int, 4> deps;  // indices of earlier ops in the same program
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
   std::string label;      // for people; empty where describe() derives it from the op
-
 
   [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }
   [[nodiscard]] const ComputeOp* compute() const { return std::get_if<ComputeOp>(&body); }

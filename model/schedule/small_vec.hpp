@@ -6,7 +6,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -55,8 +54,8 @@ class SmallVec {
     for (; first != last; ++first) data()[size_++] = *first;
   }
 
-  [[nodiscard]] T* data() { return heap_ ? heap_.get() : inline_.data(); }
-  [[nodiscard]] const T* data() const { return heap_ ? heap_.get() : inline_.data(); }
+  [[nodiscard]] T* data() { return heap_ ? heap_.get() : inline_.items; }
+  [[nodiscard]] const T* data() const { return heap_ ? heap_.get() : inline_.items; }
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] bool empty() const { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
@@ -103,13 +102,18 @@ class SmallVec {
     if (o.heap_) {
       heap_ = std::move(o.heap_);
     } else {
-      std::copy(o.inline_.begin(), o.inline_.begin() + static_cast<std::ptrdiff_t>(o.size_), inline_.begin());
+      std::copy(o.inline_.items, o.inline_.items + o.size_, inline_.items);
     }
     o.size_ = 0;
     o.capacity_ = N;
   }
 
-  std::array<T, N> inline_{};
+  // The first N, left unwritten until pushed (size_ says how many hold a value): small
+  // lists are built in hot loops, where filling N slots first would cost more than the list.
+  union Inline {
+    Inline() {}  // NOLINT(modernize-use-equals-default): = default would value-initialize
+    T items[N];
+  } inline_;
   std::unique_ptr<T[]> heap_;  // set once more than N are held
   std::uint32_t size_ = 0;
   std::uint32_t capacity_ = N;
