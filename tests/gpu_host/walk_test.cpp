@@ -21,15 +21,21 @@ struct Built {
   Schedule s;
 };
 
-// The builders' schedules at P = 2, 3, 4, 8 where each mechanism allows it, all passes.
-std::vector<Built> schedules() {
-  std::vector<Built> out;
+// Small enough to build every mechanism at P = 8 in a blink; GQA (8 query heads, 2 KV).
+AttentionShape tiny_shape() {
   AttentionShape sh;
   sh.heads = 8;
   sh.kv_heads = 2;
   sh.head_dim = 16;
   sh.q_tokens = 48;
   sh.kv_tokens = 96;
+  return sh;
+}
+
+// The builders' schedules at P = 2, 3, 4, 8 where each mechanism allows it, all passes.
+std::vector<Built> schedules() {
+  std::vector<Built> out;
+  const AttentionShape sh = tiny_shape();
   for (int P : {2, 3, 4, 8})
     for (const char* m : {"lv-xattn", "ring", "ulysses", "startrail:c=2", "usp:u=2"})
       for (Pass p : {Pass::fwd, Pass::bwd, Pass::fwd_bwd}) {
@@ -118,12 +124,7 @@ TEST(Walk, TheDeadlockCheckFindsAnIssueOrderThatIsNotASliceOfOneSequence) {
   // The check above can fail: rank 1 of a 4-rank ring issuing its first two transfers in
   // the opposite order (receive from rank 0 after sending to rank 2, while rank 2 first
   // sends elsewhere) is no longer a slice of one global sequence, and gets stuck.
-  AttentionShape sh;
-  sh.heads = 8;
-  sh.kv_heads = 2;
-  sh.head_dim = 16;
-  sh.q_tokens = 48;
-  sh.kv_tokens = 96;
+  const AttentionShape sh = tiny_shape();
   const Schedule s = build_schedule(*parse_mechanism("ring"), Pass::fwd, BuildOptions{sh, 4, 2, {}, 0});
   const std::vector<CommStep> steps = comm_steps(s);
   auto q = slices(steps, 4);
@@ -211,12 +212,7 @@ TEST(Walk, AnUnmatchedSendIsRefusedNamingIt) {
 }
 
 TEST(Walk, DefaultComputeOrderIsValidAndValidationRefusesARepeat) {
-  AttentionShape sh;
-  sh.heads = 8;
-  sh.kv_heads = 2;
-  sh.head_dim = 16;
-  sh.q_tokens = 48;
-  sh.kv_tokens = 96;
+  const AttentionShape sh = tiny_shape();
   const Schedule s = build_schedule(*parse_mechanism("lv-xattn"), Pass::fwd, BuildOptions{sh, 3, 2, {}, 0});
   std::vector<OpId> order = default_compute_order(s);
   EXPECT_NO_THROW(validate_compute_order(s, order));

@@ -20,32 +20,19 @@
 
 #include "model/scenario.hpp"
 #include "sim/network.hpp"
+#include "tests/sim/sim_test_util.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace xattn::sim {
 namespace {
 
-constexpr std::int64_t us = 1'000'000;  // picoseconds per microsecond
+using test::run_all;
+using test::us;
 
 const std::string kThreeGpus = std::string(XATTN_SOURCE_DIR) + "/tests/data/topology/three-gpus.yaml";
 
 Cluster three_gpus() { return load_scenario(kThreeGpus).cluster; }
 
-// Runs the network until idle; returns the completion time of each id (index = id).
-std::vector<Time> run_all(Network& net, std::size_t ids) {
-  std::vector<Time> at(ids, Time::never());
-  std::vector<std::uint64_t> done;
-  Time now;
-  for (;;) {
-    const Time next = net.next_event_after(now);
-    if (next.is_never()) break;
-    done.clear();
-    net.advance(now, next - now, done);
-    now = next;
-    for (auto id : done) at[id] = now;
-  }
-  return at;
-}
 
 std::vector<std::string> names(const Topology& t, int from, int to) {
   std::vector<std::string> out;

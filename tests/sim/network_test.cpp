@@ -7,27 +7,13 @@
 #include <gtest/gtest.h>
 
 #include "sim/network.hpp"
+#include "tests/sim/sim_test_util.hpp"
 
 namespace xattn::sim {
 namespace {
 
-constexpr std::int64_t us = 1'000'000;  // picoseconds per microsecond
-
-// Runs the network until idle; returns the completion time of each id (index = id).
-std::vector<Time> run_all(Network& net, std::size_t ids) {
-  std::vector<Time> at(ids, Time::never());
-  std::vector<std::uint64_t> done;
-  Time now;
-  for (;;) {
-    Time next = net.next_event_after(now);
-    if (next.is_never()) break;
-    done.clear();
-    net.advance(now, next - now, done);
-    now = next;
-    for (auto id : done) at[id] = now;
-  }
-  return at;
-}
+using test::run_all;
+using test::us;
 
 Topology two_links(double a_GBps, double b_GBps) {
   Topology t(3);

@@ -1,12 +1,15 @@
 // Fixtures the simulator's tests share: a time unit, a compute cost model that times
-// elementwise ops by hand-friendly figures, and hand-made schedules' building blocks.
+// elementwise ops by hand-friendly figures, hand-made schedules' building blocks, and a
+// loop that runs a network until it is idle.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/schedule/schedule.hpp"
 #include "sim/compute_cost.hpp"
+#include "sim/network.hpp"
 
 namespace xattn::sim::test {
 
@@ -29,6 +32,22 @@ inline ComputeOp copy_op(const std::string& src, const std::string& dst, double 
   c.dst = dst;
   c.touched = Bytes(touched_bytes);
   return c;
+}
+
+// Runs the network until idle; returns the completion time of each id (index = id).
+inline std::vector<Time> run_all(Network& net, std::size_t ids) {
+  std::vector<Time> at(ids, Time::never());
+  std::vector<std::uint64_t> done;
+  Time now;
+  for (;;) {
+    const Time next = net.next_event_after(now);
+    if (next.is_never()) break;
+    done.clear();
+    net.advance(now, next - now, done);
+    now = next;
+    for (auto id : done) at[id] = now;
+  }
+  return at;
 }
 
 inline Schedule empty_schedule(int ranks) {
