@@ -104,7 +104,7 @@ struct Planner {
       case ComputeKind::accumulate:
       case ComputeKind::copy:
         if (c.touched.value() > 0) bytes(c.src, static_cast<std::int64_t>(c.touched.value() / (c.kind == ComputeKind::copy ? 2.0 : 3.0)));
-        if (!c.rows.has_value()) same(c.src, c.dst);
+        if (!c.rows) same(c.src, c.dst);
         else if (get(c.src).cls == BufferClass::stat) stat(c.dst);
         break;
       case ComputeKind::fill_zero:

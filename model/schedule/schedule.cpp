@@ -210,8 +210,8 @@ int ProgramBuilder::add(int rank, Op op) {
   return index;
 }
 
-int ProgramBuilder::compute(int rank, ComputeOp c, int round, std::string label) {
-  Op op{std::move(c), compute_stream, {}, round, std::move(label)};
+int ProgramBuilder::compute(int rank, ComputeOp c, int round, Name label) {
+  Op op{std::move(c), compute_stream, {}, round, label};
   return add(rank, std::move(op));
 }
 
@@ -233,8 +233,8 @@ int ProgramBuilder::recv(int rank, int peer, Name tag, Parts parts, Stream strea
   return add(rank, Op{std::move(r), stream, {}, round, {}});
 }
 
-int ProgramBuilder::collective(int rank, CollectiveOp c, Stream stream, int round, std::string label) {
-  return add(rank, Op{std::move(c), stream, {}, round, std::move(label)});
+int ProgramBuilder::collective(int rank, CollectiveOp c, Stream stream, int round, Name label) {
+  return add(rank, Op{std::move(c), stream, {}, round, label});
 }
 
 void ProgramBuilder::reserve(int rank, std::size_t more) {

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -61,7 +62,7 @@ struct OpId {
   friend auto operator<=>(const OpId&, const OpId&) = default;
 };
 
-enum class ComputeKind {
+enum class ComputeKind : std::uint8_t {
   attention_forward,   // (q, k, v) -> (o, lse): one block, normalized, with its log-sum-exp
   attention_backward,  // (q, k, v, o or delta, dout, lse) -> dq, dk, dv, using the final lse
   merge,               // (o, lse) <- stable log-sum-exp merge of (o, lse) and (part_o, part_lse)
@@ -76,7 +77,7 @@ enum class ComputeKind {
 
 [[nodiscard]] std::string_view to_string(ComputeKind k);
 
-enum class Accumulate { overwrite, add };
+enum class Accumulate : std::uint8_t { overwrite, add };
 
 // The shape of one attention block, for FLOPs, the simulator and the GPU kernels.
 struct BlockShape {
@@ -95,16 +96,19 @@ struct BlockShape {
 };
 
 // Buffers are named per rank (interned: name.hpp). Which fields an op uses depends on its
-// kind (see ComputeKind); unused names stay empty.
+// kind (see ComputeKind); unused names stay empty. The fields are ordered so that the op
+// packs tightly (a 1024-GPU schedule holds millions of them).
 struct ComputeOp {
   ComputeKind kind = ComputeKind::attention_forward;
+  Accumulate dq_mode = Accumulate::overwrite;
+  Accumulate dkv_mode = Accumulate::overwrite;
   Name q, k, v, o, lse, dout, delta, dq, dk, dv;
   Name part_o, part_lse;         // merge: the partial merged in
   Name merged_lse;               // rescale: the team's merged lse
   Name src, dst;                 // lse_combine, accumulate, copy, fill_zero
-  std::optional<IndexSet> rows;  // copy: keep only these tokens (all when unset)
-  Accumulate dq_mode = Accumulate::overwrite;
-  Accumulate dkv_mode = Accumulate::overwrite;
+  // copy: keep only these tokens (all when null). Shared and immutable: rare, and an op
+  // is copied freely.
+  std::shared_ptr<const IndexSet> rows;
   BlockShape block;              // attention ops
   Flops flops;
   Bytes touched;                 // elementwise ops: bytes read and written (for the simulator)
@@ -184,7 +188,7 @@ struct Op {
   Stream stream;
   SmallVec<int, 4> deps;  // indices of earlier ops in the same program
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
-  std::string label;      // for people; empty where describe() derives it from the op
+  Name label;             // for people; empty where describe() derives it from the op
 
   [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }
   [[nodiscard]] const ComputeOp* compute() const { return std::get_if<ComputeOp>(&body); }
@@ -237,10 +241,10 @@ class ProgramBuilder {
   explicit ProgramBuilder(Schedule& s) : s_(s) {}
   int add(int rank, Op op);  // returns the op's index in the rank's program
   // An empty label leaves it to Op::describe().
-  int compute(int rank, ComputeOp c, int round, std::string label = {});
+  int compute(int rank, ComputeOp c, int round, Name label = {});
   int send(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round);
   int recv(int rank, int peer, Name tag, Parts parts, Stream stream, int group, int round);
-  int collective(int rank, CollectiveOp c, Stream stream, int round, std::string label);
+  int collective(int rank, CollectiveOp c, Stream stream, int round, Name label);
   // A new transfer-group number for `rank`.
   int next_group(int rank);
   // Room for `more` ops on `rank` ahead of adding them (a builder that knows its count

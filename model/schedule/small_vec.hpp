@@ -36,7 +36,7 @@ class SmallVec {
   }
   SmallVec& operator=(SmallVec&& o) noexcept {
     if (this != &o) {
-      heap_.reset();
+      free_heap();
       take(o);
     }
     return *this;
@@ -45,7 +45,7 @@ class SmallVec {
     assign(values.begin(), values.end());
     return *this;
   }
-  ~SmallVec() = default;
+  ~SmallVec() { free_heap(); }
 
   template <typename It>
   void assign(It first, It last) {
@@ -54,8 +54,8 @@ class SmallVec {
     for (; first != last; ++first) data()[size_++] = *first;
   }
 
-  [[nodiscard]] T* data() { return heap_ ? heap_.get() : inline_.items; }
-  [[nodiscard]] const T* data() const { return heap_ ? heap_.get() : inline_.items; }
+  [[nodiscard]] T* data() { return on_heap() ? store_.heap : store_.items; }
+  [[nodiscard]] const T* data() const { return on_heap() ? store_.heap : store_.items; }
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] bool empty() const { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
@@ -73,9 +73,10 @@ class SmallVec {
   void clear() { size_ = 0; }
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
-    auto grown = std::make_unique<T[]>(n);
-    std::copy(begin(), end(), grown.get());
-    heap_ = std::move(grown);
+    T* grown = new T[n];
+    std::copy(begin(), end(), grown);
+    free_heap();
+    store_.heap = grown;
     capacity_ = static_cast<std::uint32_t>(n);
   }
   void push_back(const T& v) {
@@ -96,27 +97,35 @@ class SmallVec {
   }
 
  private:
+  [[nodiscard]] bool on_heap() const { return capacity_ > N; }
+  void free_heap() {
+    if (on_heap()) delete[] store_.heap;
+    capacity_ = N;
+  }
+  // Leaves `o` empty and inline; `this` holds no heap block when called.
   void take(SmallVec& o) {
     size_ = o.size_;
     capacity_ = o.capacity_;
-    if (o.heap_) {
-      heap_ = std::move(o.heap_);
+    if (o.on_heap()) {
+      store_.heap = o.store_.heap;
     } else {
-      std::copy(o.inline_.items, o.inline_.items + o.size_, inline_.items);
+      std::copy(o.store_.items, o.store_.items + o.size_, store_.items);
     }
     o.size_ = 0;
     o.capacity_ = N;
   }
 
-  // The first N, left unwritten until pushed (size_ says how many hold a value): small
-  // lists are built in hot loops, where filling N slots first would cost more than the list.
-  union Inline {
-    Inline() {}  // NOLINT(modernize-use-equals-default): = default would value-initialize
+  // The first N in place, or past N the heap block: one or the other, never both, so a
+  // list of four ints is 24 bytes. The slots are left unwritten until pushed (size_ says
+  // how many hold a value): small lists are built in hot loops, where filling N slots
+  // first would cost more than the list.
+  union Store {
+    Store() {}  // NOLINT(modernize-use-equals-default): = default would value-initialize
     T items[N];
-  } inline_;
-  std::unique_ptr<T[]> heap_;  // set once more than N are held
+    T* heap;
+  } store_;
   std::uint32_t size_ = 0;
-  std::uint32_t capacity_ = N;
+  std::uint32_t capacity_ = N;  // > N: the values are in store_.heap
 };
 
 }  // namespace xattn

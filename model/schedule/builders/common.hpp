@@ -46,7 +46,7 @@ struct Ctx {
 
   // Ops. Labels are left to Op::describe() except where they say more than the op does.
   void attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
-                         int round, std::string label = {});
+                         int round, Name label = {});
   void merge(int rank, Name o, Name lse, Name po, Name plse, std::int64_t rows, std::int64_t heads, int round);
   void fill_empty_output(int rank, Name like_q, Name o, Name lse, int round);
   void fill_zero(int rank, Name like, Name dst, int round);

@@ -38,13 +38,13 @@ BlockShape Ctx::block(const IndexSet& q, const IndexSet& kv, std::int64_t heads,
 }
 
 void Ctx::attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
-                            int rnd, std::string label) {
+                            int rnd, Name label) {
   ComputeOp c;
   c.kind = ComputeKind::attention_forward;
   c.q = q; c.k = k; c.v = v; c.o = o; c.lse = lse;
   c.block = blk;
   c.flops = forward_flops(heads, blk.allowed_pairs);
-  b.compute(rank, std::move(c), rnd, std::move(label));
+  b.compute(rank, std::move(c), rnd, label);
 }
 
 void Ctx::merge(int rank, Name o, Name lse, Name po, Name plse, std::int64_t rows, std::int64_t heads, int rnd) {
