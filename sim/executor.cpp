@@ -52,7 +52,7 @@ enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 // What the run loop needs of an op, packed (48 bytes, its state, critical-path
 // predecessor, successor on its stream and first two dependencies included: one cache
 // line serves the checks an event makes) so that a 10-million-op schedule is walked from
-// one compact array per rank instead of the Schedule's rich ops (about 350 bytes each).
+// one compact array per rank instead of the Schedule's rich ops (about 216 bytes each).
 struct OpInfo {
   union {
     std::int64_t duration_ps = 0;  // compute: its time, jitter included
