@@ -35,7 +35,11 @@ void add_fields(CLI::App& app, Commands& commands) {
     // Lists of entries: YAML only (docs/topology.md).
     fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.links", "entries",
                    "an irregular machine, link by link: name, from, to, bandwidth_GBps, latency_us, duplex, class "
-                   "(YAML only)");
+                   "(the list: YAML only)");
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.links.NAME.bandwidth_GBps", "number",
+                   "listed link NAME: bandwidth per direction, GB/s (--set, sweeps)");
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.links.NAME.latency_us", "number",
+                   "listed link NAME: latency, µs (--set, sweeps)");
     fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.routes", "entries",
                    "routes fixed by hand over cluster.links: from, to, links, both_ways (YAML only)");
     io.out << fmt::to_string(b) << std::flush;

@@ -324,6 +324,17 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
         }
         try {
           plan.axes.push_back(read_axis(*f, it->first, it->second, path));
+          if (is_listed_link_field(key)) {
+            // A listed link's figure: the base scenario must list that link (points cannot
+            // add links), checked here so the problem names the grid key.
+            ScenarioSpec probe = plan.base;
+            try {
+              f->set(probe, plan.axes.back().values.front());
+            } catch (const InputError& e) {
+              for (const auto& p : e.problems()) problems.add(Problem{mark_of(path, it->first), key, p.message});
+              plan.axes.pop_back();
+            }
+          }
         } catch (const InputError& e) {
           problems.add(e);
         }

@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -441,11 +444,73 @@ Origin ScenarioSpec::origin_of(const std::string& field) const {
 
 std::span<const Field> scenario_fields() { return registry(); }
 
+namespace {
+
+// "cluster.links.NAME.KEY" -> (NAME, KEY) for the keys that --set and sweeps may vary.
+std::optional<std::pair<std::string, std::string>> split_listed_link_path(std::string_view path) {
+  constexpr std::string_view prefix = "cluster.links.";
+  if (!path.starts_with(prefix)) return std::nullopt;
+  const std::size_t dot = path.rfind('.');
+  if (dot <= prefix.size()) return std::nullopt;
+  std::string key(path.substr(dot + 1));
+  if (key != "bandwidth_GBps" && key != "latency_us") return std::nullopt;
+  return std::pair{std::string(path.substr(prefix.size(), dot - prefix.size())), std::move(key)};
+}
+
+template <class Links>
+auto* find_listed_link(Links& links, const std::string& name) {
+  auto it = std::find_if(links.begin(), links.end(), [&](const ListedLink& l) { return l.name == name; });
+  return it == links.end() ? nullptr : &*it;
+}
+
+std::string listed_link_names(const std::vector<ListedLink>& links) {
+  if (links.empty()) return "it lists none (cluster.links)";
+  std::string s = "listed: ";
+  for (std::size_t i = 0; i < links.size(); ++i) s += (i > 0 ? ", " : "") + links[i].name;
+  return s;
+}
+
+// A listed link's figure as a field, made on first use and kept (Field pointers are
+// stable for the process, like the registry's).
+const Field* listed_link_field(std::string_view path) {
+  const auto parts = split_listed_link_path(path);
+  if (!parts) return nullptr;
+  static std::mutex lock;
+  static std::map<std::string, std::unique_ptr<Field>, std::less<>> made;
+  std::lock_guard<std::mutex> hold(lock);
+  if (auto it = made.find(path); it != made.end()) return it->second.get();
+  const auto& [name, key] = *parts;
+  const bool bandwidth = key == "bandwidth_GBps";
+  auto field = std::make_unique<Field>(Field{
+      std::string(path), FieldType::number,
+      bandwidth ? fmt::format("listed link {}: bandwidth per direction, GB/s", name)
+                : fmt::format("listed link {}: latency, µs", name),
+      [name, bandwidth, p = std::string(path)](ScenarioSpec& s, const FieldValue& v) {
+        ListedLink* l = find_listed_link(s.cluster.graph.links, name);
+        if (l == nullptr)
+          throw InputError(s.origin_of(p), p,
+                           fmt::format("the scenario lists no link named '{}'; {}", name,
+                                       listed_link_names(s.cluster.graph.links)));
+        if (bandwidth) l->figures.bandwidth = gigabytes_per_second(as_number(v));
+        else l->figures.latency = microseconds(as_number(v));
+      },
+      [name, bandwidth](const Scenario& r) -> FieldValue {
+        const ListedLink* l = find_listed_link(r.cluster.graph.links, name);
+        if (l == nullptr) return 0.0;
+        return bandwidth ? l->figures.bandwidth.value() / 1e9 : l->figures.latency.value() * 1e6;
+      }});
+  return made.emplace(std::string(path), std::move(field)).first->second.get();
+}
+
+}  // namespace
+
 const Field* find_field(std::string_view path) {
   for (const auto& f : registry())
     if (f.path == path) return &f;
-  return nullptr;
+  return listed_link_field(path);
 }
+
+bool is_listed_link_field(std::string_view path) { return split_listed_link_path(path).has_value(); }
 
 FieldValue parse_field_value(const Field& field, const std::string& raw, const Origin& origin) {
   return parse_value(field.type, field.path, raw, origin);
@@ -505,7 +570,10 @@ void apply_override(ScenarioSpec& spec, const std::string& path, const std::stri
     if (!f && path.starts_with(section) && (path.size() == section.size() || path[section.size()] == '.' ||
                                             path[section.size()] == '['))
       throw InputError(origin, path,
-                       fmt::format("{} is a list of entries: write it in the scenario file (docs/topology.md)", section));
+                       fmt::format("{} is a list of entries: write it in the scenario file (docs/topology.md); "
+                                   "only a listed link's figures can be set, by its name: "
+                                   "cluster.links.NAME.bandwidth_GBps or cluster.links.NAME.latency_us",
+                                   section));
   if (!f) {
     std::string prefix = path.substr(0, path.rfind('.') == std::string::npos ? 0 : path.rfind('.'));
     while (!prefix.empty() && !is_prefix_of_field(prefix))
@@ -515,6 +583,15 @@ void apply_override(ScenarioSpec& spec, const std::string& path, const std::stri
                                  known_keys_under(prefix)));
   }
   FieldValue v = parse_field_value(*f, value, origin);
+  if (const auto link = split_listed_link_path(path)) {
+    // Problems the link checks find later name the entry's key: point them here too.
+    spec.origins[path] = origin;
+    f->set(spec, v);
+    const auto& links = spec.cluster.graph.links;
+    for (std::size_t i = 0; i < links.size(); ++i)
+      if (links[i].name == link->first) spec.origins[fmt::format("cluster.links[{}].{}", i, link->second)] = origin;
+    return;
+  }
   if (f->path == "calibration") {
     // Files named on the command line are relative to the working directory.
     ScenarioSpec relative_to_cwd;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -111,12 +112,18 @@ struct Field {
   std::string path;  // "workload.frames"
   FieldType type;
   std::string help;  // one line, with the unit
-  void (*set)(ScenarioSpec&, const FieldValue&);
-  FieldValue (*get)(const Scenario&);  // the resolved value, for tables and round-trips
+  // Functions rather than pointers: a listed link's fields (below) carry its name.
+  std::function<void(ScenarioSpec&, const FieldValue&)> set;
+  std::function<FieldValue(const Scenario&)> get;  // the resolved value, for tables and round-trips
 };
 
 [[nodiscard]] std::span<const Field> scenario_fields();
+// A field by dotted path: one of scenario_fields(), or a listed link's figure by the
+// link's name, "cluster.links.NAME.bandwidth_GBps" or "cluster.links.NAME.latency_us"
+// (docs/topology.md; setting it throws InputError when the scenario lists no such link).
+// nullptr for an unknown path.
 [[nodiscard]] const Field* find_field(std::string_view path);
+[[nodiscard]] bool is_listed_link_field(std::string_view path);
 
 // Parses text as a value of the field's type; throws InputError naming origin and field.
 [[nodiscard]] FieldValue parse_field_value(const Field& field, const std::string& text, const Origin& origin);

@@ -240,11 +240,55 @@ TEST(ScenarioLinks, AllProblemsAreReportedAtOnce) {
   EXPECT_TRUE(starts(p[3].str(), "test.yaml:27:7: cluster.links[3].from: unknown endpoint 'brige'")) << text(p);
 }
 
-TEST(ScenarioLinks, ListsAreWrittenInTheFileNotWithSet) {
-  const std::string e = only_problem(kMachine, {"cluster.links.uplink.bandwidth_GBps=20"});
-  EXPECT_TRUE(starts(e, "--set cluster.links.uplink.bandwidth_GBps=20: cluster.links.uplink.bandwidth_GBps: "
+TEST(ScenarioLinks, ListedLinkFiguresAreSetByNameWithSet) {
+  ScenarioSpec spec = parse_scenario_spec(kMachine, "test.yaml");
+  apply_override(spec, "cluster.links.uplink.bandwidth_GBps=20");
+  apply_override(spec, "cluster.links.uplink.latency_us=5");
+  Scenario s = resolve(spec);
+  EXPECT_DOUBLE_EQ(s.cluster.graph.links[3].figures.bandwidth.value(), 20e9);
+  EXPECT_NEAR(s.cluster.graph.links[3].figures.latency.value(), 5e-6, 1e-18);
+  // The other links keep the file's figures.
+  EXPECT_DOUBLE_EQ(s.cluster.graph.links[1].figures.bandwidth.value(), 50e9);
+  // The closed form's slowest pair follows: gpu1 <-> gpu0 now bottlenecked at 20 GB/s (the
+  // uplink, still below pcie1's 50), latency 1 (pcie1) + 5 (uplink) + 1 (nvl0) = 7 us.
+  EXPECT_DOUBLE_EQ(s.cluster.intra.bandwidth.value(), 20e9);
+  EXPECT_NEAR(s.cluster.intra.latency.value(), 7e-6, 1e-18);
+  // The field reads back the resolved figure, in the field's unit.
+  const Field* f = find_field("cluster.links.uplink.bandwidth_GBps");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f, find_field("cluster.links.uplink.bandwidth_GBps"));  // made once, then kept
+  EXPECT_DOUBLE_EQ(std::get<double>(f->get(s)), 20.0);
+  EXPECT_DOUBLE_EQ(std::get<double>(find_field("cluster.links.uplink.latency_us")->get(s)), 5.0);
+}
+
+TEST(ScenarioLinks, SetNamingAnUnlistedLinkSaysWhichAreListed) {
+  const std::string e = only_problem(kMachine, {"cluster.links.uplnk.bandwidth_GBps=20"});
+  EXPECT_EQ(e, "--set cluster.links.uplnk.bandwidth_GBps=20: cluster.links.uplnk.bandwidth_GBps: the scenario lists no "
+               "link named 'uplnk'; listed: nvl0, pcie1, pcie2, uplink");
+  // A scenario with a structured fabric lists none.
+  const std::string f = only_problem("workload:\n  model: llama-3.2-11b-vision\ncluster:\n  preset: lvxattn-16xa100\n",
+                                     {"cluster.links.nic0.latency_us=3"});
+  EXPECT_NE(f.find("the scenario lists no link named 'nic0'; it lists none (cluster.links)"), std::string::npos) << f;
+}
+
+TEST(ScenarioLinks, ABadFigureFromSetIsReportedAtTheSet) {
+  // The link checks name the entry's key; the origin is the --set that wrote it.
+  const std::string e = only_problem(kMachine, {"cluster.links.uplink.bandwidth_GBps=0"});
+  EXPECT_TRUE(starts(e, "--set cluster.links.uplink.bandwidth_GBps=0: cluster.links[3].bandwidth_GBps: must be positive"))
+      << e;
+  const std::string g = only_problem(kMachine, {"cluster.links.uplink.bandwidth_GBps=fast"});
+  EXPECT_TRUE(starts(g, "--set cluster.links.uplink.bandwidth_GBps=fast: cluster.links.uplink.bandwidth_GBps: ")) << g;
+}
+
+TEST(ScenarioLinks, EndpointsAndRoutesAreWrittenInTheFileNotWithSet) {
+  const std::string e = only_problem(kMachine, {"cluster.links.uplink.to=gpu0"});
+  EXPECT_TRUE(starts(e, "--set cluster.links.uplink.to=gpu0: cluster.links.uplink.to: "
                         "cluster.links is a list of entries: write it in the scenario file"))
       << e;
+  EXPECT_NE(e.find("cluster.links.NAME.bandwidth_GBps or cluster.links.NAME.latency_us"), std::string::npos) << e;
+  const std::string r = only_problem(kMachine, {"cluster.routes.0.from=gpu1"});
+  EXPECT_TRUE(starts(r, "--set cluster.routes.0.from=gpu1: cluster.routes.0.from: cluster.routes is a list of entries"))
+      << r;
   // Routes need links to route over.
   const std::string f = only_problem(
       "workload:\n  model: llama-3.2-11b-vision\ncluster:\n  preset: lvxattn-16xa100\n  routes:\n"
