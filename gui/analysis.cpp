@@ -56,7 +56,9 @@ std::vector<int> scaling_node_counts(int gpus_per_node, int min_gpus, int max_gp
 ScalingResult scaling(const ScenarioSpec& spec, const Scenario& base, Pass pass) {
   ScalingResult r;
   r.gpus_per_node = base.cluster.gpus_per_node;
-  for (int n : scaling_node_counts(r.gpus_per_node)) {
+  const std::vector<int> counts =
+      base.cluster.graph.empty() ? scaling_node_counts(r.gpus_per_node) : std::vector<int>{base.cluster.nodes};
+  for (int n : counts) {
     ScalingRow row;
     row.nodes = n;
     row.gpus = n * r.gpus_per_node;

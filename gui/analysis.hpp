@@ -40,6 +40,8 @@ struct ScalingResult {
 
 // GPU counts 8..1024: nodes take powers of two, GPUs per node stay the scenario's.
 [[nodiscard]] std::vector<int> scaling_node_counts(int gpus_per_node, int min_gpus = 8, int max_gpus = 1024);
+// The scenario at those GPU counts. A machine listed link by link (cluster.links) has the
+// GPUs it lists and no others: its one row is the scenario's own count.
 [[nodiscard]] ScalingResult scaling(const ScenarioSpec& spec, const Scenario& base, Pass pass);
 
 // Speedup over Ring against the visual tokens (workload.frames varied, powers of two).

@@ -125,6 +125,26 @@ class GuiTest : public QObject {
     QVERIFY(checked >= 16);
   }
 
+  // A machine listed link by link has exactly the GPUs it lists: the scaling view shows
+  // that one count (4 GPUs on one node) with the estimate, not rows of other counts that
+  // cannot resolve.
+  void scaling_of_a_listed_machine_is_its_own_count() {
+    const QString listed = QStringLiteral(XATTN_SOURCE_DIR "/scenarios/llama32v-4xa100-pcie-pairs.yaml");
+    MainWindow w;
+    QVERIFY(w.controller().load(listed));
+    QVERIFY2(w.controller().error().isEmpty(), qPrintable(w.controller().error()));
+    const Scenario s = resolve(load_scenario_spec(listed.toStdString()));
+    const QStandardItemModel* table = w.scalingTable();
+    QCOMPARE(table->rowCount(), 1);
+    QCOMPARE(table->item(0, 0)->data(Qt::UserRole).toInt(), 4);
+    QCOMPARE(table->item(0, 1)->data(Qt::UserRole).toInt(), 1);
+    for (std::size_t m = 0; m < s.mechanisms.size(); ++m) {
+      const Estimate e = estimate(s, s.mechanisms[m], Pass::fwd);
+      QVERIFY(e.feasible);
+      QVERIFY(close_to(table->item(0, 2 + static_cast<int>(m))->data(Qt::UserRole).toDouble(), e.time.value()));
+    }
+  }
+
   // The breakdown chart and the estimate table equal `xattn simulate --format json`.
   void breakdown_equals_cli_json() {
     MainWindow w;
