@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
+
 namespace xattn::gui {
 namespace {
 
@@ -177,7 +179,7 @@ HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x,
         } else {
           cell.note = "no mechanism is feasible and fits";
           for (const Estimate& e : es)
-            if (!e.feasible) cell.note += "\n" + e.mechanism.name() + ": " + e.reason;
+            if (!e.feasible) cell.note += fmt::format("\n{}: {}", e.mechanism.name(), e.reason);
         }
       } catch (const InputError& e) {
         cell.note = first_problem(e);

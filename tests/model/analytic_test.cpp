@@ -337,8 +337,9 @@ TEST(Analytic, FloorInvariantOverAGrid) {
             Estimate e = estimate(s, m, p);
             if (!e.feasible) continue;
             EXPECT_GE(e.time.value(), e.compute.value()) << file << " " << m.name();
-            if (m.kind != MechanismKind::ulysses)
+            if (m.kind != MechanismKind::ulysses) {
               EXPECT_GE(e.time.value(), floor.time.value()) << file << " " << m.name() << " " << frames << " " << text;
+            }
           }
         }
       }

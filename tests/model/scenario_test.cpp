@@ -105,7 +105,9 @@ TEST(Scenario, WrongTypeNamesLineAndField) {
 
 TEST(Scenario, NonPositiveSizesAreRejected) {
   std::string yaml = kBase;
-  yaml.replace(yaml.find("192"), 3, "0");
+  const std::size_t at = yaml.find("192");
+  ASSERT_NE(at, std::string::npos);
+  yaml = yaml.substr(0, at) + "0" + yaml.substr(at + 3);
   std::string e = problems_of(yaml);
   EXPECT_NE(e.find("test.yaml:4:3: workload.frames: must be positive, got 0"), std::string::npos) << e;
   e = problems_of(kBase, {"workload.batch=-2"});
