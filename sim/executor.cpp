@@ -171,6 +171,11 @@ class Executor {
     std::unordered_map<Name, int> instance_of;
     std::array<std::vector<std::int32_t>, max_streams> lists;  // per stream: the rank's ops in order
     std::vector<std::int32_t> kept;                            // one op's dependencies outside its group
+    // What the transfer-group pass needs of each op, gathered in the one pass over the
+    // rank's rich ops (a second pass over them would read the whole schedule again):
+    // its group number, and its dependencies as the slice [dep_at[i], dep_at[i + 1]).
+    std::vector<std::int32_t> group_of, dep_at, dep_list;
+    ZeroTracker zeros;
     for (int r = 0; r < P; ++r) {
       const Program& prog = s_.programs[static_cast<std::size_t>(r)];
       const std::size_t n = prog.ops.size();
@@ -180,10 +185,18 @@ class Executor {
       rs.info.resize(n);
       for (auto& list : lists) list.clear();
       tl_.ops[static_cast<std::size_t>(r)].resize(n);
-      const std::vector<std::uint8_t> zero_adds = find_adds_into_zeros(prog);
+      zeros.reset();
+      group_of.resize(n);
+      dep_at.resize(n + 1);
+      dep_list.clear();
       for (std::size_t i = 0; i < n; ++i) {
         const Op& op = prog.ops[i];
         OpInfo& info = rs.info[i];
+        const std::uint8_t zero_adds = zeros.step(op);
+        dep_at[i] = static_cast<std::int32_t>(dep_list.size());
+        dep_list.insert(dep_list.end(), op.deps.begin(), op.deps.end());
+        const TransferOp* transfer = op.transfer();
+        group_of[i] = transfer != nullptr ? transfer->group : -1;
         info.kind = op.kind();
         const int slot = stream_slot(op.stream);
         info.slot = static_cast<std::uint8_t>(slot);
@@ -191,9 +204,9 @@ class Executor {
         lists[static_cast<std::size_t>(slot)].push_back(static_cast<std::int32_t>(i));
         const int idx = static_cast<int>(i);
         if (const ComputeOp* c = op.compute()) {
-          info.duration_ps = compute_time(r, idx, *c, zero_adds[i]).ps();
-        } else if (op.kind() == OpKind::send || op.kind() == OpKind::recv) {
-          const TransferOp* t = op.transfer();
+          info.duration_ps = compute_time(r, idx, *c, zero_adds).ps();
+        } else if (transfer != nullptr) {
+          const TransferOp* t = transfer;
           info.bytes = t->size().value();
           info.peer = t->peer;
           const bool send = op.kind() == OpKind::send;
@@ -224,6 +237,7 @@ class Executor {
           info.match = it->second;
         }
       }
+      dep_at[n] = static_cast<std::int32_t>(dep_list.size());
       // Transfer groups: runs of consecutive ops of one stream with the same group number;
       // their members' dependencies on each other are dropped (they are posted together).
       for (int slot = 0; slot < rs.stream_count; ++slot) {
@@ -231,22 +245,21 @@ class Executor {
         rs.streams[static_cast<std::size_t>(slot)].head = list.empty() ? -1 : list.front();
         for (std::size_t k = 0; k + 1 < list.size(); ++k) rs.info[static_cast<std::size_t>(list[k])].next = list[k + 1];
         for (std::size_t k = 0; k < list.size();) {
-          const TransferOp* t = prog.ops[static_cast<std::size_t>(list[k])].transfer();
+          const std::int32_t group = group_of[static_cast<std::size_t>(list[k])];
           std::size_t end = k + 1;
-          if (t != nullptr && t->group >= 0)
-            while (end < list.size()) {
-              const TransferOp* u = prog.ops[static_cast<std::size_t>(list[end])].transfer();
-              if (u == nullptr || u->group != t->group) break;
-              ++end;
-            }
+          if (group >= 0)
+            while (end < list.size() && group_of[static_cast<std::size_t>(list[end])] == group) ++end;
           if (end - k > 0xffff) throw SimulationError("a transfer group has more than 65535 members");
           rs.info[static_cast<std::size_t>(list[k])].width = static_cast<std::uint16_t>(end - k);
           const int first = list[k], last = list[end - 1];
           for (std::size_t m = k; m < end; ++m) {
             OpInfo& info = rs.info[static_cast<std::size_t>(list[m])];
             kept.clear();
-            for (int d : prog.ops[static_cast<std::size_t>(list[m])].deps)
+            const auto op_index = static_cast<std::size_t>(list[m]);
+            for (std::int32_t j = dep_at[op_index]; j < dep_at[op_index + 1]; ++j) {
+              const std::int32_t d = dep_list[static_cast<std::size_t>(j)];
               if (d < first || d > last) kept.push_back(d);
+            }
             if (kept.size() > 0xffff) throw SimulationError("an op has more than 65535 dependencies");
             info.dep_count = static_cast<std::uint16_t>(kept.size());
             if (kept.size() <= 2) {
@@ -313,26 +326,24 @@ class Executor {
                                             o_.device_of[static_cast<std::size_t>(r)], r, i));
   }
 
-  // Walks a program in order, tracking which buffers hold only fill_zero's zeros. The set
-  // is almost always empty, so the walk costs a branch per op.
-  static std::vector<std::uint8_t> find_adds_into_zeros(const Program& prog) {
-    std::vector<std::uint8_t> zero_adds(prog.ops.size(), 0);
-    std::vector<Name> zero;
-    auto holds_zero = [&](Name b) { return !b.empty() && std::find(zero.begin(), zero.end(), b) != zero.end(); };
-    auto written = [&](Name b) {
-      if (!b.empty()) zero.erase(std::remove(zero.begin(), zero.end(), b), zero.end());
-    };
-    for (std::size_t i = 0; i < prog.ops.size(); ++i) {
-      const Op& op = prog.ops[i];
-      if (const ComputeOp* c = op.compute(); c && c->kind == ComputeKind::fill_zero) {
-        if (!holds_zero(c->dst)) zero.emplace_back(c->dst);
-        continue;
+  // Follows a program op by op, tracking which buffers hold only fill_zero's zeros, and
+  // says of each op which of its adds land on zeros (AddsIntoZeros bits). The set is
+  // almost always empty, so it costs a branch per op.
+  class ZeroTracker {
+   public:
+    void reset() { zero_.clear(); }
+    std::uint8_t step(const Op& op) {
+      const ComputeOp* c = op.compute();
+      if (c != nullptr && c->kind == ComputeKind::fill_zero) {
+        if (!holds_zero(c->dst)) zero_.emplace_back(c->dst);
+        return 0;
       }
-      if (zero.empty()) continue;
-      if (const ComputeOp* c = op.compute()) {
+      if (zero_.empty()) return 0;
+      std::uint8_t bits = 0;
+      if (c != nullptr) {
         if (c->kind == ComputeKind::attention_backward) {
-          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) zero_adds[i] |= dq_zero;
-          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) zero_adds[i] |= dkv_zero;
+          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) bits |= dq_zero;
+          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) bits |= dkv_zero;
         }
         for (Name b : {c->o, c->lse, c->dq, c->dk, c->dv, c->dst}) written(b);
       } else if (op.kind() == OpKind::recv) {
@@ -340,9 +351,18 @@ class Executor {
       } else if (const CollectiveOp* col = op.collective()) {
         written(col->output);
       }
+      return bits;
     }
-    return zero_adds;
-  }
+
+   private:
+    [[nodiscard]] bool holds_zero(Name b) const {
+      return !b.empty() && std::find(zero_.begin(), zero_.end(), b) != zero_.end();
+    }
+    void written(Name b) {
+      if (!b.empty()) zero_.erase(std::remove(zero_.begin(), zero_.end(), b), zero_.end());
+    }
+    std::vector<Name> zero_;
+  };
 
   // ---- starting ops -------------------------------------------------------------------
   const Op& op_at(int rank, int index) const {
