@@ -1,8 +1,10 @@
 // `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
 // ARCHITECTURE.md contract) or CSV.
+#include <charconv>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,12 +33,40 @@ struct SimulateOptions {
   std::string out_path;
   std::string trace_path;  // --trace: Chrome-trace JSON of the event engine's run
   std::string ops_path;    // --ops: one CSV row per op of that run
+  std::string ranks;       // --ranks: only these ranks in --trace and --ops ("0-7,1023")
   // The event engine's knobs (sim::SimOptions).
   std::string network = "flow";   // --network flow|alpha-beta
   double jitter = 0.0;            // --jitter: compute times x U[1 - j, 1 + j]
   std::string straggler;          // --straggler RANK:FACTOR
   std::uint64_t seed = 1;         // --seed: of the jitter
 };
+
+// "0-7,1023" -> 0, 1, ..., 7, 1023. nullopt when malformed (empty items, a range whose
+// end is below its start, anything but digits).
+std::optional<std::vector<int>> parse_rank_list(const std::string& text) {
+  std::vector<int> ranks;
+  std::size_t at = 0;
+  auto number = [&](int& v) {
+    const auto [end, ec] = std::from_chars(text.data() + at, text.data() + text.size(), v);
+    if (ec != std::errc() || end == text.data() + at || v < 0) return false;
+    at = static_cast<std::size_t>(end - text.data());
+    return true;
+  };
+  while (true) {
+    int first = 0, last = 0;
+    if (!number(first)) return std::nullopt;
+    last = first;
+    if (at < text.size() && text[at] == '-') {
+      ++at;
+      if (!number(last) || last < first) return std::nullopt;
+    }
+    if (static_cast<std::int64_t>(ranks.size()) + (last - first) >= (1 << 24)) return std::nullopt;
+    for (int r = first; r <= last; ++r) ranks.push_back(r);
+    if (at == text.size()) return ranks;
+    if (text[at] != ',') return std::nullopt;
+    ++at;
+  }
+}
 
 // "3:1.5" -> rank 3, factor 1.5.
 bool parse_straggler(const std::string& text, int& rank, double& factor) {
@@ -77,9 +107,11 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   }
   ScenarioSpec spec;
   Scenario scenario;
+  bool resolved = false;
   problems.check([&] {
     spec = load_spec_with_overrides(o.scenario, o.overrides);
     scenario = resolve(spec);
+    resolved = true;
   });
   if (!o.out_path.empty()) {
     problems.check([&] {
@@ -95,6 +127,23 @@ int run_simulate(const SimulateOptions& o, Io& io) {
     problems.check([&] {
       check_output_path(path, option);
     });
+  }
+  std::vector<int> only_ranks;
+  if (!o.ranks.empty()) {
+    const Origin at{"--ranks " + o.ranks};
+    if (o.trace_path.empty() && o.ops_path.empty())
+      problems.add(Problem{at, "ranks", "--ranks selects what --trace and --ops write: give one of them"});
+    if (auto list = parse_rank_list(o.ranks)) {
+      only_ranks = std::move(*list);
+      for (int r : only_ranks)
+        if (resolved && r >= scenario.ranks()) {
+          problems.add(Problem{at, "ranks", fmt::format("rank {} is not in the scenario (P = {}: ranks 0 to {})", r,
+                                                       scenario.ranks(), scenario.ranks() - 1)});
+          break;
+        }
+    } else {
+      problems.add(Problem{at, "ranks", "expected ranks and ranges separated by commas, for example 0-7,1023"});
+    }
   }
   sim::SimOptions sim_options;
   sim_options.seed = o.seed;
@@ -147,8 +196,8 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       if (o.engine == "analytic") continue;
       sim::EventResult ev = sim::simulate_scenario(scenario, m, p, sim_options);
       if (!o.trace_path.empty() && ev.estimate.feasible)
-        trace = sim::chrome_trace_json(ev.schedule, ev.timeline, sim::TraceInfo{scenario.name});
-      if (!o.ops_path.empty() && ev.estimate.feasible) ops = sim::ops_csv(ev.schedule, ev.timeline);
+        trace = sim::chrome_trace_json(ev.schedule, ev.timeline, sim::TraceInfo{scenario.name, "event", only_ranks});
+      if (!o.ops_path.empty() && ev.estimate.feasible) ops = sim::ops_csv(ev.schedule, ev.timeline, only_ranks);
       ResultRow row{"event", std::move(ev.estimate), std::nullopt};
       if (row.estimate.feasible) {
         EventFacts f;
@@ -210,6 +259,10 @@ void add_simulate(CLI::App& app, Commands& commands) {
       ->type_name("FILE.json");
   sub->add_option("--ops", o->ops_path, "With --engine event|both, one -m and one -p: write one CSV row per op")
       ->type_name("FILE.csv");
+  sub->add_option("--ranks", o->ranks,
+                  "With --trace or --ops: only these ranks, e.g. 0-7,1023 (default: all; a 1024-GPU\n"
+                  "run has millions of ops, more than Perfetto opens)")
+      ->type_name("LIST");
   sub->add_option("--network", o->network,
                   "With --engine event|both: flow (max-min fair sharing of links, default) or alpha-beta\n"
                   "(every message alone on its route: the fast path and the closed form's view)")

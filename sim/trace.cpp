@@ -3,11 +3,14 @@
 
 #include "model/error.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 namespace xattn::sim {
@@ -46,98 +49,158 @@ std::string csv_quote(const std::string& s) {
 
 }  // namespace
 
+namespace {
+
+// A JSON string literal: quotes, backslashes and control characters escaped (RFC 8259).
+void append_json_string(fmt::memory_buffer& out, std::string_view text) {
+  out.push_back('"');
+  for (char ch : text) {
+    switch (ch) {
+      case '"': out.append(std::string_view("\\\"")); break;
+      case '\\': out.append(std::string_view("\\\\")); break;
+      case '\n': out.append(std::string_view("\\n")); break;
+      case '\t': out.append(std::string_view("\\t")); break;
+      case '\r': out.append(std::string_view("\\r")); break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<int>(ch));
+        else out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+// The ranks to write, ascending; all of them when `wanted` is empty. Throws
+// std::invalid_argument for a rank the schedule does not have.
+std::vector<int> ranks_to_write(const Schedule& s, const std::vector<int>& wanted) {
+  std::vector<int> ranks = wanted;
+  if (ranks.empty())
+    for (int r = 0; r < s.ranks(); ++r) ranks.push_back(r);
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  for (int r : ranks)
+    if (r < 0 || r >= s.ranks())
+      throw std::invalid_argument(fmt::format("rank {} is not in the schedule (ranks 0 to {})", r, s.ranks() - 1));
+  return ranks;
+}
+
+}  // namespace
+
+// Written as text, event by event (one per line), rather than built as a JSON document:
+// a 512-GPU Ring fwd+bwd is 2.9 million ops, and a document of them took 9 GB.
 std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceInfo& info) {
-  nlohmann::ordered_json events = nlohmann::ordered_json::array();
-  for (int r = 0; r < s.ranks(); ++r) {
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", r}, {"args", {{"name", fmt::format("rank {}", r)}}}});
+  const std::vector<int> ranks = ranks_to_write(s, info.ranks);
+  std::vector<bool> written(static_cast<std::size_t>(s.ranks()), false);
+  for (int r : ranks) written[static_cast<std::size_t>(r)] = true;
+  fmt::memory_buffer out;
+  auto it = std::back_inserter(out);
+  bool first = true;
+  auto begin_event = [&] {
+    out.append(std::string_view(first ? "{\"traceEvents\": [\n" : ",\n"));
+    first = false;
+  };
+  for (int r : ranks) {
+    begin_event();
+    fmt::format_to(it, R"({{"name": "process_name", "ph": "M", "pid": {}, "args": {{"name": "rank {}"}}}})", r, r);
     std::vector<bool> named;
     for (const Op& op : s.programs[static_cast<std::size_t>(r)].ops) {
       const int tid = tid_of(op.stream);
       if (static_cast<int>(named.size()) <= tid) named.resize(static_cast<std::size_t>(tid) + 1, false);
       if (named[static_cast<std::size_t>(tid)]) continue;
       named[static_cast<std::size_t>(tid)] = true;
-      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", r}, {"tid", tid}, {"args", {{"name", op.stream.name()}}}});
+      begin_event();
+      fmt::format_to(it, R"({{"name": "thread_name", "ph": "M", "pid": {}, "tid": {}, "args": {{"name": )", r, tid);
+      append_json_string(out, op.stream.name());
+      out.append(std::string_view("}}"));
     }
   }
-  // Each Recv, by (sender, receiver, tag), for the flow arrows.
-  std::unordered_map<std::string, int> recv_of;
-  for (int r = 0; r < s.ranks(); ++r) {
+  // Each written Recv by (sender, receiver, tag), for the flow arrows: an arrow needs both
+  // of its ends in the file.
+  struct Key {
+    int src, dst;
+    Name tag;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<std::uint64_t>()((static_cast<std::uint64_t>(k.src) << 40) ^ (static_cast<std::uint64_t>(k.dst) << 20) ^
+                                        k.tag.id());
+    }
+  };
+  std::unordered_map<Key, int, KeyHash> recv_of;
+  for (int r : ranks) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
     for (std::size_t i = 0; i < ops.size(); ++i)
       if (ops[i].kind() == OpKind::recv)
-        recv_of.emplace(fmt::format("{}>{}:{}", ops[i].transfer()->peer, r, ops[i].transfer()->tag), static_cast<int>(i));
+        recv_of.emplace(Key{ops[i].transfer()->peer, r, ops[i].transfer()->tag}, static_cast<int>(i));
   }
   std::uint64_t flow_id = 0;
-  for (int r = 0; r < s.ranks(); ++r) {
+  for (int r : ranks) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Op& op = ops[i];
       const OpTimes& times = t.ops[static_cast<std::size_t>(r)][i];
-      const OpId id{r, static_cast<int>(i)};
       const int tid = tid_of(op.stream);
-      nlohmann::ordered_json args = {{"id", id.str()},
-                                     {"kind", kind_name(op)},
-                                     {"bytes", op_bytes(op)},
-                                     {"flops", op_flops(op)},
-                                     {"round", op.round},
-                                     {"waited_us", (times.start - times.posted).microseconds()}};
-      if (const TransferOp* tr = op.transfer()) {
-        args["peer"] = tr->peer;
-        args["tag"] = tr->tag.str();
+      begin_event();
+      out.append(std::string_view(R"({"name": )"));
+      append_json_string(out, op.describe());
+      fmt::format_to(it, R"(, "cat": "{}", "ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, "args": {{"id": "{}/{}", "kind": )",
+                     to_string(op.kind()), r, tid, times.posted.microseconds(), (times.end - times.posted).microseconds(), r, i);
+      append_json_string(out, kind_name(op));
+      fmt::format_to(it, R"(, "bytes": {}, "flops": {}, "round": {}, "waited_us": {})", op_bytes(op), op_flops(op), op.round,
+                     (times.start - times.posted).microseconds());
+      const TransferOp* tr = op.transfer();
+      if (tr != nullptr) {
+        fmt::format_to(it, R"(, "peer": {}, "tag": )", tr->peer);
+        append_json_string(out, tr->tag.view());
       }
-      events.push_back({{"name", op.describe()},
-                        {"cat", std::string(to_string(op.kind()))},
-                        {"ph", "X"},
-                        {"pid", r},
-                        {"tid", tid},
-                        {"ts", times.posted.microseconds()},
-                        {"dur", (times.end - times.posted).microseconds()},
-                        {"args", std::move(args)}});
+      out.append(std::string_view("}}"));
       // A flow arrow from the Send (when data starts moving) to its Recv (when it lands).
-      if (op.kind() == OpKind::send) {
-        const int peer = op.transfer()->peer;
-        auto it = recv_of.find(fmt::format("{}>{}:{}", r, peer, op.transfer()->tag));
-        if (it != recv_of.end()) {
-          const std::size_t j = static_cast<std::size_t>(it->second);
-          const Op& other = s.programs[static_cast<std::size_t>(peer)].ops[j];
-          const OpTimes& rt = t.ops[static_cast<std::size_t>(peer)][j];
-          ++flow_id;
-          events.push_back({{"name", "transfer"}, {"cat", "transfer"}, {"ph", "s"}, {"id", flow_id}, {"pid", r},
-                            {"tid", tid}, {"ts", times.start.microseconds()}});
-          events.push_back({{"name", "transfer"}, {"cat", "transfer"}, {"ph", "f"}, {"bp", "e"}, {"id", flow_id},
-                            {"pid", peer}, {"tid", tid_of(other.stream)}, {"ts", rt.start.microseconds()}});
-        }
-      }
+      if (op.kind() != OpKind::send || !written[static_cast<std::size_t>(tr->peer)]) continue;
+      auto found = recv_of.find(Key{r, tr->peer, tr->tag});
+      if (found == recv_of.end()) continue;
+      const std::size_t j = static_cast<std::size_t>(found->second);
+      const Op& other = s.programs[static_cast<std::size_t>(tr->peer)].ops[j];
+      const OpTimes& rt = t.ops[static_cast<std::size_t>(tr->peer)][j];
+      ++flow_id;
+      begin_event();
+      fmt::format_to(it, R"({{"name": "transfer", "cat": "transfer", "ph": "s", "id": {}, "pid": {}, "tid": {}, "ts": {}}})",
+                     flow_id, r, tid, times.start.microseconds());
+      begin_event();
+      fmt::format_to(it,
+                     R"({{"name": "transfer", "cat": "transfer", "ph": "f", "bp": "e", "id": {}, "pid": {}, "tid": {}, "ts": {}}})",
+                     flow_id, tr->peer, tid_of(other.stream), rt.start.microseconds());
     }
   }
-  nlohmann::ordered_json doc;
-  doc["traceEvents"] = std::move(events);
-  doc["displayTimeUnit"] = "ns";
-  doc["metadata"] = {{"mechanism", s.mechanism.name()},
-                     {"pass", std::string(to_string(s.pass))},
-                     {"P", s.ranks()},
-                     {"scenario", info.scenario},
-                     {"engine", info.engine},
-                     {"makespan_us", t.makespan.microseconds()},
-                     {"link_shared", t.link_shared}};
-  return doc.dump(1) + "\n";
+  if (first) out.append(std::string_view("{\"traceEvents\": ["));
+  out.append(std::string_view("\n],\n\"displayTimeUnit\": \"ns\",\n\"metadata\": {\"mechanism\": "));
+  append_json_string(out, s.mechanism.name());
+  fmt::format_to(it, R"(, "pass": "{}", "P": {}, "scenario": )", to_string(s.pass), s.ranks());
+  append_json_string(out, info.scenario);
+  out.append(std::string_view(R"(, "engine": )"));
+  append_json_string(out, info.engine);
+  fmt::format_to(it, R"(, "makespan_us": {}, "link_shared": {})", t.makespan.microseconds(), t.link_shared);
+  if (static_cast<int>(ranks.size()) < s.ranks()) fmt::format_to(it, R"(, "ranks_traced": [{}])", fmt::join(ranks, ", "));
+  out.append(std::string_view("}}\n"));
+  return fmt::to_string(out);
 }
 
-std::string ops_csv(const Schedule& s, const Timeline& t) {
-  std::string out = "op_id,rank,index,stream,kind,round,peer,bytes,flops,posted_us,start_us,end_us,duration_us,label\n";
-  for (int r = 0; r < s.ranks(); ++r) {
+std::string ops_csv(const Schedule& s, const Timeline& t, const std::vector<int>& only_ranks) {
+  fmt::memory_buffer out;
+  auto it = std::back_inserter(out);
+  out.append(std::string_view("op_id,rank,index,stream,kind,round,peer,bytes,flops,posted_us,start_us,end_us,duration_us,label\n"));
+  for (int r : ranks_to_write(s, only_ranks)) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Op& op = ops[i];
       const OpTimes& x = t.ops[static_cast<std::size_t>(r)][i];
       const TransferOp* tr = op.transfer();
-      out += fmt::format("{}/{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", r, i, r, i, op.stream.name(),
-                         kind_name(op), op.round, tr != nullptr ? fmt::format("{}", tr->peer) : std::string(),
-                         op_bytes(op), op_flops(op), x.posted.microseconds(), x.start.microseconds(),
-                         x.end.microseconds(), (x.end - x.posted).microseconds(), csv_quote(op.describe()));
+      fmt::format_to(it, "{}/{},{},{},{},{},{},", r, i, r, i, op.stream.name(), kind_name(op), op.round);
+      if (tr != nullptr) fmt::format_to(it, "{}", tr->peer);
+      fmt::format_to(it, ",{},{},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", op_bytes(op), op_flops(op), x.posted.microseconds(),
+                     x.start.microseconds(), x.end.microseconds(), (x.end - x.posted).microseconds(), csv_quote(op.describe()));
     }
   }
-  return out;
+  return fmt::to_string(out);
 }
 
 }  // namespace xattn::sim
@@ -203,6 +266,12 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
     bad(source, "metadata.pass", fmt::format("the trace is of pass '{}'; the schedule's is '{}'", meta.pass, to_string(s.pass)));
   if (meta.ranks != s.ranks())
     bad(source, "metadata.P", fmt::format("the trace has P = {}; the schedule has {} ranks", meta.ranks, s.ranks()));
+  if (meta.all.contains("ranks_traced") && meta.all["ranks_traced"].is_array() &&
+      static_cast<int>(meta.all["ranks_traced"].size()) < s.ranks())
+    bad(source, "metadata.ranks_traced",
+        fmt::format("the trace holds {} of the {} ranks (written with --ranks): a partial trace cannot be compared op by "
+                    "op; write it with every rank",
+                    meta.all["ranks_traced"].size(), s.ranks()));
   Timeline t;
   t.ops.resize(static_cast<std::size_t>(s.ranks()));
   std::vector<std::vector<bool>> seen(static_cast<std::size_t>(s.ranks()));

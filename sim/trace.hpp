@@ -11,6 +11,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,12 +22,20 @@
 namespace xattn::sim {
 
 struct TraceInfo {
+  TraceInfo() = default;
+  explicit TraceInfo(std::string scenario_name, std::string engine_name = "event", std::vector<int> only_ranks = {})
+      : scenario(std::move(scenario_name)), engine(std::move(engine_name)), ranks(std::move(only_ranks)) {}
   std::string scenario;  // its name (or path)
   std::string engine = "event";
+  // Only these ranks' processes, ops and the arrows between them (empty: every rank). A
+  // 1024-GPU run holds millions of ops, more than Perfetto opens; the metadata then lists
+  // them as `ranks_traced`, and such a partial trace cannot be read back for validation.
+  std::vector<int> ranks;
 };
 
+// Both throw std::invalid_argument when a rank asked for is not in the schedule.
 [[nodiscard]] std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceInfo& info);
-[[nodiscard]] std::string ops_csv(const Schedule& s, const Timeline& t);
+[[nodiscard]] std::string ops_csv(const Schedule& s, const Timeline& t, const std::vector<int>& only_ranks = {});
 
 // What a trace's metadata says: the schedule to rebuild (mechanism, pass, P) and where it
 // came from. `all` is the whole metadata object, with a measured run's settings (transport,

@@ -3,7 +3,10 @@
 // files are written whole.
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -83,6 +86,44 @@ TEST(SimulateEventEngine, TraceAndOpsFiles) {
   std::string header;
   std::getline(o, header);
   EXPECT_EQ(header.rfind("op_id,rank,index", 0), 0u);
+}
+
+TEST(SimulateEventEngine, RanksSelectWhatTraceAndOpsWrite) {
+  TempDir dir;
+  const std::string trace = dir.path("part.json"), ops = dir.path("part.csv");
+  CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ops", ops,
+                     "--ranks", "0-2,15"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream t(trace);
+  const auto doc = nlohmann::json::parse(t);
+  EXPECT_EQ(doc["metadata"]["ranks_traced"], nlohmann::json::parse("[0, 1, 2, 15]"));
+  std::ifstream o(ops);
+  std::string line;
+  std::getline(o, line);  // the header
+  std::set<std::string> ranks;
+  while (std::getline(o, line)) ranks.insert(line.substr(line.find(',') + 1, line.find(',', line.find(',') + 1) - line.find(',') - 1));
+  EXPECT_EQ(ranks, (std::set<std::string>{"0", "1", "2", "15"}));
+}
+
+TEST(SimulateEventEngine, BadRanksExitTwoNamingTheOptionAndWriteNothing) {
+  TempDir dir;
+  const std::string trace = dir.path("t.json");
+  auto with = [&](const std::string& list) {
+    return run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ranks", list});
+  };
+  for (const auto& [list, says] : std::vector<std::pair<std::string, std::string>>{
+           {"0-16", "--ranks 0-16: ranks: rank 16 is not in the scenario (P = 16: ranks 0 to 15)"},
+           {"3-1", "--ranks 3-1: ranks: expected ranks and ranges separated by commas"},
+           {"1,,2", "--ranks 1,,2: ranks: expected ranks"},
+           {"a", "--ranks a: ranks: expected ranks"}}) {
+    CliResult r = with(list);
+    EXPECT_EQ(r.code, 2) << list;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_FALSE(std::ifstream(trace).good()) << list;
+  }
+  CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--ranks", "1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--ranks selects what --trace and --ops write"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -92,6 +92,19 @@ TEST(TraceRead, MismatchedTracesAreRefusedWithFileFieldAndOpId) {
   }
   EXPECT_THROW((void)parse_trace("{\"traceEvents\": []}", "bad.json"), InputError);  // no metadata
 
+  // A trace of some ranks only (--ranks) cannot be compared op by op.
+  try {
+    (void)read_chrome_trace(parse_trace(chrome_trace_json(r.schedule, r.timeline, TraceInfo{sc.name, "event", {0, 1}}),
+                                        "part.json"),
+                            r.schedule, "part.json");
+    ADD_FAILURE() << "a partial trace was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("part.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("metadata.ranks_traced"), std::string::npos) << what;
+    EXPECT_NE(what.find("holds 2 of the 4 ranks"), std::string::npos) << what;
+  }
+
   // The index of op 2/1's event.
   std::size_t at = 0;
   for (std::size_t e = 0; e < good["traceEvents"].size(); ++e)
