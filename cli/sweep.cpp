@@ -23,6 +23,7 @@
 #include "cli/output.hpp"
 #include "cli/scenario_input.hpp"
 #include "model/analytic.hpp"
+#include "sim/scenario_sim.hpp"
 
 namespace xattn::cli {
 
@@ -220,7 +221,7 @@ std::string read_text_file(const std::string& path) {
 
 }  // namespace
 
-SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides) {
+SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides, const std::string& engine) {
   std::string text = read_text_file(path);
   YAML::Node root;
   try {
@@ -237,7 +238,7 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
 
   // Absent keys (and keys with no value) are null nodes.
   YAML::Node base{YAML::NodeType::Null}, set{YAML::NodeType::Null}, grid{YAML::NodeType::Null},
-      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null};
+      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null}, engine_node{YAML::NodeType::Null};
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = it->first.Scalar();
     if (key == "base") base = it->second;
@@ -245,10 +246,23 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     else if (key == "grid") grid = it->second;
     else if (key == "mechanisms") mechanisms = it->second;
     else if (key == "passes") passes = it->second;
+    else if (key == "engine") engine_node = it->second;
     else if (key == "name" || key == "description") continue;
     else
       problems.add(Problem{mark_of(path, it->first), key,
-                          "unknown sweep key; known: base, set, grid, mechanisms, passes, name, description"});
+                          "unknown sweep key; known: base, set, grid, mechanisms, passes, engine, name, description"});
+  }
+  // The engine: --engine, else the file's, else the closed form.
+  auto read_engine = [&](const std::string& name, const Origin& origin) {
+    if (name == "analytic") plan.engine = SweepEngine::analytic;
+    else if (name == "event") plan.engine = SweepEngine::event;
+    else problems.add(Problem{origin, "engine", fmt::format("unknown engine '{}' (known: analytic, event)", name)});
+  };
+  if (!engine.empty()) {
+    read_engine(engine, Origin{"--engine " + engine});
+  } else if (!engine_node.IsNull()) {
+    if (engine_node.IsScalar()) read_engine(engine_node.Scalar(), mark_of(path, engine_node));
+    else problems.add(Problem{mark_of(path, engine_node), "engine", "expected analytic or event"});
   }
 
   // The base scenario, relative to the sweep file.
@@ -429,7 +443,9 @@ std::string sweep_csv_header(const SweepPlan& plan) {
     b.push_back(',');
     append_csv_cell(b, a.field->path);
   }
-  b.append(std::string_view(",mechanism,pass,feasible,time_s,compute_s,exposed_comm_s,peak_memory_bytes,fits,reason\n"));
+  b.append(std::string_view(",mechanism,pass,feasible,time_s,compute_s,exposed_comm_s,peak_memory_bytes,fits,"));
+  if (plan.engine == SweepEngine::event) b.append(std::string_view("link_shared,"));
+  b.append(std::string_view("reason\n"));
   return fmt::to_string(b);
 }
 
@@ -457,6 +473,7 @@ class PointEvaluator {
         current_[a] = i;
       }
     }
+    const bool event = plan_.engine == SweepEngine::event;
     std::optional<Scenario> scenario;
     std::string error;
     try {
@@ -476,21 +493,32 @@ class PointEvaluator {
           out.append(plan_.axes[a].cells[current_[a]]);
         }
         fmt::format_to(it, ",{},{},", mechanism_names_[m], to_string(pass));
+        const std::string_view empty = event ? std::string_view("false,,,,,,,") : std::string_view("false,,,,,,");
         if (!scenario) {
-          out.append(std::string_view("false,,,,,,"));
+          out.append(empty);
           append_csv_cell(out, error);
           out.push_back('\n');
           continue;
         }
-        Estimate e = estimate(*scenario, plan_.mechanisms[m], pass);
+        bool link_shared = false;
+        Estimate e;
+        if (event) {
+          sim::EventResult ev = sim::simulate_scenario(*scenario, plan_.mechanisms[m], pass);
+          e = std::move(ev.estimate);
+          link_shared = ev.link_shared;
+        } else {
+          e = estimate(*scenario, plan_.mechanisms[m], pass);
+        }
         if (!e.feasible) {
-          out.append(std::string_view("false,,,,,,"));
+          out.append(empty);
           append_csv_cell(out, e.reason);
           out.push_back('\n');
           continue;
         }
-        fmt::format_to(it, "true,{},{},{},{},{},\n", e.time.value(), e.compute.value(), e.exposed_comm.value(),
+        fmt::format_to(it, "true,{},{},{},{},{},", e.time.value(), e.compute.value(), e.exposed_comm.value(),
                        e.memory.total().value(), e.fits ? "true" : "false");
+        if (event) fmt::format_to(it, "{},", link_shared ? "true" : "false");
+        out.push_back('\n');
       }
     }
   }

@@ -29,8 +29,14 @@ struct GridAxis {
   std::vector<std::string> cells;  // each value as its CSV cell, formatted once
 };
 
+// Which model evaluates a point: the closed form (fast: millions of points), or the
+// event-driven simulator (builds and runs each point's schedule: link contention, listed
+// machines, ranks out of step; seconds per point at thousands of GPUs).
+enum class SweepEngine { analytic, event };
+
 struct SweepPlan {
   std::string path;                 // the sweep file
+  SweepEngine engine = SweepEngine::analytic;  // `engine:` in the file, or --engine
   ScenarioSpec base;                // base scenario with `set` and --set applied
   std::vector<GridAxis> axes;       // the first varies slowest, the last fastest
   std::vector<Mechanism> mechanisms;
@@ -44,9 +50,12 @@ struct SweepPlan {
   [[nodiscard]] std::vector<std::size_t> coordinates(std::size_t index) const;
 };
 
-// Reads a sweep file; `overrides` ("KEY=VALUE", from --set) apply after the file's `set`.
-// Throws InputError naming the sweep file, line and field for every problem found.
-[[nodiscard]] SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides = {});
+// Reads a sweep file; `overrides` ("KEY=VALUE", from --set) apply after the file's `set`,
+// and `engine` ("analytic" or "event", from --engine; empty: the file's, else analytic)
+// wins over the file's `engine:`. Throws InputError naming the sweep file, line and field
+// for every problem found.
+[[nodiscard]] SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides = {},
+                                   const std::string& engine = {});
 
 // Called with consecutive pieces of CSV text (whole rows), in grid order, from the thread
 // that called run_sweep.
@@ -61,7 +70,8 @@ struct SweepOptions {
 };
 
 // The CSV header row (with its newline): point, the grid fields, mechanism, pass, feasible,
-// time_s, compute_s, exposed_comm_s, peak_memory_bytes, fits, reason.
+// time_s, compute_s, exposed_comm_s, peak_memory_bytes, fits, reason; with the event
+// engine, link_shared (a link carried two GPU pairs' transfers at once) before reason.
 [[nodiscard]] std::string sweep_csv_header(const SweepPlan& plan);
 
 // Evaluates every point and hands the rows (without the header) to `sink` in grid order;

@@ -1,4 +1,4 @@
-// `xattn sweep SWEEP.yaml`: the closed-form model over a Cartesian grid of scenario
+// `xattn sweep SWEEP.yaml`: the closed form (or the event engine) over a Cartesian grid of scenario
 // fields, one CSV row per point x mechanism x pass (cli/sweep.hpp, docs/sweep.md).
 #include <chrono>
 #include <memory>
@@ -23,6 +23,7 @@ struct SweepCommandOptions {
   std::string out_path;
   int jobs = 0;  // 0: one per hardware thread
   std::vector<std::string> overrides;
+  std::string engine;  // --engine: empty keeps the sweep file's
 };
 
 // A one-line progress bar redrawn in place on a terminal, at most ten times a second.
@@ -52,7 +53,7 @@ class ProgressBar {
 
 int run_sweep_command(const SweepCommandOptions& o, Io& io) {
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");  // before a long sweep, not after
-  SweepPlan plan = load_sweep(o.sweep, o.overrides);
+  SweepPlan plan = load_sweep(o.sweep, o.overrides, o.engine);
   SweepOptions options;
   options.jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::optional<ProgressBar> bar;
@@ -81,7 +82,7 @@ int run_sweep_command(const SweepCommandOptions& o, Io& io) {
 void add_sweep(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<SweepCommandOptions>();
   CLI::App* sub = app.add_subcommand(
-      "sweep", "The closed-form model over a grid of scenario fields: one CSV row per point, mechanism and pass");
+      "sweep", "A model over a grid of scenario fields: one CSV row per point, mechanism and pass");
   sub->add_option("SWEEP", o->sweep, "Sweep YAML file (docs/sweep.md), e.g. scenarios/sweeps/llama32v-frames.yaml")
       ->required()
       ->type_name("FILE");
@@ -90,14 +91,19 @@ void add_sweep(CLI::App& app, Commands& commands) {
   sub->add_option("-j,--jobs", o->jobs, "Worker threads (default: one per hardware thread); the output does not depend on it")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
+  sub->add_option("-e,--engine", o->engine,
+                  "analytic (the closed form, default) or event (the event-driven simulator: link contention,\n"
+                  "listed machines; seconds per point at thousands of GPUs); overrides the file's `engine:`")
+      ->type_name("ENGINE");
   sub->add_option("-s,--set", o->overrides,
                   "Override a base-scenario field for every point, after the sweep file's `set` (repeatable),\n"
                   "e.g. cluster.inter_node.bandwidth_GBps=50; a grid field cannot be overridden.")
       ->type_name("KEY=VALUE");
   sub->footer(
       "CSV columns: point, one per grid field, mechanism, pass, feasible, time_s, compute_s,\n"
-      "exposed_comm_s, peak_memory_bytes, fits, reason. A point whose scenario does not resolve\n"
-      "(e.g. a degree that does not divide) gives rows with feasible=false and the reason.\n"
+      "exposed_comm_s, peak_memory_bytes, fits, reason (with --engine event, link_shared before\n"
+      "reason). A point whose scenario does not resolve (e.g. a degree that does not divide)\n"
+      "gives rows with feasible=false and the reason.\n"
       "Example: xattn sweep scenarios/sweeps/llama32v-frames.yaml --out frames.csv");
   commands.add(sub, [o](Io& io) { return run_sweep_command(*o, io); });
 }

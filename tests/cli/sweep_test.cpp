@@ -7,6 +7,7 @@
 #include "cli/sweep.hpp"
 #include "cli_test_util.hpp"
 #include "model/analytic.hpp"
+#include "sim/scenario_sim.hpp"
 
 namespace xattn::cli::test {
 namespace {
@@ -126,6 +127,42 @@ TEST(SweepPlan, RowsEqualEstimateOnTheDerivedScenario) {
     double mem = std::stod(row[static_cast<std::size_t>(column(h, "peak_memory_bytes"))]);
     EXPECT_NEAR(mem, e.memory.total().value(), 1e-9 * e.memory.total().value());
   }
+}
+
+TEST(SweepPlan, EventEngineRowsEqualTheSimulatorOnTheDerivedScenario) {
+  // The PCIe-pairs machine with its socket link at 16 and 32 GB/s: every row is
+  // sim::simulate_scenario of that point, built here independently. Ulysses' all-to-all
+  // sends four messages each way over the one socket link (docs/topology.md §6):
+  // link_shared is true for it and false for Ring.
+  TempDir dir;
+  const std::string f = dir.write("sweep.yaml", "base: " + kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml\n"
+                                  "engine: event\n"
+                                  "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32]\n"
+                                  "mechanisms: [ulysses, ring]\npasses: [fwd]\n");
+  const SweepPlan plan = load_sweep(f);
+  EXPECT_EQ(plan.engine, SweepEngine::event);
+  const std::string csv = sweep_csv(plan, 2, 1);
+  EXPECT_EQ(csv, sweep_csv(plan, 1, 512));  // nor here does the output depend on the jobs
+  auto rows = parse_csv(csv);
+  ASSERT_EQ(rows.size(), 1u + 2u * 2u);
+  const auto& h = rows[0];
+  EXPECT_EQ(column(h, "link_shared") + 1, column(h, "reason"));
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    auto cell = [&](const char* name) { return row[static_cast<std::size_t>(column(h, name))]; };
+    Scenario s = load_scenario(kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml",
+                               {"cluster.links.socket-link.bandwidth_GBps=" + row[1]});
+    const sim::EventResult ev = sim::simulate_scenario(s, *parse_mechanism(cell("mechanism")), Pass::fwd);
+    ASSERT_TRUE(ev.estimate.feasible);
+    EXPECT_EQ(cell("feasible"), "true");
+    EXPECT_NEAR(std::stod(cell("time_s")), ev.estimate.time.value(), 1e-12 * ev.estimate.time.value());
+    EXPECT_NEAR(std::stod(cell("exposed_comm_s")), ev.estimate.exposed_comm.value(), 1e-12 * ev.estimate.time.value());
+    EXPECT_EQ(cell("link_shared"), cell("mechanism") == "ulysses" ? "true" : "false");
+    EXPECT_EQ(ev.link_shared, cell("mechanism") == "ulysses");
+  }
+  // --engine wins over the file's engine: the closed form has no link_shared column.
+  EXPECT_EQ(load_sweep(f, {}, "analytic").engine, SweepEngine::analytic);
+  EXPECT_EQ(sweep_csv_header(load_sweep(f, {}, "analytic")).find("link_shared"), std::string::npos);
 }
 
 TEST(SweepRun, OutputDoesNotDependOnJobsOrChunks) {
@@ -254,6 +291,14 @@ TEST(SweepBadInput, AGridFieldNamingAnUnlistedLinkNamesTheKey) {
                                   "grid:\n  cluster.links.socket.bandwidth_GBps: [16, 32]\n");
   expect_sweep_error(run({"sweep", f}), {f + ":3:3", "cluster.links.socket.bandwidth_GBps",
                                          "the scenario lists no link named 'socket'; listed: nvlink01"});
+}
+
+TEST(SweepBadInput, UnknownEngineNamesFileLineOrOption) {
+  TempDir dir;
+  std::string f = write_sweep(dir, "engine: events\ngrid:\n  workload.frames: [1]\n");
+  expect_sweep_error(run({"sweep", f}), {f + ":2:9", "engine", "unknown engine 'events' (known: analytic, event)"});
+  std::string g = write_sweep(dir, "grid:\n  workload.frames: [1]\n", "g.yaml");
+  expect_sweep_error(run({"sweep", g, "--engine", "both"}), {"--engine both", "unknown engine 'both'"});
 }
 
 TEST(SweepBadInput, UnknownGridFieldNamesFileLineAndField) {
