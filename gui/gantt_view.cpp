@@ -67,34 +67,52 @@ GanttView::GanttView(QWidget* parent) : QWidget(parent) {
 
 void GanttView::show_result(std::shared_ptr<const TimelineResult> r) {
   result_ = std::move(r);
+  end_us_ = 1;
+  if (result_ && result_->result.estimate.feasible)
+    end_us_ = std::max(1e-3, result_->result.timeline.makespan.microseconds());
+  first_rank_ = std::clamp(first_rank_, 0, std::max(0, result_ ? result_->result.schedule.ranks() - 1 : 0));
+  rebuild();
+  reset_zoom();
+}
+
+void GanttView::show_ranks(int first) {
+  const int ranks = result_ ? result_->result.schedule.ranks() : 0;
+  first_rank_ = std::clamp(first, 0, std::max(0, ranks - 1));
+  rebuild();
+  update();
+}
+
+int GanttView::last_rank() const {
+  if (!result_ || !result_->result.estimate.feasible) return -1;
+  return std::min(first_rank_ + kMaxRanks, result_->result.schedule.ranks()) - 1;
+}
+
+void GanttView::rebuild() {
   rows_.clear();
   bars_.clear();
-  end_us_ = 1;
-  if (result_ && result_->result.estimate.feasible) {
-    const Schedule& s = result_->result.schedule;
-    const sim::Timeline& t = result_->result.timeline;
-    for (const Program& p : s.programs) {
-      // Rows of this rank: compute first, then comm0, comm1, ...
-      std::map<std::pair<int, int>, int> row_of;
-      for (const Op& op : p.ops) row_of[{static_cast<int>(op.stream.kind), op.stream.index}] = 0;
-      for (auto& [key, row] : row_of) {
-        row = static_cast<int>(rows_.size());
-        rows_.push_back(Row{p.rank, Stream{static_cast<StreamKind>(key.first), key.second}});
-      }
-      for (std::size_t i = 0; i < p.ops.size(); ++i) {
-        const OpId id{p.rank, static_cast<int>(i)};
-        const sim::OpTimes& times = t.at(id);
-        Bar b;
-        b.row = row_of[{static_cast<int>(p.ops[i].stream.kind), p.ops[i].stream.index}];
-        b.op = id;
-        b.start_us = times.start.microseconds();
-        b.end_us = times.end.microseconds();
-        bars_.push_back(b);
-      }
+  if (!result_ || !result_->result.estimate.feasible) return;
+  const Schedule& s = result_->result.schedule;
+  const sim::Timeline& t = result_->result.timeline;
+  for (int rank = first_rank_; rank <= last_rank(); ++rank) {
+    const Program& p = s.programs[static_cast<std::size_t>(rank)];
+    // Rows of this rank: compute first, then comm0, comm1, ...
+    std::map<std::pair<int, int>, int> row_of;
+    for (const Op& op : p.ops) row_of[{static_cast<int>(op.stream.kind), op.stream.index}] = 0;
+    for (auto& [key, row] : row_of) {
+      row = static_cast<int>(rows_.size());
+      rows_.push_back(Row{p.rank, Stream{static_cast<StreamKind>(key.first), key.second}});
     }
-    end_us_ = std::max(1e-3, t.makespan.microseconds());
+    for (std::size_t i = 0; i < p.ops.size(); ++i) {
+      const OpId id{p.rank, static_cast<int>(i)};
+      const sim::OpTimes& times = t.at(id);
+      Bar b;
+      b.row = row_of[{static_cast<int>(p.ops[i].stream.kind), p.ops[i].stream.index}];
+      b.op = id;
+      b.start_us = times.start.microseconds();
+      b.end_us = times.end.microseconds();
+      bars_.push_back(b);
+    }
   }
-  reset_zoom();
 }
 
 void GanttView::reset_zoom() {
@@ -141,10 +159,13 @@ void GanttView::paintEvent(QPaintEvent*) {
   const auto& est = result_->result.estimate;
   p.setFont(title);
   p.drawText(QRectF(0, 4, width(), kTop - 8), Qt::AlignHCenter | Qt::AlignVCenter,
-             QString("Simulated schedule: %1, %2, %3 ranks — %4 µs")
+             QString("Simulated schedule: %1, %2, %3 ranks — %4 µs%5")
                  .arg(QString::fromStdString(result_->mechanism), QString::fromUtf8(to_string(result_->pass).data()))
                  .arg(result_->result.schedule.ranks())
-                 .arg(est.feasible ? result_->result.timeline.makespan.microseconds() : 0.0, 0, 'f', 1));
+                 .arg(est.feasible ? result_->result.timeline.makespan.microseconds() : 0.0, 0, 'f', 1)
+                 .arg(est.feasible && result_->result.schedule.ranks() > kMaxRanks
+                          ? QString(" (ranks %1–%2 shown)").arg(first_rank_).arg(last_rank())
+                          : QString()));
   p.setFont(font());
   if (!est.feasible) {
     p.drawText(rect(), Qt::AlignCenter, "infeasible: " + QString::fromStdString(est.reason));

@@ -10,6 +10,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QScrollArea>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QVBoxLayout>
@@ -208,10 +209,24 @@ QWidget* MainWindow::build_timeline_tab() {
   bar->addWidget(sim_pass_);
   bar->addWidget(sim_run_);
   bar->addWidget(cancel);
+  // Which ranks the Gantt draws: at most GanttView::kMaxRanks from this one.
+  auto* first_rank = new QSpinBox;
+  first_rank->setObjectName("ganttFirstRank");
+  first_rank->setRange(0, 0);
+  first_rank->setSingleStep(GanttView::kMaxRanks);
+  first_rank->setToolTip(QString("The first rank drawn; %1 ranks are shown at a time").arg(GanttView::kMaxRanks));
+  bar->addWidget(new QLabel("from rank"));
+  bar->addWidget(first_rank);
   bar->addWidget(new QLabel("event simulator on the scenario's own cluster (sim/)"), 1);
   l->addLayout(bar);
   gantt_ = new GanttView;
   l->addWidget(gantt_, 1);
+  connect(first_rank, qOverload<int>(&QSpinBox::valueChanged), this, [this](int r) { gantt_->show_ranks(r); });
+  connect(&controller_, &Controller::timelineReady, this, [first_rank](const std::shared_ptr<const TimelineResult>& r) {
+    const int ranks = r && r->result.estimate.feasible ? r->result.schedule.ranks() : 1;
+    first_rank->setRange(0, std::max(0, ranks - 1));
+    first_rank->setEnabled(ranks > GanttView::kMaxRanks);
+  });
   connect(sim_run_, &QPushButton::clicked, this, [this] { start_simulation(); });
   connect(cancel, &QPushButton::clicked, this, [this] { controller_.cancel(); });
   return page;

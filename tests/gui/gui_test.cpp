@@ -16,6 +16,7 @@
 #include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -23,6 +24,7 @@
 #include <cmath>
 
 #include "gui/export.hpp"
+#include "gui/gantt_view.hpp"
 #include "gui/main_window.hpp"
 
 using namespace xattn;
@@ -328,6 +330,41 @@ class GuiTest : public QObject {
     const sim::EventResult direct = sim::simulate_scenario(s, *parse_mechanism("ring"), Pass::fwd);
     QCOMPARE(r->result.timeline.makespan.ps(), direct.timeline.makespan.ps());
     QCOMPARE(r->result.timeline.ranks(), 16);
+  }
+
+  // A run with more ranks than the Gantt draws: 32 GPUs (4 DGX H100 nodes) show ranks 0-15,
+  // then, from rank 16 on the spin box, ranks 16-31, with every op of those ranks.
+  void gantt_draws_a_window_of_ranks() {
+    const QString dgx = QStringLiteral(XATTN_SOURCE_DIR "/scenarios/llama32v-dgx-h100.yaml");
+    MainWindow w;
+    QVERIFY(w.controller().load(dgx));
+    w.tabs()->setCurrentIndex(5);
+    pick(w.findChild<QComboBox*>("simMechanism"), "ring");
+    QSignalSpy done(&w.controller(), &Controller::jobFinished);
+    QTest::mouseClick(w.findChild<QPushButton*>("simRun"), Qt::LeftButton);
+    QVERIFY(done.wait(120000));
+    GanttView* g = w.ganttView();
+    QVERIFY(g->result());
+    const Schedule& s = g->result()->result.schedule;
+    QCOMPARE(s.ranks(), 32);
+    auto ops_of = [&](int first, int last) {
+      std::size_t n = 0;
+      for (int r = first; r <= last; ++r) n += s.programs[static_cast<std::size_t>(r)].ops.size();
+      return n;
+    };
+    QCOMPARE(g->first_rank(), 0);
+    QCOMPARE(g->last_rank(), GanttView::kMaxRanks - 1);
+    QCOMPARE(g->bar_count(), ops_of(0, 15));
+    auto* spin = w.findChild<QSpinBox*>("ganttFirstRank");
+    QVERIFY(spin && spin->isEnabled());
+    QCOMPARE(spin->maximum(), 31);
+    spin->setValue(16);
+    QCOMPARE(g->first_rank(), 16);
+    QCOMPARE(g->last_rank(), 31);
+    QCOMPARE(g->bar_count(), ops_of(16, 31));
+    spin->setValue(30);  // the window ends at the last rank
+    QCOMPARE(g->last_rank(), 31);
+    QCOMPARE(g->bar_count(), ops_of(30, 31));
   }
 
   // Exports: PNG, SVG and CSV files with the expected content.
