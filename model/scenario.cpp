@@ -401,7 +401,7 @@ void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& 
   for (auto it = map.begin(); it != map.end(); ++it) {
     std::string key = it->first.as<std::string>();
     std::string path = prefix.empty() ? key : prefix + "." + key;
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator hands out a temporary
     Origin origin = mark_origin(source, it->first);
     if (const Field* f = find_field(path)) {
       spec.origins[path] = origin;

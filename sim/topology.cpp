@@ -29,7 +29,8 @@ int Topology::nic_of(int rank) const {
 LinkClass Topology::link_class(int from, int to) const {
   if (listed_) {
     // A listed route is of the inter-node class when any link on it is.
-    for (int l : route(from, to).span())
+    const Route r = route(from, to);  // by value: the span must not outlive it
+    for (int l : r.span())
       if (links_[static_cast<std::size_t>(l)].link_class == LinkClass::inter_node) return LinkClass::inter_node;
     return LinkClass::intra_node;
   }

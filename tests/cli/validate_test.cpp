@@ -146,7 +146,8 @@ TEST(Validate, WritesTheSimulatedTimelineOfOneCase) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto ids = [](const std::string& text) {
     std::map<std::string, std::pair<double, double>> m;
-    for (const auto& e : nlohmann::json::parse(text)["traceEvents"])
+    const nlohmann::json doc = nlohmann::json::parse(text);  // named: a loop over a temporary's member dangles
+    for (const auto& e : doc["traceEvents"])
       if (e.value("ph", "") == "X") m[e["args"]["id"].get<std::string>()] = {e["ts"].get<double>(), e["dur"].get<double>()};
     return m;
   };

@@ -36,7 +36,8 @@ Cluster three_gpus() { return load_scenario(kThreeGpus).cluster; }
 
 std::vector<std::string> names(const Topology& t, int from, int to) {
   std::vector<std::string> out;
-  for (int l : t.route(from, to).span()) out.push_back(t.link(l).name);
+  const Route r = t.route(from, to);  // by value: the span must not outlive it
+  for (int l : r.span()) out.push_back(t.link(l).name);
   return out;
 }
 
