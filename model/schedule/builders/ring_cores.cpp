@@ -34,7 +34,14 @@ Flops Ctx::backward_flops(std::int64_t heads, std::int64_t pairs) const { return
 
 BlockShape Ctx::block(const IndexSet& q, const IndexSet& kv, std::int64_t heads, std::int64_t kv_heads,
                       std::int64_t pairs) const {
-  return BlockShape{q.size(), kv.size(), heads, kv_heads, opt.shape.head_dim, opt.shape.batch, opt.shape.mask, pairs};
+  return BlockShape{q.size(),
+                    kv.size(),
+                    static_cast<std::int32_t>(heads),
+                    static_cast<std::int32_t>(kv_heads),
+                    static_cast<std::int32_t>(opt.shape.head_dim),
+                    static_cast<std::int32_t>(opt.shape.batch),
+                    opt.shape.mask,
+                    pairs};
 }
 
 void Ctx::attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
