@@ -175,7 +175,7 @@ void startrail(Ctx& c, Pass pass, int C) {
       pick.kind = ComputeKind::copy;
       pick.src = "st.lse.m";
       pick.dst = "lse";
-      pick.rows = std::make_shared<const IndexSet>(t.q_block[static_cast<std::size_t>(pos)]);
+      pick.rows = t.q_block[static_cast<std::size_t>(pos)];
       pick.touched = c.stat(size_q(pos), H) * 2.0;
       c.b.compute(me, std::move(pick), -1, "own rows of the merged LSE");
     }
