@@ -25,13 +25,6 @@ constexpr std::int64_t step_bits = 20;  // collective flow number within its ins
 
 enum class OpState : std::uint8_t { waiting, posted, done };
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 int stream_slot(const Stream& s) {
   int slot = s.kind == StreamKind::compute ? 0 : 1 + s.index;
   if (slot >= max_streams) throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank", s.name(), max_streams));
@@ -157,17 +150,7 @@ class Executor {
     ranks_.resize(static_cast<std::size_t>(P));
     tl_.ops.resize(static_cast<std::size_t>(P));
     tl_.compute_busy.assign(static_cast<std::size_t>(P), Time());
-    struct Key {
-      int src, dst;
-      Name tag;
-      bool operator==(const Key&) const = default;
-    };
-    struct KeyHash {
-      std::size_t operator()(const Key& k) const {
-        return splitmix64(k.tag.hash() ^ ((static_cast<std::uint64_t>(k.src) << 32) | static_cast<std::uint32_t>(k.dst)));
-      }
-    };
-    std::unordered_map<Key, OpId, KeyHash> unmatched_sends, unmatched_recvs;
+    std::unordered_map<TransferKey, OpId> unmatched_sends, unmatched_recvs;
     std::unordered_map<Name, int> instance_of;
     std::array<std::vector<std::int32_t>, max_streams> lists;  // per stream: the rank's ops in order
     std::vector<std::int32_t> kept;                            // one op's dependencies outside its group
@@ -210,7 +193,7 @@ class Executor {
           info.bytes = t->size().value();
           info.peer = t->peer;
           const bool send = op.kind() == OpKind::send;
-          Key k{send ? r : t->peer, send ? t->peer : r, t->tag};
+          const TransferKey k = transfer_key(r, op);
           auto& other = send ? unmatched_recvs : unmatched_sends;
           auto it = other.find(k);
           if (it != other.end()) {

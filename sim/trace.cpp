@@ -115,23 +115,12 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
   }
   // Each written Recv by (sender, receiver, tag), for the flow arrows: an arrow needs both
   // of its ends in the file.
-  struct Key {
-    int src, dst;
-    Name tag;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    std::size_t operator()(const Key& k) const {
-      return std::hash<std::uint64_t>()((static_cast<std::uint64_t>(k.src) << 40) ^ (static_cast<std::uint64_t>(k.dst) << 20) ^
-                                        k.tag.id());
-    }
-  };
-  std::unordered_map<Key, int, KeyHash> recv_of;
+  std::unordered_map<TransferKey, int> recv_of;
   for (int r : ranks) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
     for (std::size_t i = 0; i < ops.size(); ++i)
       if (ops[i].kind() == OpKind::recv)
-        recv_of.emplace(Key{ops[i].transfer()->peer, r, ops[i].transfer()->tag}, static_cast<int>(i));
+        recv_of.emplace(transfer_key(r, ops[i]), static_cast<int>(i));
   }
   std::uint64_t flow_id = 0;
   for (int r : ranks) {
@@ -156,7 +145,7 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       out.append(std::string_view("}}"));
       // A flow arrow from the Send (when data starts moving) to its Recv (when it lands).
       if (op.kind() != OpKind::send || !written[static_cast<std::size_t>(tr->peer)]) continue;
-      auto found = recv_of.find(Key{r, tr->peer, tr->tag});
+      auto found = recv_of.find(transfer_key(r, op));
       if (found == recv_of.end()) continue;
       const std::size_t j = static_cast<std::size_t>(found->second);
       const Op& other = s.programs[static_cast<std::size_t>(tr->peer)].ops[j];

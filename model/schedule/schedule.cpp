@@ -61,6 +61,12 @@ Bytes CollectiveOp::bytes_sent() const {
   return b;
 }
 
+TransferKey transfer_key(int rank, const Op& op) {
+  const TransferOp* t = op.transfer();
+  const bool send = op.kind() == OpKind::send;
+  return TransferKey{send ? rank : t->peer, send ? t->peer : rank, t->tag};
+}
+
 const TransferOp* Op::transfer() const {
   if (const auto* s = std::get_if<SendOp>(&body)) return s;
   if (const auto* r = std::get_if<RecvOp>(&body)) return r;

@@ -33,6 +33,7 @@
 
 #include "model/hardware.hpp"
 #include "model/mechanism.hpp"
+#include "model/mix.hpp"
 #include "model/schedule/index_set.hpp"
 #include "model/schedule/layout.hpp"
 #include "model/schedule/name.hpp"
@@ -227,6 +228,17 @@ struct Op {
   [[nodiscard]] std::string describe() const;
 };
 
+// What a Send and its Recv match by (see the semantics at the top): source rank,
+// destination rank and tag. Executors index pending transfers by it.
+struct TransferKey {
+  int src = 0;
+  int dst = 0;
+  Name tag;
+  friend bool operator==(const TransferKey&, const TransferKey&) = default;
+};
+// The key of `op`, a Send or a Recv of `rank` (op.transfer() must be set).
+[[nodiscard]] TransferKey transfer_key(int rank, const Op& op);
+
 struct Program {
   int rank = 0;
   std::vector<Op> ops;
@@ -317,3 +329,10 @@ struct ScheduleSummary {
 [[nodiscard]] ScheduleSummary summarize(const Schedule& s, const Cluster* cluster = nullptr);
 
 }  // namespace xattn
+
+template <>
+struct std::hash<xattn::TransferKey> {
+  std::size_t operator()(const xattn::TransferKey& k) const noexcept {
+    return xattn::splitmix64(k.tag.hash() ^ ((static_cast<std::uint64_t>(k.src) << 32) | static_cast<std::uint32_t>(k.dst)));
+  }
+};
