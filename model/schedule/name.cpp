@@ -29,8 +29,8 @@ constexpr std::uint32_t max_chunks = 1U << 14;  // 2^26 distinct texts
 
 struct Pool {
   std::shared_mutex lock;
+  // Text -> number, numbered 1, 2, ... in interning order (0 is the empty text).
   std::unordered_map<std::string, std::uint32_t, TextHash, std::equal_to<>> ids;
-  std::uint32_t next = 1;  // 0 is the empty text
   std::array<std::atomic<const std::string**>, max_chunks> chunks{};
 };
 
@@ -56,7 +56,7 @@ Name::Name(std::string_view text) {
     id_ = it->second;
     return;
   }
-  const std::uint32_t id = p.next;
+  const auto id = static_cast<std::uint32_t>(p.ids.size() + 1);
   if ((id >> chunk_bits) >= max_chunks) throw std::length_error("Name: more distinct texts than the pool holds");
   auto& slot = p.chunks[id >> chunk_bits];
   const std::string** chunk = slot.load(std::memory_order_relaxed);
@@ -66,7 +66,6 @@ Name::Name(std::string_view text) {
   }
   auto it = p.ids.emplace(std::string(text), id).first;
   chunk[id & (chunk_size - 1)] = &it->first;
-  ++p.next;
   id_ = id;
 }
 
