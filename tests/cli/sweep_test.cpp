@@ -12,9 +12,13 @@
 namespace xattn::cli::test {
 namespace {
 
-// A sweep file in `dir` over the default scenario (absolute base path).
-std::string write_sweep(const TempDir& dir, const std::string& body, const std::string& name = "sweep.yaml") {
-  return dir.write(name, "base: " + kDefaultScenario + "\n" + body);
+// The shipped machine listed link by link: 4 A100s in NVLink pairs on two sockets.
+const std::string kPcieMachine = kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml";
+
+// A sweep file in `dir` over `base` (absolute path; the default scenario unless given).
+std::string write_sweep(const TempDir& dir, const std::string& body, const std::string& name = "sweep.yaml",
+                        const std::string& base = kDefaultScenario) {
+  return dir.write(name, "base: " + base + "\n" + body);
 }
 
 std::vector<std::int64_t> ints(const GridAxis& a) {
@@ -135,10 +139,11 @@ TEST(SweepPlan, EventEngineRowsEqualTheSimulatorOnTheDerivedScenario) {
   // sends four messages each way over the one socket link (docs/topology.md §6):
   // link_shared is true for it and false for Ring.
   TempDir dir;
-  const std::string f = dir.write("sweep.yaml", "base: " + kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml\n"
-                                  "engine: event\n"
-                                  "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32]\n"
-                                  "mechanisms: [ulysses, ring]\npasses: [fwd]\n");
+  const std::string f = write_sweep(dir,
+                                    "engine: event\n"
+                                    "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32]\n"
+                                    "mechanisms: [ulysses, ring]\npasses: [fwd]\n",
+                                    "sweep.yaml", kPcieMachine);
   const SweepPlan plan = load_sweep(f);
   EXPECT_EQ(plan.engine, SweepEngine::event);
   const std::string csv = sweep_csv(plan, 2, 1);
@@ -150,8 +155,7 @@ TEST(SweepPlan, EventEngineRowsEqualTheSimulatorOnTheDerivedScenario) {
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const auto& row = rows[i];
     auto cell = [&](const char* name) { return row[static_cast<std::size_t>(column(h, name))]; };
-    Scenario s = load_scenario(kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml",
-                               {"cluster.links.socket-link.bandwidth_GBps=" + row[1]});
+    Scenario s = load_scenario(kPcieMachine, {"cluster.links.socket-link.bandwidth_GBps=" + row[1]});
     const sim::EventResult ev = sim::simulate_scenario(s, *parse_mechanism(cell("mechanism")), Pass::fwd);
     ASSERT_TRUE(ev.estimate.feasible);
     EXPECT_EQ(cell("feasible"), "true");
@@ -262,9 +266,10 @@ TEST(SweepRun, AListedLinksFigureIsAGridField) {
   // socket link, then the 32 GB/s uplinks. Doubling the socket link to 32 must shorten Ring
   // (it was the bottleneck); at 64 the uplinks are, so 64 gives what 32 gives.
   TempDir dir;
-  const std::string f = dir.write("sweep.yaml", "base: " + kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml\n"
-                                  "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32, 64]\n"
-                                  "mechanisms: [ring]\npasses: [fwd]\n");
+  const std::string f = write_sweep(dir,
+                                    "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32, 64]\n"
+                                    "mechanisms: [ring]\npasses: [fwd]\n",
+                                    "sweep.yaml", kPcieMachine);
   CliResult r = run({"sweep", f});
   ASSERT_EQ(r.code, 0) << r.err;
   auto rows = parse_csv(r.out);
@@ -287,8 +292,8 @@ void expect_sweep_error(const CliResult& r, const std::vector<std::string>& need
 
 TEST(SweepBadInput, AGridFieldNamingAnUnlistedLinkNamesTheKey) {
   TempDir dir;
-  const std::string f = dir.write("sweep.yaml", "base: " + kSourceDir + "/scenarios/llama32v-4xa100-pcie-pairs.yaml\n"
-                                  "grid:\n  cluster.links.socket.bandwidth_GBps: [16, 32]\n");
+  const std::string f =
+      write_sweep(dir, "grid:\n  cluster.links.socket.bandwidth_GBps: [16, 32]\n", "sweep.yaml", kPcieMachine);
   expect_sweep_error(run({"sweep", f}), {f + ":3:3", "cluster.links.socket.bandwidth_GBps",
                                          "the scenario lists no link named 'socket'; listed: nvlink01"});
 }
