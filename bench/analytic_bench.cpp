@@ -13,6 +13,7 @@
 #include "cli/sweep.hpp"
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace {
 

@@ -48,11 +48,11 @@ void EventQueue(benchmark::State& state) {
     return static_cast<std::int64_t>(x % 1'000'000);
   };
   for (int i = 0; i < pending; ++i)
-    q.push(sim::Event::make(sim::Time::ps(delay()), sim::EventKind::compute_done, i % 1024, i));
+    q.push(sim::Event::make(Time::ps(delay()), sim::EventKind::compute_done, i % 1024, i));
   std::int64_t index = pending;
   for (auto _ : state) {
     const sim::Event e = q.pop();
-    q.push(sim::Event::make(e.time + sim::Time::ps(delay()), sim::EventKind::compute_done, e.rank(), index++));
+    q.push(sim::Event::make(e.time + Time::ps(delay()), sim::EventKind::compute_done, e.rank(), index++));
     benchmark::DoNotOptimize(e);
   }
   state.counters["events_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
@@ -89,7 +89,7 @@ void RingFwdBwd(benchmark::State& state) {
     const double m0 = resident_mib(), w0 = wall_seconds(), c0 = cpu_seconds();
     const Schedule s = build_schedule(ring, Pass::fwd_bwd, o);
     const double m1 = resident_mib(), w1 = wall_seconds(), c1 = cpu_seconds();
-    sim::Timeline t = sim::simulate(s, c, cal);
+    Timeline t = sim::simulate(s, c, cal);
     const double m2 = resident_mib(), w2 = wall_seconds(), c2 = cpu_seconds();
     build_s = w1 - w0;
     sim_s = w2 - w1;

@@ -11,7 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 
 namespace xattn::cli {
 

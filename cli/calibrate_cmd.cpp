@@ -21,18 +21,20 @@
 #include "cli/app.hpp"
 #include "cli/command.hpp"
 #include "cli/output.hpp"
-#include "model/error.hpp"
-#include "model/link_fit.hpp"
-#include "model/nccl_tests.hpp"
-#include "model/gpu_calibration.hpp"
+#include "model/core/error.hpp"
+#include "model/calib/fit_plot.hpp"
+#include "model/calib/link_fit.hpp"
+#include "model/calib/nccl_tests.hpp"
+#include "model/calib/gpu_calibration.hpp"
 #include "model/presets.hpp"
 
 #ifdef XATTN_HAVE_PNG
-#include "gui/png_export.hpp"
+#include "gui/png/png_export.hpp"
 #endif
 #ifdef XATTN_HAVE_GPU
 #include "gpu/calibrate.hpp"
 #include "gpu/transport.hpp"
+#include "model/scenario/calibration_file.hpp"
 #endif
 
 namespace xattn::cli {

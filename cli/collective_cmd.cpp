@@ -22,10 +22,11 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "model/collective_model.hpp"
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
 #include "sim/collective_sim.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn::cli {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "cli/command.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 namespace {

@@ -13,7 +13,8 @@
 #include <type_traits>
 #include <variant>
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 namespace {

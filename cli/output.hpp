@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 

@@ -9,6 +9,7 @@
 
 #include "cli/output.hpp"
 #include "model/hardware.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 namespace {

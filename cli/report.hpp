@@ -13,10 +13,11 @@
 
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 
-// What only the event engine knows about its run (sim::Timeline): whether a link carried
+// What only the event engine knows about its run (Timeline): whether a link carried
 // transfers of two GPU pairs at once (contention the closed form cannot see), the link
 // that was busiest, and how many events the run took.
 struct EventFacts {

@@ -30,13 +30,14 @@
 #include "cli/scenario_input.hpp"
 #include "gpu/launch.hpp"
 #include "gpu/rendezvous.hpp"
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/schedule/builders.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
 
 #ifdef XATTN_HAVE_GPU
 #include "gpu/executor.hpp"
 #include "gpu/rank_timeline.hpp"
+#include "model/scenario/scenario_file.hpp"
 #endif
 
 namespace xattn::cli {
@@ -154,7 +155,7 @@ LaunchPlan plan_launch(const RunOptions& o, const gpu::Environment& env, int ran
 
 struct Measured {
   Schedule schedule;
-  sim::Timeline timeline;  // the median-makespan run
+  Timeline timeline;  // the median-makespan run
   std::vector<double> makespans_s;
   std::vector<OpId> order;
   std::string device;
@@ -260,7 +261,7 @@ int run_run(const RunOptions& o, Io& io) {
   e.link = gpu::LoopbackOptions{o.bandwidth_GBps, o.latency_us, !o.no_pace};
   e.placement = compute == "serial" ? gpu::ComputePlacement::one_device_stream : gpu::ComputePlacement::per_rank_streams;
   e.bootstrap = boot.get();
-  std::vector<sim::Timeline> runs;
+  std::vector<Timeline> runs;
   Measured r;
   r.schedule = std::move(schedule);
   std::vector<int> local_ranks;
@@ -338,7 +339,7 @@ int run_run(const RunOptions& o, Io& io) {
 
   std::string trace;
   if (!o.trace_path.empty()) {
-    nlohmann::json doc = nlohmann::json::parse(sim::chrome_trace_json(r.schedule, r.timeline, sim::TraceInfo{scenario.name, "measured"}));
+    nlohmann::json doc = nlohmann::json::parse(chrome_trace_json(r.schedule, r.timeline, TraceInfo{scenario.name, "measured"}));
     for (auto& [k, v] : settings.items()) doc["metadata"][k] = v;
     trace = doc.dump(1) + "\n";
   }

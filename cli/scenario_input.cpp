@@ -1,5 +1,6 @@
 // Scenario files, --set overrides, mechanism and pass names: every problem collected.
 #include "cli/scenario_input.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 #include <filesystem>
 

@@ -11,9 +11,10 @@
 
 #include "cli/command.hpp"
 #include "cli/scenario_input.hpp"
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/schedule/checks.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 namespace {

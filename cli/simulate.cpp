@@ -18,7 +18,8 @@
 #include "cli/scenario_input.hpp"
 #include "model/analytic.hpp"
 #include "sim/scenario_sim.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -196,15 +197,15 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       if (o.engine == "analytic") continue;
       sim::EventResult ev = sim::simulate_scenario(scenario, m, p, sim_options);
       if (!o.trace_path.empty() && ev.estimate.feasible)
-        trace = sim::chrome_trace_json(ev.schedule, ev.timeline, sim::TraceInfo{scenario.name, "event", only_ranks});
-      if (!o.ops_path.empty() && ev.estimate.feasible) ops = sim::ops_csv(ev.schedule, ev.timeline, only_ranks);
+        trace = chrome_trace_json(ev.schedule, ev.timeline, TraceInfo{scenario.name, "event", only_ranks});
+      if (!o.ops_path.empty() && ev.estimate.feasible) ops = ops_csv(ev.schedule, ev.timeline, only_ranks);
       ResultRow row{"event", std::move(ev.estimate), std::nullopt};
       if (row.estimate.feasible) {
         EventFacts f;
         f.link_shared = ev.timeline.link_shared;
         f.events = ev.timeline.events;
         const double span = ev.timeline.makespan.seconds().value();
-        for (const sim::LinkUsage& l : ev.timeline.links) {
+        for (const LinkUsage& l : ev.timeline.links) {
           const double u = span > 0.0 ? l.busy.seconds().value() / span : 0.0;
           if (l.bytes > 0.0 && (f.busiest_link.empty() || u > f.busiest_utilization)) {
             f.busiest_link = l.name;

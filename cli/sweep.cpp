@@ -24,6 +24,7 @@
 #include "cli/scenario_input.hpp"
 #include "model/analytic.hpp"
 #include "sim/scenario_sim.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 

@@ -18,6 +18,7 @@
 #include "model/mechanism.hpp"
 #include "model/scenario.hpp"
 #include "model/types.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
 

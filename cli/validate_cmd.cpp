@@ -31,12 +31,14 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/scenario_input.hpp"
-#include "model/error.hpp"
-#include "model/gpu_calibration.hpp"
+#include "model/core/error.hpp"
+#include "model/calib/gpu_calibration.hpp"
 #include "model/presets.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
+#include "model/scenario/scenario_file.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -147,8 +149,8 @@ std::string text_or(const nlohmann::json& m, const char* key, const std::string&
 
 // Simulates `s` on the machine the run used (docs/validation.md §2) and notes in `rep` what
 // that machine was.
-sim::Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Calibration cal,
-                                const sim::TraceMetadata& meta, const Case& c, const ValidateOptions& o, int accumulator_bytes,
+Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Calibration cal,
+                                const TraceMetadata& meta, const Case& c, const ValidateOptions& o, int accumulator_bytes,
                                 CaseReport& rep) {
   const nlohmann::json& m = meta.all;
   GpuSpec gpu = scenario.cluster.gpu;
@@ -227,8 +229,8 @@ sim::Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Cal
 CaseReport validate_case(const Case& c, const ValidateOptions& o) {
   CaseReport rep;
   rep.c = c;
-  const nlohmann::json doc = sim::parse_trace(read_text(c.measured, "--measured"), c.measured);
-  const sim::TraceMetadata meta = sim::trace_metadata(doc, c.measured);
+  const nlohmann::json doc = parse_trace(read_text(c.measured, "--measured"), c.measured);
+  const TraceMetadata meta = trace_metadata(doc, c.measured);
   const nlohmann::json& m = meta.all;
   rep.mechanism = meta.mechanism;
   rep.pass = meta.pass;
@@ -271,12 +273,12 @@ CaseReport validate_case(const Case& c, const ValidateOptions& o) {
   } catch (const InfeasibleSchedule& why) {
     throw InputError(Origin{c.measured}, "metadata.mechanism", why.what());
   }
-  const sim::Timeline measured = sim::read_chrome_trace(doc, s, c.measured);
+  const Timeline measured = read_chrome_trace(doc, s, c.measured);
 
   // The GPU: --gpu, else the preset of the device the run names, else the scenario's.
-  const sim::Timeline simulated = simulate_like_run(s, scenario, cal, meta, c, o, b.accumulator_bytes, rep);
+  const Timeline simulated = simulate_like_run(s, scenario, cal, meta, c, o, b.accumulator_bytes, rep);
   if (!o.simulated_trace.empty())
-    write_file_atomically(o.simulated_trace, sim::chrome_trace_json(s, simulated, sim::TraceInfo{c.scenario, "event"}));
+    write_file_atomically(o.simulated_trace, chrome_trace_json(s, simulated, TraceInfo{c.scenario, "event"}));
   // Op by op.
   std::map<std::string, ErrorStats> kinds;
   std::vector<std::string> kind_order;

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
-#include "model/error.hpp"
-#include "model/reference/verify.hpp"
+#include "model/core/error.hpp"
+#include "model/schedule/reference/verify.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/schedule/checks.hpp"
 

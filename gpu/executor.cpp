@@ -904,7 +904,7 @@ struct Executor::Impl : WalkCallbacks {
     }
   }
 
-  sim::Timeline run() {
+  Timeline run() {
     fill_inputs();
     for (int r : locals) { set(r); check(cudaDeviceSynchronize(), "sync"); }
     const int first = locals.front();
@@ -947,13 +947,13 @@ struct Executor::Impl : WalkCallbacks {
     for (int r : locals) { set(r); check(cudaDeviceSynchronize(), "running the schedule"); }
     // This process's ranks only; another process's rank keeps an empty op list
     // (rank_timeline.hpp merges the processes' slices).
-    sim::Timeline t;
+    Timeline t;
     t.ops.resize(static_cast<std::size_t>(P));
-    t.compute_busy.assign(static_cast<std::size_t>(P), sim::Time{});
+    t.compute_busy.assign(static_cast<std::size_t>(P), Time{});
     auto at = [&](int r, cudaEvent_t e) {
       float ms = 0.f;
       check(cudaEventElapsedTime(&ms, origin_of(r), e), "cudaEventElapsedTime");
-      return sim::Time::ps(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(static_cast<double>(ms) * 1e9))));
+      return Time::ps(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(static_cast<double>(ms) * 1e9))));
     };
     for (int r : locals) {
       const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
@@ -970,7 +970,7 @@ struct Executor::Impl : WalkCallbacks {
           if (ops[i].kind() == OpKind::collective)
             same = st.colls[static_cast<std::size_t>(st.coll_of[static_cast<std::size_t>(r)][i])].members[0];
         }
-        sim::OpTimes& ot = out[i];
+        OpTimes& ot = out[i];
         ot.posted = at(r, post_ev(id));
         ot.start = std::max(ot.posted, at(r, start_ev(same)));
         ot.end = std::max(ot.start, at(r, end_ev(same)));
@@ -984,7 +984,7 @@ struct Executor::Impl : WalkCallbacks {
 
 Executor::Executor(const Schedule& s, ExecOptions options) : impl_(std::make_unique<Impl>(s, std::move(options))) {}
 Executor::~Executor() = default;
-sim::Timeline Executor::run() { return impl_->run(); }
+Timeline Executor::run() { return impl_->run(); }
 const BufferPlan& Executor::plan() const { return impl_->plan; }
 const std::vector<OpId>& Executor::compute_order() const { return impl_->order; }
 std::string Executor::device_name() const {

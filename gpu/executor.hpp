@@ -32,9 +32,9 @@
 //    or default_compute_order()). Communication always runs on per-rank streams.
 //
 // Timing: a CUDA event (timing enabled) is recorded when an op is posted, when it starts
-// and when it ends; after the run they become a sim::Timeline (times relative to one
+// and when it ends; after the run they become a Timeline (times relative to one
 // origin event recorded before anything else; with NCCL, per GPU, right after an
-// all-reduce barrier over all ranks), which sim::chrome_trace_json exports with the same op
+// all-reduce barrier over all ranks), which chrome_trace_json exports with the same op
 // ids as a simulated trace. run() returns this process's ranks only; rank_timeline.hpp
 // merges the processes' op times into whole timelines. NVTX: streams are named ("r2 compute", "r2 comm0",
 // "r2 xfer comm0.0"), and each op's enqueue is an NVTX range in the domain "xattn" named
@@ -51,7 +51,7 @@
 #include "gpu/transport.hpp"
 #include "gpu/walk.hpp"
 #include "model/schedule/schedule.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 
 namespace xattn::gpu {
 
@@ -97,7 +97,7 @@ class Executor {
   // Fills the inputs with fresh random data (seeded: the same every time) and runs the
   // schedule once; returns the measured timeline of this process's ranks (another
   // process's rank has no ops in it). Throws GpuError.
-  sim::Timeline run();
+  Timeline run();
 
   // Host access to a rank's buffer as floats (activations converted from their dtype),
   // for tests; write() replaces the random inputs until the next fill (run() refills only

@@ -17,7 +17,7 @@ constexpr std::uint32_t times_version = 1;
 
 }  // namespace
 
-RankTimes slice_rank(const std::vector<sim::Timeline>& runs, int rank) {
+RankTimes slice_rank(const std::vector<Timeline>& runs, int rank) {
   RankTimes t;
   t.rank = rank;
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -36,8 +36,8 @@ std::string encode_rank_times(const RankTimes& t) {
   put_u32(out, static_cast<std::uint32_t>(t.runs.size()));
   for (const auto& run : t.runs) {
     put_u32(out, static_cast<std::uint32_t>(run.size()));
-    for (const sim::OpTimes& o : run)
-      for (sim::Time x : {o.posted, o.start, o.end}) put_u64(out, static_cast<std::uint64_t>(x.ps()));
+    for (const OpTimes& o : run)
+      for (Time x : {o.posted, o.start, o.end}) put_u64(out, static_cast<std::uint64_t>(x.ps()));
   }
   return out;
 }
@@ -64,10 +64,10 @@ RankTimes decode_rank_times(std::string_view bytes) {
   for (std::uint32_t i = 0; i < runs; ++i) {
     const std::uint32_t n = u32();
     need(static_cast<std::size_t>(n) * 24);
-    std::vector<sim::OpTimes> ops(n);
-    for (sim::OpTimes& o : ops) {
-      for (sim::Time* x : {&o.posted, &o.start, &o.end}) {
-        *x = sim::Time::ps(static_cast<std::int64_t>(get_u64(p + at)));
+    std::vector<OpTimes> ops(n);
+    for (OpTimes& o : ops) {
+      for (Time* x : {&o.posted, &o.start, &o.end}) {
+        *x = Time::ps(static_cast<std::int64_t>(get_u64(p + at)));
         at += 8;
       }
     }
@@ -77,7 +77,7 @@ RankTimes decode_rank_times(std::string_view bytes) {
   return t;
 }
 
-void finish_timeline(const Schedule& s, sim::Timeline& t) {
+void finish_timeline(const Schedule& s, Timeline& t) {
   const ScheduleStructure st(s);
   auto& ops = t.ops;
   if (t.ranks() != st.P) throw std::invalid_argument(fmt::format("a timeline of {} ranks for a schedule of {}", t.ranks(), st.P));
@@ -86,37 +86,37 @@ void finish_timeline(const Schedule& s, sim::Timeline& t) {
       throw std::invalid_argument(fmt::format("rank {} of the timeline has {} ops, its program {}", r,
                                               ops[static_cast<std::size_t>(r)].size(),
                                               s.programs[static_cast<std::size_t>(r)].ops.size()));
-  auto at = [&](OpId id) -> sim::OpTimes& {
+  auto at = [&](OpId id) -> OpTimes& {
     return ops[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)];
   };
-  auto clamp_start = [](sim::OpTimes& o, sim::Time start) { o.start = min(max(o.start, start), o.end); };
+  auto clamp_start = [](OpTimes& o, Time start) { o.start = min(max(o.start, start), o.end); };
   for (int r = 0; r < st.P; ++r)
     for (std::size_t i = 0; i < ops[static_cast<std::size_t>(r)].size(); ++i) {
       const OpId id{r, static_cast<int>(i)};
       const OpKind k = s.op(id).kind();
       if (k != OpKind::send) continue;
       const OpId other = st.partner[static_cast<std::size_t>(r)][i];
-      const sim::Time start = max(at(id).start, at(other).start);
+      const Time start = max(at(id).start, at(other).start);
       clamp_start(at(id), start);
       clamp_start(at(other), start);
     }
   for (const auto& c : st.colls) {
-    sim::Time start;
+    Time start;
     for (const OpId& m : c.members) start = max(start, at(m).start);
     for (const OpId& m : c.members) clamp_start(at(m), start);
   }
-  t.makespan = sim::Time();
-  t.compute_busy.assign(static_cast<std::size_t>(st.P), sim::Time());
+  t.makespan = Time();
+  t.compute_busy.assign(static_cast<std::size_t>(st.P), Time());
   for (int r = 0; r < st.P; ++r)
     for (std::size_t i = 0; i < ops[static_cast<std::size_t>(r)].size(); ++i) {
-      const sim::OpTimes& o = ops[static_cast<std::size_t>(r)][i];
+      const OpTimes& o = ops[static_cast<std::size_t>(r)][i];
       t.makespan = max(t.makespan, o.end);
       if (s.programs[static_cast<std::size_t>(r)].ops[i].kind() == OpKind::compute)
         t.compute_busy[static_cast<std::size_t>(r)] += o.end - o.start;
     }
 }
 
-std::vector<sim::Timeline> merge_rank_times(const Schedule& s, std::vector<RankTimes> parts) {
+std::vector<Timeline> merge_rank_times(const Schedule& s, std::vector<RankTimes> parts) {
   const int P = s.ranks();
   std::vector<int> from(static_cast<std::size_t>(P), -1);
   for (std::size_t k = 0; k < parts.size(); ++k) {
@@ -139,9 +139,9 @@ std::vector<sim::Timeline> merge_rank_times(const Schedule& s, std::vector<RankT
         throw std::invalid_argument(
             fmt::format("rank {} sent {} op times in run {}; its program has {} ops", p.rank, p.runs[i].size(), i, n));
   }
-  std::vector<sim::Timeline> out(runs);
+  std::vector<Timeline> out(runs);
   for (std::size_t i = 0; i < runs; ++i) {
-    sim::Timeline& t = out[i];
+    Timeline& t = out[i];
     t.ops.resize(static_cast<std::size_t>(P));
     for (int r = 0; r < P; ++r)
       t.ops[static_cast<std::size_t>(r)] = std::move(parts[static_cast<std::size_t>(from[static_cast<std::size_t>(r)])].runs[i]);

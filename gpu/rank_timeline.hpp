@@ -19,19 +19,19 @@
 #include <vector>
 
 #include "model/schedule/schedule.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 
 namespace xattn::gpu {
 
 // One rank's op times in each timed run: runs[i][op index].
 struct RankTimes {
   int rank = 0;
-  std::vector<std::vector<sim::OpTimes>> runs;
+  std::vector<std::vector<OpTimes>> runs;
 };
 
 // The slice of `runs` (one Timeline per timed run) for `rank`. Throws std::invalid_argument
 // when a run has no such rank.
-[[nodiscard]] RankTimes slice_rank(const std::vector<sim::Timeline>& runs, int rank);
+[[nodiscard]] RankTimes slice_rank(const std::vector<Timeline>& runs, int rank);
 
 // Bytes for the bootstrap, and back. decode throws std::invalid_argument for bytes that
 // encode did not write (truncated, another format version).
@@ -42,7 +42,7 @@ struct RankTimes {
 // std::invalid_argument naming the rank when a rank is missing or sent twice, when a
 // slice's op count differs from the rank's program, or the slices hold different numbers
 // of runs.
-[[nodiscard]] std::vector<sim::Timeline> merge_rank_times(const Schedule& s, std::vector<RankTimes> parts);
+[[nodiscard]] std::vector<Timeline> merge_rank_times(const Schedule& s, std::vector<RankTimes> parts);
 
 // What a timeline assembled from its ranks needs before it is reported:
 //  * a matched Send and Recv both start at the later of their two starts, and every member
@@ -54,6 +54,6 @@ struct RankTimes {
 //    moves past its op's end;
 //  * makespan (the last end) and each rank's compute busy time (the sum of its compute
 //    ops' durations).
-void finish_timeline(const Schedule& s, sim::Timeline& t);
+void finish_timeline(const Schedule& s, Timeline& t);
 
 }  // namespace xattn::gpu

@@ -1,6 +1,7 @@
 // The dashboard's evaluations (see analysis.hpp): scenario variants built through the
 // field registry, each resolved and estimated by model/; the simulator for timelines.
 #include "gui/analysis.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 #include <cmath>
 #include <limits>

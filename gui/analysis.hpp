@@ -16,6 +16,7 @@
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
 #include "sim/scenario_sim.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
 

@@ -1,6 +1,7 @@
 // Controller (see controller.hpp): edits through the field registry, closed-form
 // re-evaluation on each edit, worker-thread sweeps and simulations.
 #include "gui/controller.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 #include <QEventLoop>
 #include <QMetaObject>

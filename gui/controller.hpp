@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "gui/analysis.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
 

@@ -30,9 +30,9 @@ QColor op_color(const Op& op) {
   return Qt::gray;
 }
 
-QString op_details(const Schedule& s, const sim::Timeline& t, OpId id) {
+QString op_details(const Schedule& s, const Timeline& t, OpId id) {
   const Op& op = s.op(id);
-  const sim::OpTimes& times = t.at(id);
+  const OpTimes& times = t.at(id);
   QString kind = QString::fromUtf8(to_string(op.kind()).data());
   QString amount;
   if (const ComputeOp* c = op.compute()) {
@@ -92,7 +92,7 @@ void GanttView::rebuild() {
   bars_.clear();
   if (!result_ || !result_->result.estimate.feasible) return;
   const Schedule& s = result_->result.schedule;
-  const sim::Timeline& t = result_->result.timeline;
+  const Timeline& t = result_->result.timeline;
   for (int rank = first_rank_; rank <= last_rank(); ++rank) {
     const Program& p = s.programs[static_cast<std::size_t>(rank)];
     // Rows of this rank: compute first, then comm0, comm1, ...
@@ -104,7 +104,7 @@ void GanttView::rebuild() {
     }
     for (std::size_t i = 0; i < p.ops.size(); ++i) {
       const OpId id{p.rank, static_cast<int>(i)};
-      const sim::OpTimes& times = t.at(id);
+      const OpTimes& times = t.at(id);
       Bar b;
       b.row = row_of[{static_cast<int>(p.ops[i].stream.kind), p.ops[i].stream.index}];
       b.op = id;

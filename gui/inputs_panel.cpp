@@ -1,5 +1,6 @@
 // Inputs panel (see inputs_panel.hpp).
 #include "gui/inputs_panel.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 #include <QFormLayout>
 #include <QGroupBox>

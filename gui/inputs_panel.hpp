@@ -15,6 +15,7 @@
 #include <QWidget>
 
 #include "gui/controller.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
 

@@ -17,6 +17,7 @@
 
 #include "gui/export.hpp"
 #include "gui/tables.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "model/mechanism.hpp"
 #include "model/scenario.hpp"
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

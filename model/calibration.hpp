@@ -13,7 +13,7 @@
 
 #include "model/hardware.hpp"
 #include "model/types.hpp"
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

@@ -23,8 +23,8 @@
 
 #include "model/calibration.hpp"
 #include "model/hardware.hpp"
-#include "model/nccl_tests.hpp"
-#include "model/units.hpp"
+#include "model/collective.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "model/types.hpp"
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

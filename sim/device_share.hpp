@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "model/schedule/schedule.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 
 namespace xattn::sim {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sim/time.hpp"
+#include "model/core/time.hpp"
 
 namespace xattn::sim {
 

@@ -24,7 +24,7 @@
 #include "sim/compute_cost.hpp"
 #include "sim/device_share.hpp"
 #include "sim/network.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 #include "sim/topology.hpp"
 
 namespace xattn::sim {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "model/calibration.hpp"
-#include "sim/time.hpp"
+#include "model/core/time.hpp"
 #include "sim/topology.hpp"
 
 namespace xattn::sim {

@@ -12,7 +12,7 @@
 #include "model/scenario.hpp"
 #include "model/schedule/schedule.hpp"
 #include "sim/executor.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 
 namespace xattn::sim {
 

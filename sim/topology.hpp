@@ -32,7 +32,7 @@
 #include "model/calibration.hpp"
 #include "model/hardware.hpp"
 #include "model/link_graph.hpp"
-#include "sim/time.hpp"
+#include "model/core/time.hpp"
 
 namespace xattn::sim {
 

@@ -33,13 +33,13 @@
 
 #include "model/hardware.hpp"
 #include "model/mechanism.hpp"
-#include "model/mix.hpp"
+#include "model/core/hash.hpp"
 #include "model/schedule/index_set.hpp"
 #include "model/schedule/layout.hpp"
 #include "model/schedule/name.hpp"
 #include "model/schedule/small_vec.hpp"
 #include "model/types.hpp"
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

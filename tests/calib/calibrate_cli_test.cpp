@@ -9,8 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "calib_test_util.hpp"
-#include "model/nccl_tests.hpp"
+#include "model/calib/nccl_tests.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "calib_test_util.hpp"
-#include "model/error.hpp"
-#include "model/link_fit.hpp"
+#include "model/core/error.hpp"
+#include "model/calib/link_fit.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

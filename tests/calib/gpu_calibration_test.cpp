@@ -9,10 +9,11 @@
 #include <gtest/gtest.h>
 
 #include "model/analytic.hpp"
-#include "model/gpu_calibration.hpp"
+#include "model/calib/gpu_calibration.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
 #include "tests/test_support.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

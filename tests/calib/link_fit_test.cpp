@@ -8,9 +8,11 @@
 #include <fstream>
 
 #include "calib_test_util.hpp"
-#include "model/error.hpp"
-#include "model/link_fit.hpp"
+#include "model/core/error.hpp"
+#include "model/calib/fit_plot.hpp"
+#include "model/calib/link_fit.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

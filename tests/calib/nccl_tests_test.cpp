@@ -6,8 +6,8 @@
 #include <string>
 
 #include "calib_test_util.hpp"
-#include "model/error.hpp"
-#include "model/nccl_tests.hpp"
+#include "model/core/error.hpp"
+#include "model/calib/nccl_tests.hpp"
 
 namespace xattn {
 namespace {

@@ -37,7 +37,7 @@ Seconds simulate_ring_all_reduce(const Cluster& c, const Calibration& cal, doubl
   std::vector<std::vector<int>> rings;
   for (int k = 0; k < channels; ++k) rings.push_back(channel_ring(k, c.nodes, c.gpus_per_node));
   const double chunk = bytes / (static_cast<double>(n) * channels);
-  sim::Time now;
+  Time now;
   std::uint64_t id = 0;
   std::vector<std::uint64_t> done;
   for (int step = 0; step < 2 * (n - 1); ++step) {
@@ -48,7 +48,7 @@ Seconds simulate_ring_all_reduce(const Cluster& c, const Calibration& cal, doubl
         ++pending;
       }
     while (pending > 0) {
-      sim::Time t = net->next_event_after(now);
+      Time t = net->next_event_after(now);
       if (t.is_never()) {
         ADD_FAILURE() << "the network went idle with transfers pending";
         return Seconds(0);

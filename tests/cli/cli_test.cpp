@@ -10,6 +10,7 @@
 #include "model/analytic.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli::test {
 namespace {

@@ -8,6 +8,7 @@
 #include "cli_test_util.hpp"
 #include "model/analytic.hpp"
 #include "sim/scenario_sim.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli::test {
 namespace {

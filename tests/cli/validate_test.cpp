@@ -20,8 +20,9 @@
 #include "model/scenario.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
 #include "tests/test_support.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn {
 namespace {
@@ -47,12 +48,12 @@ std::string synthetic_run(const char* mechanism, Pass pass, int P, bool one_stre
   nlohmann::json order = nlohmann::json::array();
   if (one_stream) {
     // The order the executor is given: device_compute_order of a run without sharing.
-    const sim::Timeline alone = sim::simulate(s, cluster, sc.calibration, {}, b.accumulator_bytes);
+    const Timeline alone = sim::simulate(s, cluster, sc.calibration, {}, b.accumulator_bytes);
     o.compute_order = sim::device_compute_order(s, alone, o.device_of);
     for (const OpId& id : o.compute_order.front()) order.push_back(id.str());
   }
-  const sim::Timeline t = sim::simulate(s, cluster, sc.calibration, o, b.accumulator_bytes);
-  nlohmann::json doc = nlohmann::json::parse(sim::chrome_trace_json(s, t, sim::TraceInfo{sc.name, "measured"}));
+  const Timeline t = sim::simulate(s, cluster, sc.calibration, o, b.accumulator_bytes);
+  nlohmann::json doc = nlohmann::json::parse(chrome_trace_json(s, t, TraceInfo{sc.name, "measured"}));
   doc["metadata"]["transport"] = "loopback";
   doc["metadata"]["link_bandwidth_GBps"] = 20.0;
   doc["metadata"]["link_latency_us"] = 8.0;

@@ -155,12 +155,12 @@ TEST(RunCommand, BadInputIsExit2) {
 
 // ---- on a GPU -----------------------------------------------------------------------------
 
-void expect_complete(const Schedule& s, const sim::Timeline& t) {
+void expect_complete(const Schedule& s, const Timeline& t) {
   ASSERT_EQ(t.ranks(), s.ranks());
   for (int r = 0; r < s.ranks(); ++r) {
     ASSERT_EQ(t.ops[static_cast<std::size_t>(r)].size(), s.programs[static_cast<std::size_t>(r)].ops.size());
     for (std::size_t i = 0; i < t.ops[static_cast<std::size_t>(r)].size(); ++i) {
-      const sim::OpTimes& o = t.ops[static_cast<std::size_t>(r)][i];
+      const OpTimes& o = t.ops[static_cast<std::size_t>(r)][i];
       EXPECT_GT(o.posted.ps(), 0) << r << "/" << i;
       EXPECT_GE(o.start, o.posted) << r << "/" << i;
       EXPECT_GE(o.end, o.start) << r << "/" << i;
@@ -181,11 +181,11 @@ TEST(Executor, RunsEveryMechanismForwardAndBackwardToACompleteTimeline) {
       o.placement = p;
       o.link = LoopbackOptions{20.0, 5.0, true};
       Executor ex(s, o);
-      sim::Timeline t = ex.run();
+      Timeline t = ex.run();
       expect_complete(s, t);
       if (p == ComputePlacement::one_device_stream) {
         // One compute op at a time across all ranks: no two compute ops overlap.
-        std::vector<std::pair<sim::Time, sim::Time>> spans;
+        std::vector<std::pair<Time, Time>> spans;
         for (const OpId& id : ex.compute_order()) spans.emplace_back(t.at(id).start, t.at(id).end);
         for (std::size_t i = 1; i < spans.size(); ++i) EXPECT_GE(spans[i].first, spans[i - 1].second);
       }
@@ -214,7 +214,7 @@ TEST(Executor, NcclRunsOneRankAloneAndAsAWorldOfOneProcess) {
     try {
       Executor ex(s, o);
       (void)ex.run();
-      sim::Timeline t = ex.run();
+      Timeline t = ex.run();
       EXPECT_EQ(ex.local_ranks(), std::vector<int>{0});
       expect_complete(s, t);
     } catch (const GpuUnavailable& e) {

@@ -60,7 +60,7 @@ TEST(Loopback, MovesTheBytesInAboutLatencyPlusBytesOverBandwidth) {
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i % 2001) - 1000);
   ex.write(0, "a", x);
   (void)ex.run();  // warm-up
-  sim::Timeline t = ex.run();
+  Timeline t = ex.run();
   EXPECT_EQ(ex.read(1, "b"), x);
   const double expected = 20e-6 + 4e6 / 5e9;
   const double got = (t.ops[1][0].end - t.ops[1][0].start).seconds().value();

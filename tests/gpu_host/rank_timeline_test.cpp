@@ -6,12 +6,11 @@
 #include "gpu/rank_timeline.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
 
 namespace xattn::gpu {
 namespace {
 
-using sim::Time;
 constexpr std::int64_t us = 1'000'000;
 
 std::string error_of(const Schedule& s, std::vector<RankTimes> parts) {
@@ -26,7 +25,7 @@ std::string error_of(const Schedule& s, std::vector<RankTimes> parts) {
 // A simulated timeline of a real schedule: the times a measured run would have.
 struct Simulated {
   Schedule s;
-  sim::Timeline t;
+  Timeline t;
 };
 
 Simulated simulated(const char* mechanism, int P) {
@@ -51,8 +50,8 @@ Simulated simulated(const char* mechanism, int P) {
 }
 
 // What the process of rank r measures: its own rank's ops, the others empty.
-sim::Timeline seen_by(const sim::Timeline& t, int r) {
-  sim::Timeline mine;
+Timeline seen_by(const Timeline& t, int r) {
+  Timeline mine;
   mine.ops.resize(t.ops.size());
   mine.ops[static_cast<std::size_t>(r)] = t.ops[static_cast<std::size_t>(r)];
   return mine;
@@ -66,7 +65,7 @@ TEST(RankTimeline, ProcessesSlicesThroughBytesMergeBackIntoTheWholeTimeline) {
   // starts, so evening them out changes nothing), and the trace exports and reads back.
   for (const char* m : {"lv-xattn", "ring", "ulysses"}) {
     const Simulated sim = simulated(m, 4);
-    sim::Timeline later = sim.t;
+    Timeline later = sim.t;
     for (auto& rank : later.ops)
       for (auto& o : rank)
         for (Time* x : {&o.posted, &o.start, &o.end}) *x = *x + Time::ps(us);
@@ -75,7 +74,7 @@ TEST(RankTimeline, ProcessesSlicesThroughBytesMergeBackIntoTheWholeTimeline) {
       const RankTimes mine = slice_rank({seen_by(sim.t, r), seen_by(later, r)}, r);
       parts.push_back(decode_rank_times(encode_rank_times(mine)));
     }
-    const std::vector<sim::Timeline> merged = merge_rank_times(sim.s, std::move(parts));
+    const std::vector<Timeline> merged = merge_rank_times(sim.s, std::move(parts));
     ASSERT_EQ(merged.size(), 2u);
     for (int r = 0; r < 4; ++r)
       for (std::size_t i = 0; i < sim.t.ops[static_cast<std::size_t>(r)].size(); ++i) {
@@ -89,8 +88,8 @@ TEST(RankTimeline, ProcessesSlicesThroughBytesMergeBackIntoTheWholeTimeline) {
     EXPECT_EQ(merged[1].makespan, sim.t.makespan + Time::ps(us)) << m;
     EXPECT_EQ(merged[0].compute_busy, sim.t.compute_busy) << m;
     // The merged timeline is a trace like any other.
-    const auto doc = nlohmann::json::parse(sim::chrome_trace_json(sim.s, merged[0], sim::TraceInfo{"test", "measured"}));
-    const sim::Timeline back = sim::read_chrome_trace(doc, sim.s, "merged");
+    const auto doc = nlohmann::json::parse(chrome_trace_json(sim.s, merged[0], TraceInfo{"test", "measured"}));
+    const Timeline back = read_chrome_trace(doc, sim.s, "merged");
     EXPECT_EQ(back.makespan, merged[0].makespan) << m;
   }
 }
@@ -117,8 +116,8 @@ Schedule two_rank_exchange() {
   return s;
 }
 
-sim::OpTimes times(std::int64_t posted, std::int64_t start, std::int64_t end) {
-  return sim::OpTimes{Time::ps(posted * us), Time::ps(start * us), Time::ps(end * us)};
+OpTimes times(std::int64_t posted, std::int64_t start, std::int64_t end) {
+  return OpTimes{Time::ps(posted * us), Time::ps(start * us), Time::ps(end * us)};
 }
 
 TEST(RankTimeline, AMatchedPairStartsWhenItsLaterSideWasReady) {
@@ -129,7 +128,7 @@ TEST(RankTimeline, AMatchedPairStartsWhenItsLaterSideWasReady) {
   std::vector<RankTimes> parts{{0, {{times(0, 0, 10), times(10, 10, 50)}}}, {1, {{times(25, 30, 50), times(50, 50, 60)}}}};
   const auto merged = merge_rank_times(s, parts);
   ASSERT_EQ(merged.size(), 1u);
-  const sim::Timeline& t = merged[0];
+  const Timeline& t = merged[0];
   EXPECT_EQ(t.at({0, 1}).start, Time::ps(30 * us));
   EXPECT_EQ(t.at({1, 0}).start, Time::ps(30 * us));
   EXPECT_EQ(t.at({0, 1}).posted, Time::ps(10 * us));
@@ -184,7 +183,7 @@ TEST(RankTimeline, SlicesThatDoNotFitAreRefusedByName) {
   RankTimes two_runs = r1;
   two_runs.runs.push_back(two_runs.runs[0]);
   EXPECT_EQ(error_of(s, {r0, two_runs}), "rank 1 sent 2 runs, rank 0 sent 1");
-  EXPECT_THROW((void)slice_rank({sim::Timeline{}}, 0), std::invalid_argument);
+  EXPECT_THROW((void)slice_rank({Timeline{}}, 0), std::invalid_argument);
 }
 
 TEST(RankTimeline, BytesThatEncodeDidNotWriteAreRefused) {

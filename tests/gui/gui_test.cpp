@@ -431,3 +431,4 @@ class GuiTest : public QObject {
 
 QTEST_MAIN(GuiTest)
 #include "gui_test.moc"
+#include "model/scenario/scenario_file.hpp"

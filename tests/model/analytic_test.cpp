@@ -4,6 +4,7 @@
 
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn {
 namespace {

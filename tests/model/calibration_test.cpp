@@ -5,8 +5,9 @@
 #include <fstream>
 
 #include "model/calibration.hpp"
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

@@ -6,8 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn {
 namespace {

@@ -5,9 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn {
 namespace {

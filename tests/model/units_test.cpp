@@ -3,7 +3,7 @@
 
 #include <type_traits>
 
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 namespace {

@@ -12,8 +12,8 @@
 #include <numeric>
 #include <random>
 
-#include "model/reference/executor.hpp"
-#include "model/reference/verify.hpp"
+#include "model/schedule/reference/executor.hpp"
+#include "model/schedule/reference/verify.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/schedule/checks.hpp"
 

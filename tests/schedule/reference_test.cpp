@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "model/reference/attention.hpp"
+#include "model/schedule/reference/attention.hpp"
 
 namespace xattn::reference {
 namespace {
@@ -72,7 +72,7 @@ TEST(Reference, MergingTwoHalvesEqualsTheWholeBlock) {
 }  // namespace
 }  // namespace xattn::reference
 
-#include "model/reference/executor.hpp"
+#include "model/schedule/reference/executor.hpp"
 #include "model/schedule/checks.hpp"
 
 namespace xattn::reference {

@@ -17,6 +17,7 @@
 #include "model/scenario.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/scenario_sim.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::sim {
 namespace {

@@ -22,6 +22,7 @@
 #include "sim/network.hpp"
 #include "tests/sim/sim_test_util.hpp"
 #include "tests/cli/cli_test_util.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::sim {
 namespace {

@@ -7,10 +7,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/scenario.hpp"
 #include "sim/scenario_sim.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::sim {
 namespace {

@@ -12,7 +12,8 @@
 
 #include "model/scenario.hpp"
 #include "sim/scenario_sim.hpp"
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::sim {
 namespace {

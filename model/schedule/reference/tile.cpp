@@ -1,5 +1,5 @@
 // Tile selection and concatenation (see tile.hpp).
-#include "model/reference/tile.hpp"
+#include "model/schedule/reference/tile.hpp"
 
 #include <map>
 #include <stdexcept>

@@ -1,7 +1,7 @@
 // Chrome-trace JSON and per-op CSV of a Timeline, and the trace read back (see trace.hpp).
-#include "sim/trace.hpp"
+#include "model/schedule/trace.hpp"
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-namespace xattn::sim {
+namespace xattn {
 
 namespace {
 
@@ -192,11 +192,11 @@ std::string ops_csv(const Schedule& s, const Timeline& t, const std::vector<int>
   return fmt::to_string(out);
 }
 
-}  // namespace xattn::sim
+}  // namespace xattn
 
 // ---- reading a trace back -----------------------------------------------------------------
 
-namespace xattn::sim {
+namespace xattn {
 
 namespace {
 
@@ -316,4 +316,4 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
   return t;
 }
 
-}  // namespace xattn::sim
+}  // namespace xattn

@@ -1,11 +1,11 @@
 // verify(): one mechanism against dense attention (see verify.hpp).
-#include "model/reference/verify.hpp"
+#include "model/schedule/reference/verify.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "model/reference/executor.hpp"
+#include "model/schedule/reference/executor.hpp"
 #include "model/schedule/builders.hpp"
 
 namespace xattn::reference {

@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "model/schedule/schedule.hpp"
-#include "sim/timeline.hpp"
+#include "model/schedule/timeline.hpp"
 
-namespace xattn::sim {
+namespace xattn {
 
 struct TraceInfo {
   TraceInfo() = default;
@@ -65,4 +65,4 @@ struct TraceMetadata {
 // negative or non-finite time) or its metadata names another mechanism, pass or P.
 [[nodiscard]] Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const std::string& source);
 
-}  // namespace xattn::sim
+}  // namespace xattn

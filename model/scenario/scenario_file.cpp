@@ -18,6 +18,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/link_graph.hpp"
+#include "model/scenario/scenario_file.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

@@ -16,7 +16,7 @@
 
 #include "model/calibration.hpp"
 #include "model/collective_model.hpp"
-#include "model/nccl_tests.hpp"
+#include "model/calib/nccl_tests.hpp"
 
 namespace xattn {
 
@@ -70,13 +70,8 @@ struct LinkFit {
 // The shape a log was measured on.
 [[nodiscard]] CollectiveShape shape_of(const NcclLog& log, const FitOptions& options = {});
 
-// Measured and fitted bus bandwidth against message size, one colour per log, as a
-// standalone SVG document.
-[[nodiscard]] std::string fit_plot_svg(const LinkFit& fit);
-
-// Only the `links:` part of a calibration (launch overheads and link classes), as
-// `xattn calibrate nccl-tests` writes it: merging it into a scenario leaves the compute
-// calibration of earlier files alone. Implemented in calibration_io.cpp.
-[[nodiscard]] std::string links_calibration_to_yaml(const Calibration& c);
+// How the fit's notes and plot name a log and a size: "all_reduce_16gpu.log", "1 MiB".
+[[nodiscard]] std::string log_name(const std::string& source);
+[[nodiscard]] std::string size_text(double bytes);
 
 }  // namespace xattn

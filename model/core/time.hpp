@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <limits>
 
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
-namespace xattn::sim {
+namespace xattn {
 
 class Time {
  public:
@@ -49,4 +49,4 @@ class Time {
 constexpr Time max(Time a, Time b) { return a < b ? b : a; }
 constexpr Time min(Time a, Time b) { return a < b ? a : b; }
 
-}  // namespace xattn::sim
+}  // namespace xattn

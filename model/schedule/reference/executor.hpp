@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "model/reference/attention.hpp"
-#include "model/reference/tile.hpp"
+#include "model/schedule/reference/attention.hpp"
+#include "model/schedule/reference/tile.hpp"
 #include "model/schedule/schedule.hpp"
 
 namespace xattn::reference {

@@ -10,9 +10,9 @@
 
 #include "model/hardware.hpp"
 #include "model/schedule/schedule.hpp"
-#include "sim/time.hpp"
+#include "model/core/time.hpp"
 
-namespace xattn::sim {
+namespace xattn {
 
 struct OpTimes {
   Time posted;  // reached the head of its stream with its dependencies met
@@ -60,4 +60,4 @@ struct Timeline {
   [[nodiscard]] Time exposed_comm() const { return makespan - max_compute_busy(); }
 };
 
-}  // namespace xattn::sim
+}  // namespace xattn

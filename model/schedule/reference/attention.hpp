@@ -10,7 +10,7 @@
 
 #include <Eigen/Dense>
 
-#include "model/reference/tile.hpp"
+#include "model/schedule/reference/tile.hpp"
 #include "model/schedule/layout.hpp"
 #include "model/types.hpp"
 

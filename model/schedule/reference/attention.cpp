@@ -1,5 +1,5 @@
 // Dense attention and the block operations in double precision (see attention.hpp).
-#include "model/reference/attention.hpp"
+#include "model/schedule/reference/attention.hpp"
 
 #include <cmath>
 #include <limits>

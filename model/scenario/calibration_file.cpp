@@ -8,8 +8,9 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

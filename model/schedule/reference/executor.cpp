@@ -1,5 +1,5 @@
 // The numerical reference executor (see executor.hpp).
-#include "model/reference/executor.hpp"
+#include "model/schedule/reference/executor.hpp"
 
 #include <cmath>
 #include <limits>

@@ -28,7 +28,7 @@
 #include "model/calibration.hpp"
 #include "model/hardware.hpp"
 #include "model/types.hpp"
-#include "model/units.hpp"
+#include "model/core/units.hpp"
 
 namespace xattn {
 

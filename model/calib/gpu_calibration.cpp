@@ -1,5 +1,5 @@
 // Timings to a Calibration (see gpu_calibration.hpp).
-#include "model/gpu_calibration.hpp"
+#include "model/calib/gpu_calibration.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,6 +15,7 @@
 #include "model/presets.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/scenario.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 namespace xattn {
 namespace {

@@ -1,6 +1,6 @@
 // svg_to_png (png_export.hpp): QSvgRenderer paints the document into a QImage, which
 // encodes itself as PNG into memory; the caller writes the bytes (whole or not at all).
-#include "gui/png_export.hpp"
+#include "gui/png/png_export.hpp"
 
 #include <memory>
 

@@ -1,4 +1,4 @@
-#include "model/error.hpp"
+#include "model/core/error.hpp"
 
 #include <fmt/format.h>
 
