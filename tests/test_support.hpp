@@ -1,37 +1,16 @@
-// Helpers shared by the test suites: run `xattn` in-process on an argument vector, and
-// temporary folders holding files the test writes itself.
+// Helpers shared by every test suite: temporary folders holding files the test writes
+// itself. (Running `xattn` in-process is the CLI suite's: tests/cli/cli_test_util.hpp.)
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
-#include "cli/app.hpp"
-
 namespace xattn::test {
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `xattn ARGS...` in-process.
-inline CliResult run(const std::vector<std::string>& args) {
-  std::vector<const char*> argv{"xattn"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  CliResult r;
-  r.code = cli::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
 
 // A fresh folder under the system temp dir, removed with everything in it at the end.
 class TempDir {

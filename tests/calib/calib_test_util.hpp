@@ -1,5 +1,4 @@
-// Helpers for the calibration tests: the nccl-tests fixtures, temporary folders and
-// running `xattn` in-process.
+// Helpers for the calibration tests: the nccl-tests fixtures and temporary folders.
 #pragma once
 
 #include <filesystem>
@@ -10,7 +9,6 @@
 
 #include <unistd.h>
 
-#include "cli/app.hpp"
 #include "tests/test_support.hpp"
 
 namespace xattn::calib_test {
@@ -40,8 +38,5 @@ inline std::string join_lines(const std::vector<std::string>& lines) {
 }
 
 using xattn::test::TempDir;
-
-using xattn::test::CliResult;
-using xattn::test::run;
 
 }  // namespace xattn::calib_test

@@ -2,7 +2,7 @@
 // merged per key in file order, written back, and rejected with file:line:field.
 #include <gtest/gtest.h>
 
-#include "calib_test_util.hpp"
+#include "tests/calib/calib_test_util.hpp"
 #include "model/core/error.hpp"
 #include "model/calib/link_fit.hpp"
 #include "model/scenario.hpp"

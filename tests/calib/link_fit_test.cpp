@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "calib_test_util.hpp"
+#include "tests/calib/calib_test_util.hpp"
 #include "model/core/error.hpp"
 #include "model/calib/fit_plot.hpp"
 #include "model/calib/link_fit.hpp"

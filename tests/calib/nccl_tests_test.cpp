@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "calib_test_util.hpp"
+#include "tests/calib/calib_test_util.hpp"
 #include "model/core/error.hpp"
 #include "model/calib/nccl_tests.hpp"
 

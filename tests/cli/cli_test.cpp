@@ -6,7 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "cli_test_util.hpp"
+#include "tests/cli/cli_test_util.hpp"
 #include "model/analytic.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"

@@ -14,6 +14,28 @@
 #include "cli/app.hpp"
 #include "tests/test_support.hpp"
 
+namespace xattn::test {
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `xattn ARGS...` in-process.
+inline CliResult run(const std::vector<std::string>& args) {
+  std::vector<const char*> argv{"xattn"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  CliResult r;
+  r.code = cli::run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+}  // namespace xattn::test
+
 namespace xattn::cli::test {
 
 inline const std::string kSourceDir = XATTN_SOURCE_DIR;

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "cli_test_util.hpp"
+#include "tests/cli/cli_test_util.hpp"
 
 namespace xattn::cli::test {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "cli/sweep.hpp"
-#include "cli_test_util.hpp"
+#include "tests/cli/cli_test_util.hpp"
 #include "model/analytic.hpp"
 #include "sim/scenario_sim.hpp"
 #include "model/scenario/scenario_file.hpp"

@@ -21,7 +21,7 @@
 #include "model/schedule/builders.hpp"
 #include "sim/executor.hpp"
 #include "model/schedule/trace.hpp"
-#include "tests/test_support.hpp"
+#include "tests/cli/cli_test_util.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn {

@@ -16,7 +16,6 @@
 #include "gpu/device.hpp"
 #include "gpu/executor.hpp"
 #include "model/schedule/builders.hpp"
-#include "tests/test_support.hpp"
 
 namespace xattn::gpu {
 namespace {
@@ -139,18 +138,6 @@ TEST(ComputeOrder, DefaultIsAValidTopologicalOrderAndBadOrdersAreRefused) {
   std::vector<OpId> order = default_compute_order(s);
   order.push_back(order.front());
   EXPECT_THROW(validate_compute_order(s, order), std::invalid_argument);
-}
-
-TEST(RunCommand, WithoutAGpuSaysItNeedsOneAndExits3) {
-  if (have_gpu()) GTEST_SKIP() << "this machine has a GPU";
-  auto r = test::run({"run", std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml", "-m", "ring", "-P", "2"});
-  EXPECT_EQ(r.code, 3) << r.err;
-  EXPECT_NE(r.err.find("needs a GPU"), std::string::npos) << r.err;
-}
-
-TEST(RunCommand, BadInputIsExit2) {
-  auto r = test::run({"run", std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml", "-m", "nonsense"});
-  EXPECT_EQ(r.code, 2) << r.err;
 }
 
 // ---- on a GPU -----------------------------------------------------------------------------
@@ -276,28 +263,6 @@ TEST(Executor, ForwardOutputOfLvXattnAndRingEqualsPlainAttention) {
       std::printf("%s fwd P=%d: largest |O - reference| = %.4g\n", mech, P, worst);
       EXPECT_LT(worst, 2e-2);  // bf16 output (8 bits of mantissa) of values below 1
     }
-}
-
-TEST(RunCommand, WritesAMeasuredTraceWithItsSettings) {
-  SKIP_WITHOUT_GPU();
-  test::TempDir dir;
-  const std::string trace = dir.path("t.json");
-  auto r = test::run({"run", std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml", "-m", "lv-xattn", "-P", "2",
-                      "--compute", "serial", "--reps", "2", "--set", "workload.text_tokens=128", "--set", "workload.frames=1",
-                      "--set", "workload.batch=1", "--trace", trace});
-  if (r.code == 2) GTEST_SKIP() << "scenario override names differ here: " << r.err;
-  ASSERT_EQ(r.code, 0) << r.err;
-  std::ifstream in(trace);
-  nlohmann::json doc = nlohmann::json::parse(in);
-  const auto& md = doc["metadata"];
-  EXPECT_EQ(md["engine"], "measured");
-  EXPECT_EQ(md["mechanism"], "lv-xattn");
-  EXPECT_EQ(md["P"], 2);
-  for (const char* key : {"transport", "link_bandwidth_GBps", "link_latency_us", "link_paced", "compute_placement", "dtype",
-                          "device", "compute_order", "makespans_s"})
-    EXPECT_TRUE(md.contains(key)) << key;
-  EXPECT_EQ(md["compute_placement"], "one_device_stream");
-  EXPECT_FALSE(doc["traceEvents"].empty());
 }
 
 }  // namespace

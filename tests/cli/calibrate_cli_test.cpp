@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "calib_test_util.hpp"
+#include "tests/calib/calib_test_util.hpp"
+#include "tests/cli/cli_test_util.hpp"
 #include "model/calib/nccl_tests.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/calibration_file.hpp"
@@ -17,7 +18,7 @@ namespace xattn {
 namespace {
 
 using calib_test::fixture;
-using calib_test::run;
+using xattn::test::run;
 using calib_test::TempDir;
 
 TEST(CalibrateCli, WritesTheCalibrationAndThePlotAndPrintsTheFit) {

@@ -1,0 +1,172 @@
+// The rooms of the tree and what may depend on what (docs/layout.md), checked on every
+// #include of every source file: a wrong-way include fails this test, and so CI. The
+// build gives every target the project root as its include path, so it cannot catch a
+// header of the wrong room by itself; this test reads the includes instead.
+//
+// Rooms: core <- model <- schedule <- {sim, gpu}; scenario and calib depend on model
+// (calib also on schedule, whose builders give the FLOPs a GPU calibration divides by,
+// and on scenario, whose calibration-file writer it uses); sim also on scenario (its
+// runner and sweep engine take scenario files); gpu never on sim; cli on everything but
+// the dashboard, save gui/png; gui on everything but cli. Only gpu/ sees CUDA and only
+// gui/ sees Qt. Tests of a room include what the room may, plus the test helpers.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace xattn {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The room a source path (relative to the project root, '/'-separated) belongs to, or ""
+// for a path outside every room.
+std::string room_of(const std::string& path) {
+  static const std::vector<std::pair<std::string, std::string>> prefixes = {
+      {"model/core/", "core"},       {"model/schedule/", "schedule"}, {"model/scenario/", "scenario"},
+      {"model/calib/", "calib"},     {"model/", "model"},             {"sim/", "sim"},
+      {"gpu/", "gpu"},               {"gui/png/", "png"},             {"gui/", "gui"},
+      {"cli/", "cli"},               {"bench/", "bench"},             {"tests/", "tests"}};
+  for (const auto& [prefix, room] : prefixes)
+    if (path.rfind(prefix, 0) == 0) return room;
+  return "";
+}
+
+// What each library room may include (itself included).
+const std::map<std::string, std::set<std::string>>& allowed() {
+  static const std::map<std::string, std::set<std::string>> table = {
+      {"core", {"core"}},
+      {"model", {"core", "model"}},
+      {"schedule", {"core", "model", "schedule"}},
+      {"scenario", {"core", "model", "scenario"}},
+      {"calib", {"core", "model", "schedule", "scenario", "calib"}},
+      {"sim", {"core", "model", "schedule", "scenario", "sim"}},
+      {"gpu", {"core", "model", "schedule", "gpu"}},
+      {"png", {"png"}},
+      {"gui", {"core", "model", "schedule", "scenario", "calib", "sim", "gui", "png"}},
+      {"cli", {"core", "model", "schedule", "scenario", "calib", "sim", "gpu", "cli", "png"}},
+      {"bench", {"core", "model", "schedule", "scenario", "calib", "sim", "gpu", "bench"}},
+      // The one suite that crosses rooms on purpose (tests/integration/CMakeLists.txt).
+      {"integration", {"core", "model", "schedule", "scenario", "calib", "sim", "gpu"}},
+  };
+  return table;
+}
+
+// A test file's rules are those of the room it tests: tests/sim/x.cpp as sim, with the
+// test helpers (anything under tests/) on top. tests/gpu_host tests gpu's host half.
+std::string tested_room(const std::string& path) {
+  const std::string rest = path.substr(std::string("tests/").size());
+  std::string folder = rest.substr(0, rest.find('/'));
+  if (folder == "gpu_host") folder = "gpu";
+  if (folder == "layering") folder = "core";
+  return folder;
+}
+
+struct Violation {
+  std::string file;
+  int line = 0;
+  std::string what;
+};
+
+bool is_cuda_header(const std::string& h) {
+  return h.rfind("cuda", 0) == 0 || h.rfind("nccl", 0) == 0 || h.rfind("cub/", 0) == 0 ||
+         h.rfind("thrust/", 0) == 0 || h == "mma.h" || h.rfind("cooperative_groups", 0) == 0;
+}
+bool is_qt_header(const std::string& h) { return h.size() > 1 && h[0] == 'Q' && std::isupper(static_cast<unsigned char>(h[1])); }
+
+// Every include of `text` (the file at `path`) that its room may not have.
+std::vector<Violation> check_includes(const std::string& path, const std::string& text) {
+  std::vector<Violation> out;
+  std::string room = room_of(path);
+  if (room.empty()) return out;
+  const bool is_test = room == "tests";
+  if (is_test) room = tested_room(path);
+  const auto rules = allowed().find(room);
+  static const std::regex quoted(R"re(^\s*#\s*include\s*"([^"]+)")re");
+  static const std::regex angled(R"re(^\s*#\s*include\s*<([^>]+)>)re");
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    std::smatch m;
+    if (std::regex_search(line, m, angled)) {
+      const std::string h = m[1];
+      const bool cuda_ok = room == "gpu" || path.rfind("bench/gpu/", 0) == 0;
+      const bool qt_ok = room == "gui" || room == "png";
+      if (is_cuda_header(h) && !cuda_ok) out.push_back({path, n, "<" + h + ">: only gpu/ sees CUDA"});
+      if (is_qt_header(h) && !qt_ok) out.push_back({path, n, "<" + h + ">: only gui/ sees Qt"});
+      continue;
+    }
+    if (!std::regex_search(line, m, quoted)) continue;
+    const std::string inc = m[1];
+    const std::string to = room_of(inc);
+    if (to.empty()) continue;  // a header beside the file, same room
+    if (to == "tests") {
+      if (!is_test) out.push_back({path, n, "\"" + inc + "\": only tests include test helpers"});
+      continue;
+    }
+    if (rules == allowed().end()) {
+      out.push_back({path, n, "\"" + inc + "\": the room '" + room + "' has no entry in the layering table"});
+      continue;
+    }
+    if (rules->second.count(to) == 0) {
+      std::string may;
+      for (const auto& r : rules->second) may += (may.empty() ? "" : ", ") + r;
+      out.push_back({path, n, "\"" + inc + "\" is in room '" + to + "', but '" + room + "' may include only " + may});
+    }
+  }
+  return out;
+}
+
+TEST(Layering, TheCheckerCatchesAWrongWayInclude) {
+  // gpu/ including the simulator, model/ including a scenario file, the CLI including the
+  // dashboard, and CUDA outside gpu/: each is named with its line.
+  auto v = check_includes("gpu/walk.cpp", "#include <vector>\n#include \"sim/executor.hpp\"\n");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].line, 2);
+  EXPECT_NE(v[0].what.find("room 'sim'"), std::string::npos) << v[0].what;
+  EXPECT_EQ(check_includes("model/analytic.cpp", "#include \"model/scenario/scenario_file.hpp\"\n").size(), 1u);
+  EXPECT_EQ(check_includes("cli/simulate.cpp", "#include \"gui/analysis.hpp\"\n").size(), 1u);
+  EXPECT_EQ(check_includes("sim/executor.cpp", "#include <cuda_runtime.h>\n").size(), 1u);
+  EXPECT_EQ(check_includes("model/types.cpp", "#include <QString>\n").size(), 1u);
+  // ... and lets the right ways through.
+  EXPECT_TRUE(check_includes("cli/calibrate_cmd.cpp", "#include \"gui/png/png_export.hpp\"\n").empty());
+  EXPECT_TRUE(check_includes("model/scenario.hpp", "#include \"model/core/units.hpp\"\n").empty());
+  EXPECT_TRUE(check_includes("tests/sim/x_test.cpp", "#include \"tests/sim/sim_test_util.hpp\"\n#include \"sim/x.hpp\"\n").empty());
+  EXPECT_EQ(check_includes("tests/model/x_test.cpp", "#include \"sim/runner.hpp\"\n").size(), 1u);
+}
+
+TEST(Layering, EveryIncludeOfTheTreeGoesTheAllowedWay) {
+  const fs::path root = XATTN_SOURCE_DIR;
+  std::vector<Violation> all;
+  int files = 0;
+  for (const char* top : {"model", "sim", "gpu", "gui", "cli", "bench", "tests"}) {
+    if (!fs::exists(root / top)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+      if (!e.is_regular_file()) continue;
+      const std::string ext = e.path().extension().string();
+      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
+      const std::string rel = fs::relative(e.path(), root).generic_string();
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      auto v = check_includes(rel, text.str());
+      all.insert(all.end(), v.begin(), v.end());
+      ++files;
+    }
+  }
+  EXPECT_GT(files, 100) << "the source tree was not found under " << root;
+  std::string report;
+  for (const auto& v : all) report += v.file + ":" + std::to_string(v.line) + ": " + v.what + "\n";
+  EXPECT_TRUE(all.empty()) << all.size() << " include(s) go the wrong way (docs/layout.md):\n" << report;
+}
+
+}  // namespace
+}  // namespace xattn
