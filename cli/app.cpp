@@ -21,12 +21,22 @@ namespace xattn::cli {
 
 const char* version_text() {
   return "xattn " XATTN_VERSION "\n"
+         "  engines: analytic (closed form), event (event-driven simulator)\n"
 #ifdef XATTN_HAVE_GPU
-         "  GPU backend (CUDA/NCCL): yes\n"
+         "  GPU backend (CUDA/NCCL): built, CUDA " XATTN_CUDA_VERSION "\n"
 #else
-         "  GPU backend (CUDA/NCCL): no (built without CUDA)\n"
+         "  GPU backend (CUDA/NCCL): not built (no CUDA toolkit at configure time)\n"
 #endif
-         "  engines: analytic (event-driven simulator: not built yet)";
+#ifdef XATTN_HAVE_MPI
+         "  MPI: built (mpirun-launched runs)\n"
+#else
+         "  MPI: not built (apt-get install libopenmpi-dev, then reconfigure)\n"
+#endif
+#ifdef XATTN_HAVE_GUI
+         "  dashboard (xattn-gui, Qt6): built";
+#else
+         "  dashboard (xattn-gui, Qt6): not built (Qt6 Widgets/Charts not found at configure time)";
+#endif
 }
 
 const CommandRun* Commands::chosen() const {

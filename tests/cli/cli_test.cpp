@@ -433,7 +433,25 @@ TEST(Version, PrintsVersionAndBuiltParts) {
   CliResult r = run({"--version"});
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(r.out.starts_with("xattn 0.1.0\n")) << r.out;  // project(xattn VERSION 0.1.0)
-  EXPECT_NE(r.out.find("GPU backend"), std::string::npos);
+  // Each optional part is reported as this build has it (the defines come from CMake's
+  // configure summary), and both engines are always there.
+  EXPECT_NE(r.out.find("engines: analytic (closed form), event (event-driven simulator)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not built yet"), std::string::npos) << r.out;
+#ifdef XATTN_HAVE_GPU
+  EXPECT_NE(r.out.find("GPU backend (CUDA/NCCL): built, CUDA "), std::string::npos) << r.out;
+#else
+  EXPECT_NE(r.out.find("GPU backend (CUDA/NCCL): not built"), std::string::npos) << r.out;
+#endif
+#ifdef XATTN_HAVE_MPI
+  EXPECT_NE(r.out.find("MPI: built"), std::string::npos) << r.out;
+#else
+  EXPECT_NE(r.out.find("MPI: not built"), std::string::npos) << r.out;
+#endif
+#ifdef XATTN_HAVE_GUI
+  EXPECT_NE(r.out.find("dashboard (xattn-gui, Qt6): built"), std::string::npos) << r.out;
+#else
+  EXPECT_NE(r.out.find("dashboard (xattn-gui, Qt6): not built"), std::string::npos) << r.out;
+#endif
 }
 
 TEST(Presets, ListsEveryPresetByName) {
