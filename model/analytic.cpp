@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
+
+#include "model/link_cost.hpp"
 
 namespace xattn {
 namespace {
@@ -86,6 +89,27 @@ struct RingPlan {
   }
 };
 
+// eq. 6: a hop on one link class, priced by price_hop (model/link_cost.hpp) from the
+// class's calibrated figures and protocol regimes, as the simulator prices it; `flows`
+// messages share the link's bandwidth at once (rings crossing a node boundary through one
+// NIC), and each still runs no faster than its regime.
+struct Hop {
+  LinkSpec link;                            // the class's figures (Calibration::link)
+  std::span<const ProtocolRegime> regimes;  // its calibrated regimes; empty: none
+  double flows = 1;
+
+  HopPrice price(Bytes n) const { return price_hop(link, regimes, n); }
+  Seconds time(Bytes n) const {
+    const HopPrice p = price(n);
+    return p.latency + n / std::min(p.bandwidth, link.bandwidth / flows);
+  }
+};
+
+Hop hop_of(const Ctx& c, LinkClass lc) {
+  const LinkCalibration& cal = lc == LinkClass::intra_node ? c.s.calibration.intra_node : c.s.calibration.inter_node;
+  return Hop{c.s.calibration.link(c.s.cluster, lc), cal.protocols, 1};
+}
+
 // The ring a ring-family pass runs on: R ranks in lock step, each holding q query rows
 // and k key rows for `heads` query and `kv_heads` key/value heads, and the slowest hop.
 // For LV-XAttn, Ring and no-comm this is all P ranks with every head (eq. 6); USP runs
@@ -94,8 +118,8 @@ struct Ring {
   int R = 1;
   i64 q = 0, k = 0;
   double heads = 0, kv_heads = 0;
-  LinkSpec hop;
-  Seconds xfer(Bytes n) const { return R > 1 ? hop.transfer(n) : Seconds(0); }
+  Hop hop;
+  Seconds xfer(Bytes n) const { return R > 1 ? hop.time(n) : Seconds(0); }
 };
 
 // eq. 6: ranks in order; rank r on node r / G. A ring whose consecutive members are
@@ -104,20 +128,20 @@ struct Ring {
 // slowest class present gates every round (compared at a 1 MB message). `parallel` rings
 // cross each node boundary side by side: their flows share the node's NICs when fewer
 // NICs than flows serve the GPUs that send.
-LinkSpec slowest_hop(const Ctx& c, int stride, int parallel, int span) {
+Hop slowest_hop(const Ctx& c, int stride, int parallel, int span) {
   const Cluster& cl = c.s.cluster;
-  LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
-  LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
+  const Hop intra = hop_of(c, LinkClass::intra_node);
+  Hop inter = hop_of(c, LinkClass::inter_node);
   const int members = span / stride;  // the ring covers `span` consecutive ranks
   const bool spans_nodes = span > cl.gpus_per_node && members > 1;
   const bool shares_node = cl.gpus_per_node / stride >= 2;
   if (spans_nodes) {
     const int gpus_per_nic = std::max(cl.gpus_per_node / std::max(cl.nics_per_node, 1), 1);
     const int flows_per_nic = std::min(parallel, gpus_per_nic);
-    inter.bandwidth = inter.bandwidth / static_cast<double>(std::max(flows_per_nic, 1));
+    inter.flows = static_cast<double>(std::max(flows_per_nic, 1));
   }
   if (spans_nodes && shares_node)
-    return intra.transfer(Bytes(1e6)) > inter.transfer(Bytes(1e6)) ? intra : inter;
+    return intra.time(Bytes(1e6)) > inter.time(Bytes(1e6)) ? intra : inter;
   return spans_nodes ? inter : intra;
 }
 
@@ -269,20 +293,28 @@ Seconds all_to_all(const Ctx& c, int group, double per_peer) {
   if (group <= 1 || per_peer <= 0) return Seconds(0);
   const int G = cl.gpus_per_node;
   const int local = std::min(group, G);  // members sharing a node
-  LinkSpec intra = c.s.calibration.link(cl, LinkClass::intra_node);
-  LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
-  Seconds t_intra(0), t_inter(0), alpha(0);
+  const Hop intra = hop_of(c, LinkClass::intra_node);
+  const Hop inter = hop_of(c, LinkClass::inter_node);
+  // Each message is priced on its own (price_hop: its regime's latency, a rate no higher
+  // than the regime's); the collective pays the regime's base latency once (zero without
+  // calibrated regimes).
+  Seconds t_intra(0), t_inter(0), alpha(0), base(0);
   if (local > 1) {
+    const HopPrice p = intra.price(Bytes(per_peer));
     double bytes = cl.intra_kind == IntraFabric::nvlink_mesh ? per_peer : (local - 1.0) * per_peer;
-    t_intra = Bytes(bytes) / intra.bandwidth;
-    alpha = intra.latency;
+    t_intra = max(Bytes(per_peer) / p.bandwidth, Bytes(bytes) / intra.link.bandwidth);
+    alpha = p.latency;
+    base = p.base_latency;
   }
   if (group > G) {
+    const HopPrice p = inter.price(Bytes(per_peer));
     double node_bytes = d(G) * d(group - G) * per_peer;
-    t_inter = Bytes(node_bytes) / (inter.bandwidth * static_cast<double>(cl.nics_per_node));
-    alpha = max(alpha, inter.latency);
+    t_inter = max(Bytes(per_peer) / p.bandwidth,
+                  Bytes(node_bytes) / (inter.link.bandwidth * static_cast<double>(cl.nics_per_node)));
+    alpha = max(alpha, p.latency);
+    base = max(base, p.base_latency);
   }
-  return alpha + max(t_intra, t_inter);
+  return base + alpha + max(t_intra, t_inter);
 }
 
 // Ulysses is the head-parallel degree U = P; USP any U dividing P (eq. 13, 17).
@@ -370,14 +402,15 @@ std::string startrail_refusal(const Ctx& c, int C) {
 }
 
 // A collective of NCCL's ring algorithm over `members` ranks: members - 1 steps, each
-// moving one shard of `shard` bytes over the slowest hop of the group (eq. 18a).
-Seconds ring_collective(int members, const LinkSpec& link, double shard) {
+// moving one shard of `shard` bytes over the slowest hop of the group (eq. 18a), and the
+// base latency of the shard's protocol regime once (zero without calibrated regimes).
+Seconds ring_collective(int members, const Hop& hop, double shard) {
   if (members <= 1 || shard <= 0) return Seconds(0);
-  return link.transfer(Bytes(shard)) * static_cast<double>(members - 1);
+  return hop.price(Bytes(shard)).base_latency + hop.time(Bytes(shard)) * static_cast<double>(members - 1);
 }
 
 // The link a team collective runs on: inside a node when the team is, else the slowest.
-LinkSpec team_link(const Ctx& c, int C) { return slowest_hop(c, 1, 1, C); }
+Hop team_link(const Ctx& c, int C) { return slowest_hop(c, 1, 1, C); }
 
 // The redistribution (step 2): every rank sends one message at once; a message crosses
 // nodes when its target lies on another node, and the crossing senders of a node share
@@ -396,12 +429,12 @@ Seconds redistribution(const Ctx& c, int C, double bytes) {
     else any_local = 1;
   }
   Seconds t(0);
-  if (any_local) t = c.s.calibration.link(cl, LinkClass::intra_node).transfer(Bytes(bytes));
+  if (any_local) t = hop_of(c, LinkClass::intra_node).time(Bytes(bytes));
   if (worst_crossing > 0) {
-    LinkSpec inter = c.s.calibration.link(cl, LinkClass::inter_node);
+    Hop inter = hop_of(c, LinkClass::inter_node);
     const int gpus_per_nic = std::max(cl.gpus_per_node / std::max(cl.nics_per_node, 1), 1);
-    inter.bandwidth = inter.bandwidth / static_cast<double>(std::min(worst_crossing, gpus_per_nic));
-    t = max(t, inter.transfer(Bytes(bytes)));
+    inter.flows = static_cast<double>(std::min(worst_crossing, gpus_per_nic));
+    t = max(t, inter.time(Bytes(bytes)));
   }
   return t;
 }
@@ -410,7 +443,7 @@ PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
   const int n = c.P / (C * C);
   const double B = c.B, H = c.H, Hkv = c.Hkv, D = c.D, b = c.b, ba = c.ba;
   const double q = d(c.q), k = d(c.k);
-  const LinkSpec team = team_link(c, C);
+  const Hop team = team_link(c, C);
   // The sub-ring: the team's C·q queries against key blocks of C·k rows (eq. 18b).
   const Ring sub{n, C * c.q, C * c.k, H, Hkv, slowest_hop(c, C, C, c.P / C)};
   const double kv_block = 2.0 * B * C * k * Hkv * D;  // elements of a redistributed K, V block

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "model/link_cost.hpp"
+
 namespace xattn {
 namespace {
 
@@ -67,11 +69,7 @@ double ComputeCalibration::efficiency(BlockPass pass, std::int64_t head_dim, std
 }
 
 LinkSpec Calibration::link(const Cluster& cluster, LinkClass c) const {
-  const LinkCalibration& cal = c == LinkClass::intra_node ? intra_node : inter_node;
-  LinkSpec spec = c == LinkClass::intra_node ? cluster.intra : cluster.inter;
-  if (cal.latency) spec.latency = *cal.latency;
-  if (cal.bandwidth) spec.bandwidth = *cal.bandwidth;
-  return spec;
+  return c == LinkClass::intra_node ? calibrated_link(cluster.intra, intra_node) : calibrated_link(cluster.inter, inter_node);
 }
 
 std::string_view to_string(Protocol p) {
@@ -95,18 +93,6 @@ std::optional<LaunchMode> parse_launch_mode(std::string_view s) {
   if (s == "mpi") return LaunchMode::mpi;
   if (s == "single_process" || s == "single-process") return LaunchMode::single_process;
   return std::nullopt;
-}
-
-Seconds LinkCalibration::transfer(const LinkSpec& nominal, Bytes n) const {
-  if (protocols.empty()) {
-    LinkSpec spec = nominal;
-    if (latency) spec.latency = *latency;
-    if (bandwidth) spec.bandwidth = *bandwidth;
-    return spec.transfer(n);
-  }
-  Seconds best = protocols.front().latency + n / protocols.front().bandwidth;
-  for (const auto& r : protocols) best = std::min(best, r.latency + n / r.bandwidth);
-  return best;
 }
 
 std::string validate_table(const std::vector<EfficiencyPoint>& table) {

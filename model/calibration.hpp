@@ -70,7 +70,8 @@ enum class Protocol { ll, ll128, simple };
 // bandwidth, and a collective using the protocol pays base_latency once on top of its
 // hops, as in NCCL's own cost model (src/graph/tuning.cc: baseLat + steps x hwLat + size /
 // bw). docs/calibration.md, "Protocol regimes". Fitted by `xattn calibrate nccl-tests`;
-// the fastest regime for a given message is the one that is used.
+// the fastest regime for a given message is the one that is used (price_hop,
+// model/link_cost.hpp).
 struct ProtocolRegime {
   Protocol protocol = Protocol::simple;
   Seconds latency;       // per hop
@@ -80,15 +81,12 @@ struct ProtocolRegime {
 
 // Optional replacements for the cluster's nominal link figures. `latency`/`bandwidth` are
 // the large-message (Simple) figures; `protocols`, when not empty, refine them per
-// protocol, one entry per protocol at most, in the order ll, ll128, simple.
+// protocol, one entry per protocol at most, in the order ll, ll128, simple. How a hop is
+// priced from these and the nominal figures: model/link_cost.hpp.
 struct LinkCalibration {
   std::optional<Seconds> latency;
   std::optional<BytesPerSecond> bandwidth;
   std::vector<ProtocolRegime> protocols;
-
-  // One hop of n bytes on this link class: the fastest calibrated regime, or `nominal`
-  // with this calibration's latency/bandwidth replacing its figures when no regime is set.
-  [[nodiscard]] Seconds transfer(const LinkSpec& nominal, Bytes n) const;
 };
 
 // How the collectives were launched: one process driving every GPU of the node (nccl-tests
@@ -116,7 +114,8 @@ struct Calibration {
   LaunchCalibration launch;          // fixed cost per collective, by launch mode
 
   // The link of this class as the model should use it: nominal figures from the cluster,
-  // replaced field by field by the calibration.
+  // replaced field by field by the calibration (calibrated_link, model/link_cost.hpp).
+  // Its protocol regimes are not applied here: price_hop does that per message size.
   [[nodiscard]] LinkSpec link(const Cluster& cluster, LinkClass c) const;
 };
 

@@ -1,23 +1,14 @@
-// The ring collective model; the derivation is in collective_model.hpp and
-// docs/calibration.md, "Collective model".
+// The ring collective model's decomposition and rows; the derivation is in
+// collective_model.hpp and docs/calibration.md, "Collective model". The regimes and the
+// time of a collective come from model/link_cost.hpp, which prices hops for every engine.
 #include "model/collective_model.hpp"
 
 #include <algorithm>
 #include <cassert>
-#include <limits>
+
+#include "model/link_cost.hpp"
 
 namespace xattn {
-namespace {
-
-std::vector<ProtocolRegime> regimes_of(const LinkSpec& nominal, const LinkCalibration& cal) {
-  if (!cal.protocols.empty()) return cal.protocols;
-  LinkSpec spec = nominal;
-  if (cal.latency) spec.latency = *cal.latency;
-  if (cal.bandwidth) spec.bandwidth = *cal.bandwidth;
-  return {ProtocolRegime{Protocol::simple, spec.latency, spec.bandwidth, Seconds(0)}};
-}
-
-}  // namespace
 
 const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p) {
   for (const auto& r : rs)
@@ -33,8 +24,8 @@ const ProtocolRegime& widest(const std::vector<ProtocolRegime>& rs) {
 
 CollectiveLinks CollectiveLinks::from(const Cluster& nominal, const Calibration& cal) {
   CollectiveLinks l;
-  l.intra = regimes_of(nominal.intra, cal.intra_node);
-  l.inter = regimes_of(nominal.inter, cal.inter_node);
+  l.intra = link_regimes(nominal.intra, cal.intra_node);
+  l.inter = link_regimes(nominal.inter, cal.inter_node);
   // A launch mode the calibration did not measure takes the other mode's figure.
   auto single = cal.launch.single_process ? cal.launch.single_process : cal.launch.mpi;
   auto mpi = cal.launch.mpi ? cal.launch.mpi : cal.launch.single_process;
@@ -118,31 +109,11 @@ CollectiveTerms collective_terms(const CollectiveShape& s, Bytes size) {
 }
 
 Seconds RingCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
-  const CollectiveTerms t = collective_terms(s, size);
-  const Seconds overhead = links_.overhead(s.launch);
-  if (!t.communicates) return overhead;
-  const bool across = t.bottleneck == LinkClass::inter_node;
-  const ProtocolRegime* r = find_regime(across ? links_.inter : links_.intra, p);
-  if (r == nullptr) return Seconds(std::numeric_limits<double>::infinity());
-  Seconds wire = t.wire / (r->bandwidth * t.lanes);
-  if (across && s.gpus_per_node > 1) {
-    // The intra-node part of a ring spanning nodes runs at the same protocol; it gates
-    // only when the NICs together outrun one GPU's NVLink share.
-    const ProtocolRegime* ri = find_regime(links_.intra, p);
-    const ProtocolRegime& in = ri != nullptr ? *ri : widest(links_.intra);
-    wire = max(wire, t.intra_wire / in.bandwidth);
-  }
-  return overhead + r->base_latency + r->latency * t.hops + wire;
+  return price_collective(links_, s, size, p);
 }
 
 CollectiveEstimate RingCollectiveModel::estimate(const CollectiveShape& s, Bytes size) const {
-  const CollectiveTerms t = collective_terms(s, size);
-  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple, t.bottleneck};
-  for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
-    Seconds time = time_with(s, size, p);
-    if (time < best.time) best = {time, p, t.bottleneck};
-  }
-  return best;
+  return price_collective(links_, s, size);
 }
 
 CollectiveRow predict_row(const CollectiveModel& m, const CollectiveShape& s, Bytes size, int type_bytes) {

@@ -12,7 +12,9 @@
 // together (each ring channel crosses each node boundary once, on its own NIC).
 // NCCL's three protocols each have their own latency and bandwidth; like NCCL's tuner, the
 // model takes the fastest for each size. Sizes and bus bandwidths follow nccl-tests'
-// definitions (doc/PERFORMANCE.md in github.com/NVIDIA/nccl-tests).
+// definitions (doc/PERFORMANCE.md in github.com/NVIDIA/nccl-tests). The regimes come from
+// the nominal figures and the calibration through model/link_cost.hpp (link_regimes), and
+// the time of a collective is price_collective there: the pricing every engine shares.
 //
 // `CollectiveModel` is the interface; the event-driven simulator can later implement it
 // (or be cross-checked against `RingCollectiveModel`).
@@ -49,7 +51,8 @@ struct CollectiveLinks {
   Seconds overhead_mpi;
 
   // Nominal cluster figures (one Simple regime per class, no overhead), refined by the
-  // calibration: its regimes when it has them, else its latency/bandwidth.
+  // calibration: its regimes when it has them (none wider than the class's link), else
+  // its latency/bandwidth (link_regimes, model/link_cost.hpp).
   [[nodiscard]] static CollectiveLinks from(const Cluster& nominal, const Calibration& cal);
   [[nodiscard]] Seconds overhead(LaunchMode m) const {
     return m == LaunchMode::mpi ? overhead_mpi : overhead_single_process;
@@ -92,7 +95,7 @@ class CollectiveModel {
   [[nodiscard]] virtual CollectiveEstimate estimate(const CollectiveShape& s, Bytes size) const = 0;
 };
 
-// The analytic model described at the top of this file.
+// The analytic model described at the top of this file (price_collective, link_cost.hpp).
 class RingCollectiveModel final : public CollectiveModel {
  public:
   explicit RingCollectiveModel(CollectiveLinks links) : links_(std::move(links)) {}

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/link_cost.hpp"
 #include "sim/network.hpp"
 #include "sim/topology.hpp"
 
@@ -20,11 +21,14 @@ constexpr double max_all_to_all_flows = 262144.0;
 // The link calibration of one class restricted to protocol p: p's regime when the class
 // has one, else (for the class that is not the bottleneck) its widest regime; a class
 // without regimes keeps its plain latency/bandwidth, which the ring model calls Simple.
-LinkCalibration restrict_to(const LinkCalibration& lc, Protocol p) {
+// The regimes are read as the ring model reads them (link_regimes: none wider than the
+// class's link).
+LinkCalibration restrict_to(const LinkSpec& nominal, const LinkCalibration& lc, Protocol p) {
   if (lc.protocols.empty()) return lc;
   LinkCalibration out = lc;
-  const ProtocolRegime* r = find_regime(lc.protocols, p);
-  if (r == nullptr) r = &widest(lc.protocols);
+  const std::vector<ProtocolRegime> regimes = link_regimes(nominal, lc);
+  const ProtocolRegime* r = find_regime(regimes, p);
+  if (r == nullptr) r = &widest(regimes);
   out.protocols = {*r};
   // The topology's links carry the regime's figures too, so that a link is never
   // narrower than the regime running on it.
@@ -108,8 +112,8 @@ Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Prot
   if (r == nullptr) return Seconds(std::numeric_limits<double>::infinity());
 
   Calibration cal = cal_;
-  cal.intra_node = restrict_to(cal_.intra_node, p);
-  cal.inter_node = restrict_to(cal_.inter_node, p);
+  cal.intra_node = restrict_to(nominal_.intra, cal_.intra_node, p);
+  cal.inter_node = restrict_to(nominal_.inter, cal_.inter_node, p);
   auto net = make_network(NetworkModel::flow, Topology::from_cluster(c, cal), &cal);
 
   const int g = c.gpus_per_node;

@@ -8,6 +8,8 @@
 #include <limits>
 #include <unordered_map>
 
+#include "model/link_cost.hpp"
+
 namespace xattn::sim {
 
 namespace {
@@ -366,16 +368,21 @@ TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, i
   p.latency = t.latency(p.route);
   p.cap = inf;
   for (int l : p.route.span()) p.cap = std::min(p.cap, t.link(l).bandwidth.value());
-  if (cal != nullptr && p.route.count > 0 && !t.listed()) {  // a listed machine's figures are final
+  // A listed machine's figures are final: no calibration applies to its links. Otherwise
+  // the route's links already carry their class's calibrated figures (from_cluster builds
+  // them with Calibration::link, price_hop's step 1; a topology built by hand keeps its
+  // own, as before), so what the calibration adds here is step 2: the protocol regime
+  // price_hop picks for this size on this route (model/link_cost.hpp), its latency in
+  // place of the route's, its bandwidth (never above the route's narrowest link) capping
+  // the flow, and its base latency for a collective. Flows still share the links' own
+  // bandwidth, max-min; the regime only caps each one.
+  if (cal != nullptr && p.route.count > 0 && !t.listed()) {
     const LinkCalibration& lc = t.link_class(src, dst) == LinkClass::intra_node ? cal->intra_node : cal->inter_node;
     if (!lc.protocols.empty()) {
-      // The regime NCCL would pick for this size: the fastest alpha-beta of those fitted.
-      const ProtocolRegime* best = &lc.protocols.front();
-      for (const auto& r : lc.protocols)
-        if (r.latency + Bytes(bytes) / r.bandwidth < best->latency + Bytes(bytes) / best->bandwidth) best = &r;
-      p.latency = Time::from(best->latency);
-      p.cap = std::min(p.cap, best->bandwidth.value());
-      p.base_latency = Time::from(best->base_latency);
+      const HopPrice h = price_hop(LinkSpec{BytesPerSecond(p.cap), p.latency.seconds()}, lc.protocols, Bytes(bytes));
+      p.latency = Time::from(h.latency);
+      p.cap = h.bandwidth.value();
+      p.base_latency = Time::from(h.base_latency);
     }
   }
   return p;

@@ -12,8 +12,9 @@
 //
 // A transfer first waits its route's latency, then moves its bytes. When the link class
 // has NCCL protocol regimes calibrated (LinkCalibration::protocols), the regime that is
-// fastest for the message size sets the latency and caps the flow's rate — except on a
-// listed machine (Topology::listed), whose links' own figures are final.
+// fastest for the message size sets the latency and caps the flow's rate — chosen and
+// priced by price_hop (model/link_cost.hpp), the function the closed form prices its hops
+// with — except on a listed machine (Topology::listed), whose links' own figures are final.
 #pragma once
 
 #include <cstdint>
@@ -63,7 +64,8 @@ class Network {
   }
 };
 
-// The route and timing parameters of one transfer, shared by both models.
+// The route and timing parameters of one transfer, shared by both models: the route's
+// own figures, with the calibrated protocol regime price_hop picks applied (see above).
 struct TransferPlan {
   Route route;
   Time latency;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/collective_model.hpp"
+#include "model/link_cost.hpp"
 #include "model/presets.hpp"
 
 namespace xattn {
@@ -134,9 +135,9 @@ TEST(CollectiveModel, LinksComeFromTheClusterRefinedByTheCalibration) {
   // The MPI overhead was not measured: it takes the single-process one.
   EXPECT_EQ(l.overhead_mpi, microseconds(5));
 
-  // LinkCalibration::transfer: the fastest regime, else the nominal link with overrides.
-  EXPECT_NEAR(to_microseconds(cal.intra_node.transfer(ndv4.intra, Bytes(220e3))), 1 + 1, 1e-9);
-  EXPECT_NEAR(to_microseconds(cal.inter_node.transfer(ndv4.inter, Bytes(16e3))),
+  // price_hop (link_cost.hpp): the fastest regime, else the nominal link with overrides.
+  EXPECT_NEAR(to_microseconds(price_hop(ndv4.intra, cal.intra_node, Bytes(220e3)).time(Bytes(220e3))), 1 + 1, 1e-9);
+  EXPECT_NEAR(to_microseconds(price_hop(ndv4.inter, cal.inter_node, Bytes(16e3)).time(Bytes(16e3))),
               to_microseconds(ndv4.inter.latency) + 1, 1e-9);
 }
 
