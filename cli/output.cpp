@@ -1,6 +1,7 @@
 // Atomic output files and the spelling of CSV cells and field values (output.hpp).
 #include "cli/output.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -45,10 +46,54 @@ void arm_interrupt_cleanup(const std::string& path) {
 
 void disarm_interrupt_cleanup() { g_interrupt_unlink_armed = 0; }
 
+// Where a write to `path` really lands, and how (output.hpp, "AtomicFile"): a symlink is
+// followed link by link to the file it names (so the link stays a link); a path that is
+// not a regular file once followed (a device, a FIFO, a socket) or that leads into /dev or
+// /proc (/dev/stdout, /dev/fd/N, /proc/self/fd/N) is written in place, never replaced.
+struct OutputTarget {
+  std::string path;
+  bool in_place = false;
+};
+
+OutputTarget output_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  auto special_dir = [](const fs::path& p) {
+    const std::string s = p.lexically_normal().generic_string();
+    return s.rfind("/dev/", 0) == 0 || s.rfind("/proc/", 0) == 0;
+  };
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return {path, true};
+  fs::path p = path;
+  for (int hops = 0; hops < 40; ++hops) {  // as many links as the kernel follows (ELOOP)
+    if (special_dir(fs::absolute(p))) return {path, true};
+    std::error_code ec;
+    if (!fs::is_symlink(fs::symlink_status(p, ec))) return {p.string(), false};
+    fs::path next = fs::read_symlink(p, ec);
+    if (ec) return {p.string(), false};
+    p = next.is_absolute() ? next : p.parent_path() / next;
+  }
+  throw std::runtime_error(fmt::format("cannot write {}: too many levels of symbolic links", path));
+}
+
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  temp_path_ = path_ + ".tmp-XXXXXX";
+  const OutputTarget target = output_target(path_);
+  if (target.in_place) {
+    // Nothing to rename onto a device or a pipe: write it directly; an error is still an
+    // error (ENOSPC from /dev/full), but there is no temporary file to leave behind.
+    int fd = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+    file_ = ::fdopen(fd, "wb");
+    if (file_ == nullptr) {
+      ::close(fd);
+      throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+    }
+    in_place_ = true;
+    return;
+  }
+  target_path_ = target.path;
+  temp_path_ = target_path_ + ".tmp-XXXXXX";
   int fd = ::mkstemp(temp_path_.data());
   if (fd < 0)
     throw std::runtime_error(fmt::format("cannot create {}: {}", temp_path_, std::strerror(errno)));
@@ -62,6 +107,10 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 }
 
 AtomicFile::~AtomicFile() {
+  if (in_place_) {
+    if (file_ != nullptr) std::fclose(file_);
+    return;
+  }
   disarm_interrupt_cleanup();
   if (file_ != nullptr) std::fclose(file_);
   if (!committed_) ::unlink(temp_path_.c_str());
@@ -70,20 +119,30 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::write(std::string_view bytes) {
   if (bytes.empty()) return;
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    throw std::runtime_error(fmt::format("cannot write {}: {}", temp_path_, std::strerror(errno)));
+    throw std::runtime_error(fmt::format("cannot write {}: {}", in_place_ ? path_ : temp_path_, std::strerror(errno)));
 }
 
 void AtomicFile::commit() {
-  // mkstemp creates the file 0600; give it the permissions an ordinary new file gets.
+  if (in_place_) {
+    const int rc = std::fclose(file_);
+    file_ = nullptr;
+    if (rc != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+    committed_ = true;
+    return;
+  }
+  // mkstemp creates the file 0600; give it the permissions an ordinary new file gets, or
+  // keep those of the file it replaces.
   mode_t mask = ::umask(0);
   ::umask(mask);
-  ::fchmod(::fileno(file_), 0666 & ~mask);
+  struct stat old {};
+  const mode_t mode = ::stat(target_path_.c_str(), &old) == 0 ? (old.st_mode & 07777) : (0666 & ~mask);
+  ::fchmod(::fileno(file_), mode);
   int rc = std::fclose(file_);
   file_ = nullptr;
   if (rc != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", temp_path_, std::strerror(errno)));
   disarm_interrupt_cleanup();
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
-    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", temp_path_, path_, std::strerror(errno)));
+  if (std::rename(temp_path_.c_str(), target_path_.c_str()) != 0)
+    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", temp_path_, target_path_, std::strerror(errno)));
   committed_ = true;
 }
 

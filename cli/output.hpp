@@ -15,7 +15,10 @@ namespace xattn::cli {
 
 // A file written under a temporary name in the same folder and renamed onto `path` by
 // commit(). Destroyed without commit() (an error, an exception), it removes the temporary
-// file, so a failed command leaves nothing partially written behind.
+// file, so a failed command leaves nothing partially written behind. An output never
+// damages what it replaces: a symlink is followed to the file it names, which is replaced
+// (the link stays); a special file — a device, a FIFO, /dev/stdout — is written in place,
+// never renamed over (ARCHITECTURE.md, "Contracts").
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);  // throws std::runtime_error if it cannot create
@@ -30,7 +33,9 @@ class AtomicFile {
 
  private:
   std::string path_;
+  std::string target_path_;  // path_ with its symlinks followed: what the rename replaces
   std::string temp_path_;
+  bool in_place_ = false;    // a special file, written directly
   std::FILE* file_ = nullptr;
   bool committed_ = false;
 };
