@@ -218,10 +218,12 @@ class Executor {
       throw SimulationError("too many ops on one rank for the event key");
     RankState& rs = ranks_[static_cast<std::size_t>(r)];
     rs.stream_count = st.stream_count(r);
-    if (rs.stream_count > max_streams)
-      throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank",
-                                        slot_stream(rs.stream_count - 1).name(), max_streams));
-    for (const ScheduleStructure::StreamUse& u : st.streams(r)) rs.streams[static_cast<std::size_t>(u.slot)].head = u.first;
+    for (const ScheduleStructure::StreamUse& u : st.streams(r)) {
+      if (u.slot >= max_streams)
+        throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank",
+                                          prog.ops[static_cast<std::size_t>(u.first)].stream.name(), max_streams));
+      rs.streams[static_cast<std::size_t>(u.slot)].head = u.first;
+    }
     rs.info.resize(n);
     zeros.reset();
     for (std::size_t i = 0; i < n; ++i) {

@@ -78,9 +78,9 @@ void ScheduleStructure::build(const Schedule& s, StructureDetail detail, const R
       const Op& op = ops[static_cast<std::size_t>(i)];
       const auto f = static_cast<std::size_t>(off + i);
       int sl = stream_slot(op.stream);
-      if (sl < 0 || sl >= max_stream_slots) {
+      if (sl < 0) {
         problems_.push_back({StructureProblem::Kind::bad_stream, OpId{r, i}});
-        sl = std::clamp(sl, 0, max_stream_slots - 1);
+        sl = 0;
       }
       slot_[f] = static_cast<std::uint8_t>(sl);
       const std::int32_t p = last[static_cast<std::size_t>(sl)];
@@ -214,8 +214,8 @@ std::string ScheduleStructure::describe(const StructureProblem& p) const {
   const Op& op = s_->op(p.op);
   switch (p.kind) {
     case StructureProblem::Kind::bad_stream:
-      return fmt::format("op {} runs on stream {}, outside the {} a rank may have (compute, comm0 to comm{})", p.op.str(),
-                         op.stream.name(), max_stream_slots, max_stream_slots - 2);
+      return fmt::format("op {} runs on stream {}, which no rank may have (compute, comm0 to comm{})", p.op.str(),
+                         op.stream.name(), max_stream_slots - 2);
     case StructureProblem::Kind::group_not_contiguous:
       return fmt::format("op {}: transfer group {} of rank {} is not contiguous on one stream (an earlier run has that "
                          "group number)",

@@ -20,7 +20,8 @@
 //    of its own. A group number names one run per rank: a second run with the number of
 //    an earlier one (the group is not contiguous on one stream) is a problem.
 //  * Streams: slot 0 is the compute stream, slot 1 + i communication stream i; slots run
-//    to 255 (comm0 … comm254). Any other stream is a problem.
+//    to 255 (comm0 … comm254). Any other stream is a problem (and the op is put on slot 0
+//    so that the rest stays well formed).
 // Sizes are not compared here: a matched pair of different sizes is the static checks'
 // finding (checks.hpp); the structure only says who pairs with whom.
 //
@@ -43,16 +44,21 @@
 
 namespace xattn {
 
-// Stream slots: 0 is the compute stream, 1 + i communication stream i.
+// Stream slots: 0 is the compute stream, 1 + i communication stream i; -1 for a stream no
+// rank may have (a compute stream other than the one, a communication stream outside
+// comm0 … comm254).
 inline constexpr int max_stream_slots = 256;
-[[nodiscard]] constexpr int stream_slot(const Stream& s) { return s.kind == StreamKind::compute ? 0 : 1 + s.index; }
+[[nodiscard]] constexpr int stream_slot(const Stream& s) {
+  if (s.kind == StreamKind::compute) return s.index == 0 ? 0 : -1;
+  return s.index >= 0 && s.index < max_stream_slots - 1 ? 1 + s.index : -1;
+}
 [[nodiscard]] constexpr Stream slot_stream(int slot) { return slot == 0 ? compute_stream : comm_stream(slot - 1); }
 
 // Something the rule refuses. Sorted by (kind, op, rank) in problems(), so the first is
 // the same on every run.
 struct StructureProblem {
   enum class Kind : std::uint8_t {
-    bad_stream,             // op: runs on a stream outside slots 0 … 255
+    bad_stream,             // op: runs on a stream without a slot (stream_slot() is -1)
     group_not_contiguous,   // op: first op of a run whose group number an earlier run of the rank has
     unmatched_send,         // op: a Send with no k-th Recv
     unmatched_recv,         // op: a Recv with no k-th Send

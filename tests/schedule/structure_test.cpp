@@ -282,12 +282,21 @@ TEST(Structure, AGroupNumberUsedByTwoRunsIsReported) {
 }
 
 TEST(Structure, AStreamOutsideTheSlotsIsReported) {
+  // comm300 and comm-1 have no slot (comm0 to comm254 do), nor a second compute stream:
+  // three problems, in op order.
   Schedule s = ranks(1);
-  compute(s, 0);
-  s.programs[0].ops[0].stream = comm_stream(300);
+  for (Stream x : {comm_stream(300), comm_stream(-1), Stream{StreamKind::compute, 1}, comm_stream(254)}) {
+    compute(s, 0);
+    s.programs[0].ops.back().stream = x;
+  }
   const ScheduleStructure st(s);
-  ASSERT_EQ(st.problems().size(), 1u) << all(st);
-  EXPECT_EQ(st.problems()[0].kind, Kind::bad_stream);
+  ASSERT_EQ(st.problems().size(), 3u) << all(st);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(st.problems()[static_cast<std::size_t>(i)].kind, Kind::bad_stream);
+    EXPECT_EQ(st.problems()[static_cast<std::size_t>(i)].op, (OpId{0, i}));
+  }
+  EXPECT_EQ(st.slot({0, 3}), 255);
+  EXPECT_EQ(st.describe(st.problems()[0]), "op 0/0 runs on stream comm300, which no rank may have (compute, comm0 to comm254)");
 }
 
 TEST(Structure, TheLeanStructureOfABuiltScheduleEqualsTheFullOneAndEveryPairIsMutual) {
