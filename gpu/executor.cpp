@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <span>
 #include <tuple>
 
 #include <unistd.h>
@@ -125,7 +126,7 @@ struct Executor::Impl : WalkCallbacks {
   int lo_prio = 0, hi_prio = 0;
 
   Impl(const Schedule& sched, ExecOptions opt)
-      : s(sched), o(std::move(opt)), st(sched), plan(plan_buffers(sched)), P(sched.ranks()), act(act_type(sched.shape.dtype)),
+      : s(sched), o(std::move(opt)), st(walk_structure(sched)), plan(plan_buffers(sched)), P(sched.ranks()), act(act_type(sched.shape.dtype)),
         act_elem(act == ElemType::f16 ? Elem::f16 : Elem::bf16), nccl_mode(o.transport == TransportKind::nccl),
         boot(o.bootstrap) {
     if (boot != nullptr) {
@@ -195,10 +196,11 @@ struct Executor::Impl : WalkCallbacks {
                                "on several machines: docs/gpu_backend.md)");
         for (int r = 0; r < P; ++r) dev[static_cast<std::size_t>(r)] = r;
       }
-      for (const auto& c : st.colls) {
-        const CollectiveOp& op = *s.op(c.members.front()).collective();
-        if (op.kind != CollectiveKind::all_to_all && static_cast<int>(c.members.size()) != P)
-          throw std::invalid_argument("collective " + std::string(op.tag) + " runs over " + std::to_string(c.members.size()) +
+      for (int c = 0; c < st.instance_count(); ++c) {
+        const std::span<const OpId> members = st.members(c);
+        const CollectiveOp& op = *s.op(members.front()).collective();
+        if (op.kind != CollectiveKind::all_to_all && static_cast<int>(members.size()) != P)
+          throw std::invalid_argument("collective " + std::string(op.tag) + " runs over " + std::to_string(members.size()) +
                                       " of " + std::to_string(P) + " ranks; the nccl transport runs collectives on the "
                                       "communicator of all ranks and has no sub-communicators yet (use --transport loopback)");
       }
@@ -326,9 +328,13 @@ struct Executor::Impl : WalkCallbacks {
     rank_streams.resize(static_cast<std::size_t>(P));
     roots.assign(static_cast<std::size_t>(P), nullptr);
     for (int r : locals) {
-      for (const Stream& x : st.streams[static_cast<std::size_t>(r)])
-        rank_streams[static_cast<std::size_t>(r)].push_back(
-            make_stream(r, x.kind == StreamKind::comm, "r" + std::to_string(r) + " " + x.name()));
+      // By stream slot (ScheduleStructure), made in the order the program first uses them.
+      rank_streams[static_cast<std::size_t>(r)].assign(static_cast<std::size_t>(st.stream_count(r)), nullptr);
+      for (const ScheduleStructure::StreamUse& u : st.streams(r)) {
+        const Stream x = slot_stream(u.slot);
+        rank_streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(u.slot)] =
+            make_stream(r, x.kind == StreamKind::comm, "r" + std::to_string(r) + " " + x.name());
+      }
       roots[static_cast<std::size_t>(r)] = make_stream(r, false, "r" + std::to_string(r) + " root");
     }
     if (o.placement == ComputePlacement::one_device_stream) device_stream = make_stream(0, false, "device compute");
@@ -337,7 +343,7 @@ struct Executor::Impl : WalkCallbacks {
       if (!is_local(std::get<0>(key))) return;  // another process's stream
       if (xfer.find(key) == xfer.end()) {
         auto [r, sid, slot] = key;
-        xfer[key] = make_stream(r, true, "r" + std::to_string(r) + " xfer " + st.streams[static_cast<std::size_t>(r)][static_cast<std::size_t>(sid)].name() + "." + std::to_string(slot));
+        xfer[key] = make_stream(r, true, "r" + std::to_string(r) + " xfer " + slot_stream(sid).name() + "." + std::to_string(slot));
       }
       auto& b = staging_bytes[key];
       b = std::max(b, bytes);
@@ -345,13 +351,14 @@ struct Executor::Impl : WalkCallbacks {
     for (int r = 0; r < P; ++r) {  // every rank: a local receiver's stream is named by the sender's op
       const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
       for (std::size_t i = 0; i < ops.size(); ++i) {
-        const int sid = st.stream_of[static_cast<std::size_t>(r)][i];
+        const OpId id{r, static_cast<int>(i)};
+        const int sid = st.slot(id);
         if (ops[i].kind() == OpKind::send) {
-          need({r, sid, st.send_slot[static_cast<std::size_t>(r)][i]}, static_cast<std::int64_t>(ops[i].transfer()->size().value()));
+          need({r, sid, send_slot(id)}, static_cast<std::int64_t>(ops[i].transfer()->size().value()));
           ++slot_count;
           if (nccl_mode) {  // the receiving side's stream
-            OpId rc = st.partner[static_cast<std::size_t>(r)][i];
-            need({rc.rank, st.stream_of[static_cast<std::size_t>(rc.rank)][static_cast<std::size_t>(rc.index)], 1000}, 0);
+            OpId rc = st.partner(id);
+            need({rc.rank, st.slot(rc), 1000}, 0);
           }
         }
         if (const CollectiveOp* c = ops[i].collective()) {
@@ -449,7 +456,7 @@ struct Executor::Impl : WalkCallbacks {
     staging.clear();
     for (auto& [k, x] : xfer) cudaStreamDestroy(x);
     xfer.clear();
-    for (auto& v : rank_streams) for (auto x : v) cudaStreamDestroy(x);
+    for (auto& v : rank_streams) for (auto x : v) if (x) cudaStreamDestroy(x);
     rank_streams.clear();
     for (auto x : roots) if (x) cudaStreamDestroy(x);
     roots.clear();
@@ -464,7 +471,15 @@ struct Executor::Impl : WalkCallbacks {
 
   // ---- helpers ----
   cudaStream_t stream_of(OpId id) {
-    return rank_streams[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(st.stream_of[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)])];
+    return rank_streams[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(st.slot(id))];
+  }
+  // A send's position among the sends of its transfer group run: which of its stream's
+  // transfer streams it goes out on.
+  int send_slot(OpId id) const {
+    int k = 0;
+    for (int i = st.run_first(id); i != id.index; i = st.next(OpId{id.rank, i}))
+      if (s.op(OpId{id.rank, i}).kind() == OpKind::send) ++k;
+    return k;
   }
   cudaStream_t compute_stream(OpId id) {
     return o.placement == ComputePlacement::one_device_stream ? device_stream : stream_of(id);
@@ -670,9 +685,9 @@ struct Executor::Impl : WalkCallbacks {
     Range nv(domain, "transfer " + send.str() + " -> " + recv.str());
     const TransferOp& so = *s.op(send).transfer();
     const TransferOp& ro = *s.op(recv).transfer();
-    const int ssid = st.stream_of[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)];
-    const int rsid = st.stream_of[static_cast<std::size_t>(recv.rank)][static_cast<std::size_t>(recv.index)];
-    auto key = std::make_tuple(send.rank, ssid, st.send_slot[static_cast<std::size_t>(send.rank)][static_cast<std::size_t>(send.index)]);
+    const int ssid = st.slot(send);
+    const int rsid = st.slot(recv);
+    auto key = std::make_tuple(send.rank, ssid, send_slot(send));
     // The side of `me` on stream x: waits for the posted events here, records its start.
     auto open_side = [&](OpId me, cudaStream_t x) {
       set(me.rank);
@@ -726,7 +741,7 @@ struct Executor::Impl : WalkCallbacks {
   }
 
   void collective(int ci) override {
-    const auto& members = st.colls[static_cast<std::size_t>(ci)].members;
+    const std::span<const OpId> members = st.members(ci);
     const int n = static_cast<int>(members.size());
     // The members this process runs (all of them in one process; its own across processes).
     std::vector<int> mine;
@@ -735,7 +750,7 @@ struct Executor::Impl : WalkCallbacks {
     if (mine.empty()) return;
     const CollectiveOp& c0 = *s.op(members[0]).collective();
     Range nv(domain, "collective " + std::string(c0.tag));
-    auto sid_of = [&](OpId id) { return st.stream_of[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; };
+    auto sid_of = [&](OpId id) { return st.slot(id); };
     auto op_of = [&](int m) -> const CollectiveOp& { return *s.op(members[static_cast<std::size_t>(m)]).collective(); };
     auto bytes_to = [&](int m, int j) {
       const auto& b = op_of(m).bytes_to;
@@ -934,7 +949,8 @@ struct Executor::Impl : WalkCallbacks {
     for (int r : locals) {
       set(r);
       if (nccl_mode || r == first) check(cudaEventRecord(origin_of(r), roots[static_cast<std::size_t>(r)]), "record");
-      for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)]) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
+      for (cudaStream_t x : rank_streams[static_cast<std::size_t>(r)])
+        if (x != nullptr) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
       for (auto& [k, x] : xfer)
         if (std::get<0>(k) == r) check(cudaStreamWaitEvent(x, origin_of(r), 0), "wait");
       if (device_stream != nullptr && r == first) check(cudaStreamWaitEvent(device_stream, origin_of(first), 0), "wait");
@@ -966,9 +982,8 @@ struct Executor::Impl : WalkCallbacks {
         // (back-to-back cudaEventRecord calls differ by about a microsecond).
         OpId same = id;
         if (!nccl_mode) {
-          if (ops[i].kind() == OpKind::recv) same = st.partner[static_cast<std::size_t>(r)][i];
-          if (ops[i].kind() == OpKind::collective)
-            same = st.colls[static_cast<std::size_t>(st.coll_of[static_cast<std::size_t>(r)][i])].members[0];
+          if (ops[i].kind() == OpKind::recv) same = st.partner(id);
+          if (ops[i].kind() == OpKind::collective) same = st.members(st.instance(id))[0];
         }
         OpTimes& ot = out[i];
         ot.posted = at(r, post_ev(id));

@@ -78,10 +78,11 @@ RankTimes decode_rank_times(std::string_view bytes) {
 }
 
 void finish_timeline(const Schedule& s, Timeline& t) {
-  const ScheduleStructure st(s);
+  const ScheduleStructure st = walk_structure(s);
+  const int P = st.ranks();
   auto& ops = t.ops;
-  if (t.ranks() != st.P) throw std::invalid_argument(fmt::format("a timeline of {} ranks for a schedule of {}", t.ranks(), st.P));
-  for (int r = 0; r < st.P; ++r)
+  if (t.ranks() != P) throw std::invalid_argument(fmt::format("a timeline of {} ranks for a schedule of {}", t.ranks(), P));
+  for (int r = 0; r < P; ++r)
     if (ops[static_cast<std::size_t>(r)].size() != s.programs[static_cast<std::size_t>(r)].ops.size())
       throw std::invalid_argument(fmt::format("rank {} of the timeline has {} ops, its program {}", r,
                                               ops[static_cast<std::size_t>(r)].size(),
@@ -90,24 +91,24 @@ void finish_timeline(const Schedule& s, Timeline& t) {
     return ops[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)];
   };
   auto clamp_start = [](OpTimes& o, Time start) { o.start = min(max(o.start, start), o.end); };
-  for (int r = 0; r < st.P; ++r)
+  for (int r = 0; r < P; ++r)
     for (std::size_t i = 0; i < ops[static_cast<std::size_t>(r)].size(); ++i) {
       const OpId id{r, static_cast<int>(i)};
       const OpKind k = s.op(id).kind();
       if (k != OpKind::send) continue;
-      const OpId other = st.partner[static_cast<std::size_t>(r)][i];
+      const OpId other = st.partner(id);
       const Time start = max(at(id).start, at(other).start);
       clamp_start(at(id), start);
       clamp_start(at(other), start);
     }
-  for (const auto& c : st.colls) {
+  for (int c = 0; c < st.instance_count(); ++c) {
     Time start;
-    for (const OpId& m : c.members) start = max(start, at(m).start);
-    for (const OpId& m : c.members) clamp_start(at(m), start);
+    for (const OpId& m : st.members(c)) start = max(start, at(m).start);
+    for (const OpId& m : st.members(c)) clamp_start(at(m), start);
   }
   t.makespan = Time();
-  t.compute_busy.assign(static_cast<std::size_t>(st.P), Time());
-  for (int r = 0; r < st.P; ++r)
+  t.compute_busy.assign(static_cast<std::size_t>(P), Time());
+  for (int r = 0; r < P; ++r)
     for (std::size_t i = 0; i < ops[static_cast<std::size_t>(r)].size(); ++i) {
       const OpTimes& o = ops[static_cast<std::size_t>(r)][i];
       t.makespan = max(t.makespan, o.end);

@@ -1,8 +1,9 @@
-// The host side of running a Schedule on GPUs (issue 6): the schedule's structure —
-// streams, transfer groups, matched Send/Recv pairs, collective instances — and the walk
-// that visits every op in an order in which everything it waits for was visited before
-// it. The executor (executor.hpp) enqueues its CUDA and NCCL calls in this order.
-// Host-only C++ (no CUDA), so it is tested on every machine.
+// The host side of running a Schedule on GPUs (issue 6): the walk that visits every op in
+// an order in which everything it waits for was visited before it, over the schedule's
+// structure (streams, transfer groups, matched Send/Recv pairs, collective instances:
+// model/schedule/structure.hpp, the one the simulator and the checks read too). The
+// executor (executor.hpp) enqueues its CUDA and NCCL calls in this order. Host-only C++
+// (no CUDA), so it is tested on every machine.
 //
 // One process or several, the walk is the same. In a multi-process run (one process per
 // rank, rendezvous.hpp) every process walks the WHOLE schedule — it is deterministic and
@@ -19,29 +20,15 @@
 #include <vector>
 
 #include "model/schedule/schedule.hpp"
+#include "model/schedule/structure.hpp"
 
 namespace xattn::gpu {
 
-// What the walk needs to know about a schedule, precomputed once. Throws
-// std::invalid_argument for a send or receive without a partner, or a collective missing
-// a member's op.
-struct ScheduleStructure {
-  int P = 0;
-  // Per rank: schedule stream -> local stream id; per op its local stream.
-  std::vector<std::vector<Stream>> streams;
-  std::vector<std::vector<int>> stream_of;
-  std::vector<std::vector<std::vector<int>>> seq;  // [rank][stream] -> op indices in order
-  std::vector<std::vector<int>> group_size;        // transfer op at the head of a group: members
-  std::vector<std::vector<OpId>> partner;          // transfer -> its matching op
-  std::vector<std::vector<int>> send_slot;         // send op: position among its group's sends
-  struct Coll {
-    std::vector<OpId> members;  // in group order
-  };
-  std::vector<Coll> colls;
-  std::vector<std::vector<int>> coll_of;  // op -> collective instance (-1)
-
-  explicit ScheduleStructure(const Schedule& s);
-};
+// The schedule's structure (model/schedule/structure.hpp: streams, transfer group runs,
+// matched Send/Recv pairs, collective instances, under the one rule every executor
+// follows), refused with std::invalid_argument naming the first problem (a send or
+// receive without a partner, a collective some member never posts or posts differently).
+[[nodiscard]] ScheduleStructure walk_structure(const Schedule& s);
 
 // What the walk reports, step by step. Every call is made once, in walk order.
 struct WalkCallbacks {
@@ -51,7 +38,7 @@ struct WalkCallbacks {
   virtual void post(int /*rank*/, const std::vector<int>& /*members*/) {}
   // A matched pair moves: both sides are posted.
   virtual void transfer(OpId /*send*/, OpId /*recv*/) {}
-  // A collective instance (ScheduleStructure::colls) runs: every member is posted.
+  // A collective instance (ScheduleStructure::members) runs: every member is posted.
   virtual void collective(int /*instance*/) {}
   // A transfer group (or one collective op) of `rank` is complete.
   virtual void complete(int /*rank*/, const std::vector<int>& /*members*/) {}
@@ -60,7 +47,7 @@ struct WalkCallbacks {
 class Walker {
  public:
   // one_device: every rank's compute ops run on one device stream, in `order` (nullptr or
-  // empty: the lowest (round, rank, index) among those ready).
+  // empty: the lowest (round, rank, index) among those ready). `st` is walk_structure(s).
   Walker(const Schedule& s, const ScheduleStructure& st, bool one_device, const std::vector<OpId>* order);
 
   // Visits every op; returns the compute order used on the device stream (one_device).
@@ -74,7 +61,7 @@ class Walker {
   bool one_device_;
   const std::vector<OpId>* order_;
   std::vector<std::vector<char>> done_, posted_, moved_;
-  std::vector<std::vector<std::size_t>> pos_;
+  std::vector<std::vector<int>> head_;  // [rank][k]: the next op of the rank's k-th stream (-1: done)
   std::vector<int> coll_posted_;
   std::vector<char> coll_run_;
   std::size_t device_pos_ = 0;
@@ -85,7 +72,7 @@ class Walker {
   char& done(OpId id) { return done_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
   char& posted(OpId id) { return posted_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
   char& moved(OpId id) { return moved_[static_cast<std::size_t>(id.rank)][static_cast<std::size_t>(id.index)]; }
-  bool advance(int r, int sid, WalkCallbacks& cb);
+  bool advance(int r, int k, WalkCallbacks& cb);
   int rank_head(int r);
   bool advance_device(WalkCallbacks& cb);
 };

@@ -10,10 +10,10 @@
 #include <cassert>
 #include <functional>
 #include <string_view>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "model/schedule/structure.hpp"
 #include "sim/event_queue.hpp"
 
 namespace xattn::sim {
@@ -24,12 +24,6 @@ constexpr int max_streams = 16;       // compute + up to 15 communication stream
 constexpr std::int64_t step_bits = 20;  // collective flow number within its instance
 
 enum class OpState : std::uint8_t { waiting, posted, done };
-
-int stream_slot(const Stream& s) {
-  int slot = s.kind == StreamKind::compute ? 0 : 1 + s.index;
-  if (slot >= max_streams) throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank", s.name(), max_streams));
-  return slot;
-}
 
 // A stream's ops are chained through OpInfo::next; the stream holds its head.
 struct StreamState {
@@ -111,6 +105,44 @@ struct DeviceState {
   OpId last{-1, -1};                 // the op that last ran (critical path of the next)
 };
 
+// Follows a program op by op, tracking which buffers hold only fill_zero's zeros, and
+// says of each op which of its adds land on zeros (AddsIntoZeros bits). The set is
+// almost always empty, so it costs a branch per op.
+class ZeroTracker {
+ public:
+  void reset() { zero_.clear(); }
+  std::uint8_t step(const Op& op) {
+    const ComputeOp* c = op.compute();
+    if (c != nullptr && c->kind == ComputeKind::fill_zero) {
+      if (!holds_zero(c->dst)) zero_.emplace_back(c->dst);
+      return 0;
+    }
+    if (zero_.empty()) return 0;
+    std::uint8_t bits = 0;
+    if (c != nullptr) {
+      if (c->kind == ComputeKind::attention_backward) {
+        if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) bits |= dq_zero;
+        if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) bits |= dkv_zero;
+      }
+      for (Name b : {c->o, c->lse, c->dq, c->dk, c->dv, c->dst}) written(b);
+    } else if (op.kind() == OpKind::recv) {
+      for (const Part& p : op.transfer()->parts) written(p.buffer);
+    } else if (const CollectiveOp* col = op.collective()) {
+      written(col->output);
+    }
+    return bits;
+  }
+
+ private:
+  [[nodiscard]] bool holds_zero(Name b) const {
+    return !b.empty() && std::find(zero_.begin(), zero_.end(), b) != zero_.end();
+  }
+  void written(Name b) {
+    if (!b.empty()) zero_.erase(std::remove(zero_.begin(), zero_.end(), b), zero_.end());
+  }
+  std::vector<Name> zero_;
+};
+
 class Executor {
  public:
   Executor(const Schedule& s, Network& net, const ComputeCostModel& cost, const SimOptions& o)
@@ -148,125 +180,82 @@ class Executor {
     const int P = s_.ranks();
     if (P >= (1 << Event::rank_bits)) throw SimulationError("too many ranks for the event key");
     ranks_.resize(static_cast<std::size_t>(P));
+    {
+      // The structure (streams, transfer group runs, partners, collective instances) is
+      // copied into the ops' records and dropped before the Timeline's op times are
+      // allocated, so that it never adds to the run's peak memory. Each rank's records are
+      // filled as soon as the structure has scanned its ops, while they are in cache; the
+      // matches, final only at the end, are copied then.
+      ZeroTracker zeros;
+      const ScheduleStructure st(s_, StructureDetail::lean,
+                                 [&](const ScheduleStructure& so_far, int r) { fill_rank(so_far, r, zeros); });
+      if (!st.ok()) throw SimulationError(st.summary());
+      if (st.instance_count() >= (1 << step_bits)) throw SimulationError("too many collectives for the event key");
+      instances_.resize(static_cast<std::size_t>(st.instance_count()));
+      for (int id = 0; id < st.instance_count(); ++id) {
+        Instance& inst = instances_[static_cast<std::size_t>(id)];
+        inst.kind = s_.op(st.instance_first(id)).collective()->kind;
+        const auto members = st.members(id);
+        inst.members.assign(members.begin(), members.end());
+      }
+      for (int r = 0; r < P; ++r) {
+        std::vector<OpInfo>& info = ranks_[static_cast<std::size_t>(r)].info;
+        for (std::size_t i = 0; i < info.size(); ++i)
+          if (info[i].kind != OpKind::compute) info[i].match = st.match(OpId{r, static_cast<int>(i)});
+      }
+    }
     tl_.ops.resize(static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r) tl_.ops[static_cast<std::size_t>(r)].resize(ranks_[static_cast<std::size_t>(r)].info.size());
     tl_.compute_busy.assign(static_cast<std::size_t>(P), Time());
-    std::unordered_map<TransferKey, OpId> unmatched_sends, unmatched_recvs;
-    std::unordered_map<Name, int> instance_of;
-    std::array<std::vector<std::int32_t>, max_streams> lists;  // per stream: the rank's ops in order
-    std::vector<std::int32_t> kept;                            // one op's dependencies outside its group
-    // What the transfer-group pass needs of each op, gathered in the one pass over the
-    // rank's rich ops (a second pass over them would read the whole schedule again):
-    // its group number, and its dependencies as the slice [dep_at[i], dep_at[i + 1]).
-    std::vector<std::int32_t> group_of, dep_at, dep_list;
-    ZeroTracker zeros;
-    for (int r = 0; r < P; ++r) {
-      const Program& prog = s_.programs[static_cast<std::size_t>(r)];
-      const std::size_t n = prog.ops.size();
-      if (static_cast<std::int64_t>(n) >= (std::int64_t{1} << step_bits) * (std::int64_t{1} << step_bits))
-        throw SimulationError("too many ops on one rank for the event key");
-      RankState& rs = ranks_[static_cast<std::size_t>(r)];
-      rs.info.resize(n);
-      for (auto& list : lists) list.clear();
-      tl_.ops[static_cast<std::size_t>(r)].resize(n);
-      zeros.reset();
-      group_of.resize(n);
-      dep_at.resize(n + 1);
-      dep_list.clear();
-      for (std::size_t i = 0; i < n; ++i) {
-        const Op& op = prog.ops[i];
-        OpInfo& info = rs.info[i];
-        const std::uint8_t zero_adds = zeros.step(op);
-        dep_at[i] = static_cast<std::int32_t>(dep_list.size());
-        dep_list.insert(dep_list.end(), op.deps.begin(), op.deps.end());
-        const TransferOp* transfer = op.transfer();
-        group_of[i] = transfer != nullptr ? transfer->group : -1;
-        info.kind = op.kind();
-        const int slot = stream_slot(op.stream);
-        info.slot = static_cast<std::uint8_t>(slot);
-        rs.stream_count = std::max(rs.stream_count, slot + 1);
-        lists[static_cast<std::size_t>(slot)].push_back(static_cast<std::int32_t>(i));
-        const int idx = static_cast<int>(i);
-        if (const ComputeOp* c = op.compute()) {
-          info.duration_ps = compute_time(r, idx, *c, zero_adds).ps();
-        } else if (transfer != nullptr) {
-          const TransferOp* t = transfer;
-          info.bytes = t->size().value();
-          info.peer = t->peer;
-          const bool send = op.kind() == OpKind::send;
-          const TransferKey k = transfer_key(r, op);
-          auto& other = send ? unmatched_recvs : unmatched_sends;
-          auto it = other.find(k);
-          if (it != other.end()) {
-            info.match = it->second.index;
-            ranks_[static_cast<std::size_t>(it->second.rank)].info[static_cast<std::size_t>(it->second.index)].match = idx;
-            other.erase(it);
-          } else if (!(send ? unmatched_sends : unmatched_recvs).emplace(k, OpId{r, idx}).second) {
-            throw SimulationError(fmt::format("op {}/{}: a second {} with tag '{}' between ranks {} and {}", r, idx,
-                                              send ? "send" : "recv", t->tag, k.src, k.dst));
-          }
-        } else if (const CollectiveOp* col = op.collective()) {
-          auto [it, fresh] = instance_of.emplace(col->tag, static_cast<int>(instances_.size()));
-          if (fresh) {
-            Instance inst;
-            inst.kind = col->kind;
-            inst.members.assign(col->group.size(), OpId{-1, -1});
-            instances_.push_back(std::move(inst));
-          }
-          Instance& inst = instances_[static_cast<std::size_t>(it->second)];
-          auto pos = std::find(col->group.begin(), col->group.end(), r);
-          if (pos == col->group.end() || inst.members.size() != col->group.size())
-            throw SimulationError(fmt::format("op {}/{}: collective '{}' does not match its group", r, idx, col->tag));
-          inst.members[static_cast<std::size_t>(pos - col->group.begin())] = OpId{r, idx};
-          info.match = it->second;
-        }
-      }
-      dep_at[n] = static_cast<std::int32_t>(dep_list.size());
-      // Transfer groups: runs of consecutive ops of one stream with the same group number;
-      // their members' dependencies on each other are dropped (they are posted together).
-      for (int slot = 0; slot < rs.stream_count; ++slot) {
-        const auto& list = lists[static_cast<std::size_t>(slot)];
-        rs.streams[static_cast<std::size_t>(slot)].head = list.empty() ? -1 : list.front();
-        for (std::size_t k = 0; k + 1 < list.size(); ++k) rs.info[static_cast<std::size_t>(list[k])].next = list[k + 1];
-        for (std::size_t k = 0; k < list.size();) {
-          const std::int32_t group = group_of[static_cast<std::size_t>(list[k])];
-          std::size_t end = k + 1;
-          if (group >= 0)
-            while (end < list.size() && group_of[static_cast<std::size_t>(list[end])] == group) ++end;
-          if (end - k > 0xffff) throw SimulationError("a transfer group has more than 65535 members");
-          rs.info[static_cast<std::size_t>(list[k])].width = static_cast<std::uint16_t>(end - k);
-          const int first = list[k], last = list[end - 1];
-          for (std::size_t m = k; m < end; ++m) {
-            OpInfo& info = rs.info[static_cast<std::size_t>(list[m])];
-            kept.clear();
-            const auto op_index = static_cast<std::size_t>(list[m]);
-            for (std::int32_t j = dep_at[op_index]; j < dep_at[op_index + 1]; ++j) {
-              const std::int32_t d = dep_list[static_cast<std::size_t>(j)];
-              if (d < first || d > last) kept.push_back(d);
-            }
-            if (kept.size() > 0xffff) throw SimulationError("an op has more than 65535 dependencies");
-            info.dep_count = static_cast<std::uint16_t>(kept.size());
-            if (kept.size() <= 2) {
-              for (std::size_t j = 0; j < kept.size(); ++j) info.dep[j] = kept[j];
-            } else {
-              info.dep[0] = static_cast<std::int32_t>(rs.deps.size());
-              rs.deps.insert(rs.deps.end(), kept.begin(), kept.end());
-            }
-          }
-          k = end;
-        }
-      }
-    }
-    if (!unmatched_sends.empty() || !unmatched_recvs.empty()) {
-      const bool send = !unmatched_sends.empty();
-      const auto& [k, id] = *(send ? unmatched_sends : unmatched_recvs).begin();
-      throw SimulationError(fmt::format("op {}/{}: {} with tag '{}' from rank {} to rank {} has no partner", id.rank,
-                                        id.index, send ? "send" : "recv", k.tag, k.src, k.dst));
-    }
-    if (instances_.size() >= (std::size_t{1} << 20)) throw SimulationError("too many collectives for the event key");
-    for (const Instance& inst : instances_)
-      for (const OpId& m : inst.members)
-        if (m.rank < 0) throw SimulationError("a collective is not posted by every member of its group");
     setup_devices();
+  }
+
+  // Rank r's records, all but their matches.
+  void fill_rank(const ScheduleStructure& st, int r, ZeroTracker& zeros) {
+    const Program& prog = s_.programs[static_cast<std::size_t>(r)];
+    const std::size_t n = prog.ops.size();
+    if (static_cast<std::int64_t>(n) >= (std::int64_t{1} << step_bits) * (std::int64_t{1} << step_bits))
+      throw SimulationError("too many ops on one rank for the event key");
+    RankState& rs = ranks_[static_cast<std::size_t>(r)];
+    rs.stream_count = st.stream_count(r);
+    for (const ScheduleStructure::StreamUse& u : st.streams(r)) {
+      if (u.slot >= max_streams)
+        throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank",
+                                          prog.ops[static_cast<std::size_t>(u.first)].stream.name(), max_streams));
+      rs.streams[static_cast<std::size_t>(u.slot)].head = u.first;
+    }
+    rs.info.resize(n);
+    zeros.reset();
+    for (std::size_t i = 0; i < n; ++i) {
+      const Op& op = prog.ops[i];
+      OpInfo& info = rs.info[i];
+      const int idx = static_cast<int>(i);
+      const OpId id{r, idx};
+      const std::uint8_t zero_adds = zeros.step(op);
+      info.kind = op.kind();
+      info.slot = static_cast<std::uint8_t>(st.slot(id));
+      info.next = st.next(id);
+      // A run of a transfer group is posted as one when its first op heads its stream.
+      if (st.run_head(id) && st.run_last(id) != idx) {
+        const int width = st.run_size(id);
+        if (width > 0xffff) throw SimulationError("a transfer group has more than 65535 members");
+        info.width = static_cast<std::uint16_t>(width);
+      }
+      if (op.deps.size() > 0xffff) throw SimulationError("an op has more than 65535 dependencies");
+      info.dep_count = static_cast<std::uint16_t>(op.deps.size());
+      if (op.deps.size() <= 2) {
+        for (std::size_t j = 0; j < op.deps.size(); ++j) info.dep[j] = op.deps[j];
+      } else {
+        info.dep[0] = static_cast<std::int32_t>(rs.deps.size());
+        rs.deps.insert(rs.deps.end(), op.deps.begin(), op.deps.end());
+      }
+      if (const ComputeOp* c = op.compute()) {
+        info.duration_ps = compute_time(r, idx, *c, zero_adds).ps();
+      } else if (const TransferOp* t = op.transfer()) {
+        info.bytes = t->size().value();
+        info.peer = t->peer;
+      }
+    }
   }
 
   // Several ranks on one device: check the placement and the in_order order.
@@ -309,43 +298,6 @@ class Executor {
                                             o_.device_of[static_cast<std::size_t>(r)], r, i));
   }
 
-  // Follows a program op by op, tracking which buffers hold only fill_zero's zeros, and
-  // says of each op which of its adds land on zeros (AddsIntoZeros bits). The set is
-  // almost always empty, so it costs a branch per op.
-  class ZeroTracker {
-   public:
-    void reset() { zero_.clear(); }
-    std::uint8_t step(const Op& op) {
-      const ComputeOp* c = op.compute();
-      if (c != nullptr && c->kind == ComputeKind::fill_zero) {
-        if (!holds_zero(c->dst)) zero_.emplace_back(c->dst);
-        return 0;
-      }
-      if (zero_.empty()) return 0;
-      std::uint8_t bits = 0;
-      if (c != nullptr) {
-        if (c->kind == ComputeKind::attention_backward) {
-          if (c->dq_mode == Accumulate::add && holds_zero(c->dq)) bits |= dq_zero;
-          if (c->dkv_mode == Accumulate::add && holds_zero(c->dk) && holds_zero(c->dv)) bits |= dkv_zero;
-        }
-        for (Name b : {c->o, c->lse, c->dq, c->dk, c->dv, c->dst}) written(b);
-      } else if (op.kind() == OpKind::recv) {
-        for (const Part& p : op.transfer()->parts) written(p.buffer);
-      } else if (const CollectiveOp* col = op.collective()) {
-        written(col->output);
-      }
-      return bits;
-    }
-
-   private:
-    [[nodiscard]] bool holds_zero(Name b) const {
-      return !b.empty() && std::find(zero_.begin(), zero_.end(), b) != zero_.end();
-    }
-    void written(Name b) {
-      if (!b.empty()) zero_.erase(std::remove(zero_.begin(), zero_.end(), b), zero_.end());
-    }
-    std::vector<Name> zero_;
-  };
 
   // ---- starting ops -------------------------------------------------------------------
   const Op& op_at(int rank, int index) const {

@@ -1,5 +1,8 @@
 // Static checks and execution order of a Schedule (see checks.hpp).
 //
+// Units, pairs and instances are the schedule's structure (structure.hpp: its transfer group
+// runs, its FIFO-matched Send/Recv pairs, its collective instances), read, not rebuilt.
+//
 // The event graph: every op belongs to a unit (a transfer group, or the op alone). A unit
 // has a `post` node (it may start: its dependencies and the previous unit of its stream
 // are done) and a `done` node. A matched Send/Recv pair adds a transfer node after both
@@ -13,9 +16,13 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
+#include <span>
 #include <tuple>
 
 #include <fmt/format.h>
+
+#include "model/schedule/structure.hpp"
 
 namespace xattn {
 
@@ -74,6 +81,7 @@ class Checker {
   CheckResult run(std::vector<ExecutionStep>* order) {
     check_structure();
     if (!result_.ok()) return result_;
+    st_.emplace(s_);
     build_units();
     if (!result_.ok()) return result_;
     match();
@@ -88,6 +96,7 @@ class Checker {
  private:
   const Schedule& s_;
   CheckResult result_;
+  std::optional<ScheduleStructure> st_;  // built once check_structure() passes
   Graph g_;
   std::vector<std::pair<OpId, OpId>> transfers_;       // send, recv
   std::vector<std::vector<OpId>> collectives_;         // members in group order
@@ -134,115 +143,109 @@ class Checker {
     }
   }
 
+  // Units are the structure's transfer group runs (an op alone is a run of one).
   void build_units() {
+    const ScheduleStructure& st = *st_;
+    for (const StructureProblem& p : st.problems()) {
+      if (p.kind == StructureProblem::Kind::bad_stream)
+        problem(fmt::format("{} runs on stream {}, which no rank may have (compute, comm0 to comm{})", describe(s_, p.op),
+                            s_.op(p.op).stream.name(), max_stream_slots - 2));
+      if (p.kind == StructureProblem::Kind::group_not_contiguous)
+        problem(fmt::format("{}: transfer group {} of rank {} is not contiguous on one stream", describe(s_, p.op),
+                            s_.op(p.op).transfer()->group, p.op.rank));
+    }
     const int P = s_.ranks();
     g_.unit_of.resize(static_cast<std::size_t>(P));
     for (int r = 0; r < P; ++r) {
-      const auto& ops = s_.programs[static_cast<std::size_t>(r)].ops;
-      g_.unit_of[static_cast<std::size_t>(r)].assign(ops.size(), -1);
-      std::map<std::pair<int, int>, int> last_unit_on_stream;  // (kind, index) -> unit
-      std::map<int, std::pair<int, std::pair<int, int>>> group_seen;  // group -> (unit, stream key)
-      for (int i = 0; i < static_cast<int>(ops.size()); ++i) {
-        const Op& op = ops[static_cast<std::size_t>(i)];
-        std::pair<int, int> key{static_cast<int>(op.stream.kind), op.stream.index};
-        const TransferOp* t = op.transfer();
-        int unit = -1;
-        if (t && t->group >= 0) {
-          auto seen = group_seen.find(t->group);
-          if (seen != group_seen.end()) {
-            auto last = last_unit_on_stream.find(key);
-            if (seen->second.second != key || last == last_unit_on_stream.end() || last->second != seen->second.first) {
-              problem(fmt::format("{}: transfer group {} of rank {} is not contiguous on one stream", describe(s_, {r, i}),
-                                  t->group, r));
-            } else {
-              unit = seen->second.first;
-            }
-          }
-        }
-        if (unit < 0) {
-          unit = static_cast<int>(g_.units.size());
+      const int n = st.op_count(r);
+      auto& unit_of = g_.unit_of[static_cast<std::size_t>(r)];
+      unit_of.assign(static_cast<std::size_t>(n), -1);
+      for (int i = 0; i < n; ++i) {
+        const OpId id{r, i};
+        if (st.run_head(id)) {
+          unit_of[static_cast<std::size_t>(i)] = static_cast<int>(g_.units.size());
           g_.units.push_back(Unit{r, {}});
-          if (t && t->group >= 0) group_seen[t->group] = std::make_pair(unit, key);
+        } else {
+          unit_of[static_cast<std::size_t>(i)] = unit_of[static_cast<std::size_t>(st.run_first(id))];
         }
-        g_.units[static_cast<std::size_t>(unit)].ops.push_back(i);
-        g_.unit_of[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)] = unit;
-        last_unit_on_stream[key] = unit;
+        g_.units[static_cast<std::size_t>(unit_of[static_cast<std::size_t>(i)])].ops.push_back(i);
       }
     }
   }
 
+  // Pairs and instances come from the structure (FIFO matching, structure.hpp); the
+  // problems are listed sorted: transfers by (source, destination, tag, program order),
+  // then receives without a send, then collectives by (tag, which instance of it).
   void match() {
+    const ScheduleStructure& st = *st_;
     const int P = s_.ranks();
-    std::map<std::tuple<int, int, std::string>, std::vector<OpId>> sends, recvs;
-    std::map<std::string, std::vector<OpId>> cols;
+    using Key = std::tuple<int, int, Name, int>;  // source, destination, tag, index
+    std::vector<std::pair<Key, OpId>> sends, lonely_recvs;
     for (int r = 0; r < P; ++r) {
       const auto& ops = s_.programs[static_cast<std::size_t>(r)].ops;
       for (int i = 0; i < static_cast<int>(ops.size()); ++i) {
         const Op& op = ops[static_cast<std::size_t>(i)];
-        if (const auto* snd = std::get_if<SendOp>(&op.body)) sends[{r, snd->peer, snd->tag}].push_back({r, i});
-        if (const auto* rcv = std::get_if<RecvOp>(&op.body)) recvs[{rcv->peer, r, rcv->tag}].push_back({r, i});
-        if (const auto* c = op.collective()) cols[c->tag].push_back({r, i});
+        if (op.transfer() == nullptr) continue;
+        const TransferKey k = transfer_key(r, op);
+        if (op.kind() == OpKind::send) sends.push_back({Key{k.src, k.dst, k.tag, i}, OpId{r, i}});
+        else if (st.match(OpId{r, i}) < 0) lonely_recvs.push_back({Key{k.src, k.dst, k.tag, i}, OpId{r, i}});
       }
     }
-    for (const auto& [key, ids] : sends) {
-      const auto& [from, to, tag] = key;
-      if (ids.size() > 1)
-        problem(fmt::format("{} and {} both send tag '{}' from {} to {}; tags must be unique per pair",
-                            describe(s_, ids[0]), describe(s_, ids[1]), tag, from, to));
-      auto it = recvs.find(key);
-      if (it == recvs.end()) {
-        problem(fmt::format("{} has no matching recv on rank {} (from {}, tag '{}')", describe(s_, ids[0]), to, from,
-                            tag));
+    std::sort(sends.begin(), sends.end());
+    std::sort(lonely_recvs.begin(), lonely_recvs.end());
+    for (const auto& [key, id] : sends) {
+      const auto& [from, to, tag, index] = key;
+      const OpId other = st.partner(id);
+      if (other.rank < 0) {
+        problem(fmt::format("{} has no matching recv on rank {} (from {}, tag '{}')", describe(s_, id), to, from, tag));
         continue;
       }
-      if (it->second.size() > 1)
-        problem(fmt::format("{} and {} both receive tag '{}' from {}", describe(s_, it->second[0]),
-                            describe(s_, it->second[1]), tag, from));
-      const TransferOp& a = *s_.op(ids[0]).transfer();
-      const TransferOp& b = *s_.op(it->second[0]).transfer();
+      const TransferOp& a = *s_.op(id).transfer();
+      const TransferOp& b = *s_.op(other).transfer();
       bool same = a.parts.size() == b.parts.size();
       for (std::size_t k = 0; same && k < a.parts.size(); ++k) same = a.parts[k].size == b.parts[k].size;
       if (!same)
         problem(fmt::format("size mismatch for tag '{}' from {} to {}: {} sends {} B in {} parts, {} receives {} B in {} "
                             "parts",
-                            tag, from, to, describe(s_, ids[0]), a.size().value(), a.parts.size(),
-                            describe(s_, it->second[0]), b.size().value(), b.parts.size()));
-      transfers_.emplace_back(ids[0], it->second[0]);
+                            tag, from, to, describe(s_, id), a.size().value(), a.parts.size(), describe(s_, other),
+                            b.size().value(), b.parts.size()));
+      transfers_.emplace_back(id, other);
     }
-    for (const auto& [key, ids] : recvs) {
-      if (!sends.contains(key)) {
-        const auto& [from, to, tag] = key;
-        problem(fmt::format("{} has no matching send on rank {} (to {}, tag '{}')", describe(s_, ids[0]), from, to, tag));
-      }
+    for (const auto& [key, id] : lonely_recvs) {
+      const auto& [from, to, tag, index] = key;
+      problem(fmt::format("{} has no matching send on rank {} (to {}, tag '{}')", describe(s_, id), from, to, tag));
     }
-    for (const auto& [tag, ids] : cols) {
-      const CollectiveOp& first = *s_.op(ids[0]).collective();
-      std::vector<OpId> members(first.group.size(), OpId{-1, -1});
+    // Collectives: an op that differs from its instance's first op, an op outside its own
+    // group, and members that never post, per instance.
+    std::multimap<OpId, OpId> differs;  // instance's first op -> ops that differ from it
+    for (const StructureProblem& p : st.problems()) {
+      if (p.kind == StructureProblem::Kind::collective_differs) differs.emplace(p.other, p.op);
+      if (p.kind == StructureProblem::Kind::collective_outside_group)  // check_structure reports it first
+        problem(fmt::format("{} is posted by rank {}, which is not in its group", describe(s_, p.op), p.op.rank));
+    }
+    std::vector<std::tuple<Name, int, int>> instances;  // tag, ordinal, instance
+    for (int id = 0; id < st.instance_count(); ++id)
+      instances.emplace_back(s_.op(st.instance_first(id)).collective()->tag, st.instance_ordinal(id), id);
+    std::sort(instances.begin(), instances.end());
+    for (const auto& [tag, ordinal, id] : instances) {
+      const OpId first = st.instance_first(id);
+      const CollectiveOp& lead = *s_.op(first).collective();
+      const std::string name =
+          fmt::format("collective '{}'{}", tag, ordinal == 0 ? std::string() : fmt::format(" #{}", ordinal + 1));
       bool good = true;
-      for (const OpId& id : ids) {
-        const CollectiveOp& c = *s_.op(id).collective();
-        if (c.group != first.group || c.kind != first.kind) {
-          problem(fmt::format("{} and {} share tag '{}' but differ in kind or group", describe(s_, ids[0]),
-                              describe(s_, id), tag));
-          good = false;
-          continue;
-        }
-        auto pos = std::find(first.group.begin(), first.group.end(), id.rank) - first.group.begin();
-        if (static_cast<std::size_t>(pos) >= members.size()) continue;  // reported in check_structure
-        if (members[static_cast<std::size_t>(pos)].rank >= 0) {
-          problem(fmt::format("rank {} posts collective '{}' twice ({} and {})", id.rank, tag,
-                              describe(s_, members[static_cast<std::size_t>(pos)]), describe(s_, id)));
-          good = false;
-        }
-        members[static_cast<std::size_t>(pos)] = id;
+      for (auto [it, end] = differs.equal_range(first); it != end; ++it) {
+        problem(fmt::format("{} and {} share tag '{}' but differ in kind or group", describe(s_, first),
+                            describe(s_, it->second), tag));
+        good = false;
       }
+      const std::span<const OpId> members = st.members(id);
       for (std::size_t m = 0; m < members.size(); ++m)
         if (members[m].rank < 0) {
-          problem(fmt::format("collective '{}' ({} over {} ranks): rank {} of its group never posts it", tag,
-                              to_string(first.kind), first.group.size(), first.group[m]));
+          problem(fmt::format("{} ({} over {} ranks): rank {} of its group never posts it", name, to_string(lead.kind),
+                              lead.group.size(), lead.group[m]));
           good = false;
         }
-      if (good) collectives_.push_back(members);
+      if (good) collectives_.emplace_back(members.begin(), members.end());
     }
   }
 
@@ -255,12 +258,8 @@ class Checker {
       const auto& unit_of = g_.unit_of[static_cast<std::size_t>(unit.rank)];
       const Op& head = ops[static_cast<std::size_t>(unit.ops.front())];
       // previous unit on the same stream
-      for (int i = unit.ops.front() - 1; i >= 0; --i) {
-        if (ops[static_cast<std::size_t>(i)].stream == head.stream) {
-          g_.edge(g_.done(unit_of[static_cast<std::size_t>(i)]), g_.post(u));
-          break;
-        }
-      }
+      if (const int before = st_->prev(OpId{unit.rank, unit.ops.front()}); before >= 0)
+        g_.edge(g_.done(unit_of[static_cast<std::size_t>(before)]), g_.post(u));
       for (int member : unit.ops)
         for (int d : ops[static_cast<std::size_t>(member)].deps)
           g_.edge(g_.done(unit_of[static_cast<std::size_t>(d)]), g_.post(u));

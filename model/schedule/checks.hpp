@@ -1,12 +1,14 @@
 // Static checks of a Schedule under the semantics of schedule.hpp, and the order in which
 // an executor may carry it out. The checks: every op's dependencies are earlier ops of its
-// program; transfer groups are contiguous on one stream; every Send has exactly one
-// matching Recv (same source, destination and tag) of the same size; every Collective is
-// posted by every rank of its group; the whole thing cannot deadlock (the event graph of
-// posts, completions, transfers and collectives is acyclic); no two ops of a rank that
-// touch one buffer, one of them writing it, may run at the same time (a buffer is not
-// overwritten while a transfer reads it); nothing is read before it is written or given
-// as an input; every output is produced.
+// program; transfer groups are contiguous on one stream; every Send has its matching Recv
+// and every Recv its Send (the k-th of a (source, destination, tag) key pairs with the
+// k-th: structure.hpp), of the same size part by part; every Collective instance (the
+// k-th op with a tag on each rank) is posted by every rank of its group, all with one
+// kind and group; the whole thing cannot deadlock (the event graph of posts, completions,
+// transfers and collectives is acyclic); no two ops of a rank that touch one buffer, one
+// of them writing it, may run at the same time (a buffer is not overwritten while a
+// transfer reads it); nothing is read before it is written or given as an input; every
+// output is produced.
 #pragma once
 
 #include <stdexcept>

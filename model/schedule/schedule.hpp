@@ -13,11 +13,14 @@
 //    member then proceeds concurrently; the group completes when all members have. A ring
 //    round's send to the next rank and receive from the previous one form one group:
 //    with strict rendezvous and one in-order stream they would otherwise deadlock.
-//  * A Send and a Recv match by (source rank, destination rank, tag). The transfer
+//  * A Send and a Recv match by (source rank, destination rank, tag), first in, first out:
+//    the k-th Send of a key in program order pairs with the k-th Recv of it. The transfer
 //    happens once both are posted (rendezvous); both complete when it has. The Send reads
 //    its buffers and the Recv writes its buffers during the whole time in flight.
-//  * A Collective matches the ops with the same tag on every rank of its group; it starts
-//    when all of them are posted and completes on all of them together.
+//  * A Collective instance is the k-th op with a given tag on every rank of its group; it
+//    starts when all of them are posted and completes on all of them together.
+//  * structure.hpp implements these rules once (streams, runs, pairs, instances, and what
+//    the rules refuse); every executor and the checks read it.
 //  * Any two ops of one rank that touch the same buffer, one of them writing it, must be
 //    ordered by these rules (checks.hpp proves it): double buffering is explicit.
 #pragma once

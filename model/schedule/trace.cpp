@@ -2,12 +2,12 @@
 #include "model/schedule/trace.hpp"
 
 #include "model/core/error.hpp"
+#include "model/schedule/structure.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -113,15 +113,9 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       out.append(std::string_view("}}"));
     }
   }
-  // Each written Recv by (sender, receiver, tag), for the flow arrows: an arrow needs both
-  // of its ends in the file.
-  std::unordered_map<TransferKey, int> recv_of;
-  for (int r : ranks) {
-    const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
-    for (std::size_t i = 0; i < ops.size(); ++i)
-      if (ops[i].kind() == OpKind::recv)
-        recv_of.emplace(transfer_key(r, ops[i]), static_cast<int>(i));
-  }
+  // Each Send's Recv, for the flow arrows (the structure's pairs: the k-th Send of a key
+  // with the k-th Recv); an arrow needs both of its ends in the file.
+  const ScheduleStructure structure(s, StructureDetail::lean);
   std::uint64_t flow_id = 0;
   for (int r : ranks) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
@@ -145,9 +139,9 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       out.append(std::string_view("}}"));
       // A flow arrow from the Send (when data starts moving) to its Recv (when it lands).
       if (op.kind() != OpKind::send || !written[static_cast<std::size_t>(tr->peer)]) continue;
-      auto found = recv_of.find(transfer_key(r, op));
-      if (found == recv_of.end()) continue;
-      const std::size_t j = static_cast<std::size_t>(found->second);
+      const OpId partner = structure.partner(OpId{r, static_cast<int>(i)});
+      if (partner.rank < 0) continue;
+      const auto j = static_cast<std::size_t>(partner.index);
       const Op& other = s.programs[static_cast<std::size_t>(tr->peer)].ops[j];
       const OpTimes& rt = t.ops[static_cast<std::size_t>(tr->peer)][j];
       ++flow_id;

@@ -158,12 +158,12 @@ TEST(Walk, OneRanksShareHoldsEachOfItsOpsOnceInStreamOrder) {
       if (recv.rank == r) order.push_back(recv.index);
     }
     void collective(int ci) override {
-      for (const OpId& m : st.colls[static_cast<std::size_t>(ci)].members)
+      for (const OpId& m : st.members(ci))
         if (m.rank == r) order.push_back(m.index);
     }
   };
   for (const Built& b : schedules()) {
-    const ScheduleStructure st(b.s);
+    const ScheduleStructure st = walk_structure(b.s);
     for (int r = 0; r < b.s.ranks(); ++r) {
       Share share(b.s, st, r);
       Walker w(b.s, st, false, nullptr);
@@ -179,7 +179,7 @@ TEST(Walk, OneRanksShareHoldsEachOfItsOpsOnceInStreamOrder) {
       std::map<int, int> last_group_start;  // local stream -> index of the earliest op still allowed
       std::map<int, int> last;
       for (int i : share.order) {
-        const int sid = st.stream_of[static_cast<std::size_t>(r)][static_cast<std::size_t>(i)];
+        const int sid = st.slot(OpId{r, i});
         auto it = last.find(sid);
         if (it != last.end() && i < it->second) {
           // Allowed only inside one transfer group.

@@ -93,6 +93,31 @@ TEST(Trace, OnlyTheRanksAskedForWithTheArrowsBetweenThem) {
   EXPECT_THROW((void)ops_csv(r.schedule, r.timeline, {-1}), std::invalid_argument);
 }
 
+TEST(Trace, ARepeatedKeyGetsOneArrowToEachOfItsReceives) {
+  // Rank 0 sends tag x to rank 1 twice, rank 1 receives it twice (by hand, times set by
+  // hand: the receives start at 2 and 6 us). FIFO pairing (structure.hpp): the first
+  // send's arrow lands on the first receive at 2 us, the second's on the second at 6 us,
+  // not both on the first.
+  Schedule s;
+  s.programs.resize(2);
+  s.programs[1].rank = 1;
+  ProgramBuilder b(s);
+  for (int k = 0; k < 2; ++k) {
+    b.send(0, 1, "x", {{"a", Bytes(64)}}, comm_stream(0), -1, 0);
+    b.recv(1, 0, "x", {{"b", Bytes(64)}}, comm_stream(0), -1, 0);
+  }
+  Timeline t;
+  const auto us = [](std::int64_t n) { return Time::ps(n * 1000000); };
+  t.ops = {{{us(0), us(1), us(3)}, {us(3), us(5), us(7)}}, {{us(0), us(2), us(3)}, {us(3), us(6), us(7)}}};
+  t.makespan = us(7);
+  t.compute_busy.assign(2, Time());
+  const auto doc = nlohmann::json::parse(chrome_trace_json(s, t, TraceInfo{"by hand"}));
+  std::vector<double> lands;
+  for (const auto& e : doc["traceEvents"])
+    if (e["ph"] == "f") lands.push_back(e["ts"].get<double>());
+  EXPECT_EQ(lands, (std::vector<double>{2.0, 6.0}));
+}
+
 TEST(Trace, TextIsEscapedAsJsonRequires) {
   // The trace is written as text, not through a JSON library: a scenario name with
   // quotes, a backslash, a tab and a control character must come back unchanged.
