@@ -23,7 +23,7 @@
 #include "cli/output.hpp"
 #include "cli/scenario_input.hpp"
 #include "model/analytic.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {

@@ -1,5 +1,5 @@
 // What the dashboard shows, computed without Qt: every number comes from the closed form
-// (model/analytic.hpp estimate()) or the simulator (sim/scenario_sim.hpp) on a Scenario
+// (model/analytic.hpp estimate()) or the simulator (sim/runner.hpp) on a Scenario
 // resolved from a ScenarioSpec whose fields were set through the field registry
 // (apply_override), exactly as `xattn simulate --set ...` does. Nothing here is a
 // formula: these functions choose which scenarios to evaluate and collect the results
@@ -15,7 +15,7 @@
 
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {

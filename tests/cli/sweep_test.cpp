@@ -7,7 +7,7 @@
 #include "cli/sweep.hpp"
 #include "cli_test_util.hpp"
 #include "model/analytic.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli::test {
