@@ -123,38 +123,14 @@ std::string kind_of(const Op& op) {
   return std::string(to_string(op.kind()));
 }
 
-std::vector<OpId> parse_order(const nlohmann::json& a, const std::string& source) {
-  std::vector<OpId> out;
-  if (!a.is_array()) throw InputError(Origin{source}, "metadata.compute_order", "expected an array of op ids \"rank/index\"");
-  for (const auto& v : a) {
-    OpId id{-1, -1};
-    char slash = 0;
-    std::istringstream in(v.is_string() ? v.get<std::string>() : std::string());
-    if (!(in >> id.rank >> slash >> id.index) || slash != '/')
-      throw InputError(Origin{source}, "metadata.compute_order", fmt::format("{} is not an op id \"rank/index\"", v.dump()));
-    out.push_back(id);
-  }
-  return out;
-}
-
-double number_or(const nlohmann::json& m, const char* key, double fallback, const std::string& source) {
-  if (!m.contains(key)) return fallback;
-  if (!m[key].is_number()) throw InputError(Origin{source}, fmt::format("metadata.{}", key), "expected a number");
-  return m[key].get<double>();
-}
-
-std::string text_or(const nlohmann::json& m, const char* key, const std::string& fallback) {
-  return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : fallback;
-}
-
 // Simulates `s` on the machine the run used (docs/validation.md §2) and notes in `rep` what
 // that machine was.
 Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Calibration cal,
                                 const TraceMetadata& meta, const Case& c, const ValidateOptions& o, int accumulator_bytes,
                                 CaseReport& rep) {
-  const nlohmann::json& m = meta.all;
+  const RunSettings& run = meta.run;
   GpuSpec gpu = scenario.cluster.gpu;
-  rep.device = text_or(m, "device", "");
+  rep.device = run.device;
   if (!o.gpu.empty()) {
     const GpuSpec* g = find_gpu(o.gpu);
     if (g == nullptr) throw InputError(Origin{"--gpu " + o.gpu}, "gpu", fmt::format("unknown GPU preset (known: {})", gpu_names()));
@@ -168,26 +144,24 @@ Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Calibrat
   rep.gpu_preset = gpu.name;
 
   // The machine the run used.
-  rep.transport = text_or(m, "transport", meta.engine == "measured" ? "loopback" : "scenario");
-  rep.placement = text_or(m, "compute_placement", "");
+  rep.transport = std::string(to_string(run.transport));
+  rep.placement = run.placement ? std::string(to_string(*run.placement)) : std::string();
   sim::SimOptions so;
   Cluster cluster = scenario.cluster;
   cluster.gpu = gpu;
-  if (rep.transport == "loopback") {
-    const double bw = number_or(m, "link_bandwidth_GBps", 10.0, c.measured);
-    const double lat = number_or(m, "link_latency_us", 10.0, c.measured);
-    cluster = loopback_cluster(gpu, meta.ranks, LinkSpec{gigabytes_per_second(bw), microseconds(lat)});
-    if (m.contains("link_paced") && m["link_paced"].is_boolean() && !m["link_paced"].get<bool>() && o.link_from == "trace")
+  if (run.transport == RunTransport::loopback) {
+    cluster = loopback_cluster(gpu, meta.ranks,
+                               LinkSpec{gigabytes_per_second(run.link_bandwidth_GBps), microseconds(run.link_latency_us)});
+    if (!run.link_paced && o.link_from == "trace")
       rep.notes.push_back("the run's loopback was not paced: its recorded link figures are not what the copies took");
-    // The loopback serves one rank pair's messages first come first served (its metadata's
-    // loopback_link_model says so); the simulator then does too (sim::make_fifo_pairs).
-    if (text_or(m, "loopback_link_model", "").find("FIFO") != std::string::npos) {
+    // The loopback serves one rank pair's messages first come first served; the simulator
+    // then does too (sim::make_fifo_pairs).
+    if (run.fifo_pairs) {
       so.fifo_pairs = true;
       rep.pair_links = "fifo";
     }
-    const int per_device = static_cast<int>(number_or(m, "ranks_per_device", meta.ranks, c.measured));
     so.device_of.resize(static_cast<std::size_t>(meta.ranks));
-    for (int r = 0; r < meta.ranks; ++r) so.device_of[static_cast<std::size_t>(r)] = r / std::max(1, per_device);
+    for (int r = 0; r < meta.ranks; ++r) so.device_of[static_cast<std::size_t>(r)] = r / std::max(1, run.ranks_per_device);
   } else if (cluster.ranks() != meta.ranks) {
     cluster.nodes = 1;  // an NCCL run of fewer ranks than the scenario: the GPUs of one node
     cluster.gpus_per_node = meta.ranks;
@@ -203,13 +177,12 @@ Timeline simulate_like_run(const Schedule& s, const Scenario& scenario, Calibrat
   rep.link_bandwidth_GBps = to_gigabytes_per_second(link.bandwidth);
   rep.link_source = cal.intra_node.latency || cal.intra_node.bandwidth ? "calibration" : "trace";
   if (!so.device_of.empty()) {
-    if (rep.placement == "one_device_stream") {
+    if (run.placement == ComputePlacement::one_device_stream) {
       so.sharing = sim::DeviceSharing::in_order;
-      if (!m.contains("compute_order"))
+      if (run.compute_order.empty())
         throw InputError(Origin{c.measured}, "metadata.compute_order", "a one-device-stream run must record its compute order");
-      const std::vector<OpId> order = parse_order(m["compute_order"], c.measured);
       so.compute_order.assign(static_cast<std::size_t>(sim::device_count(so.device_of)), {});
-      for (const OpId& id : order) {
+      for (const OpId& id : run.compute_order) {
         if (id.rank < 0 || id.rank >= meta.ranks)
           throw InputError(Origin{c.measured}, "metadata.compute_order", fmt::format("op {} is not in the schedule", id.str()));
         so.compute_order[static_cast<std::size_t>(so.device_of[static_cast<std::size_t>(id.rank)])].push_back(id);
@@ -231,23 +204,14 @@ CaseReport validate_case(const Case& c, const ValidateOptions& o) {
   rep.c = c;
   const nlohmann::json doc = parse_trace(read_text(c.measured, "--measured"), c.measured);
   const TraceMetadata meta = trace_metadata(doc, c.measured);
-  const nlohmann::json& m = meta.all;
   rep.mechanism = meta.mechanism;
   rep.pass = meta.pass;
   rep.ranks = meta.ranks;
   rep.engine = meta.engine;
 
   // The scenario as the run saw it.
-  std::vector<std::string> overrides;
-  if (m.contains("overrides")) {
-    if (!m["overrides"].is_array()) throw InputError(Origin{c.measured}, "metadata.overrides", "expected an array of KEY=VALUE");
-    for (const auto& v : m["overrides"]) {
-      if (!v.is_string()) throw InputError(Origin{c.measured}, "metadata.overrides", "expected strings KEY=VALUE");
-      overrides.push_back(v.get<std::string>());
-    }
-  }
   if (c.scenario.empty()) throw InputError(Origin{"command line"}, "--scenario", "needs the scenario file the run used");
-  Scenario scenario = resolve(load_spec_with_overrides(c.scenario, overrides));
+  Scenario scenario = resolve(load_spec_with_overrides(c.scenario, meta.run.overrides));
   Calibration cal = scenario.calibration;
   if (!c.calibrations.empty()) {
     Calibration merged;  // defaults, then each file in order
@@ -266,7 +230,7 @@ CaseReport validate_case(const Case& c, const ValidateOptions& o) {
   b.shape = scenario.shape;
   b.ranks = meta.ranks;
   b.media_items = scenario.frames;
-  b.accumulator_bytes = static_cast<int>(number_or(m, "accumulator_bytes", scenario.accumulator_bytes(), c.measured));
+  b.accumulator_bytes = meta.run.accumulator_bytes.value_or(scenario.accumulator_bytes());
   Schedule s;
   try {
     s = build_schedule(*mech, *pass, b);
