@@ -1,7 +1,10 @@
-// The typed run metadata validation reads (model/schedule/trace.hpp): a committed H100
-// trace, written before the metadata had a typed FIFO key, reads into the settings its run
-// used; what run_settings_json writes reads back unchanged. (`xattn validate` itself:
+// Validation's library half (sim/validation.hpp) and the typed run metadata it reads
+// (model/schedule/trace.hpp): a committed H100 trace, written before the metadata had a
+// typed FIFO key, reads into the settings its run used; what run_settings_json writes
+// reads back unchanged; a timeline compared with itself has no error; one committed case
+// validates as the set's CLI test says the whole set does. (`xattn validate` itself:
 // tests/cli/validate_test.cpp.)
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,11 +15,13 @@
 
 #include "model/core/error.hpp"
 #include "model/schedule/trace.hpp"
+#include "sim/validation.hpp"
 
 namespace xattn::sim {
 namespace {
 
 const std::string kData = std::string(XATTN_SOURCE_DIR) + "/tests/data/h100-validation/";
+const std::string kLoopback = std::string(XATTN_SOURCE_DIR) + "/scenarios/loopback-h100.yaml";
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -141,6 +146,36 @@ TEST(RunMetadata, WhatTheWriterWritesTheReaderReads) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.problems().front().field, "metadata.link_bandwidth_GBps");
   }
+}
+
+TEST(Validation, OneCommittedCaseAgainstTheSimulator) {
+  // The same case as the first Ring row of `xattn validate --set-file serial.yaml`: the run
+  // rebuilt on the loopback machine of one H100 with the h32 calibration (it fitted the
+  // link: 16.69 us + 2.00 GB/s), pairs first come first served, compute in the recorded
+  // order. Every op of the trace is compared; the makespan is within the set's largest
+  // error (5.31%, tests/cli/validate_test.cpp).
+  ValidationOptions o;
+  o.keep_simulated = true;
+  const CaseReport r = validate_case(ValidationCase{kData + "serial-A-p2-ring-fwd.json", kLoopback, {kData + "h32.yaml"}}, o);
+  EXPECT_EQ(r.gpu_preset, "h100-sxm");
+  EXPECT_TRUE(r.fifo_pairs);
+  EXPECT_EQ(r.link_source, LinkFrom::calibration);
+  EXPECT_NEAR(r.link_bandwidth_GBps, 2.0, 0.01);
+  EXPECT_NEAR(r.link_latency_us, 16.69, 0.01);
+  EXPECT_GT(r.diff.compute.ops, 0);
+  EXPECT_GT(r.diff.transfer.ops, 0);
+  EXPECT_LT(std::abs(r.diff.makespan_error()), 0.0532);
+  EXPECT_EQ(r.simulated.makespan.seconds().value(), r.diff.makespan_simulated_s);
+
+  // The simulated run against itself: no error anywhere.
+  const TimelineDiff same = diff_timelines(r.schedule, r.simulated, r.simulated);
+  EXPECT_EQ(same.makespan_error(), 0.0);
+  EXPECT_EQ(same.compute.max_abs, 0.0);
+  EXPECT_EQ(same.transfer.max_abs, 0.0);
+  EXPECT_EQ(same.compute.ops, r.diff.compute.ops);
+
+  // One case is fewer than the goal's twelve: not met, whatever its errors.
+  EXPECT_FALSE(summarize_set({r}).goals_met);
 }
 
 }  // namespace
