@@ -68,7 +68,9 @@ TEST(SweepEngine, PointsInGridOrderWithTheRunnersEvaluations) {
         EXPECT_EQ(e.estimate.pass, pass);
         EXPECT_EQ(e.estimate.feasible, want.estimate.feasible);
         EXPECT_EQ(e.estimate.reason, want.estimate.reason);
-        if (want.estimate.feasible) EXPECT_EQ(e.estimate.time.value(), want.estimate.time.value());
+        if (want.estimate.feasible) {
+          EXPECT_EQ(e.estimate.time.value(), want.estimate.time.value());
+        }
       }
   }
 }
