@@ -10,10 +10,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cli/sweep.hpp"
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/scenario_file.hpp"
+#include "model/scenario/sweep_file.hpp"
+#include "sim/sweep.hpp"
 
 namespace {
 
@@ -76,7 +77,7 @@ void BM_point_set_resolve_estimate(benchmark::State& state) {
 BENCHMARK(BM_point_set_resolve_estimate);
 
 // (c) A 1000 x 1000 grid (workload.frames x workload.text_tokens), lv-xattn, fwd+bwd,
-// through the sweep engine with CSV formatting, into a sink that only counts bytes.
+// through the sweep engine (sim/sweep.hpp), into a sink that only counts the rows.
 void BM_sweep_million_points(benchmark::State& state) {
   std::string dir = std::filesystem::temp_directory_path() / ("xattn-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -90,21 +91,23 @@ void BM_sweep_million_points(benchmark::State& state) {
       << "mechanisms: [lv-xattn]\n"
       << "passes: [fwd+bwd]\n";
   }
-  const xattn::cli::SweepPlan plan = xattn::cli::load_sweep(path);
+  const xattn::SweepPlan plan = xattn::load_sweep(path);
   std::filesystem::remove_all(dir);
-  xattn::cli::SweepOptions options;
+  xattn::sim::SweepOptions options;
   options.jobs = static_cast<int>(state.range(0));
-  std::size_t bytes = 0;
+  std::size_t rows = 0;
   double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
-    bytes = 0;
-    xattn::cli::run_sweep(plan, options, [&](std::string_view rows) { bytes += rows.size(); });
+    rows = 0;
+    xattn::sim::run_sweep(plan, options, [&](std::span<const xattn::sim::SweepPoint> points) {
+      for (const auto& p : points) rows += p.results.size();
+    });
   }
   // The "CPU" column counts the calling thread only; this counts the workers too.
   state.counters["all_threads_cpu_s"] = (process_cpu_seconds() - cpu_start) / static_cast<double>(state.iterations());
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(plan.points()));
   state.counters["points"] = static_cast<double>(plan.points());
-  state.counters["csv_MB"] = static_cast<double>(bytes) * 1e-6;
+  state.counters["rows"] = static_cast<double>(rows);
 }
 BENCHMARK(BM_sweep_million_points)->Arg(1)->Arg(2)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 

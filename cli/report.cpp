@@ -104,27 +104,10 @@ json scenario_json(const Scenario& s, const ScenarioSpec& spec) {
               {"mechanisms", mechanisms}};
 }
 
-std::optional<EngineDifference> engine_difference(const ResultRow& event_row, const std::vector<ResultRow>& rows) {
-  const Estimate& e = event_row.estimate;
-  if (event_row.engine != "event" || !e.feasible) return std::nullopt;
-  for (const ResultRow& a : rows) {
-    const Estimate& c = a.estimate;
-    if (a.engine != "analytic" || !c.feasible || c.pass != e.pass || !(c.mechanism == e.mechanism) ||
-        !(c.time.value() > 0.0))
-      continue;
-    EngineDifference d;
-    d.time_diff_s = e.time.value() - c.time.value();
-    d.time_diff_rel = d.time_diff_s / c.time.value();
-    d.closed_form = d.time_diff_rel > 0.01 ? "optimistic" : d.time_diff_rel < -0.01 ? "pessimistic" : "agrees";
-    return d;
-  }
-  return std::nullopt;
-}
-
-json result_json(const ResultRow& r, const std::vector<ResultRow>& rows) {
+json result_json(const sim::Evaluation& r) {
   const Estimate& e = r.estimate;
   json j = {{"mechanism", e.mechanism.name()},
-            {"engine", r.engine},
+            {"engine", std::string(sim::to_string(r.engine))},
             {"pass", to_string(e.pass)},
             {"scope", "layer"},
             {"feasible", e.feasible}};
@@ -150,21 +133,21 @@ json result_json(const ResultRow& r, const std::vector<ResultRow>& rows) {
       j["busiest_link"] = json{{"name", r.event->busiest_link}, {"utilization", r.event->busiest_utilization}};
     j["events"] = r.event->events;
   }
-  if (auto d = engine_difference(r, rows))
+  if (const auto& d = r.vs_analytic)
     j["vs_analytic"] = json{{"time_diff_s", d->time_diff_s},
                             {"time_diff_rel", d->time_diff_rel},
                             {"closed_form", std::string(d->closed_form)}};
   return j;
 }
 
-std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<ResultRow>& rows) {
+std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<sim::Evaluation>& rows) {
   json results = json::array();
-  for (const auto& r : rows) results.push_back(result_json(r, rows));
+  for (const auto& r : rows) results.push_back(result_json(r));
   json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
   return doc.dump(2) + "\n";
 }
 
-std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) {
+std::string render_table(const Scenario& s, const std::vector<sim::Evaluation>& rows) {
   fmt::memory_buffer b;
   auto out = std::back_inserter(b);
   const AttentionShape& sh = s.shape;
@@ -199,12 +182,12 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
   bool mixed_engines = false;
   for (const auto& r : rows) mixed_engines = mixed_engines || r.engine != rows.front().engine;
   if (!rows.empty() && !mixed_engines)
-    fmt::format_to(out, "# engine   {}; speedup = ring's time / this time, same pass\n", rows.front().engine);
+    fmt::format_to(out, "# engine   {}; speedup = ring's time / this time, same pass\n", sim::to_string(rows.front().engine));
   fmt::format_to(out, "#\n");
 
   // Beside the closed form, an event row says how far it is from it, in a last column.
   bool compared = false;
-  for (const auto& r : rows) compared = compared || engine_difference(r, rows).has_value();
+  for (const auto& r : rows) compared = compared || r.vs_analytic.has_value();
   auto head = [&](std::string_view mech, std::string_view pass, std::string_view engine, std::string_view time,
                   std::string_view compute, std::string_view exposed, std::string_view speedup, std::string_view mem,
                   std::string_view fits, std::string_view versus) {
@@ -228,7 +211,7 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
       const Estimate& e = r.estimate;
       if (e.pass != p) continue;
       fmt::format_to(out, "  {:<11}{:>8}", e.mechanism.name(), to_string(e.pass));
-      if (mixed_engines) fmt::format_to(out, " {:>9}", r.engine);
+      if (mixed_engines) fmt::format_to(out, " {:>9}", sim::to_string(r.engine));
       if (!e.feasible) {
         fmt::format_to(out, "   infeasible: {}\n", e.reason);
         continue;
@@ -243,7 +226,7 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
       std::string line = fmt::format(" {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>9.2f} {:>5}", e.time.value() * 1e3,
                                      e.compute.value() * 1e3, e.exposed_comm.value() * 1e3, speedup,
                                      e.memory.total().value() / kGiB, e.fits ? "yes" : "NO");
-      if (auto d = engine_difference(r, rows)) line += fmt::format(" {:>+9.2f}%", d->time_diff_rel * 100.0);
+      if (const auto& d = r.vs_analytic) line += fmt::format(" {:>+9.2f}%", d->time_diff_rel * 100.0);
       fmt::format_to(out, "{}\n", line);
     }
   }
@@ -251,7 +234,7 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
   for (const auto& r : rows) {
     if (!r.event || !r.estimate.feasible) continue;
     const Estimate& e = r.estimate;
-    const auto d = engine_difference(r, rows);
+    const auto& d = r.vs_analytic;
     std::string what = fmt::format("# {} {}: ", e.mechanism.name(), to_string(e.pass));
     if (r.event->link_shared) {
       what += "links were shared";
@@ -274,7 +257,7 @@ std::string render_table(const Scenario& s, const std::vector<ResultRow>& rows) 
   return fmt::to_string(b);
 }
 
-std::string render_csv(const std::vector<ResultRow>& rows) {
+std::string render_csv(const std::vector<sim::Evaluation>& rows) {
   fmt::memory_buffer b;
   auto out = std::back_inserter(b);
   fmt::format_to(out,
@@ -283,7 +266,7 @@ std::string render_csv(const std::vector<ResultRow>& rows) {
                  "link_shared,time_vs_analytic\n");
   for (const auto& r : rows) {
     const Estimate& e = r.estimate;
-    fmt::format_to(out, "{},{},{},layer,", e.mechanism.name(), r.engine, to_string(e.pass));
+    fmt::format_to(out, "{},{},{},layer,", e.mechanism.name(), sim::to_string(r.engine), to_string(e.pass));
     if (!e.feasible) {
       fmt::format_to(out, "false,,,,,,,,,,,,,");
       append_csv_cell(b, e.reason);
@@ -296,7 +279,7 @@ std::string render_csv(const std::vector<ResultRow>& rows) {
                    e.memory.buffers.value(), e.memory.saved.value());
     if (r.event) fmt::format_to(out, "{}", r.event->link_shared);
     b.push_back(',');
-    if (auto d = engine_difference(r, rows)) fmt::format_to(out, "{}", d->time_diff_rel);
+    if (const auto& d = r.vs_analytic) fmt::format_to(out, "{}", d->time_diff_rel);
     b.push_back('\n');
   }
   return fmt::to_string(b);

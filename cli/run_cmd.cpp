@@ -1,7 +1,8 @@
 // `xattn run SCENARIO`: one mechanism and pass of a scenario, built into its Schedule for
 // P ranks and run on the GPU (gpu/executor.hpp) warmup + reps times; prints the measured
 // makespan, compute and exposed communication, and writes the median run's timeline as a
-// Chrome trace whose metadata holds everything needed to simulate the same run again.
+// Chrome trace whose metadata (RunSettings, model/schedule/trace.hpp) holds everything
+// needed to simulate the same run again.
 //
 // One process or one per rank. With --transport nccl, a process that a launcher started
 // as one of several (mpirun, srun, torchrun: gpu/launch.hpp) runs only its own rank on
@@ -53,8 +54,8 @@ struct RunOptions {
   int ranks = 0;  // 0: the scenario's
   std::string trace_path;
   std::string dtype;
-  double bandwidth_GBps = 10.0;
-  double latency_us = 10.0;
+  double bandwidth_GBps = RunSettings{}.link_bandwidth_GBps;  // the defaults a trace without them is read with
+  double latency_us = RunSettings{}.link_latency_us;
   bool no_pace = false;
   std::string compute;  // empty: serial for loopback (what the simulator reproduces, docs/validation.md §6), per-rank for nccl
   int reps = 5;
@@ -160,12 +161,6 @@ struct Measured {
   std::vector<OpId> order;
   std::string device;
 };
-
-nlohmann::json order_json(const std::vector<OpId>& order) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const OpId& id : order) a.push_back(id.str());
-  return a;
-}
 
 #endif
 
@@ -310,32 +305,36 @@ int run_run(const RunOptions& o, Io& io) {
   const double compute_s = r.timeline.max_compute_busy().seconds().value();
   const double exposed = makespan - compute_s;
   const int processes = boot ? boot->world() : 1;
-  nlohmann::json settings = {
-      {"transport", std::string(gpu::to_string(e.transport))},
-      {"link_bandwidth_GBps", o.bandwidth_GBps},
-      {"link_latency_us", o.latency_us},
-      {"link_paced", !o.no_pace},
-      {"loopback_link_model", "one FIFO link per ordered rank pair, through pinned host memory"},
-      {"compute_placement", std::string(gpu::to_string(e.placement))},
-      {"dtype", std::string(to_string(scenario.shape.dtype))},
-      {"accumulator_bytes", b.accumulator_bytes},
-      {"device", r.device},
-      {"ranks_per_device", e.transport == gpu::TransportKind::loopback ? b.ranks : 1},
-      {"processes", processes},
-      {"launch", std::string(to_string(plan.kind))},
-      {"reps", o.reps},
-      {"warmup", o.warmup},
-      {"reported_run", "median makespan of the reps"},
-      {"makespans_s", r.makespans_s},
-      {"compute_s", compute_s},
-      {"exposed_comm_s", exposed},
-      {"overrides", overrides},
-  };
-  if (plan.env) settings["launcher"] = std::string(gpu::to_string(plan.env->launcher));
+  // How the run was made, for the trace's metadata (read back by `xattn validate`).
+  RunSettings run;
+  run.transport = e.transport == gpu::TransportKind::nccl ? RunTransport::nccl : RunTransport::loopback;
+  run.link_bandwidth_GBps = o.bandwidth_GBps;
+  run.link_latency_us = o.latency_us;
+  run.link_paced = !o.no_pace;
+  // The loopback's link of an ordered rank pair serves its messages first come first
+  // served (docs/gpu_backend.md, "Links").
+  run.fifo_pairs = run.transport == RunTransport::loopback;
+  run.placement = e.placement == gpu::ComputePlacement::one_device_stream ? ComputePlacement::one_device_stream
+                                                                          : ComputePlacement::per_rank_streams;
+  if (run.placement == ComputePlacement::one_device_stream) run.compute_order = r.order;
+  run.dtype = std::string(to_string(scenario.shape.dtype));
+  run.accumulator_bytes = b.accumulator_bytes;
+  run.device = r.device;
+  run.ranks_per_device = e.transport == gpu::TransportKind::loopback ? b.ranks : 1;
+  run.processes = processes;
+  run.launch = std::string(to_string(plan.kind));
+  if (plan.env) run.launcher = std::string(gpu::to_string(plan.env->launcher));
   if (e.transport == gpu::TransportKind::nccl)
-    settings["time_origin"] = processes > 1 ? "per GPU, after an NCCL all-reduce barrier; processes differ by its completion skew"
-                                            : "per GPU, after an NCCL all-reduce barrier";
-  if (e.placement == gpu::ComputePlacement::one_device_stream) settings["compute_order"] = order_json(r.order);
+    run.time_origin = processes > 1 ? "per GPU, after an NCCL all-reduce barrier; processes differ by its completion skew"
+                                    : "per GPU, after an NCCL all-reduce barrier";
+  run.reps = o.reps;
+  run.warmup = o.warmup;
+  run.reported_run = "median makespan of the reps";
+  run.makespans_s = r.makespans_s;
+  run.compute_s = compute_s;
+  run.exposed_comm_s = exposed;
+  run.overrides = overrides;
+  nlohmann::json settings = run_settings_json(run);
 
   std::string trace;
   if (!o.trace_path.empty()) {

@@ -1,5 +1,6 @@
 // `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
-// ARCHITECTURE.md contract) or CSV.
+// ARCHITECTURE.md contract) or CSV. Options are parsed here; the figures come from the
+// runner (sim/runner.hpp).
 #include <charconv>
 #include <cstdint>
 #include <exception>
@@ -16,8 +17,7 @@
 #include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "cli/scenario_input.hpp"
-#include "model/analytic.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
 #include "model/scenario/scenario_file.hpp"
 
@@ -88,7 +88,8 @@ bool parse_straggler(const std::string& text, int& rank, double& factor) {
 int run_simulate(const SimulateOptions& o, Io& io) {
   // Every command-line problem is reported together with the scenario's own.
   ProblemList problems;
-  if (o.engine != "analytic" && o.engine != "event" && o.engine != "both") {
+  const std::optional<sim::Engine> engine = sim::parse_engine(o.engine);
+  if (!engine) {
     problems.add(Problem{Origin{"--engine " + o.engine}, "engine",
                         fmt::format("unknown engine '{}' (known: analytic, event, both)", o.engine)});
   }
@@ -121,7 +122,7 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   }
   for (const auto& [path, option] : {std::pair{o.trace_path, "--trace"}, std::pair{o.ops_path, "--ops"}}) {
     if (path.empty()) continue;
-    if (o.engine == "analytic")
+    if (engine == sim::Engine::analytic)
       problems.add(Problem{Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
     if (o.mechanisms.size() != 1 || o.passes.size() != 1)
       problems.add(Problem{Origin{option}, "mechanism", fmt::format("{} writes one mechanism and pass: give one -m and one -p", option)});
@@ -149,7 +150,7 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   sim::SimOptions sim_options;
   sim_options.seed = o.seed;
   const bool knobs = o.network != "flow" || o.jitter != 0.0 || !o.straggler.empty();
-  if (knobs && o.engine == "analytic")
+  if (knobs && engine == sim::Engine::analytic)
     problems.add(Problem{Origin{"--network/--jitter/--straggler"}, "engine",
                          "these set the event engine: add --engine event or --engine both"});
   if (o.network == "alpha-beta") sim_options.network = sim::NetworkModel::alpha_beta;
@@ -188,33 +189,22 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   drop_repeats(mechanisms);
   drop_repeats(passes);
 
-  std::vector<ResultRow> rows;
+  sim::EvaluateOptions evaluate_options;
+  evaluate_options.sim = sim_options;
+  evaluate_options.keep_timeline = !o.trace_path.empty() || !o.ops_path.empty();
+  std::vector<sim::Evaluation> rows;
   rows.reserve(mechanisms.size() * passes.size());
   std::string trace, ops;
   for (const auto& m : mechanisms)
     for (Pass p : passes) {
-      if (o.engine != "event") rows.push_back({"analytic", estimate(scenario, m, p), std::nullopt});
-      if (o.engine == "analytic") continue;
-      sim::EventResult ev = sim::simulate_scenario(scenario, m, p, sim_options);
-      if (!o.trace_path.empty() && ev.estimate.feasible)
-        trace = chrome_trace_json(ev.schedule, ev.timeline, TraceInfo{scenario.name, "event", only_ranks});
-      if (!o.ops_path.empty() && ev.estimate.feasible) ops = ops_csv(ev.schedule, ev.timeline, only_ranks);
-      ResultRow row{"event", std::move(ev.estimate), std::nullopt};
-      if (row.estimate.feasible) {
-        EventFacts f;
-        f.link_shared = ev.timeline.link_shared;
-        f.events = ev.timeline.events;
-        const double span = ev.timeline.makespan.seconds().value();
-        for (const LinkUsage& l : ev.timeline.links) {
-          const double u = span > 0.0 ? l.busy.seconds().value() / span : 0.0;
-          if (l.bytes > 0.0 && (f.busiest_link.empty() || u > f.busiest_utilization)) {
-            f.busiest_link = l.name;
-            f.busiest_utilization = u;
-          }
-        }
-        row.event = std::move(f);
+      sim::Evaluated r = sim::evaluate(scenario, m, p, *engine, evaluate_options);
+      const sim::Evaluation& last = r.evaluations.back();
+      if (last.engine == sim::Engine::event && last.estimate.feasible) {  // its Schedule and Timeline were kept
+        if (!o.trace_path.empty())
+          trace = chrome_trace_json(r.schedule, r.timeline, TraceInfo{scenario.name, "event", only_ranks});
+        if (!o.ops_path.empty()) ops = ops_csv(r.schedule, r.timeline, only_ranks);
       }
-      rows.push_back(std::move(row));
+      for (auto& e : r.evaluations) rows.push_back(std::move(e));
     }
 
   std::string text;

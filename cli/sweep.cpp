@@ -1,441 +1,15 @@
-// The sweep engine (sweep.hpp): reading sweep files into a SweepPlan, and evaluating its
-// points on worker threads with rows written in grid order.
+// The sweep's CSV (sweep.hpp): typed points from the sweep engine, spelled as rows.
 #include "cli/sweep.hpp"
 
-#include <atomic>
-#include <charconv>
-#include <cmath>
-#include <condition_variable>
-#include <cstdlib>
-#include <exception>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <sstream>
-#include <thread>
+#include <span>
+#include <vector>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "cli/output.hpp"
-#include "cli/scenario_input.hpp"
-#include "model/analytic.hpp"
-#include "sim/scenario_sim.hpp"
-#include "model/scenario/scenario_file.hpp"
 
 namespace xattn::cli {
-
-std::size_t SweepPlan::points() const {
-  std::size_t n = 1;
-  for (const auto& a : axes) n *= a.values.size();
-  return n;
-}
-
-std::vector<std::size_t> SweepPlan::coordinates(std::size_t index) const {
-  std::vector<std::size_t> c(axes.size());
-  for (std::size_t a = axes.size(); a-- > 0;) {
-    c[a] = index % axes[a].values.size();
-    index /= axes[a].values.size();
-  }
-  return c;
-}
-
-// ---- reading the sweep file -----------------------------------------------------------
-
-namespace {
-
-// Guards against a typo that would expand to billions of points.
-constexpr std::size_t kMaxAxisValues = 100'000'000;
-constexpr double kMaxPoints = 1e10;
-
-Origin mark_of(const std::string& source, const YAML::Node& node) {
-  YAML::Mark m = node.Mark();
-  return Origin{source, m.line + 1, m.column + 1};
-}
-
-// Text of a scalar, or of a flow list of scalars ("a,b") for list fields.
-std::optional<std::string> scalar_text(const YAML::Node& node, FieldType type) {
-  if (node.IsScalar()) return node.Scalar();
-  if (type == FieldType::text_list && node.IsSequence()) {
-    std::string text;
-    for (const auto& item : node) {
-      if (!item.IsScalar()) return std::nullopt;
-      if (!text.empty()) text += ',';
-      text += item.Scalar();
-    }
-    return text;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::int64_t> to_integer(const std::string& s) {
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
-std::optional<double> to_number(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-// {from, to, step} or {from, to, factor}: inclusive of `to` when the steps land on it.
-std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, const std::string& source) {
-  const std::string& path = field.path;
-  Origin where = mark_of(source, map);
-  if (field.type != FieldType::integer && field.type != FieldType::number)
-    throw InputError(where, path, "a range {from, to, step|factor} needs a numeric field; give a list instead");
-  std::map<std::string, YAML::Node> keys;
-  ProblemList problems;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    std::string k = it->first.Scalar();
-    if (k == "from" || k == "to" || k == "step" || k == "factor") {
-      if (!it->second.IsScalar())
-        problems.add(Problem{mark_of(source, it->second), path, fmt::format("range '{}' must be a number", k)});
-      else
-        keys[k] = it->second;
-    } else {
-      problems.add(Problem{mark_of(source, it->first), path,
-                          fmt::format("unknown range key '{}'; a range is {{from, to, step}} or {{from, to, factor}}", k)});
-    }
-  }
-  problems.throw_if_any();
-  for (const char* k : {"from", "to"})
-    if (!keys.count(k)) throw InputError(where, path, fmt::format("range without '{}'", k));
-  bool has_step = keys.count("step") > 0, has_factor = keys.count("factor") > 0;
-  if (has_step == has_factor) throw InputError(where, path, "a range needs exactly one of 'step' or 'factor'");
-
-  auto origin_of = [&](const char* k) { return mark_of(source, keys[k]); };
-  auto text_of = [&](const char* k) { return keys[k].Scalar(); };
-  std::vector<FieldValue> values;
-
-  if (has_factor) {
-    auto factor = to_number(text_of("factor"));
-    if (!factor || *factor <= 1.0)
-      throw InputError(origin_of("factor"), path, fmt::format("range factor '{}' must be a number > 1", text_of("factor")));
-    if (field.type == FieldType::integer) {
-      auto from = to_integer(text_of("from")), to = to_integer(text_of("to"));
-      if (!from) throw InputError(origin_of("from"), path, fmt::format("range from '{}' is not an integer", text_of("from")));
-      if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not an integer", text_of("to")));
-      if (*from <= 0) throw InputError(origin_of("from"), path, "a range with a factor must start above 0");
-      if (*to < *from) throw InputError(where, path, fmt::format("empty range: to ({}) < from ({})", *to, *from));
-      for (std::int64_t v = *from;;) {
-        values.emplace_back(v);
-        double next = std::round(static_cast<double>(v) * *factor);
-        if (next > static_cast<double>(*to)) break;  // also keeps the cast below in range
-        // A small factor on small integers still moves on.
-        v = std::max(v + 1, static_cast<std::int64_t>(next));
-        if (v > *to) break;
-      }
-    } else {
-      auto from = to_number(text_of("from")), to = to_number(text_of("to"));
-      if (!from) throw InputError(origin_of("from"), path, fmt::format("range from '{}' is not a number", text_of("from")));
-      if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not a number", text_of("to")));
-      if (*from <= 0) throw InputError(origin_of("from"), path, "a range with a factor must start above 0");
-      if (*to < *from) throw InputError(where, path, fmt::format("empty range: to ({}) < from ({})", *to, *from));
-      for (double v = *from; v <= *to * (1 + 1e-12) && values.size() <= kMaxAxisValues; v *= *factor)
-        values.emplace_back(v);
-    }
-  } else if (field.type == FieldType::integer) {
-    auto from = to_integer(text_of("from")), to = to_integer(text_of("to")), step = to_integer(text_of("step"));
-    if (!from) throw InputError(origin_of("from"), path, fmt::format("range from '{}' is not an integer", text_of("from")));
-    if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not an integer", text_of("to")));
-    if (!step || *step == 0)
-      throw InputError(origin_of("step"), path, fmt::format("range step '{}' must be a non-zero integer", text_of("step")));
-    if ((*to - *from) / *step < 0)
-      throw InputError(where, path, fmt::format("empty range: step {} never goes from {} to {}", *step, *from, *to));
-    std::size_t n = static_cast<std::size_t>((*to - *from) / *step) + 1;
-    if (n > kMaxAxisValues) throw InputError(where, path, fmt::format("range has {} values (at most {})", n, kMaxAxisValues));
-    values.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) values.emplace_back(*from + static_cast<std::int64_t>(i) * *step);
-  } else {
-    auto from = to_number(text_of("from")), to = to_number(text_of("to")), step = to_number(text_of("step"));
-    if (!from) throw InputError(origin_of("from"), path, fmt::format("range from '{}' is not a number", text_of("from")));
-    if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not a number", text_of("to")));
-    if (!step || *step == 0)
-      throw InputError(origin_of("step"), path, fmt::format("range step '{}' must be a non-zero number", text_of("step")));
-    double span = (*to - *from) / *step;
-    if (span < -1e-9)
-      throw InputError(where, path, fmt::format("empty range: step {} never goes from {} to {}", *step, *from, *to));
-    // Inclusive of `to` up to rounding: 0.1 steps from 0 to 1 give 11 values.
-    double n = std::floor(span + 1e-9) + 1;
-    if (n > static_cast<double>(kMaxAxisValues))
-      throw InputError(where, path, fmt::format("range has {} values (at most {})", n, kMaxAxisValues));
-    for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) values.emplace_back(*from + static_cast<double>(i) * *step);
-  }
-  if (values.size() > kMaxAxisValues)
-    throw InputError(where, path, fmt::format("range has more than {} values", kMaxAxisValues));
-  return values;
-}
-
-GridAxis read_axis(const Field& field, const YAML::Node& key, const YAML::Node& value, const std::string& source) {
-  GridAxis axis;
-  axis.field = &field;
-  axis.origin = mark_of(source, key);
-  if (value.IsMap()) {
-    axis.values = expand_range(field, value, source);
-  } else if (value.IsSequence()) {
-    // A list of values; for a list field each item is itself a value (a scalar or a list).
-    ProblemList problems;
-    for (const auto& item : value) {
-      auto text = scalar_text(item, field.type);
-      if (!text) {
-        problems.add(Problem{mark_of(source, item), field.path, "expected a value, not a mapping or nested list"});
-        continue;
-      }
-      problems.check([&] {
-        axis.values.push_back(parse_field_value(field, *text, mark_of(source, item)));
-      });
-    }
-    problems.throw_if_any();
-  } else if (value.IsScalar()) {
-    axis.values.push_back(parse_field_value(field, value.Scalar(), mark_of(source, value)));
-  } else {
-    throw InputError(axis.origin, field.path, "expected a list of values or a range {from, to, step|factor}");
-  }
-  if (axis.values.empty()) throw InputError(axis.origin, field.path, "no values: the grid would be empty");
-  for (const auto& v : axis.values) {
-    fmt::memory_buffer cell;
-    append_csv_cell(cell, field_value_text(v));
-    axis.cells.push_back(fmt::to_string(cell));
-  }
-  return axis;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    throw InputError(Origin{path}, "", std::filesystem::exists(path, ec) ? "cannot read the sweep file" : "no such file");
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-}  // namespace
-
-SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides, const std::string& engine) {
-  std::string text = read_text_file(path);
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw InputError(Origin{path, e.mark.line + 1, e.mark.column + 1}, "", "malformed YAML: " + e.msg);
-  }
-  if (!root.IsMap())
-    throw InputError(Origin{path, 1, 1}, "", "a sweep file is a YAML mapping with base: and grid: (docs/sweep.md)");
-
-  SweepPlan plan;
-  plan.path = path;
-  ProblemList problems;
-
-  // Absent keys (and keys with no value) are null nodes.
-  YAML::Node base{YAML::NodeType::Null}, set{YAML::NodeType::Null}, grid{YAML::NodeType::Null},
-      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null}, engine_node{YAML::NodeType::Null};
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    std::string key = it->first.Scalar();
-    if (key == "base") base = it->second;
-    else if (key == "set") set = it->second;
-    else if (key == "grid") grid = it->second;
-    else if (key == "mechanisms") mechanisms = it->second;
-    else if (key == "passes") passes = it->second;
-    else if (key == "engine") engine_node = it->second;
-    else if (key == "name" || key == "description") continue;
-    else
-      problems.add(Problem{mark_of(path, it->first), key,
-                          "unknown sweep key; known: base, set, grid, mechanisms, passes, engine, name, description"});
-  }
-  // The engine: --engine, else the file's, else the closed form.
-  auto read_engine = [&](const std::string& name, const Origin& origin) {
-    if (name == "analytic") plan.engine = SweepEngine::analytic;
-    else if (name == "event") plan.engine = SweepEngine::event;
-    else problems.add(Problem{origin, "engine", fmt::format("unknown engine '{}' (known: analytic, event)", name)});
-  };
-  if (!engine.empty()) {
-    read_engine(engine, Origin{"--engine " + engine});
-  } else if (!engine_node.IsNull()) {
-    if (engine_node.IsScalar()) read_engine(engine_node.Scalar(), mark_of(path, engine_node));
-    else problems.add(Problem{mark_of(path, engine_node), "engine", "expected analytic or event"});
-  }
-
-  // The base scenario, relative to the sweep file.
-  bool have_base = false;
-  if (base.IsNull()) {
-    problems.add(Problem{Origin{path, 1, 1}, "base", "missing: name the base scenario file, e.g. base: ../llama32v-16xa100.yaml"});
-  } else if (!base.IsScalar()) {
-    problems.add(Problem{mark_of(path, base), "base", "expected a scenario file name"});
-  } else {
-    std::filesystem::path p(base.Scalar());
-    if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(p, ec)) {
-      problems.add(Problem{mark_of(path, base), "base", fmt::format("no such scenario file: {}", p.string())});
-    } else {
-      try {
-        plan.base = load_scenario_spec(p.lexically_normal().string());
-        have_base = true;
-      } catch (const InputError& e) {
-        problems.add(e);
-      }
-    }
-  }
-
-  // Fixed overrides: `set: {dotted.path: value}`, then the command line's --set.
-  if (!set.IsNull()) {
-    if (!set.IsMap()) {
-      problems.add(Problem{mark_of(path, set), "set", "expected a mapping of dotted field paths to values"});
-    } else {
-      for (auto it = set.begin(); it != set.end(); ++it) {
-        std::string key = it->first.Scalar();
-        const Field* f = find_field(key);
-        auto value = scalar_text(it->second, f ? f->type : FieldType::text);
-        try {
-          if (!value) throw InputError(mark_of(path, it->second), key, "expected a value");
-          apply_override(plan.base, key, *value, mark_of(path, it->first));
-        } catch (const InputError& e) {
-          problems.add(e);
-        }
-      }
-    }
-  }
-
-  // The grid, in file order.
-  if (!grid.IsNull()) {
-    if (!grid.IsMap()) {
-      problems.add(Problem{mark_of(path, grid), "grid", "expected a mapping of dotted field paths to values or ranges"});
-    } else {
-      for (auto it = grid.begin(); it != grid.end(); ++it) {
-        std::string key = it->first.Scalar();
-        const Field* f = find_field(key);
-        if (f == nullptr) {
-          // apply_override's message lists the keys that would have been accepted.
-          try {
-            ScenarioSpec scratch;
-            apply_override(scratch, key, "", mark_of(path, it->first));
-          } catch (const InputError& e) {
-            problems.add(e);
-          }
-          continue;
-        }
-        if (f->path == "mechanisms") {
-          problems.add(Problem{mark_of(path, it->first), key,
-                              "not a grid field: list the mechanisms under the sweep's top-level `mechanisms:`; "
-                              "every point is evaluated for each of them"});
-          continue;
-        }
-        bool duplicate = false;
-        for (const auto& a : plan.axes) duplicate = duplicate || a.field == f;
-        if (duplicate) {
-          problems.add(Problem{mark_of(path, it->first), key, "appears twice in the grid"});
-          continue;
-        }
-        try {
-          plan.axes.push_back(read_axis(*f, it->first, it->second, path));
-          if (is_listed_link_field(key)) {
-            // A listed link's figure: the base scenario must list that link (points cannot
-            // add links), checked here so the problem names the grid key.
-            ScenarioSpec probe = plan.base;
-            try {
-              f->set(probe, plan.axes.back().values.front());
-            } catch (const InputError& e) {
-              for (const auto& p : e.problems()) problems.add(Problem{mark_of(path, it->first), key, p.message});
-              plan.axes.pop_back();
-            }
-          }
-        } catch (const InputError& e) {
-          problems.add(e);
-        }
-      }
-    }
-  }
-
-  try {
-    apply_overrides(plan.base, overrides);
-  } catch (const InputError& e) {
-    problems.add(e);
-  }
-  for (const auto& o : overrides) {
-    std::string key = o.substr(0, o.find('='));
-    key.erase(0, key.find_first_not_of(" \t"));  // as apply_override reads it
-    key.erase(key.find_last_not_of(" \t") + 1);
-    for (const auto& a : plan.axes)
-      if (a.field->path == key)
-        problems.add(Problem{Origin{"--set " + o}, key,
-                            fmt::format("is a grid field ({}); the grid would override it", a.origin.str())});
-  }
-
-  // Mechanisms and passes.
-  // A list of names (or one name), each parsed with the origin of its own item.
-  auto parse_list = [&](const YAML::Node& node, const std::string& field, auto parse_one) {
-    using Item = typename decltype(parse_one({}, Origin{}))::value_type;
-    std::vector<Item> out;
-    std::vector<YAML::Node> items;
-    if (node.IsScalar()) {
-      items.push_back(node);
-    } else if (node.IsSequence()) {
-      for (const auto& item : node) items.push_back(item);
-    } else {
-      problems.add(Problem{mark_of(path, node), field, "expected a list of names"});
-    }
-    for (const auto& item : items) {
-      if (!item.IsScalar()) {
-        problems.add(Problem{mark_of(path, item), field, "expected a name"});
-        continue;
-      }
-      try {
-        auto parsed = parse_one(item.Scalar(), mark_of(path, item));
-        out.insert(out.end(), parsed.begin(), parsed.end());
-      } catch (const InputError& e) {
-        problems.add(e);
-      }
-    }
-    return out;
-  };
-  if (!mechanisms.IsNull()) {
-    plan.mechanisms = parse_list(mechanisms, "mechanisms", [](const std::string& name, const Origin& origin) {
-      return parse_mechanisms({name}, origin, "mechanisms");
-    });
-  } else if (have_base) {
-    try {
-      plan.mechanisms = plan.base.mechanisms.empty()
-                            ? default_mechanisms()
-                            : parse_mechanisms(plan.base.mechanisms, plan.base.origin_of("mechanisms"), "mechanisms");
-    } catch (const InputError& e) {
-      problems.add(e);
-    }
-  }
-  if (!passes.IsNull()) {
-    plan.passes = parse_list(passes, "passes", [](const std::string& name, const Origin& origin) {
-      return parse_passes({name}, origin, "passes");
-    });
-  } else {
-    plan.passes = {Pass::fwd_bwd};
-  }
-  if (!mechanisms.IsNull() && plan.mechanisms.empty() && problems.empty())
-    problems.add(Problem{mark_of(path, mechanisms), "mechanisms", "empty list"});
-  if (!passes.IsNull() && plan.passes.empty() && problems.empty())
-    problems.add(Problem{mark_of(path, passes), "passes", "empty list"});
-
-  if (problems.empty()) {
-    double n = 1;
-    for (const auto& a : plan.axes) n *= static_cast<double>(a.values.size());
-    if (n > kMaxPoints)
-      problems.add(Problem{!grid.IsNull() ? mark_of(path, grid) : Origin{path}, "grid",
-                          fmt::format("{:.3g} points is more than this tool will sweep ({:.0e})", n, kMaxPoints)});
-  }
-  problems.throw_if_any();
-  return plan;
-}
-
-// ---- evaluating -----------------------------------------------------------------------
 
 std::string sweep_csv_header(const SweepPlan& plan) {
   fmt::memory_buffer b;
@@ -452,64 +26,56 @@ std::string sweep_csv_header(const SweepPlan& plan) {
 
 namespace {
 
-// One worker's state: its own ScenarioSpec, on which the grid fields are set point by point.
-class PointEvaluator {
+// What every row of a plan spells the same way, formatted once: each grid value as its
+// CSV cell, each mechanism's name.
+class RowWriter {
  public:
-  explicit PointEvaluator(const SweepPlan& plan) : plan_(plan), spec_(plan.base), current_(plan.axes.size(), kUnset) {
-    // Problems found when a point resolves name the grid key in the sweep file.
-    for (const auto& a : plan.axes) spec_.origins[a.field->path] = a.origin;
+  explicit RowWriter(const SweepPlan& plan)
+      : plan_(plan), event_(plan.engine == SweepEngine::event), at_(plan.axes.size()) {
+    for (const auto& a : plan.axes) {
+      std::vector<std::string> cells;
+      for (const auto& v : a.values) {
+        fmt::memory_buffer cell;
+        append_csv_cell(cell, field_value_text(v));
+        cells.push_back(fmt::to_string(cell));
+      }
+      cells_.push_back(std::move(cells));
+    }
     for (const auto& m : plan.mechanisms) mechanism_names_.push_back(m.name());
   }
 
-  // Appends the rows of point `index` to `out`.
-  void append_rows(std::size_t index, fmt::memory_buffer& out) {
-    // Mixed-radix digits of the index, last axis fastest; only changed fields are set.
-    std::size_t rest = index;
-    for (std::size_t a = plan_.axes.size(); a-- > 0;) {
-      const GridAxis& axis = plan_.axes[a];
-      std::size_t i = rest % axis.values.size();
-      rest /= axis.values.size();
-      if (current_[a] != i) {
-        axis.field->set(spec_, axis.values[i]);
-        current_[a] = i;
-      }
-    }
-    const bool event = plan_.engine == SweepEngine::event;
-    std::optional<Scenario> scenario;
-    std::string error;
-    try {
-      scenario.emplace(resolve(spec_));
-    } catch (const InputError& e) {
-      for (const auto& p : e.problems()) {
-        if (!error.empty()) error += "; ";
-        error += p.field.empty() ? p.message : p.field + ": " + p.message;
-      }
-    }
+  // Appends the rows of `point` to `out`.
+  void append_rows(const sim::SweepPoint& point, fmt::memory_buffer& out) {
     auto it = std::back_inserter(out);
+    // The point's index into each axis (SweepPlan::coordinates, without allocating).
+    std::size_t rest = point.index;
+    for (std::size_t a = plan_.axes.size(); a-- > 0;) {
+      at_[a] = rest % plan_.axes[a].values.size();
+      rest /= plan_.axes[a].values.size();
+    }
+    std::string error;
+    for (const auto& p : point.problems) {
+      if (!error.empty()) error += "; ";
+      error += p.field.empty() ? p.message : p.field + ": " + p.message;
+    }
+    const std::string_view empty = event_ ? std::string_view("false,,,,,,,") : std::string_view("false,,,,,,");
+    std::size_t r = 0;
     for (std::size_t m = 0; m < plan_.mechanisms.size(); ++m) {
       for (Pass pass : plan_.passes) {
-        fmt::format_to(it, "{}", index);
+        fmt::format_to(it, "{}", point.index);
         for (std::size_t a = 0; a < plan_.axes.size(); ++a) {
           out.push_back(',');
-          out.append(plan_.axes[a].cells[current_[a]]);
+          out.append(cells_[a][at_[a]]);
         }
         fmt::format_to(it, ",{},{},", mechanism_names_[m], to_string(pass));
-        const std::string_view empty = event ? std::string_view("false,,,,,,,") : std::string_view("false,,,,,,");
-        if (!scenario) {
+        if (!point.resolved()) {
           out.append(empty);
           append_csv_cell(out, error);
           out.push_back('\n');
           continue;
         }
-        bool link_shared = false;
-        Estimate e;
-        if (event) {
-          sim::EventResult ev = sim::simulate_scenario(*scenario, plan_.mechanisms[m], pass);
-          e = std::move(ev.estimate);
-          link_shared = ev.link_shared;
-        } else {
-          e = estimate(*scenario, plan_.mechanisms[m], pass);
-        }
+        const sim::Evaluation& row = point.results[r++];
+        const Estimate& e = row.estimate;
         if (!e.feasible) {
           out.append(empty);
           append_csv_cell(out, e.reason);
@@ -518,94 +84,30 @@ class PointEvaluator {
         }
         fmt::format_to(it, "true,{},{},{},{},{},", e.time.value(), e.compute.value(), e.exposed_comm.value(),
                        e.memory.total().value(), e.fits ? "true" : "false");
-        if (event) fmt::format_to(it, "{},", link_shared ? "true" : "false");
+        if (event_) fmt::format_to(it, "{},", row.event && row.event->link_shared ? "true" : "false");
         out.push_back('\n');
       }
     }
   }
 
  private:
-  static constexpr std::size_t kUnset = static_cast<std::size_t>(-1);
   const SweepPlan& plan_;
-  ScenarioSpec spec_;
-  std::vector<std::size_t> current_;  // index of each axis's value now set on spec_
+  bool event_;
+  std::vector<std::vector<std::string>> cells_;  // [axis][value]
   std::vector<std::string> mechanism_names_;
+  std::vector<std::size_t> at_;  // the current point's coordinates
 };
 
 }  // namespace
 
-void run_sweep(const SweepPlan& plan, const SweepOptions& options, const RowSink& sink) {
-  const std::size_t total = plan.points();
-  const std::size_t chunk = std::max<std::size_t>(1, options.chunk_points);
-  const std::size_t chunks = (total + chunk - 1) / chunk;
-  const int jobs = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(options.jobs < 1 ? 1 : options.jobs, chunks)));
-  // At most this many chunks are evaluated ahead of the one being written.
-  const std::size_t window = static_cast<std::size_t>(jobs) * 4;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::optional<fmt::memory_buffer>> done(window);  // slot = chunk % window
-  std::size_t next_to_write = 0;                                // guarded by mu
-  bool stop = false;                                            // guarded by mu
-  std::exception_ptr failure;                                   // guarded by mu
-  std::atomic<std::size_t> next_chunk{0};
-
-  auto work = [&] {
-    try {
-      PointEvaluator evaluator(plan);
-      for (;;) {
-        std::size_t c = next_chunk.fetch_add(1);
-        if (c >= chunks) return;
-        {
-          std::unique_lock lock(mu);
-          cv.wait(lock, [&] { return stop || c < next_to_write + window; });
-          if (stop) return;
-        }
-        fmt::memory_buffer rows;
-        std::size_t end = std::min(total, (c + 1) * chunk);
-        for (std::size_t p = c * chunk; p < end; ++p) evaluator.append_rows(p, rows);
-        {
-          std::lock_guard lock(mu);
-          done[c % window].emplace(std::move(rows));
-        }
-        cv.notify_all();
-      }
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!failure) failure = std::current_exception();
-      stop = true;
-      cv.notify_all();
-    }
-  };
-
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<std::size_t>(jobs));
-  for (int j = 0; j < jobs; ++j) workers.emplace_back(work);
-
-  // This thread writes the chunks in order as they complete.
-  try {
-    for (std::size_t c = 0; c < chunks; ++c) {
-      fmt::memory_buffer rows;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || done[c % window].has_value(); });
-        if (stop) break;
-        rows = std::move(*done[c % window]);
-        done[c % window].reset();
-        next_to_write = c + 1;
-      }
-      cv.notify_all();
-      sink(std::string_view(rows.data(), rows.size()));
-      if (options.progress) options.progress(std::min(total, (c + 1) * chunk), total);
-    }
-  } catch (...) {
-    std::lock_guard lock(mu);
-    if (!failure) failure = std::current_exception();
-    stop = true;
-    cv.notify_all();
-  }
-  for (auto& t : workers) t.join();
-  if (failure) std::rethrow_exception(failure);
+sim::SweepOutcome write_sweep_csv(const SweepPlan& plan, const sim::SweepOptions& options, const CsvSink& sink) {
+  RowWriter writer(plan);
+  fmt::memory_buffer rows;
+  return sim::run_sweep(plan, options, [&](std::span<const sim::SweepPoint> points) {
+    rows.clear();
+    for (const auto& p : points) writer.append_rows(p, rows);
+    sink(std::string_view(rows.data(), rows.size()));
+  });
 }
 
 }  // namespace xattn::cli

@@ -1,5 +1,7 @@
 // `xattn sweep SWEEP.yaml`: the closed form (or the event engine) over a Cartesian grid of scenario
-// fields, one CSV row per point x mechanism x pass (cli/sweep.hpp, docs/sweep.md).
+// fields, one CSV row per point x mechanism x pass (docs/sweep.md). The sweep file is read
+// by load_sweep (model/scenario/sweep_file.hpp), evaluated by the sweep engine
+// (sim/sweep.hpp) and written as CSV (cli/sweep.hpp); this file parses the options.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -12,8 +14,8 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
-#include "cli/scenario_input.hpp"
 #include "cli/sweep.hpp"
+#include "model/scenario/sweep_file.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -54,7 +56,7 @@ class ProgressBar {
 int run_sweep_command(const SweepCommandOptions& o, Io& io) {
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");  // before a long sweep, not after
   SweepPlan plan = load_sweep(o.sweep, o.overrides, o.engine);
-  SweepOptions options;
+  sim::SweepOptions options;
   options.jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::optional<ProgressBar> bar;
   if (io.err_is_terminal) {
@@ -64,12 +66,13 @@ int run_sweep_command(const SweepCommandOptions& o, Io& io) {
 
   if (o.out_path.empty()) {
     io.out << sweep_csv_header(plan);
-    run_sweep(plan, options, [&](std::string_view rows) { io.out.write(rows.data(), static_cast<std::streamsize>(rows.size())); });
+    write_sweep_csv(plan, options,
+                    [&](std::string_view rows) { io.out.write(rows.data(), static_cast<std::streamsize>(rows.size())); });
     io.out << std::flush;
   } else {
     AtomicFile file(o.out_path);  // removed again if anything below throws
     file.write(sweep_csv_header(plan));
-    run_sweep(plan, options, [&](std::string_view rows) { file.write(rows); });
+    write_sweep_csv(plan, options, [&](std::string_view rows) { file.write(rows); });
     file.commit();
     io.err << fmt::format("xattn sweep: {} rows ({} points x {} mechanisms x {} passes) written to {}\n", plan.rows(),
                           plan.points(), plan.mechanisms.size(), plan.passes.size(), o.out_path);

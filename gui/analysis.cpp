@@ -1,10 +1,17 @@
 // The dashboard's evaluations (see analysis.hpp): scenario variants built through the
-// field registry, each resolved and estimated by model/; the simulator for timelines.
+// field registry, each resolved and estimated by model/; the heatmap through the sweep
+// engine; the simulator for timelines.
 #include "gui/analysis.hpp"
-#include "model/scenario/scenario_file.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <span>
+#include <thread>
+
+#include "model/scenario/scenario_file.hpp"
+#include "model/scenario/sweep_file.hpp"
+#include "sim/sweep.hpp"
 
 #include <fmt/format.h>
 
@@ -15,18 +22,6 @@ Origin gui_origin(const std::string& path, const std::string& value) {
   return Origin{"xattn-gui: " + path + "=" + value, 0, 0};
 }
 
-// The fastest feasible estimate that fits; -1 when none does. no-comm is the floor the
-// ring family cannot beat, not a mechanism one can run: it is never the answer.
-int fastest_fitting(const std::vector<Estimate>& es) {
-  int best = -1;
-  for (std::size_t i = 0; i < es.size(); ++i) {
-    const Estimate& e = es[i];
-    if (!e.feasible || !e.fits || e.mechanism.kind == MechanismKind::no_comm) continue;
-    if (best < 0 || e.time < es[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
-  }
-  return best;
-}
-
 std::vector<Estimate> estimates_for(const Scenario& s, Pass pass) {
   std::vector<Estimate> out;
   out.reserve(s.mechanisms.size());
@@ -34,10 +29,10 @@ std::vector<Estimate> estimates_for(const Scenario& s, Pass pass) {
   return out;
 }
 
+std::string problem_text(const Problem& p) { return p.field.empty() ? p.message : p.field + ": " + p.message; }
+
 std::string first_problem(const InputError& e) {
-  if (e.problems().empty()) return e.what();
-  const Problem& p = e.problems().front();
-  return p.field.empty() ? p.message : p.field + ": " + p.message;
+  return e.problems().empty() ? std::string(e.what()) : problem_text(e.problems().front());
 }
 
 }  // namespace
@@ -68,7 +63,7 @@ ScalingResult scaling(const ScenarioSpec& spec, const Scenario& base, Pass pass)
     try {
       const Scenario s = resolve(with_field(spec, "cluster.nodes", std::to_string(n)));
       row.estimates = estimates_for(s, pass);
-      row.best = fastest_fitting(row.estimates);
+      row.best = sim::fastest_fitting(row.estimates);
     } catch (const InputError& e) {
       row.error = first_problem(e);
     }
@@ -136,59 +131,41 @@ Dashboard evaluate(const ScenarioSpec& spec, Pass pass) {
 
 HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x, const HeatmapAxis& y,
                       const std::atomic<bool>& cancel, const Progress& progress) {
-  // Check both axes before the first evaluation: a typo should not wait for a long grid.
-  std::vector<Problem> problems;
-  for (const HeatmapAxis* axis : {&x, &y}) {
-    const Field* f = find_field(axis->field);
-    if (!f) {
-      problems.push_back({Origin{"sweep", 0, 0}, axis->field, "no such field"});
-      continue;
-    }
-    if (axis->values.empty()) problems.push_back({Origin{"sweep", 0, 0}, axis->field, "no values"});
-    for (const std::string& v : axis->values) {
-      try {
-        (void)parse_field_value(*f, v, gui_origin(axis->field, v));
-      } catch (const InputError& e) {
-        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
-      }
-    }
-  }
-  if (!problems.empty()) throw InputError(problems);
-
+  // The grid is a sweep plan of the scenario's mechanisms: y the slower axis, so point
+  // y * |x| + x is cell (x, y). Its axes are checked as a sweep file's are, then the base
+  // scenario itself, before anything is evaluated.
+  const SweepPlan plan = grid_plan(spec, {{y.field, y.values}, {x.field, x.values}}, {}, {pass}, SweepEngine::analytic,
+                                   "xattn-gui: sweep");
+  (void)resolve(spec);
   HeatmapResult r;
   r.x = x;
   r.y = y;
-  const Scenario base = resolve(spec);
-  for (const Mechanism& m : base.mechanisms) r.mechanisms.push_back(m.name());
-  const std::size_t total = x.values.size() * y.values.size();
-  r.cells.resize(total);
-  std::size_t done = 0;
-  for (std::size_t yi = 0; yi < y.values.size(); ++yi) {
-    const ScenarioSpec row_spec = with_field(spec, y.field, y.values[yi]);
-    for (std::size_t xi = 0; xi < x.values.size(); ++xi) {
-      if (cancel.load(std::memory_order_relaxed)) {
-        r.cancelled = true;
-        return r;
+  for (const Mechanism& m : plan.mechanisms) r.mechanisms.push_back(m.name());
+  r.cells.resize(plan.points());
+  sim::SweepOptions options;
+  options.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.progress = progress;
+  options.cancel = &cancel;
+  const sim::SweepOutcome outcome = sim::run_sweep(plan, options, [&](std::span<const sim::SweepPoint> points) {
+    for (const sim::SweepPoint& p : points) {
+      HeatmapCell& cell = r.cells[p.index];
+      if (!p.resolved()) {
+        cell.note = problem_text(p.problems.front());
+        continue;
       }
-      HeatmapCell& cell = r.cells[yi * x.values.size() + xi];
-      try {
-        const Scenario s = resolve(with_field(row_spec, x.field, x.values[xi]));
-        const std::vector<Estimate> es = estimates_for(s, pass);
-        cell.best = fastest_fitting(es);
-        if (cell.best >= 0) {
-          cell.best_time_s = es[static_cast<std::size_t>(cell.best)].time.value();
-        } else {
-          cell.note = "no mechanism is feasible and fits";
-          for (const Estimate& e : es)
-            if (!e.feasible) cell.note += fmt::format("\n{}: {}", e.mechanism.name(), e.reason);
-        }
-      } catch (const InputError& e) {
-        cell.note = first_problem(e);
+      std::vector<Estimate> es;
+      for (const sim::Evaluation& e : p.results) es.push_back(e.estimate);
+      cell.best = sim::fastest_fitting(es);
+      if (cell.best >= 0) {
+        cell.best_time_s = es[static_cast<std::size_t>(cell.best)].time.value();
+      } else {
+        cell.note = "no mechanism is feasible and fits";
+        for (const Estimate& e : es)
+          if (!e.feasible) cell.note += fmt::format("\n{}: {}", e.mechanism.name(), e.reason);
       }
-      ++done;
-      if (progress && (done % 16 == 0 || done == total)) progress(done, total);
     }
-  }
+  });
+  r.cancelled = outcome.cancelled;
   return r;
 }
 

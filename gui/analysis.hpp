@@ -1,9 +1,9 @@
 // What the dashboard shows, computed without Qt: every number comes from the closed form
-// (model/analytic.hpp estimate()) or the simulator (sim/scenario_sim.hpp) on a Scenario
-// resolved from a ScenarioSpec whose fields were set through the field registry
-// (apply_override), exactly as `xattn simulate --set ...` does. Nothing here is a
-// formula: these functions choose which scenarios to evaluate and collect the results
-// into immutable structs the views read.
+// (model/analytic.hpp estimate()), the sweep engine (sim/sweep.hpp) or the simulator
+// (sim/runner.hpp) on a Scenario resolved from a ScenarioSpec whose fields were set
+// through the field registry (apply_override), exactly as `xattn simulate --set ...` does.
+// Nothing here is a formula: these functions choose which scenarios to evaluate and
+// collect the results into immutable structs the views read.
 #pragma once
 
 #include <atomic>
@@ -15,7 +15,7 @@
 
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
@@ -88,8 +88,10 @@ struct HeatmapResult {
   [[nodiscard]] const HeatmapCell& at(std::size_t xi, std::size_t yi) const { return cells[yi * x.values.size() + xi]; }
 };
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
-// Checks the axes (throws InputError for an unknown field or a value of the wrong type)
-// before evaluating anything; stops early when `cancel` turns true.
+// A sweep of the closed form over the two axes (sim/sweep.hpp), x the faster. The axes are
+// checked as a sweep file's grid is (model/scenario/sweep_file.hpp grid_plan: throws
+// InputError for an unknown field or a value of the wrong type) before anything is
+// evaluated; stops early when `cancel` turns true.
 [[nodiscard]] HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x, const HeatmapAxis& y,
                                     const std::atomic<bool>& cancel, const Progress& progress);
 

@@ -8,6 +8,7 @@
 #include "model/presets.hpp"
 
 #include <array>
+#include <cctype>
 
 namespace xattn {
 namespace {
@@ -151,5 +152,17 @@ const ClusterPreset* find_cluster(std::string_view name) { return find_named(clu
 std::string model_names() { return join_names(kModels); }
 std::string gpu_names() { return join_names(kGpus); }
 std::string cluster_names() { return join_names(cluster_table()); }
+
+const GpuSpec* gpu_preset_for_device(const std::string& device_name) {
+  std::string n;
+  for (char ch : device_name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
+  if (has("h200")) return find_gpu("h200");
+  // H100 PCIe and NVL have other peaks than the SXM part: no preset for them.
+  if (has("h100") && !has("pcie") && !has("nvl")) return find_gpu("h100-sxm");
+  if (has("a100")) return find_gpu(has("80gb") ? "a100-80gb" : "a100-40gb");
+  if (has("a30")) return find_gpu("a30-24gb");
+  return nullptr;
+}
 
 }  // namespace xattn

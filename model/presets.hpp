@@ -41,6 +41,10 @@ struct ClusterPreset {
 [[nodiscard]] const GpuSpec* find_gpu(std::string_view name);
 [[nodiscard]] const ClusterPreset* find_cluster(std::string_view name);
 
+// The GPU preset a CUDA device name stands for ("NVIDIA H100 80GB HBM3" -> h100-sxm), or
+// nullptr when none matches.
+[[nodiscard]] const GpuSpec* gpu_preset_for_device(const std::string& device_name);
+
 // "a, b, c" — for error messages that list what would have been accepted.
 [[nodiscard]] std::string model_names();
 [[nodiscard]] std::string gpu_names();

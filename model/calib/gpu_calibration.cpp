@@ -235,16 +235,5 @@ std::string gpu_calibration_table(const GpuTimings& t, const GpuCalibration& c) 
   return fmt::to_string(b);
 }
 
-const GpuSpec* gpu_preset_for_device(const std::string& device_name) {
-  std::string n;
-  for (char ch : device_name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
-  if (has("h200")) return find_gpu("h200");
-  // H100 PCIe and NVL have other peaks than the SXM part: no preset for them.
-  if (has("h100") && !has("pcie") && !has("nvl")) return find_gpu("h100-sxm");
-  if (has("a100")) return find_gpu(has("80gb") ? "a100-80gb" : "a100-40gb");
-  if (has("a30")) return find_gpu("a30-24gb");
-  return nullptr;
-}
 
 }  // namespace xattn

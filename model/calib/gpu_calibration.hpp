@@ -103,8 +103,5 @@ struct GpuCalibration {
 // The summary: nccl-tests style, a '#' header, a units row and fixed columns.
 [[nodiscard]] std::string gpu_calibration_table(const GpuTimings& t, const GpuCalibration& c);
 
-// The GPU preset a CUDA device name stands for ("NVIDIA H100 80GB HBM3" -> h100-sxm), or
-// nullptr when none matches.
-[[nodiscard]] const GpuSpec* gpu_preset_for_device(const std::string& device_name);
 
 }  // namespace xattn

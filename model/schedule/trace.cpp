@@ -223,6 +223,178 @@ nlohmann::json parse_trace(const std::string& text, const std::string& source) {
   return doc;
 }
 
+std::string_view to_string(RunTransport t) {
+  switch (t) {
+    case RunTransport::loopback: return "loopback";
+    case RunTransport::nccl: return "nccl";
+    case RunTransport::scenario: return "scenario";
+  }
+  return "?";
+}
+
+std::string_view to_string(ComputePlacement p) {
+  return p == ComputePlacement::one_device_stream ? "one_device_stream" : "per_rank_streams";
+}
+
+nlohmann::json run_settings_json(const RunSettings& run) {
+  nlohmann::json m = {
+      {"transport", std::string(to_string(run.transport))},
+      {"link_bandwidth_GBps", run.link_bandwidth_GBps},
+      {"link_latency_us", run.link_latency_us},
+      {"link_paced", run.link_paced},
+      {"fifo_pairs", run.fifo_pairs},
+      {"dtype", run.dtype},
+      {"device", run.device},
+      {"ranks_per_device", run.ranks_per_device},
+      {"processes", run.processes},
+      {"launch", run.launch},
+      {"reps", run.reps},
+      {"warmup", run.warmup},
+      {"reported_run", run.reported_run},
+      {"makespans_s", run.makespans_s},
+      {"compute_s", run.compute_s},
+      {"exposed_comm_s", run.exposed_comm_s},
+      {"overrides", run.overrides},
+  };
+  if (run.placement) m["compute_placement"] = std::string(to_string(*run.placement));
+  if (run.accumulator_bytes) m["accumulator_bytes"] = *run.accumulator_bytes;
+  if (!run.launcher.empty()) m["launcher"] = run.launcher;
+  if (!run.time_origin.empty()) m["time_origin"] = run.time_origin;
+  if (!run.compute_order.empty()) {
+    nlohmann::json order = nlohmann::json::array();
+    for (const OpId& id : run.compute_order) order.push_back(id.str());
+    m["compute_order"] = std::move(order);
+  }
+  return m;
+}
+
+namespace {
+
+// Reads the keys of one metadata object: a key that is absent keeps the default; one that
+// is there must have the right type.
+class MetadataReader {
+ public:
+  MetadataReader(const nlohmann::json& m, const std::string& source) : m_(m), source_(source) {}
+
+  [[nodiscard]] bool has(const char* key) const { return m_.contains(key); }
+  [[noreturn]] void fail(const char* key, const std::string& message) const {
+    bad(source_, fmt::format("metadata.{}", key), message);
+  }
+  void text(const char* key, std::string& out) const {
+    if (!has(key)) return;
+    if (!m_[key].is_string()) fail(key, "expected a string");
+    out = m_[key].get<std::string>();
+  }
+  void number(const char* key, double& out) const {
+    if (!has(key)) return;
+    if (!m_[key].is_number()) fail(key, "expected a number");
+    out = m_[key].get<double>();
+  }
+  // An integer as the writers spell it; read as a number and truncated, as it always was.
+  void integer(const char* key, int& out) const {
+    double v = out;
+    number(key, v);
+    out = static_cast<int>(v);
+  }
+  void boolean(const char* key, bool& out) const {
+    if (!has(key)) return;
+    if (!m_[key].is_boolean()) fail(key, "expected true or false");
+    out = m_[key].get<bool>();
+  }
+  void texts(const char* key, std::vector<std::string>& out, const char* what) const {
+    if (!has(key)) return;
+    if (!m_[key].is_array()) fail(key, fmt::format("expected an array of {}", what));
+    out.clear();
+    for (const auto& v : m_[key]) {
+      if (!v.is_string()) fail(key, fmt::format("expected strings {}", what));
+      out.push_back(v.get<std::string>());
+    }
+  }
+  void numbers(const char* key, std::vector<double>& out) const {
+    if (!has(key)) return;
+    if (!m_[key].is_array()) fail(key, "expected an array of numbers");
+    out.clear();
+    for (const auto& v : m_[key]) {
+      if (!v.is_number()) fail(key, "expected an array of numbers");
+      out.push_back(v.get<double>());
+    }
+  }
+  void op_ids(const char* key, std::vector<OpId>& out) const {
+    if (!has(key)) return;
+    if (!m_[key].is_array()) fail(key, "expected an array of op ids \"rank/index\"");
+    out.clear();
+    for (const auto& v : m_[key]) {
+      OpId id{-1, -1};
+      char slash = 0;
+      std::istringstream in(v.is_string() ? v.get<std::string>() : std::string());
+      if (!(in >> id.rank >> slash >> id.index) || slash != '/')
+        fail(key, fmt::format("{} is not an op id \"rank/index\"", v.dump()));
+      out.push_back(id);
+    }
+  }
+
+ private:
+  const nlohmann::json& m_;
+  const std::string& source_;
+};
+
+RunSettings read_run_settings(const nlohmann::json& m, const std::string& source, const std::string& engine, int ranks) {
+  const MetadataReader r(m, source);
+  RunSettings run;
+  // A trace without a transport: a measured one is from the loopback (the only transport
+  // before NCCL came); any other is simulated, on the scenario's own machine.
+  run.transport = engine == "measured" ? RunTransport::loopback : RunTransport::scenario;
+  if (r.has("transport")) {
+    std::string t;
+    r.text("transport", t);
+    if (t == "loopback") run.transport = RunTransport::loopback;
+    else if (t == "nccl") run.transport = RunTransport::nccl;
+    else r.fail("transport", fmt::format("unknown transport '{}' (known: loopback, nccl)", t));
+  }
+  r.number("link_bandwidth_GBps", run.link_bandwidth_GBps);
+  r.number("link_latency_us", run.link_latency_us);
+  r.boolean("link_paced", run.link_paced);
+  if (r.has("fifo_pairs")) {
+    r.boolean("fifo_pairs", run.fifo_pairs);
+  } else if (r.has("loopback_link_model") && m["loopback_link_model"].is_string()) {
+    // Traces written before `fifo_pairs` existed (tests/data/h100-validation among them)
+    // said it in prose: "one FIFO link per ordered rank pair, through pinned host memory".
+    // That sentence is the only spelling there was; it means fifo_pairs = true.
+    run.fifo_pairs = m["loopback_link_model"].get<std::string>().find("FIFO") != std::string::npos;
+  }
+  if (r.has("compute_placement")) {
+    std::string p;
+    r.text("compute_placement", p);
+    if (p == "one_device_stream") run.placement = ComputePlacement::one_device_stream;
+    else if (p == "per_rank_streams") run.placement = ComputePlacement::per_rank_streams;
+    else r.fail("compute_placement", fmt::format("unknown placement '{}' (known: per_rank_streams, one_device_stream)", p));
+  }
+  r.op_ids("compute_order", run.compute_order);
+  if (r.has("accumulator_bytes")) {
+    int bytes = 0;
+    r.integer("accumulator_bytes", bytes);
+    run.accumulator_bytes = bytes;
+  }
+  run.ranks_per_device = ranks;
+  r.integer("ranks_per_device", run.ranks_per_device);
+  r.text("device", run.device);
+  r.text("dtype", run.dtype);
+  r.integer("processes", run.processes);
+  r.text("launch", run.launch);
+  r.text("launcher", run.launcher);
+  r.text("time_origin", run.time_origin);
+  r.integer("reps", run.reps);
+  r.integer("warmup", run.warmup);
+  r.text("reported_run", run.reported_run);
+  r.numbers("makespans_s", run.makespans_s);
+  r.number("compute_s", run.compute_s);
+  r.number("exposed_comm_s", run.exposed_comm_s);
+  r.texts("overrides", run.overrides, "KEY=VALUE");
+  return run;
+}
+
+}  // namespace
+
 TraceMetadata trace_metadata(const nlohmann::json& doc, const std::string& source) {
   const nlohmann::json& m = doc.at("metadata");
   auto text = [&](const char* key) {
@@ -237,7 +409,16 @@ TraceMetadata trace_metadata(const nlohmann::json& doc, const std::string& sourc
   if (!m.contains("P") || !m["P"].is_number_integer() || m["P"].get<int>() < 1)
     bad(source, "metadata.P", "missing, or not a positive integer");
   out.ranks = m["P"].get<int>();
-  out.all = m;
+  if (m.contains("makespan_us") && m["makespan_us"].is_number()) out.makespan_us = m["makespan_us"].get<double>();
+  if (m.contains("link_shared") && m["link_shared"].is_boolean()) out.link_shared = m["link_shared"].get<bool>();
+  if (m.contains("ranks_traced") && m["ranks_traced"].is_array()) {
+    out.ranks_traced.emplace();
+    for (const auto& r : m["ranks_traced"]) {
+      if (!r.is_number_integer()) bad(source, "metadata.ranks_traced", "expected an array of ranks");
+      out.ranks_traced->push_back(r.get<int>());
+    }
+  }
+  out.run = read_run_settings(m, source, out.engine, out.ranks);
   return out;
 }
 
@@ -249,12 +430,11 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
     bad(source, "metadata.pass", fmt::format("the trace is of pass '{}'; the schedule's is '{}'", meta.pass, to_string(s.pass)));
   if (meta.ranks != s.ranks())
     bad(source, "metadata.P", fmt::format("the trace has P = {}; the schedule has {} ranks", meta.ranks, s.ranks()));
-  if (meta.all.contains("ranks_traced") && meta.all["ranks_traced"].is_array() &&
-      static_cast<int>(meta.all["ranks_traced"].size()) < s.ranks())
+  if (meta.ranks_traced && static_cast<int>(meta.ranks_traced->size()) < s.ranks())
     bad(source, "metadata.ranks_traced",
         fmt::format("the trace holds {} of the {} ranks (written with --ranks): a partial trace cannot be compared op by "
                     "op; write it with every rank",
-                    meta.all["ranks_traced"].size(), s.ranks()));
+                    meta.ranks_traced->size(), s.ranks()));
   Timeline t;
   t.ops.resize(static_cast<std::size_t>(s.ranks()));
   std::vector<std::vector<bool>> seen(static_cast<std::size_t>(s.ranks()));

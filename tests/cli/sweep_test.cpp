@@ -1,5 +1,6 @@
-// `xattn sweep` and the sweep engine (cli/sweep.hpp): grid expansion, ranges, determinism
-// across --jobs, per-point infeasible rows, and sweep-file errors with file, line, field.
+// `xattn sweep`: sweep files (model/scenario/sweep_file.hpp), the sweep engine
+// (sim/sweep.hpp) and its CSV (cli/sweep.hpp): grid expansion, ranges, determinism across
+// --jobs, per-point infeasible rows, and sweep-file errors with file, line, field.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,8 +8,10 @@
 #include "cli/sweep.hpp"
 #include "tests/cli/cli_test_util.hpp"
 #include "model/analytic.hpp"
-#include "sim/scenario_sim.hpp"
 #include "model/scenario/scenario_file.hpp"
+#include "model/scenario/sweep_file.hpp"
+#include "sim/runner.hpp"
+#include "sim/sweep.hpp"
 
 namespace xattn::cli::test {
 namespace {
@@ -30,10 +33,10 @@ std::vector<std::int64_t> ints(const GridAxis& a) {
 
 std::string sweep_csv(const SweepPlan& plan, int jobs, std::size_t chunk_points) {
   std::string csv = sweep_csv_header(plan);
-  SweepOptions o;
+  sim::SweepOptions o;
   o.jobs = jobs;
   o.chunk_points = chunk_points;
-  run_sweep(plan, o, [&](std::string_view rows) { csv.append(rows); });
+  write_sweep_csv(plan, o, [&](std::string_view rows) { csv.append(rows); });
   return csv;
 }
 
@@ -208,11 +211,11 @@ TEST(SweepRun, AFailingSinkStopsTheWorkersAndRethrows) {
   // exception (the command then removes its temporary --out file).
   TempDir dir;
   SweepPlan plan = load_sweep(write_sweep(dir, "grid: {workload.frames: {from: 1, to: 200, step: 1}}\n"));
-  SweepOptions o;
+  sim::SweepOptions o;
   o.jobs = 2;
   o.chunk_points = 1;
   int pieces = 0;
-  EXPECT_THROW(run_sweep(plan, o,
+  EXPECT_THROW(write_sweep_csv(plan, o,
                          [&](std::string_view) {
                            if (++pieces == 3) throw std::runtime_error("disk full");
                          }),

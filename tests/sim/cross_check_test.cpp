@@ -16,7 +16,7 @@
 #include "model/analytic.hpp"
 #include "model/scenario.hpp"
 #include "model/schedule/builders.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::sim {

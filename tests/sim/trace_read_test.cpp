@@ -9,7 +9,7 @@
 
 #include "model/core/error.hpp"
 #include "model/scenario.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
 #include "model/scenario/scenario_file.hpp"
 

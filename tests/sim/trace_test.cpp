@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/scenario.hpp"
-#include "sim/scenario_sim.hpp"
+#include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
 #include "model/scenario/scenario_file.hpp"
 

@@ -1,0 +1,125 @@
+// The runner (runner.hpp): a Scenario, a mechanism and a pass through the closed form, the
+// event engine (Scenario -> Schedule -> Timeline -> Estimate), or both.
+#include "sim/runner.hpp"
+
+#include <utility>
+
+#include "model/schedule/builders.hpp"
+
+namespace xattn::sim {
+
+std::string_view to_string(Engine e) {
+  switch (e) {
+    case Engine::analytic: return "analytic";
+    case Engine::event: return "event";
+    case Engine::both: return "both";
+  }
+  return "?";
+}
+
+std::optional<Engine> parse_engine(std::string_view name) {
+  for (Engine e : {Engine::analytic, Engine::event, Engine::both})
+    if (name == to_string(e)) return e;
+  return std::nullopt;
+}
+
+namespace {
+
+// The event engine, given the closed form's estimate of the same mechanism and pass (its
+// memory, and the refusals the closed form knows about).
+EventResult simulate_with(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options,
+                          const Estimate& closed) {
+  EventResult r;
+  Estimate& e = r.estimate;
+  e.mechanism = m;
+  e.pass = pass;
+  e.memory = closed.memory;
+  e.fits = closed.fits;
+  BuildOptions b;
+  b.shape = s.shape;
+  b.ranks = s.ranks();
+  b.media_items = s.frames;
+  b.accumulator_bytes = s.accumulator_bytes();
+  try {
+    r.schedule = build_schedule(m, pass, b);
+  } catch (const InfeasibleSchedule& why) {
+    e.feasible = false;
+    e.reason = why.what();
+    return r;
+  }
+  r.timeline = simulate(r.schedule, s.cluster, s.calibration, options, s.accumulator_bytes());
+  r.link_shared = r.timeline.link_shared;
+  e.feasible = true;
+  e.time = r.timeline.makespan.seconds();
+  e.compute = r.timeline.max_compute_busy().seconds();
+  e.exposed_comm = e.time - e.compute;
+  const ScheduleSummary sum = summarize(r.schedule, &s.cluster);
+  e.flops_per_rank = sum.max_flops();
+  e.bytes_per_rank = sum.max_bytes_sent();
+  e.rounds = r.schedule.rounds();
+  return r;
+}
+
+EventStats event_stats(const Timeline& t) {
+  EventStats f;
+  f.link_shared = t.link_shared;
+  f.events = t.events;
+  const double span = t.makespan.seconds().value();
+  for (const LinkUsage& l : t.links) {
+    const double u = span > 0.0 ? l.busy.seconds().value() / span : 0.0;
+    if (l.bytes > 0.0 && (f.busiest_link.empty() || u > f.busiest_utilization)) {
+      f.busiest_link = l.name;
+      f.busiest_utilization = u;
+    }
+  }
+  return f;
+}
+
+std::optional<EngineDifference> difference(const Estimate& event, const Estimate& closed) {
+  if (!event.feasible || !closed.feasible || !(closed.time.value() > 0.0)) return std::nullopt;
+  EngineDifference d;
+  d.time_diff_s = event.time.value() - closed.time.value();
+  d.time_diff_rel = d.time_diff_s / closed.time.value();
+  d.closed_form = d.time_diff_rel > 0.01 ? "optimistic" : d.time_diff_rel < -0.01 ? "pessimistic" : "agrees";
+  return d;
+}
+
+}  // namespace
+
+EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options) {
+  return simulate_with(s, m, pass, options, estimate(s, m, pass));
+}
+
+Evaluated evaluate(const Scenario& s, const Mechanism& m, Pass pass, Engine engine, const EvaluateOptions& options) {
+  Evaluated out;
+  Estimate closed = estimate(s, m, pass);
+  if (engine == Engine::analytic) {
+    out.evaluations.push_back(Evaluation{Engine::analytic, std::move(closed), std::nullopt, std::nullopt});
+    return out;
+  }
+  EventResult ev = simulate_with(s, m, pass, options.sim, closed);
+  Evaluation row{Engine::event, std::move(ev.estimate), std::nullopt, std::nullopt};
+  if (row.estimate.feasible) row.event = event_stats(ev.timeline);
+  if (engine == Engine::both) {
+    row.vs_analytic = difference(row.estimate, closed);
+    out.evaluations.push_back(Evaluation{Engine::analytic, std::move(closed), std::nullopt, std::nullopt});
+  }
+  out.evaluations.push_back(std::move(row));
+  if (options.keep_timeline && out.evaluations.back().estimate.feasible) {
+    out.schedule = std::move(ev.schedule);
+    out.timeline = std::move(ev.timeline);
+  }
+  return out;
+}
+
+int fastest_fitting(const std::vector<Estimate>& es) {
+  int best = -1;
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    const Estimate& e = es[i];
+    if (!e.feasible || !e.fits || e.mechanism.kind == MechanismKind::no_comm) continue;
+    if (best < 0 || e.time < es[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+}  // namespace xattn::sim

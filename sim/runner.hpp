@@ -1,0 +1,101 @@
+// The runner: the one entry point the front ends call to evaluate a Scenario for one
+// mechanism and pass with an engine — the closed form (model/analytic.hpp: microseconds),
+// the event-driven simulator (the mechanism's Schedule built for the scenario and run on its
+// cluster: link contention, listed machines, ranks out of step), or both side by side —
+// and the figures they show: time, compute, exposed communication, memory and whether it
+// fits; for the event engine also whether a link was shared, the busiest link and its
+// utilisation, the events it took, and how far the closed form is from it.
+//
+// The event engine's result is an Estimate like the closed form's, so both can be reported
+// alike: time, compute and exposed communication come from the Timeline; FLOPs and bytes
+// per rank from the Schedule; memory is the closed form's (docs/model.md §8 — the
+// simulator does not track buffers).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/analytic.hpp"
+#include "model/scenario.hpp"
+#include "model/schedule/schedule.hpp"
+#include "model/schedule/timeline.hpp"
+#include "sim/executor.hpp"
+
+namespace xattn::sim {
+
+// Which model produces the figures. `both` gives two evaluations, analytic then event.
+enum class Engine { analytic, event, both };
+
+[[nodiscard]] std::string_view to_string(Engine e);
+// "analytic", "event" or "both"; nullopt for anything else.
+[[nodiscard]] std::optional<Engine> parse_engine(std::string_view name);
+
+// ---- the event engine alone ------------------------------------------------------------
+
+struct EventResult {
+  Estimate estimate;         // feasible = false (with the reason) when no schedule can be built
+  bool link_shared = false;  // a link carried transfers of two GPU pairs at once: the closed form is blind to it
+  Schedule schedule;         // what ran (empty when infeasible)
+  Timeline timeline;
+};
+
+// Scenario -> Schedule -> Timeline -> Estimate, with the whole Schedule and Timeline (for
+// traces and the dashboard's Gantt view).
+[[nodiscard]] EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass,
+                                            const SimOptions& options = {});
+
+// ---- one evaluation, any engine ----------------------------------------------------------
+
+// What only the event engine knows about its run (the Timeline): whether a link carried
+// transfers of two GPU pairs at once (contention the closed form cannot see), the link
+// that was busiest, and how many events the run took.
+struct EventStats {
+  bool link_shared = false;
+  std::string busiest_link;        // empty when no link carried anything
+  double busiest_utilization = 0;  // its busy time / the makespan
+  std::uint64_t events = 0;
+};
+
+// An event evaluation against the closed form's of the same mechanism and pass: the
+// relative difference of their times, (event - analytic) / analytic, and what it says of
+// the closed form: within 1% it agrees; above, it is optimistic (the simulator found the
+// layer slower: shared links, ranks out of step); below, pessimistic.
+struct EngineDifference {
+  double time_diff_s = 0.0;
+  double time_diff_rel = 0.0;
+  std::string_view closed_form;  // "agrees", "optimistic", "pessimistic"
+};
+
+// One engine's answer for one mechanism and pass.
+struct Evaluation {
+  Engine engine = Engine::analytic;  // analytic or event, never both
+  Estimate estimate;
+  std::optional<EventStats> event;              // event evaluations that ran (feasible)
+  std::optional<EngineDifference> vs_analytic;  // Engine::both: the event one, beside a feasible closed form
+};
+
+struct EvaluateOptions {
+  SimOptions sim;              // the event engine's knobs (network model, jitter, straggler, ...)
+  bool keep_timeline = false;  // keep the event run's Schedule and Timeline in the result
+};
+
+struct Evaluated {
+  std::vector<Evaluation> evaluations;  // one per engine; Engine::both: analytic, then event
+  // With keep_timeline, an event engine and a schedule that could be built: what ran, and when.
+  Schedule schedule;
+  Timeline timeline;
+};
+
+// Never throws for a mechanism that cannot run: its evaluations say feasible = false and
+// why. Throws sim::SimulationError only for a schedule that cannot run to the end.
+[[nodiscard]] Evaluated evaluate(const Scenario& s, const Mechanism& m, Pass pass, Engine engine,
+                                 const EvaluateOptions& options = {});
+
+// The fastest feasible estimate that fits; -1 when none does. no-comm is the floor the
+// ring family cannot beat, not a mechanism one can run: it is never the answer.
+[[nodiscard]] int fastest_fitting(const std::vector<Estimate>& estimates);
+
+}  // namespace xattn::sim

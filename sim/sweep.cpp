@@ -1,0 +1,173 @@
+// The sweep engine (sweep.hpp): a plan's points evaluated on worker threads, handed back in
+// grid order.
+#include "sim/sweep.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "model/scenario/scenario_file.hpp"
+
+namespace xattn::sim {
+
+Engine engine_of(SweepEngine e) { return e == SweepEngine::event ? Engine::event : Engine::analytic; }
+
+namespace {
+
+// One worker's state: its own ScenarioSpec, on which the grid fields are set point by point.
+class PointEvaluator {
+ public:
+  explicit PointEvaluator(const SweepPlan& plan)
+      : plan_(plan), engine_(engine_of(plan.engine)), spec_(plan.base), current_(plan.axes.size(), kUnset) {
+    // Problems found when a point resolves name the grid key in the sweep file.
+    for (const auto& a : plan.axes) spec_.origins[a.field->path] = a.origin;
+  }
+
+  // Evaluates point `index` into `point`, reusing the storage it holds.
+  void evaluate_point(std::size_t index, SweepPoint& point) {
+    // Mixed-radix digits of the index, last axis fastest; only changed fields are set.
+    std::size_t rest = index;
+    for (std::size_t a = plan_.axes.size(); a-- > 0;) {
+      const GridAxis& axis = plan_.axes[a];
+      std::size_t i = rest % axis.values.size();
+      rest /= axis.values.size();
+      if (current_[a] != i) {
+        axis.field->set(spec_, axis.values[i]);
+        current_[a] = i;
+      }
+    }
+    point.index = index;
+    point.problems.clear();
+    point.results.clear();
+    std::optional<Scenario> scenario;
+    try {
+      scenario.emplace(resolve(spec_));
+    } catch (const InputError& e) {
+      point.problems = e.problems();
+      if (point.problems.empty()) point.problems.push_back(Problem{Origin{}, "", e.what()});
+      return;
+    }
+    for (const Mechanism& m : plan_.mechanisms)
+      for (Pass pass : plan_.passes) point.results.push_back(std::move(evaluate(*scenario, m, pass, engine_).evaluations.front()));
+  }
+
+ private:
+  static constexpr std::size_t kUnset = static_cast<std::size_t>(-1);
+  const SweepPlan& plan_;
+  Engine engine_;
+  ScenarioSpec spec_;
+  std::vector<std::size_t> current_;  // index of each axis's value now set on spec_
+};
+
+}  // namespace
+
+SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const SweepSink& sink) {
+  const std::size_t total = plan.points();
+  const std::size_t chunk = std::max<std::size_t>(1, options.chunk_points);
+  const std::size_t chunks = (total + chunk - 1) / chunk;
+  const int jobs = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(options.jobs < 1 ? 1 : options.jobs, chunks)));
+  // At most this many chunks are evaluated ahead of the one being handed back.
+  const std::size_t window = static_cast<std::size_t>(jobs) * 4;
+  auto cancelled = [&] { return options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed); };
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<std::vector<SweepPoint>>> done(window);  // slot = chunk % window
+  std::vector<std::vector<SweepPoint>> spare;                       // handed back, for reuse; guarded by mu
+  std::size_t next_to_write = 0;                                    // guarded by mu
+  bool stop = false;                                                // guarded by mu
+  std::exception_ptr failure;                                       // guarded by mu
+  std::atomic<std::size_t> next_chunk{0};
+  auto halt = [&] {
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  };
+
+  auto work = [&] {
+    try {
+      PointEvaluator evaluator(plan);
+      for (;;) {
+        std::size_t c = next_chunk.fetch_add(1);
+        if (c >= chunks) return;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return stop || c < next_to_write + window; });
+          if (stop) return;
+        }
+        // A chunk the sink is done with, if there is one: its points' storage is reused.
+        std::vector<SweepPoint> points;
+        {
+          std::lock_guard lock(mu);
+          if (!spare.empty()) {
+            points = std::move(spare.back());
+            spare.pop_back();
+          }
+        }
+        const std::size_t first = c * chunk, end = std::min(total, (c + 1) * chunk);
+        points.resize(end - first);
+        for (std::size_t p = first; p < end; ++p) {
+          if (cancelled()) return halt();
+          evaluator.evaluate_point(p, points[p - first]);
+        }
+        {
+          std::lock_guard lock(mu);
+          done[c % window].emplace(std::move(points));
+        }
+        cv.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!failure) failure = std::current_exception();
+      stop = true;
+      cv.notify_all();
+    }
+  };
+
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<std::size_t>(jobs));
+  for (int j = 0; j < jobs; ++j) workers.emplace_back(work);
+
+  // This thread hands the chunks over in order as they complete.
+  SweepOutcome outcome;
+  try {
+    for (std::size_t c = 0; c < chunks; ++c) {
+      if (cancelled()) {
+        halt();
+        break;
+      }
+      std::vector<SweepPoint> points;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || done[c % window].has_value(); });
+        if (stop) break;
+        points = std::move(*done[c % window]);
+        done[c % window].reset();
+        next_to_write = c + 1;
+      }
+      cv.notify_all();
+      sink(std::span<const SweepPoint>(points));
+      {
+        std::lock_guard lock(mu);
+        spare.push_back(std::move(points));
+      }
+      outcome.points_done = std::min(total, (c + 1) * chunk);
+      if (options.progress) options.progress(outcome.points_done, total);
+    }
+  } catch (...) {
+    std::lock_guard lock(mu);
+    if (!failure) failure = std::current_exception();
+    stop = true;
+    cv.notify_all();
+  }
+  for (auto& t : workers) t.join();
+  if (failure) std::rethrow_exception(failure);
+  outcome.cancelled = outcome.points_done < total;  // nothing else stops the loop early
+  return outcome;
+}
+
+}  // namespace xattn::sim
