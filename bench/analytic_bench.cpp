@@ -1,16 +1,19 @@
 // Speed of the closed-form model (issue 2, §7): goal >= 1e6 configurations per second per
 // core for one mechanism, forward + backward, and a one-million-point sweep in seconds on
-// two cores. Run: build/bench/bench_analytic   (figures only; nothing here asserts a time)
+// two cores; and of the whole-iteration model (issue 16): >= 200,000 evaluations per
+// second per core. Run: build/bench/bench_analytic   (figures only; nothing here asserts a time)
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "model/analytic.hpp"
+#include "model/iteration.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/scenario_file.hpp"
 #include "model/scenario/sweep_file.hpp"
@@ -47,6 +50,21 @@ BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, lv_xattn, "lv-xattn");
 BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, ring, "ring");
 BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, ulysses, "ulysses");
 BENCHMARK_CAPTURE(BM_estimate_fwd_bwd, no_comm, "no-comm");
+
+// (a') One whole training iteration (issue 16: goal >= 200,000 evaluations per second per
+// core): Llama-3.2-11B-Vision on the 16 GPUs of the default scenario, lv-xattn for
+// cross-attention, the whole step (fwd+bwd), true training (zero3, full checkpointing).
+void BM_IterationLlama16(benchmark::State& state) {
+  const xattn::Scenario& s = default_scenario();
+  const std::optional<xattn::Mechanism> m = xattn::parse_mechanism("lv-xattn");
+  for (auto _ : state) {
+    xattn::IterationEstimate e = xattn::estimate_iteration(s, m, xattn::Pass::fwd_bwd);
+    benchmark::DoNotOptimize(e.time);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel("items_per_second = evaluations/s");
+}
+BENCHMARK(BM_IterationLlama16);
 
 // (b) resolve() alone: presets, defaults and checks, what a sweep pays per point.
 void BM_resolve(benchmark::State& state) {

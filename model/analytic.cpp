@@ -25,15 +25,37 @@ using i64 = std::int64_t;
 
 double d(i64 x) { return static_cast<double>(x); }
 
+// What one layer estimate reads: a Scenario's own layer, or a layer of the whole iteration
+// (model/iteration.cpp) with its own shape on the sequence-parallel group's GPUs. The
+// members are named as the Scenario's, so the formulas below read the same either way.
+struct LayerView {
+  const AttentionShape& shape;
+  const Cluster& cluster;
+  const Calibration& calibration;
+  const ModelSpec& model;
+  bool recompute;
+  AccumulatorDType accumulator;
+  Bytes memory_reserved;
+
+  [[nodiscard]] int ranks() const { return cluster.ranks(); }
+  [[nodiscard]] int accumulator_bytes() const {
+    return accumulator == AccumulatorDType::fp32 ? 4 : shape.element_bytes();
+  }
+};
+
+LayerView view_of(const Scenario& s) {
+  return {s.shape, s.cluster, s.calibration, s.model, s.recompute, s.accumulator, s.memory_reserved};
+}
+
 // Everything the formulas need, derived once per estimate.
 struct Ctx {
-  const Scenario& s;
+  const LayerView& s;
   int P;
   double B, H, Hkv, D, b, ba;  // batch, heads, kv heads, head dim, element bytes, accumulator bytes
   i64 q, k;                    // rows per rank: ceil(S_q/P), ceil(S_kv/P)
   FlopsPerSecond peak;
 
-  explicit Ctx(const Scenario& sc)
+  explicit Ctx(const LayerView& sc)
       : s(sc),
         P(sc.ranks()),
         B(d(sc.shape.batch)),
@@ -654,13 +676,16 @@ Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Byte
 std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass pass) {
   std::vector<RoundGroup> out;
   if (!ring_family(m.kind) || pass == Pass::fwd_bwd) return out;
-  Ctx c(s);
+  const LayerView v = view_of(s);
+  Ctx c(v);
   RingPlan plan = ring_plan(c, full_ring(c), m.kind, pass == Pass::fwd ? BlockPass::fwd : BlockPass::bwd);
   out.assign(plan.groups.begin(), plan.groups.begin() + plan.n);
   return out;
 }
 
-Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
+namespace {
+
+Estimate estimate_view(const LayerView& s, const Mechanism& m, Pass pass) {
   Estimate e;
   e.mechanism = m;
   e.pass = pass;
@@ -709,6 +734,18 @@ Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) {
   e.memory = memory(c, m, pass);
   e.fits = e.memory.total() <= s.cluster.gpu.memory - s.memory_reserved;
   return e;
+}
+
+}  // namespace
+
+Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass) { return estimate_view(view_of(s), m, pass); }
+
+Estimate estimate(const Scenario& s, const LayerQuery& layer, const Mechanism& m, Pass pass) {
+  const LayerView v{layer.shape,   layer.group != nullptr ? *layer.group : s.cluster,
+                    s.calibration, s.model,
+                    layer.recompute, s.accumulator,
+                    s.memory_reserved};
+  return estimate_view(v, m, pass);
 }
 
 std::vector<Estimate> estimate_all(const Scenario& s, const std::vector<Pass>& passes) {

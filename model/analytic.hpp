@@ -72,6 +72,21 @@ struct BlockDims {
 // feasible = false with the reason.
 [[nodiscard]] Estimate estimate(const Scenario& s, const Mechanism& m, Pass pass);
 
+// One attention layer that is not the scenario's own: the whole-iteration model
+// (model/iteration.hpp) prices each self- and cross-attention layer of the model with it,
+// on the sequence-parallel group's GPUs, without copying the Scenario. The cluster's
+// calibration, the model's projection widths (eq. 14) and the accumulator dtype are the
+// scenario's.
+struct LayerQuery {
+  AttentionShape shape;
+  const Cluster* group = nullptr;  // the GPUs the layer runs on; null: the scenario's cluster
+  bool recompute = false;          // eq. 14: keep input, O and LSE; re-project in the backward
+};
+
+// The same estimate as above for `layer` in place of the scenario's shape, cluster and
+// recompute flag; estimate(s, m, pass) equals this with {s.shape, nullptr, s.recompute}.
+[[nodiscard]] Estimate estimate(const Scenario& s, const LayerQuery& layer, const Mechanism& m, Pass pass);
+
 // Every mechanism of the scenario, for each pass given.
 [[nodiscard]] std::vector<Estimate> estimate_all(const Scenario& s, const std::vector<Pass>& passes);
 

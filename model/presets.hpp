@@ -7,12 +7,16 @@
 #include <string>
 #include <string_view>
 
+#include "model/architecture.hpp"
 #include "model/hardware.hpp"
 
 namespace xattn {
 
-// The cross-attention layers of a multimodal LLM, and the hidden sizes of the projections
-// that activation recomputation repeats (docs/model.md, §5).
+// A model: the whole architecture (model/architecture.hpp; what the iteration scope
+// prices), and the view of it that one attention layer needs (layer scope): the
+// cross-attention layer's shape and the widths of the projections that activation
+// recomputation repeats (docs/model.md, §7). For a decoder-only LM the layer is its
+// self-attention layer and there is no visual input.
 struct ModelSpec {
   std::string name;
   std::int64_t heads = 0;             // H, query heads of a cross-attention layer
@@ -24,7 +28,14 @@ struct ModelSpec {
   int cross_attention_layers = 0;     // of which cross-attention (or hyper-attention)
   std::int64_t tokens_per_frame = 0;  // visual tokens per image or video frame
   std::string source;                 // where the figures come from
+  Architecture arch;                  // the whole model
+
+  [[nodiscard]] bool decoder_only() const { return !arch.multimodal(); }
 };
+
+// The model named `name` from its architecture: the layer view (heads, widths, layer
+// counts, tokens per frame) is derived from `arch`, so the two always agree.
+[[nodiscard]] ModelSpec describe_model(std::string name, Architecture arch, std::string source);
 
 struct ClusterPreset {
   std::string name;

@@ -13,6 +13,7 @@
 #include "model/hardware.hpp"
 #include "model/mechanism.hpp"
 #include "model/presets.hpp"
+#include "model/training.hpp"
 #include "model/types.hpp"
 
 namespace xattn {
@@ -37,7 +38,8 @@ struct Scenario {
   Cluster cluster;
   Bytes memory_reserved;
   Calibration calibration;
-  std::vector<Mechanism> mechanisms;
+  std::vector<Mechanism> mechanisms;  // layer scope: all; iteration scope: the cross-attention ones
+  TrainingSetup training;             // iteration scope (model/iteration.hpp)
 
   [[nodiscard]] int ranks() const { return cluster.ranks(); }
   [[nodiscard]] int accumulator_bytes() const {

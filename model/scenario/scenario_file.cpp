@@ -18,8 +18,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/link_graph.hpp"
-#include "model/scenario/scenario_file.hpp"
 #include "model/scenario/calibration_file.hpp"
+#include "model/scenario/model_mapping.hpp"
+#include "model/scenario/scenario_file.hpp"
 
 namespace xattn {
 namespace {
@@ -98,19 +99,26 @@ const std::vector<Field>& registry() {
       {"description", FieldType::text, "one line on what the scenario is",
        [](ScenarioSpec& s, const FieldValue& v) { s.description = as_text(v); },
        [](const Scenario& r) { return text_value(r.description); }},
-      {"workload.model", FieldType::text, "model preset (xattn presets)", &set_w_text<&WS::model>,
+      {"workload.model", FieldType::text, "model preset (xattn presets), or in a file a mapping describing it",
+       [](ScenarioSpec& s, const FieldValue& v) {
+         s.workload.model = as_text(v);
+         s.workload.model_mapping.reset();
+       },
        [](const Scenario& r) { return text_value(r.model.name); }},
       {"workload.batch", FieldType::integer, "sequences per batch, B", &set_w_int<&WS::batch>,
        [](const Scenario& r) { return int_value(r.batch); }},
       {"workload.text_tokens", FieldType::integer, "query (text) tokens of the whole sequence, S_q",
        &set_w_int<&WS::text_tokens>, [](const Scenario& r) { return int_value(r.text_tokens); }},
-      {"workload.frames", FieldType::integer, "visual items (images or video frames) per sample",
+      {"workload.frames", FieldType::integer,
+       "visual items (images or video frames) per sample (default 1; 0 for a decoder-only model)",
        &set_w_int<&WS::frames>, [](const Scenario& r) { return int_value(r.frames); }},
       {"workload.tokens_per_frame", FieldType::integer, "visual tokens per frame (default: the model's)",
        &set_w_opt_int<&WS::tokens_per_frame>, [](const Scenario& r) { return int_value(r.tokens_per_frame); }},
       {"workload.dtype", FieldType::text, "activation dtype: fp16, bf16 or fp32", &set_w_text<&WS::dtype>,
        [](const Scenario& r) { return text_value(to_string(r.shape.dtype)); }},
-      {"workload.mask", FieldType::text, "dense, causal (self-attention only) or media-local", &set_w_text<&WS::mask>,
+      {"workload.mask", FieldType::text,
+       "dense, causal (self-attention only) or media-local (default dense; causal for a decoder-only model)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.workload.mask = as_text(v); },
        [](const Scenario& r) { return text_value(to_string(r.shape.mask)); }},
       {"workload.accumulator_dtype", FieldType::text,
        "travelling accumulators: activation (as published) or fp32", &set_w_text<&WS::accumulator_dtype>,
@@ -134,6 +142,48 @@ const std::vector<Field>& registry() {
       {"workload.cross_attention_layers", FieldType::integer, "cross-attention layers in the model",
        &set_w_opt_int<&WS::cross_attention_layers>,
        [](const Scenario& r) { return int_value(r.model.cross_attention_layers); }},
+      // The whole training iteration (issue 16; docs/model.md §13).
+      {"training.self_attention", FieldType::text,
+       "the LM's self-attention mechanism: ring, ring-zigzag, ring-stripe, ulysses, usp:u=U, startrail:c=C "
+       "(default ring-zigzag)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.self_attention = as_text(v); },
+       [](const Scenario& r) { return text_value(r.training.self_attention.name()); }},
+      {"training.sp", FieldType::integer, "sequence-parallel degree: GPUs each mechanism runs on (default all)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.sp = as_int(v); },
+       [](const Scenario& r) { return int_value(r.training.sp); }},
+      {"training.dp", FieldType::integer, "data-parallel replicas (default GPUs / sp)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.dp = as_int(v); },
+       [](const Scenario& r) { return int_value(r.training.dp); }},
+      {"training.global_batch", FieldType::integer,
+       "samples per optimizer step, a multiple of batch x dp: the quotient is gradient-accumulation steps "
+       "(default batch x dp)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.global_batch = as_int(v); },
+       [](const Scenario& r) { return int_value(r.training.global_batch); }},
+      {"training.sharding", FieldType::text,
+       "model states over all GPUs: none (DDP), zero1, zero2, zero3 (FSDP full shard; default)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.sharding = as_text(v); },
+       [](const Scenario& r) { return text_value(to_string(r.training.sharding)); }},
+      {"training.checkpointing", FieldType::text,
+       "what a layer keeps for its backward: none, after-attention, full (its input only; default)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.checkpointing = as_text(v); },
+       [](const Scenario& r) { return text_value(to_string(r.training.checkpointing)); }},
+      {"training.frozen", FieldType::text_list,
+       "parts that do not train: vision, projector, lm, cross_attention (default [vision])",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.frozen = std::get<std::vector<std::string>>(v); },
+       [](const Scenario& r) {
+         std::vector<std::string> parts;
+         for (ModelPart p : {ModelPart::vision, ModelPart::projector, ModelPart::lm, ModelPart::cross_attention})
+           if (r.training.frozen.contains(p)) parts.emplace_back(to_string(p));
+         return FieldValue(parts);
+       }},
+      {"training.optimizer_step", FieldType::boolean, "the step ends with the optimizer (default true)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.optimizer_step = std::get<bool>(v); },
+       [](const Scenario& r) { return FieldValue(r.training.optimizer_step); }},
+      {"training.preset", FieldType::text,
+       "none, or lv-xattn-paper: the LV-XAttn authors' harness (fp16, ring self-attention with its quirks, "
+       "the CA recompute wrapper, host synchronisation, no optimizer; docs/model.md §14)",
+       [](ScenarioSpec& s, const FieldValue& v) { s.training.preset = as_text(v); },
+       [](const Scenario& r) { return text_value(to_string(r.training.preset)); }},
       {"cluster.preset", FieldType::text, "cluster preset (xattn presets); other cluster keys override it",
        &set_c_opt_text<&CS::preset>, [](const Scenario&) { return text_value(""); }},
       {"cluster.gpu", FieldType::text, "GPU preset (xattn presets)", &set_c_opt_text<&CS::gpu>,
@@ -405,6 +455,14 @@ void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& 
     std::string path = prefix.empty() ? key : prefix + "." + key;
     const YAML::Node value = it->second;  // a copy: the iterator hands out a temporary
     Origin origin = mark_origin(source, it->first);
+    if (path == "workload.model" && value.IsMap()) {
+      spec.origins[path] = origin;
+      if (std::optional<ModelSpec> m = read_model_mapping(value, source, spec.origins, problems)) {
+        spec.workload.model = m->name;
+        spec.workload.model_mapping = std::move(*m);
+      }
+      continue;
+    }
     if (const Field* f = find_field(path)) {
       spec.origins[path] = origin;
       if (f->path == "calibration") {
@@ -655,6 +713,89 @@ ScenarioSpec load_scenario_spec(const std::string& path) {
   return parse_scenario_spec(buffer.str(), path);
 }
 
+namespace {
+
+// training.* (issue 16): the set-up of the whole iteration, checked against the cluster
+// and the batch. Unset keys take their defaults, or training.preset's.
+template <class Report>
+void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
+  const auto& t = spec.training;
+  TrainingSetup& r = s.training;
+  if (auto p = parse_training_preset(t.preset)) r.preset = *p;
+  else problem("training.preset", fmt::format("unknown preset '{}'; known: none, lv-xattn-paper", t.preset));
+  const bool paper = r.preset == TrainingPreset::lv_xattn_paper;
+  // The paper harness (ITERATION.md §5): Ring self-attention (ring_self), no layer
+  // checkpointing besides its CA wrapper, no optimizer; the vision tower frozen, FSDP
+  // full shard over every GPU, one SP group of them all.
+  const std::string self = t.self_attention.value_or(paper ? "ring" : "ring-zigzag");
+  if (auto m = parse_mechanism(self)) r.self_attention = *m;
+  else problem("training.self_attention", fmt::format("unknown mechanism '{}'; known: {}", self, mechanism_names()));
+  const std::string sharding = t.sharding.value_or("zero3");
+  if (auto x = parse_sharding(sharding)) r.sharding = *x;
+  else problem("training.sharding", fmt::format("unknown '{}'; known: none, zero1, zero2, zero3", sharding));
+  const std::string checkpointing = t.checkpointing.value_or(paper ? "none" : "full");
+  if (auto x = parse_checkpointing(checkpointing)) r.checkpointing = *x;
+  else problem("training.checkpointing",
+               fmt::format("unknown '{}'; known: none, after-attention, full", checkpointing));
+  r.frozen = PartSet{};
+  for (const std::string& part : t.frozen.value_or(std::vector<std::string>{"vision"})) {
+    if (auto p = parse_model_part(part)) r.frozen.add(*p);
+    else problem("training.frozen",
+                 fmt::format("unknown part '{}'; known: vision, projector, lm, cross_attention", part));
+  }
+  r.optimizer_step = t.optimizer_step.value_or(!paper);
+
+  // The GPUs: sp x dp = all of them; a group of sp consecutive ranks never straddles a
+  // node boundary unevenly.
+  const int gpus = s.cluster.ranks();
+  if (gpus <= 0) return;
+  const int per_node = s.cluster.gpus_per_node;
+  std::int64_t sp = t.sp.value_or(0), dp = t.dp.value_or(0);
+  if (t.sp && *t.sp <= 0) {
+    problem("training.sp", fmt::format("must be positive, got {}", *t.sp));
+    return;
+  }
+  if (t.dp && *t.dp <= 0) {
+    problem("training.dp", fmt::format("must be positive, got {}", *t.dp));
+    return;
+  }
+  if (t.sp && gpus % sp != 0) {
+    problem("training.sp", fmt::format("{} does not divide the {} GPUs ({} nodes x {})", sp, gpus, s.cluster.nodes,
+                                       per_node));
+    return;
+  }
+  if (!t.sp && t.dp) {
+    if (gpus % dp != 0) {
+      problem("training.dp", fmt::format("{} replicas do not divide the {} GPUs", dp, gpus));
+      return;
+    }
+    sp = gpus / dp;
+  }
+  if (!t.sp && !t.dp) sp = gpus;
+  if (!t.dp) dp = gpus / sp;
+  if (sp * dp != gpus) {
+    problem("training.dp", fmt::format("dp x sp = {} x {} = {}, not the {} GPUs", dp, sp, dp * sp, gpus));
+    return;
+  }
+  if (sp < per_node ? per_node % sp != 0 : sp % per_node != 0) {
+    problem(t.sp ? "training.sp" : "training.dp",
+            fmt::format("a sequence-parallel group of {} GPUs would straddle nodes of {} (sp must divide the GPUs "
+                        "per node or be a multiple of it)",
+                        sp, per_node));
+    return;
+  }
+  r.sp = static_cast<int>(sp);
+  r.dp = static_cast<int>(dp);
+  const std::int64_t step = s.batch * dp;
+  r.global_batch = t.global_batch.value_or(step);
+  if (t.global_batch && (*t.global_batch <= 0 || step <= 0 || *t.global_batch % step != 0))
+    problem("training.global_batch",
+            fmt::format("must be a positive multiple of batch x dp = {} x {} = {}, got {}", s.batch, dp, step,
+                        *t.global_batch));
+}
+
+}  // namespace
+
 Scenario resolve(const ScenarioSpec& spec) {
   std::vector<Problem> problems;
   auto problem = [&](const std::string& field, std::string message) {
@@ -666,12 +807,14 @@ Scenario resolve(const ScenarioSpec& spec) {
   s.path = spec.path;
   const auto& w = spec.workload;
 
-  // Workload.
-  if (const ModelSpec* m = find_model(w.model)) {
-    s.model = *m;
+  // Workload: the model (a preset, or a mapping describing it), then the layer's shape.
+  const ModelSpec* model = w.model_mapping ? &*w.model_mapping : find_model(w.model);
+  if (model != nullptr) {
+    s.model = *model;
   } else {
     problem("workload.model", fmt::format("unknown model preset '{}'; known: {}", w.model, model_names()));
   }
+  const bool decoder_only = model != nullptr && model->decoder_only();
   if (w.heads) s.model.heads = *w.heads;
   if (w.kv_heads) s.model.kv_heads = *w.kv_heads;
   if (w.head_dim) s.model.head_dim = *w.head_dim;
@@ -680,22 +823,36 @@ Scenario resolve(const ScenarioSpec& spec) {
   if (w.cross_attention_layers) s.model.cross_attention_layers = static_cast<int>(*w.cross_attention_layers);
   s.batch = w.batch;
   s.text_tokens = w.text_tokens;
-  s.frames = w.frames;
+  // frames: given (in a file, with --set, or by a front end), or the model's default.
+  const bool frames_given = w.frames != WS::kFramesOfModel || spec.origins.contains("workload.frames");
+  s.frames = frames_given ? w.frames : (decoder_only ? 0 : 1);
   s.tokens_per_frame = w.tokens_per_frame.value_or(s.model.tokens_per_frame);
   auto positive = [&](const std::string& field, std::int64_t v) {
     if (v <= 0) problem(field, fmt::format("must be positive, got {}", v));
   };
   positive("workload.batch", s.batch);
   positive("workload.text_tokens", s.text_tokens);
-  positive("workload.frames", s.frames);
-  if (find_model(w.model)) {
-    positive("workload.tokens_per_frame", s.tokens_per_frame);
+  if (decoder_only) {
+    // A decoder-only LM has no visual input; its layer is the self-attention layer.
+    if (s.frames != 0)
+      problem("workload.frames", fmt::format("{} is a decoder-only model: it has no visual input (leave "
+                                             "workload.frames out, or set it to 0), got {}",
+                                             s.model.name, s.frames));
+    if (w.tokens_per_frame && *w.tokens_per_frame != 0)
+      problem("workload.tokens_per_frame",
+              fmt::format("{} is a decoder-only model: it has no visual input", s.model.name));
+    s.tokens_per_frame = 0;
+  } else {
+    positive("workload.frames", s.frames);
+  }
+  if (model != nullptr) {
+    if (!decoder_only) positive("workload.tokens_per_frame", s.tokens_per_frame);
     positive("workload.heads", s.model.heads);
     positive("workload.kv_heads", s.model.kv_heads);
     positive("workload.head_dim", s.model.head_dim);
     positive("workload.text_hidden", s.model.text_hidden);
     positive("workload.visual_hidden", s.model.visual_hidden);
-    positive("workload.cross_attention_layers", s.model.cross_attention_layers);
+    if (!decoder_only) positive("workload.cross_attention_layers", s.model.cross_attention_layers);
     if (s.model.heads > 0 && s.model.kv_heads > 0 && s.model.heads % s.model.kv_heads != 0)
       problem(w.kv_heads ? "workload.kv_heads" : "workload.heads",
               fmt::format("query heads ({}) must be a multiple of key/value heads ({})", s.model.heads,
@@ -706,11 +863,12 @@ Scenario resolve(const ScenarioSpec& spec) {
   s.shape.kv_heads = s.model.kv_heads;
   s.shape.head_dim = s.model.head_dim;
   s.shape.q_tokens = s.text_tokens;
-  s.shape.kv_tokens = s.frames * s.tokens_per_frame;
+  s.shape.kv_tokens = decoder_only ? s.text_tokens : s.frames * s.tokens_per_frame;
   if (auto d = parse_dtype(w.dtype)) s.shape.dtype = *d;
   else problem("workload.dtype", fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", w.dtype));
-  if (auto m = parse_mask(w.mask)) s.shape.mask = *m;
-  else problem("workload.mask", fmt::format("unknown mask '{}'; known: dense, causal, media-local", w.mask));
+  const std::string mask = w.mask.value_or(decoder_only ? "causal" : "dense");
+  if (auto m = parse_mask(mask)) s.shape.mask = *m;
+  else problem("workload.mask", fmt::format("unknown mask '{}'; known: dense, causal, media-local", mask));
   if (s.shape.mask == Mask::causal && s.shape.q_tokens != s.shape.kv_tokens && s.shape.kv_tokens > 0)
     problem("workload.mask",
             fmt::format("a causal mask is for self-attention: text_tokens ({}) must equal frames x "
@@ -835,6 +993,8 @@ Scenario resolve(const ScenarioSpec& spec) {
   if (c.memory_reserved_GB < 0) problem("cluster.memory_reserved_GB", "must not be negative");
   s.memory_reserved = gigabytes(c.memory_reserved_GB);
 
+  resolve_training(spec, s, problem);
+
   s.calibration = spec.calibration;
   if (spec.mechanisms.empty()) {
     s.mechanisms = default_mechanisms();
@@ -928,6 +1088,11 @@ std::string to_yaml(const Scenario& s) {
     while (open.size() < want.size()) {
       out << YAML::Key << want[open.size()] << YAML::Value << YAML::BeginMap;
       open.push_back(want[open.size()]);
+    }
+    if (f.path == "workload.model" && is_model_mapping(s.model)) {
+      out << YAML::Key << parts.back() << YAML::Value;
+      write_model_mapping(out, s.model);
+      continue;
     }
     FieldValue v = f.get(s);
     if (f.path == "calibration") {

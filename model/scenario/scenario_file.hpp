@@ -31,13 +31,15 @@ struct ScenarioSpec {
   std::string path;  // the file it was read from ("" when built in code)
 
   struct WorkloadSpec {
+    static constexpr std::int64_t kFramesOfModel = -1;  // frames: the model's default
     std::string model = "llama-3.2-11b-vision";
+    std::optional<ModelSpec> model_mapping;  // workload.model written as a mapping (model_mapping.hpp)
     std::int64_t batch = 1;
     std::int64_t text_tokens = 1024;
-    std::int64_t frames = 1;
+    std::int64_t frames = kFramesOfModel;  // default: 1 for a multimodal model, 0 for a decoder-only LM
     std::optional<std::int64_t> tokens_per_frame;
     std::string dtype = "fp16";
-    std::string mask = "dense";
+    std::optional<std::string> mask;  // default: dense (cross-attention), causal (a decoder-only LM)
     std::string accumulator_dtype = "activation";
     bool recompute = false;
     // Preset-derived shape fields, overridable.
@@ -62,6 +64,16 @@ struct ScenarioSpec {
     // docs/topology.md). Entry i's origins are "cluster.links[i]" and "cluster.links[i].KEY".
     LinkGraph graph;
   } cluster;
+
+  // The whole-iteration set-up (training.*; issue 16). Unset: the default, or the
+  // training.preset's.
+  struct TrainingSpec {
+    std::optional<std::string> self_attention, sharding, checkpointing;
+    std::string preset = "none";
+    std::optional<std::int64_t> sp, dp, global_batch;
+    std::optional<std::vector<std::string>> frozen;
+    std::optional<bool> optimizer_step;
+  } training;
 
   std::vector<std::string> mechanisms;        // empty: default_mechanisms()
   std::vector<std::string> calibration_files;  // as written (relative to the scenario file)
