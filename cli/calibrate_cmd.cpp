@@ -46,12 +46,21 @@ struct CalibrateNcclOptions {
   std::string plot_path;
   std::string op;
   int nics_per_node = 0;
+  std::string cluster = "azure-ndv4";
   std::string format = "table";
 };
 
 std::string file_name(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// "1.23 +- 0.05" in the parameter's unit; a prior also says what it was.
+std::string parameter_text(const FitParameter& p) {
+  std::string s = fmt::format("{:.4g} +- {:.2g}", p.value, p.sigma);
+  if (p.prior) s += fmt::format("  (prior {:.4g} +- {:.2g}: {})", *p.prior, p.prior_sigma.value_or(0), p.prior_source);
+  else if (!p.prior_source.empty()) s += fmt::format("  (prior: {})", p.prior_source);
+  return s;
 }
 
 std::string render_fit_table(const LinkFit& fit) {
@@ -63,31 +72,26 @@ std::string render_fit_table(const LinkFit& fit) {
     fmt::format_to(out, "# {}: {}, {} GPUs on {} node(s) x {}, {}, {}\n", file_name(q.source), to_string(q.shape.op),
                    q.shape.gpus, q.shape.nodes(), q.shape.gpus_per_node, to_string(q.shape.launch),
                    q.gpu.empty() ? "GPU unknown" : q.gpu);
-    fmt::format_to(out, "# {:>12} {:>12} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>5}\n", "size", "count", "type",
-                   "measured", "fitted", "busbw", "busbw", "error", "proto", "line");
-    fmt::format_to(out, "# {:>12} {:>12} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>5}\n", "(B)", "(elements)", "",
-                   "(us)", "(us)", "(GB/s)", "fit", "(%)", "", "");
+    fmt::format_to(out, "# {:>12} {:>12} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>5} {:>5}\n", "size", "count",
+                   "type", "measured", "fitted", "busbw", "busbw", "error", "proto", "algo", "line");
+    fmt::format_to(out, "# {:>12} {:>12} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>5} {:>5}\n", "(B)", "(elements)",
+                   "", "(us)", "(us)", "(GB/s)", "fit", "(%)", "", "", "");
     for (const auto& r : fit.rows) {
       if (r.log != li) continue;
-      fmt::format_to(out, "  {:>12.0f} {:>12} {:>6} {:>10.2f} {:>10.2f} {:>8.2f} {:>8.2f} {:>+7.1f} {:>7} {:>5}\n",
+      fmt::format_to(out, "  {:>12.0f} {:>12} {:>6} {:>10.2f} {:>10.2f} {:>8.2f} {:>8.2f} {:>+7.1f} {:>7} {:>5} {:>5}\n",
                      r.size.value(), r.count, r.type, r.measured.value() * 1e6, r.fitted.value() * 1e6,
-                     r.measured_busbw_GBps, r.fitted_busbw_GBps, r.error * 100, to_string(r.protocol), r.line);
+                     r.measured_busbw_GBps, r.fitted_busbw_GBps, r.error * 100,
+                     r.host_bound ? "host" : std::string(to_string(r.protocol)),
+                     r.host_bound ? "-" : std::string(to_string(r.algorithm)), r.line);
     }
     fmt::format_to(out, "# MAPE {:.1f}% over {} sizes, {:.1f}% over {} sizes >= 1 MiB; max error {:.1f}%\n#\n",
                    q.mape * 100, q.rows, q.mape_large * 100, q.rows_large, q.max_error * 100);
   }
   fmt::format_to(out, "# all logs: MAPE {:.1f}%, max error {:.1f}%\n", fit.mape * 100, fit.max_error * 100);
-  const Calibration& c = fit.calibration;
-  if (c.launch.single_process)
-    fmt::format_to(out, "# launch overhead, single process: {:.2f} us\n", c.launch.single_process->value() * 1e6);
-  if (c.launch.mpi) fmt::format_to(out, "# launch overhead, MPI: {:.2f} us\n", c.launch.mpi->value() * 1e6);
-  for (auto [name, link, per] : {std::tuple{"intra_node", &c.intra_node, "per GPU"},
-                                 std::tuple{"inter_node", &c.inter_node, "per NIC"}}) {
-    for (const auto& r : link->protocols)
-      fmt::format_to(out, "# {} {:>6}: {:.3f} us per hop + {:.2f} us per collective, {:.1f} GB/s {}\n", name,
-                     to_string(r.protocol), r.latency.value() * 1e6, r.base_latency.value() * 1e6,
-                     r.bandwidth.value() * 1e-9, per);
-  }
+  fmt::format_to(out, "# parameters (value +- one sigma; identified: the logs decide it, prior: they do not, floor: held at "
+                      "its physical floor):\n");
+  for (const auto& p : fit.parameters)
+    fmt::format_to(out, "#   {:<34} {:<10} {}\n", p.name, to_string(p.how), parameter_text(p));
   for (const auto& n : fit.notes) fmt::format_to(out, "# note: {}\n", n);
   return fmt::to_string(b);
 }
@@ -117,10 +121,20 @@ std::string render_fit_json(const LinkFit& fit) {
                              {"measured_busbw_GBps", r.measured_busbw_GBps},
                              {"fitted_busbw_GBps", r.fitted_busbw_GBps},
                              {"error", r.error},
-                             {"protocol", std::string(to_string(r.protocol))}});
+                             {"protocol", std::string(to_string(r.protocol))},
+                             {"algorithm", std::string(to_string(r.algorithm))},
+                             {"host_bound", r.host_bound}});
       }
     }
     j["logs"].push_back(l);
+  }
+  j["parameters"] = nlohmann::json::array();
+  for (const auto& p : fit.parameters) {
+    nlohmann::json e{{"name", p.name}, {"value", p.value}, {"sigma", p.sigma}, {"how", std::string(to_string(p.how))},
+                     {"prior_source", p.prior_source}};
+    if (p.prior) e["prior"] = *p.prior;
+    if (p.prior_sigma) e["prior_sigma"] = *p.prior_sigma;
+    j["parameters"].push_back(e);
   }
   j["notes"] = fit.notes;
   return j.dump(2) + "\n";
@@ -152,6 +166,9 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
       check_output_path(path, option);
     });
   }
+  const ClusterPreset* preset = find_cluster(o.cluster);
+  if (preset == nullptr)
+    problems.add(Problem{Origin{"--cluster " + o.cluster}, "cluster", fmt::format("unknown cluster preset (known: {})", cluster_names())});
   std::vector<NcclLog> logs;
   for (const auto& path : o.logs) {
     problems.check([&] {
@@ -160,13 +177,20 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
   }
   problems.throw_if_any();
 
-  LinkFit fit = fit_links(logs, FitOptions{o.nics_per_node});
+  FitOptions fo;
+  fo.nics_per_node = o.nics_per_node;
+  fo.cluster = preset->cluster;
+  LinkFit fit = fit_links(logs, fo);
   fit.calibration.sources.clear();
   // Everything is composed before anything is written; files appear whole or not at all.
   std::string yaml = "# Written by `xattn calibrate nccl-tests` from:\n";
   for (const auto& path : o.logs) yaml += "#   " + path + "\n";
-  yaml += fmt::format("# fit: MAPE {:.1f}% over all rows, max error {:.1f}% (docs/calibration.md)\n", fit.mape * 100,
-                      fit.max_error * 100);
+  yaml += fmt::format("# fit: MAPE {:.1f}% over all rows, max error {:.1f}% (docs/calibration.md); priors from {}\n",
+                      fit.mape * 100, fit.max_error * 100, o.cluster);
+  yaml += "# parameters (identified: the logs decide it; prior: they do not; floor: held at its floor):\n";
+  for (const auto& p : fit.parameters)
+    yaml += fmt::format("#   {:<34} {:<10} {}\n", p.name, to_string(p.how), parameter_text(p));
+  for (const auto& n : fit.notes) yaml += "# note: " + n + "\n";
   yaml += links_calibration_to_yaml(fit.calibration);
   std::string report = o.format == "json" ? render_fit_json(fit) : render_fit_table(fit);
   std::string plot = o.plot_path.empty() ? std::string() : fit_plot_svg(fit);
@@ -321,7 +345,7 @@ CLI::App* calibrate_group(CLI::App& app) {
 void add_calibrate_nccl(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<CalibrateNcclOptions>();
   CLI::App* sub = calibrate_group(app)->add_subcommand(
-      "nccl-tests", "Fit link latency/bandwidth per protocol to nccl-tests logs; print the fit, write a calibration");
+      "nccl-tests", "Fit NCCL's collective model (ring, tree; LL, LL128, Simple) to nccl-tests logs; print the fit, write a calibration");
   sub->add_option("LOG", o->logs, "nccl-tests output (text, or the JSON of -J), one or more")
       ->required()
       ->type_name("FILE");
@@ -335,6 +359,10 @@ void add_calibrate_nccl(CLI::App& app, Commands& commands) {
                   "NICs per node in multi-node logs (default: one per GPU); inter-node bandwidth is per NIC")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--cluster", o->cluster,
+                  "Cluster preset whose nominal figures (NVLink, NIC, HBM) give the priors the logs cannot decide")
+      ->type_name("NAME")
+      ->capture_default_str();
   sub->add_option("-f,--format", o->format, "Fit report: table (default) or json")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));

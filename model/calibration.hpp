@@ -66,27 +66,44 @@ enum class Protocol { ll, ll128, simple };
 [[nodiscard]] std::string_view to_string(Protocol p);
 [[nodiscard]] std::optional<Protocol> parse_protocol(std::string_view s);
 
-// How a link class behaves under one protocol: a hop of n bytes takes latency + n /
-// bandwidth, and a collective using the protocol pays base_latency once on top of its
-// hops, as in NCCL's own cost model (src/graph/tuning.cc: baseLat + steps x hwLat + size /
-// bw). docs/calibration.md, "Protocol regimes". Fitted by `xattn calibrate nccl-tests`;
-// the fastest regime for a given message is the one that is used (price_hop,
-// model/link_cost.hpp).
+// How a link class behaves under one protocol, as in NCCL's own cost model
+// (NVIDIA/nccl src/graph/tuning.cc, 2.18/2.19: baseLat + steps x hwLat + size / bw):
+// a ring hop of n bytes takes latency + n / bandwidth, and a collective using the protocol
+// pays base_latency once on top of its hops. docs/calibration.md, "Protocol regimes" and
+// "The collective model". Fitted by `xattn calibrate nccl-tests`; the fastest regime for a
+// given message is the one that is used (price_hop, model/link_cost.hpp).
+//
+// Two figures only collectives read (model/link_cost.hpp, price_collective):
+//  - tree_latency: on the inter-node class, the latency of one level of NCCL's double
+//    binary tree across nodes, paid going up and again coming down (all-reduce). Absent:
+//    the class's hop latency.
+//  - local_bandwidth: the rate at which a collective kernel reads its input and writes its
+//    output in the GPU's own memory, whatever the ring size; a collective of S bytes pays
+//    S / local_bandwidth once. Absent: nothing.
 struct ProtocolRegime {
   Protocol protocol = Protocol::simple;
   Seconds latency;       // per hop
   BytesPerSecond bandwidth;
   Seconds base_latency;  // once per collective
+  std::optional<Seconds> tree_latency = std::nullopt;            // per tree level, each way (inter-node class)
+  std::optional<BytesPerSecond> local_bandwidth = std::nullopt;  // once per collective, on the whole buffer
 };
 
 // Optional replacements for the cluster's nominal link figures. `latency`/`bandwidth` are
 // the large-message (Simple) figures; `protocols`, when not empty, refine them per
 // protocol, one entry per protocol at most, in the order ll, ll128, simple. How a hop is
 // priced from these and the nominal figures: model/link_cost.hpp.
+//
+// `p2p`, when not empty: one lone point-to-point message (NCCL send/recv, nccl-tests'
+// sendrecv) per protocol: `latency` is the whole fixed cost of a message (its kernel and
+// its hop), `bandwidth` its rate, `base_latency` unused. From `sendrecv_perf` logs, or
+// derived from the collective regimes by the fit when there are none (the calibration
+// file says which). price_message (model/link_cost.hpp) reads it.
 struct LinkCalibration {
   std::optional<Seconds> latency;
   std::optional<BytesPerSecond> bandwidth;
   std::vector<ProtocolRegime> protocols;
+  std::vector<ProtocolRegime> p2p;
 };
 
 // How the collectives were launched: one process driving every GPU of the node (nccl-tests
@@ -96,10 +113,15 @@ enum class LaunchMode { single_process, mpi };
 [[nodiscard]] std::string_view to_string(LaunchMode m);
 [[nodiscard]] std::optional<LaunchMode> parse_launch_mode(std::string_view s);
 
-// Fixed cost of one collective call (kernel launch, host synchronisation), per launch mode.
+// The host's share of one collective call (launching its kernels), per launch mode. In
+// nccl-tests, calls follow each other without waiting, so the host's and the GPUs' work
+// overlap and a call takes the larger of the two (docs/calibration.md, "The collective
+// model"). One process that drives several GPUs launches a kernel on each, one after the
+// other: per_gpu is what each of them adds (one process per GPU: one).
 struct LaunchCalibration {
   std::optional<Seconds> single_process;
   std::optional<Seconds> mpi;
+  std::optional<Seconds> per_gpu;
 
   [[nodiscard]] std::optional<Seconds> overhead(LaunchMode m) const {
     return m == LaunchMode::mpi ? mpi : single_process;
@@ -111,7 +133,7 @@ struct Calibration {
   LinkCalibration intra_node;
   LinkCalibration inter_node;
   std::vector<std::string> sources;  // files merged into this calibration, in order
-  LaunchCalibration launch;          // fixed cost per collective, by launch mode
+  LaunchCalibration launch;          // host cost per collective call, by launch mode
 
   // The link of this class as the model should use it: nominal figures from the cluster,
   // replaced field by field by the calibration (calibrated_link, model/link_cost.hpp).

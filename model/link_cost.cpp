@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace xattn {
 namespace {
@@ -54,31 +55,114 @@ HopPrice price_hop(const LinkSpec& nominal, const LinkCalibration& cal, Bytes n)
   return price_hop(calibrated_link(nominal, cal), cal.protocols, n);
 }
 
-Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p) {
-  const CollectiveTerms t = collective_terms(s, size);
-  const Seconds overhead = links.overhead(s.launch);
-  if (!t.communicates) return overhead;
-  const bool across = t.bottleneck == LinkClass::inter_node;
-  const ProtocolRegime* r = find_regime(across ? links.inter : links.intra, p);
-  if (r == nullptr) return Seconds(std::numeric_limits<double>::infinity());
-  Seconds wire = t.wire / (r->bandwidth * t.lanes);
-  if (across && s.gpus_per_node > 1) {
-    // The intra-node part of a ring spanning nodes runs at the same protocol; it gates
-    // only when the NICs together outrun one GPU's NVLink share.
-    const ProtocolRegime* ri = find_regime(links.intra, p);
-    const ProtocolRegime& in = ri != nullptr ? *ri : widest(links.intra);
-    wire = max(wire, t.intra_wire / in.bandwidth);
+std::vector<ProtocolRegime> message_regimes(std::span<const ProtocolRegime> p2p,
+                                            std::span<const ProtocolRegime> collective) {
+  if (!p2p.empty()) return {p2p.begin(), p2p.end()};
+  std::vector<ProtocolRegime> out;
+  if (collective.empty()) return out;
+  Seconds base_min = collective.front().base_latency;
+  for (const ProtocolRegime& r : collective) base_min = std::min(base_min, r.base_latency);
+  for (const ProtocolRegime& r : collective) {
+    if (r.protocol == Protocol::ll128 && collective.size() > 1) continue;  // send/recv: LL or Simple
+    ProtocolRegime m = r;
+    m.latency = base_min + r.latency;
+    if (r.local_bandwidth) m.bandwidth = BytesPerSecond(1.0 / (1.0 / r.bandwidth.value() + 1.0 / r.local_bandwidth->value()));
+    m.base_latency = Seconds(0);
+    m.tree_latency.reset();
+    m.local_bandwidth.reset();
+    out.push_back(m);
   }
-  return overhead + r->base_latency + r->latency * t.hops + wire;
+  return out;
+}
+
+HopPrice price_message(const LinkSpec& nominal, const LinkCalibration& cal, Bytes n) {
+  const LinkSpec link = calibrated_link(nominal, cal);
+  const std::vector<ProtocolRegime> rs = message_regimes(cal.p2p, link_regimes(link, cal.protocols));
+  const ProtocolRegime* best = nullptr;
+  Seconds best_time;
+  for (const ProtocolRegime& r : rs) {
+    const Seconds t = r.latency + n / r.bandwidth;
+    if (best == nullptr || t < best_time) {
+      best = &r;
+      best_time = t;
+    }
+  }
+  return HopPrice{best->protocol, best->latency, best->bandwidth, Seconds(0)};
+}
+
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+// A regime of protocol p in `rs`, else the widest (for the class that does not gate).
+const ProtocolRegime& regime_or_widest(const std::vector<ProtocolRegime>& rs, Protocol p) {
+  const ProtocolRegime* r = find_regime(rs, p);
+  return r != nullptr ? *r : widest(rs);
+}
+
+}  // namespace
+
+GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
+                            Protocol p) {
+  const CollectiveTerms t = collective_terms(s, size, a, p);
+  if (!t.communicates) return {};
+  const GpuTimeParts never{Seconds(kInfinity), Seconds(kInfinity)};
+  if (!t.available) return never;
+  const bool across = t.bottleneck == LinkClass::inter_node;
+  if (a == Algorithm::p2p) {
+    // A lone message per rank: its own regimes (calibrated, or derived from the class's).
+    const std::vector<ProtocolRegime> rs =
+        message_regimes(across ? links.inter_p2p : links.intra_p2p, across ? links.inter : links.intra);
+    const ProtocolRegime* r = find_regime(rs, p);
+    if (r == nullptr) return never;
+    return {r->latency, t.wire / r->bandwidth};
+  }
+  const ProtocolRegime* r = find_regime(across ? links.inter : links.intra, p);
+  if (r == nullptr) return never;
+  const ProtocolRegime& intra = regime_or_widest(links.intra, p);
+  const ProtocolRegime& inter = regime_or_widest(links.inter, p);
+  const Seconds base = max(Seconds(0), r->base_latency + t.base_offset);
+  const Seconds level = inter.tree_latency.value_or(inter.latency);
+  const Seconds latency = intra.latency * t.intra_hops + inter.latency * t.inter_hops + level * t.tree_levels;
+  Seconds wire = t.wire / (r->bandwidth * t.lanes);
+  // The intra-node part of a collective spanning nodes gates only when the NICs together
+  // outrun one GPU's intra-node links (at the link's own rate: its widest regime).
+  if (across && s.gpus_per_node > 1) wire = max(wire, t.intra_wire / widest(links.intra).bandwidth);
+  const Seconds local = r->local_bandwidth ? size / *r->local_bandwidth : Seconds(0);
+  return {base + latency + local, wire / t.efficiency};
+}
+
+Seconds gpu_time(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) {
+  return gpu_time_parts(links, s, size, a, p).total();
+}
+
+Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) {
+  return max(links.host(s), gpu_time(links, s, size, a, p));
+}
+
+Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p) {
+  Seconds best(kInfinity);
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p}) best = std::min(best, gpu_time(links, s, size, a, p));
+  return max(links.host(s), best);
 }
 
 CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {
   const CollectiveTerms t = collective_terms(s, size);
-  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple, t.bottleneck};
-  for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
-    const Seconds time = price_collective(links, s, size, p);
-    if (time < best.time) best = {time, p, t.bottleneck};
-  }
+  CollectiveEstimate best{Seconds(kInfinity), Protocol::simple, t.bottleneck,
+                          s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
+  Seconds best_gpu(kInfinity);
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
+    for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
+      const Seconds g = gpu_time(links, s, size, a, p);
+      if (g < best_gpu) {
+        best_gpu = g;
+        best.protocol = p;
+        best.algorithm = a;
+      }
+    }
+  const Seconds host = links.host(s);
+  best.time = max(host, best_gpu);
+  best.host_bound = host > best_gpu;
   return best;
 }
 

@@ -1,12 +1,13 @@
-// What a hop and a collective cost: the one place where a link class's nominal figures
-// (the cluster's LinkSpec) meet its calibration (LinkCalibration: latency/bandwidth
-// overrides and NCCL protocol regimes). The closed form (model/analytic.cpp), the
-// simulator's network (sim/network.cpp, plan_transfer), the collective model behind
-// `xattn collective` (RingCollectiveModel) and the nccl-tests fit all price through it, so
-// that the engines agree on the same hop (docs/model.md §4, eq. 6; docs/calibration.md,
-// "Protocol regimes").
+// What a hop, a lone message and a collective cost: the one place where a link class's
+// nominal figures (the cluster's LinkSpec) meet its calibration (LinkCalibration:
+// latency/bandwidth overrides, NCCL protocol regimes, lone-message regimes). The closed
+// form (model/analytic.cpp), the simulator's network (sim/network.cpp, plan_transfer), the
+// collective model behind `xattn collective` (NcclCollectiveModel, and the simulator's
+// SimCollectiveModel for everything but its ring steps' bandwidth) and the nccl-tests fit
+// all price through it, so that the engines agree on the same hop (docs/model.md §4, eq. 6;
+// docs/calibration.md, "Protocol regimes" and "The collective model").
 //
-// The rule, in two steps:
+// The rule, in three steps:
 //  1. The link's figures: the nominal LinkSpec, replaced field by field by the
 //     calibration's `latency`/`bandwidth` (calibrated_link). This is what a link of the
 //     simulator's topology carries.
@@ -16,6 +17,10 @@
 //     (link_regimes). A hop of n bytes runs the regime with the smallest
 //     latency + n / bandwidth, as NCCL's tuner picks the protocol it predicts fastest
 //     (price_hop); a collective pays its regime's base latency once on top of its hops.
+//  3. A collective: every (algorithm, protocol) NCCL may run is priced from its terms
+//     (collective_terms, model/collective_model.hpp) and the regimes, and the fastest is
+//     the one NCCL's tuner picks; the call takes the larger of that and the host's launch
+//     work (price_collective).
 #pragma once
 
 #include <span>
@@ -55,13 +60,44 @@ struct HopPrice {
 // The same from the nominal figures: price_hop(calibrated_link(nominal, cal), cal.protocols, n).
 [[nodiscard]] HopPrice price_hop(const LinkSpec& nominal, const LinkCalibration& cal, Bytes n);
 
-// One collective on `links` (whose regimes come from link_regimes) under protocol p, as
-// NCCL_PROTO forcing it would run: the launch overhead, p's base latency of the
-// bottleneck class once, hops at p's latency and the wire at p's bandwidth
-// (docs/calibration.md, "The collective model"). Infinity where the bottleneck class has
-// no regime for p.
+// The regimes a lone point-to-point message may run (NCCL send/recv): the calibrated
+// lone-message regimes `p2p` when there are any; else derived from the collective regimes
+// of the class (LL and Simple, the protocols NCCL's send/recv uses): a message pays the
+// smallest base latency of the class (a kernel's fixed cost), one hop, and the local
+// traffic with the wire, latency = base_min + hop latency, 1/bandwidth = 1/bandwidth +
+// 1/local_bandwidth. Without calibrated regimes: the link itself, as price_hop.
+[[nodiscard]] std::vector<ProtocolRegime> message_regimes(std::span<const ProtocolRegime> p2p,
+                                                          std::span<const ProtocolRegime> collective);
+// One lone message of n bytes on a link class, from its nominal figures and calibration:
+// the fastest of message_regimes for n, its whole fixed cost in `latency`, base 0.
+[[nodiscard]] HopPrice price_message(const LinkSpec& nominal, const LinkCalibration& cal, Bytes n);
+
+// The GPUs' time of one collective on `links` under algorithm a and protocol p, as
+// NCCL_ALGO and NCCL_PROTO forcing them would run it: the base latency of the bottleneck
+// class's regime for p (the tree's offset by NCCL's), the hops and tree levels at their
+// regimes' latencies, the wire at the bandwidth of the bottleneck (the NICs of a node
+// together across nodes, unless one GPU's intra-node links are slower), divided by the
+// algorithm's efficiency, and the local traffic (docs/calibration.md, "The collective
+// model"). Infinity where NCCL does not run a on this shape or the class has no regime
+// for p; zero for one rank.
+[[nodiscard]] Seconds gpu_time(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
+                               Protocol p);
+// The same in its parts: what does not depend on the links' bandwidth (base latency, hops,
+// tree levels, local traffic) and the time on the wire. The simulator times the wire of a
+// ring on its network and takes the rest from here (sim/collective_sim.hpp).
+struct GpuTimeParts {
+  Seconds fixed;  // base latency, hop and tree-level latencies, local traffic
+  Seconds wire;   // bytes over the bottleneck's bandwidth, divided by the algorithm's efficiency
+  [[nodiscard]] Seconds total() const { return fixed + wire; }
+};
+[[nodiscard]] GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape& s, Bytes size,
+                                          Algorithm a, Protocol p);
+// The call: the larger of the host's launch work (links.host) and the GPUs' time.
+[[nodiscard]] Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
+                                       Protocol p);
+// Under protocol p (NCCL_PROTO), the algorithm NCCL would pick for it.
 [[nodiscard]] Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p);
-// The same with the protocol NCCL's tuner would pick: the fastest for this collective.
+// With the algorithm and protocol NCCL's tuner would pick: the smallest GPUs' time.
 [[nodiscard]] CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size);
 
 }  // namespace xattn

@@ -2,6 +2,7 @@
 #include "sim/collective_sim.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -18,33 +19,25 @@ namespace {
 // for a per-size table, and the ring model answers instead.
 constexpr double max_all_to_all_flows = 262144.0;
 
-// The link calibration of one class restricted to protocol p: p's regime when the class
-// has one, else (for the class that is not the bottleneck) its widest regime; a class
-// without regimes keeps its plain latency/bandwidth, which the ring model calls Simple.
-// The regimes are read as the ring model reads them (link_regimes: none wider than the
-// class's link).
-LinkCalibration restrict_to(const LinkSpec& nominal, const LinkCalibration& lc, Protocol p) {
-  if (lc.protocols.empty()) return lc;
-  LinkCalibration out = lc;
+// The link calibration of one class for protocol p on the network: no latency (the closed
+// form prices it) and one regime, the bandwidth cap. The bottleneck class runs p's regime;
+// the other class (and a bottleneck class without regimes) its widest, the link's own
+// rate, as price_collective reads them. The regimes are read as the closed form reads them
+// (link_regimes: none wider than the class's link).
+LinkCalibration wire_only(const LinkSpec& nominal, const LinkCalibration& lc, Protocol p, bool bottleneck) {
   const std::vector<ProtocolRegime> regimes = link_regimes(nominal, lc);
-  const ProtocolRegime* r = find_regime(regimes, p);
+  const ProtocolRegime* r = bottleneck ? find_regime(regimes, p) : nullptr;
   if (r == nullptr) r = &widest(regimes);
-  out.protocols = {*r};
+  LinkCalibration out;
+  ProtocolRegime w = *r;
+  w.latency = Seconds(0);
+  w.base_latency = Seconds(0);
+  out.protocols = {w};
   // The topology's links carry the regime's figures too, so that a link is never
   // narrower than the regime running on it.
-  out.latency = r->latency;
+  out.latency = Seconds(0);
   out.bandwidth = r->bandwidth;
   return out;
-}
-
-// Whether protocol p exists on link class `lc` (no regimes: Simple only).
-const ProtocolRegime* regime_or_null(const LinkCalibration& lc, Protocol p, ProtocolRegime& plain) {
-  if (lc.protocols.empty()) {
-    if (p != Protocol::simple) return nullptr;
-    plain = ProtocolRegime{Protocol::simple, Seconds(0), BytesPerSecond(0), Seconds(0)};
-    return &plain;
-  }
-  return find_regime(lc.protocols, p);
 }
 
 // Channel k's ring as global ranks (see the header): node j is entered at local GPU s_j
@@ -86,34 +79,29 @@ Seconds run_step(Network& net, const std::vector<Flow>& flows) {
 }  // namespace
 
 SimCollectiveModel::SimCollectiveModel(Cluster nominal, Calibration cal)
-    : nominal_(std::move(nominal)), cal_(std::move(cal)), ring_(CollectiveLinks::from(nominal_, cal_)) {}
+    : nominal_(std::move(nominal)), cal_(std::move(cal)), links_(CollectiveLinks::from(nominal_, cal_)) {}
 
 bool SimCollectiveModel::simulates(NcclCollective op) {
-  return op != NcclCollective::broadcast && op != NcclCollective::reduce;
+  return op != NcclCollective::broadcast && op != NcclCollective::reduce && op != NcclCollective::sendrecv;
 }
 
-Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
+Seconds SimCollectiveModel::gpu_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const {
+  const GpuTimeParts parts = gpu_time_parts(links_, s, size, a, p);
   const int n = s.gpus;
   const double dn = n;
   const double a2a_flows = dn * (dn - 1.0);
-  if (!simulates(s.op) || (s.op == NcclCollective::all_to_all && a2a_flows > max_all_to_all_flows))
-    return ring_.time_with(s, size, p);
-  const Seconds overhead = ring_.links().overhead(s.launch);
-  if (n <= 1) return overhead;
+  if (a != Algorithm::ring || !simulates(s.op) || n <= 1 || !std::isfinite(parts.total().value()) ||
+      (s.op == NcclCollective::all_to_all && a2a_flows > max_all_to_all_flows))
+    return parts.total();
 
   Cluster c = nominal_;
   c.gpus_per_node = std::min(s.gpus_per_node, n);
   c.nodes = s.nodes();
   c.nics_per_node = std::max(1, s.nics_per_node);
   const bool across = c.nodes > 1;
-  const LinkCalibration& bottleneck = across ? cal_.inter_node : cal_.intra_node;
-  ProtocolRegime plain;
-  const ProtocolRegime* r = regime_or_null(bottleneck, p, plain);
-  if (r == nullptr) return Seconds(std::numeric_limits<double>::infinity());
-
   Calibration cal = cal_;
-  cal.intra_node = restrict_to(nominal_.intra, cal_.intra_node, p);
-  cal.inter_node = restrict_to(nominal_.inter, cal_.inter_node, p);
+  cal.intra_node = wire_only(nominal_.intra, cal_.intra_node, p, !across);
+  cal.inter_node = wire_only(nominal_.inter, cal_.inter_node, p, across);
   auto net = make_network(NetworkModel::flow, Topology::from_cluster(c, cal), &cal);
 
   const int g = c.gpus_per_node;
@@ -133,28 +121,46 @@ Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Prot
       }
       break;
     }
-    case NcclCollective::sendrecv:
-      for (int i = 0; i < n; ++i) flows.push_back(Flow{i, (i + 1) % n, size.value()});
-      break;
     case NcclCollective::all_to_all:
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < n; ++j)
           if (i != j) flows.push_back(Flow{i, j, size.value() / dn});
       break;
+    case NcclCollective::sendrecv:
     case NcclCollective::broadcast:
     case NcclCollective::reduce: break;  // handled above
   }
   const Seconds step = run_step(*net, flows);
-  return overhead + r->base_latency + step * static_cast<double>(steps);
+  return parts.fixed + step * static_cast<double>(steps);
+}
+
+Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const {
+  return max(links_.host(s), gpu_time(s, size, a, p));
+}
+
+Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
+  Seconds best(std::numeric_limits<double>::infinity());
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p}) best = std::min(best, gpu_time(s, size, a, p));
+  return max(links_.host(s), best);
 }
 
 CollectiveEstimate SimCollectiveModel::estimate(const CollectiveShape& s, Bytes size) const {
-  const LinkClass bottleneck = s.nodes() > 1 ? LinkClass::inter_node : LinkClass::intra_node;
-  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple, bottleneck};
-  for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
-    const Seconds t = time_with(s, size, p);
-    if (t < best.time) best = {t, p, bottleneck};
-  }
+  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple,
+                          s.nodes() > 1 ? LinkClass::inter_node : LinkClass::intra_node,
+                          s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
+  Seconds best_gpu(std::numeric_limits<double>::infinity());
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
+    for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
+      const Seconds t = gpu_time(s, size, a, p);
+      if (t < best_gpu) {
+        best_gpu = t;
+        best.protocol = p;
+        best.algorithm = a;
+      }
+    }
+  const Seconds host = links_.host(s);
+  best.time = max(host, best_gpu);
+  best.host_bound = host > best_gpu;
   return best;
 }
 

@@ -1,10 +1,9 @@
 // NCCL collectives timed on the simulator's network model (issue 5, "Predict": `xattn
-// collective` "uses the simulator's network model for the cluster"). The decomposition is
-// the ring one of model/collective_model.hpp — all-reduce 2(n−1) ring steps, all-gather and
-// reduce-scatter n−1, sendrecv one message per rank, all-to-all every pair at once — but
-// each step's messages run as flows over the cluster's topology (sim/topology.hpp), so
-// routes, shared NICs, PCIe bridges and fat-tree uplinks cost what they cost instead of
-// what the closed form's lanes assume.
+// collective` "uses the simulator's network model for the cluster"). The ring's steps —
+// all-reduce 2(n−1), all-gather and reduce-scatter n−1, sendrecv one message per rank,
+// all-to-all every pair at once — run as flows over the cluster's topology
+// (sim/topology.hpp), so routes, shared NICs, PCIe bridges and fat-tree uplinks cost what
+// they cost instead of what the closed form's lanes assume.
 //
 // A ring spanning nodes runs as K channels (K = NICs per node), each entering node j at
 // local GPU s_j and leaving it from s_j − 1 towards the same local GPU of the next node —
@@ -14,10 +13,18 @@
 // the same routes, shifted by one rank, and starts when the previous step has finished on
 // every rank: the network is simulated for one step and the step time multiplied.
 //
-// Protocols: for each calibrated regime (LL, LL128, Simple) the step runs with that
-// regime's per-hop latency and bandwidth cap; the collective pays the launch overhead of
-// its launch mode and the regime's base latency once; the fastest regime is the one NCCL's
-// tuner would pick. Broadcast and reduce (pipelined chains) are left to the ring model.
+// What the network decides is the ring's time on the wire: each step's flows carry no
+// latency, each capped at the bandwidth of the protocol's regime on its class (the
+// bottleneck class's regime; the other class at its link's own rate, as in the closed
+// form). Everything else — base latency, the hops and tree levels a chunk crosses, the
+// local traffic, the host's launch work and NCCL's choice of algorithm and protocol — is
+// priced by model/link_cost.hpp, the same function the closed form uses (gpu_time_parts).
+//
+// Ring only: NCCL's tree (all-reduce across nodes), broadcast and reduce (pipelined chains)
+// and sendrecv's lone messages are left to the closed form; they are not laid on the
+// topology, so on a machine whose topology the closed form cannot see (PCIe bridges,
+// oversubscribed uplinks) their time is the closed form's. Where the tree is faster than the
+// simulated ring, the tree's closed-form time is the answer, as NCCL would run it.
 #pragma once
 
 #include "model/calibration.hpp"
@@ -32,15 +39,19 @@ class SimCollectiveModel final : public CollectiveModel {
   // per node are replaced by each shape's); `cal`: its calibration.
   SimCollectiveModel(Cluster nominal, Calibration cal);
   [[nodiscard]] CollectiveEstimate estimate(const CollectiveShape& s, Bytes size) const override;
-  // The time under one protocol (NCCL_PROTO forcing it); infinity when not calibrated.
+  // The call under one protocol (NCCL_PROTO forcing it; the fastest algorithm), and under one
+  // algorithm and protocol; infinity when not calibrated or not run by NCCL.
   [[nodiscard]] Seconds time_with(const CollectiveShape& s, Bytes size, Protocol p) const;
-  // Whether this model times `op` itself (false: it defers to the ring model).
+  [[nodiscard]] Seconds time_with(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
+  // Whether the network times `op`'s ring itself (false: the closed form answers).
   [[nodiscard]] static bool simulates(NcclCollective op);
 
  private:
+  // The GPUs' time of (a, p): the ring's wire from the network, the rest from link_cost.
+  [[nodiscard]] Seconds gpu_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
   Cluster nominal_;
   Calibration cal_;
-  RingCollectiveModel ring_;
+  CollectiveLinks links_;
 };
 
 }  // namespace xattn::sim

@@ -1,16 +1,25 @@
-// Fitting link parameters to nccl-tests logs (docs/calibration.md, "Fit").
+// Fitting the collective model's parameters to nccl-tests logs (docs/calibration.md,
+// "The fit").
 //
-// Unknowns, few and physical: per launch mode a fixed cost per collective call; per link
-// class (inside a node, across nodes) and NCCL protocol (LL, LL128, Simple) a latency per
-// ring hop and a bandwidth (per GPU inside a node, per NIC across nodes). Each measured
-// row is predicted by the ring model of collective_model.hpp; for a given assignment of
-// rows to protocols the model is linear in (overhead, latency, 1/bandwidth), solved by
-// non-negative least squares on relative error. The assignment is found like NCCL's
-// tuner picks a protocol — the fastest one — by alternating fit and reassignment from
-// several starting thresholds, keeping the best. Logs from one process driving all GPUs
-// and from MPI keep separate overheads (the launch mode is part of the calibration).
+// The model is NCCL's own tuning model (model/collective_model.hpp): per launch mode a host
+// cost per call and per GPU a process drives; per protocol (LL, LL128, Simple) a base
+// latency and the kernel's local traffic; per link class and protocol a latency per hop
+// and a bandwidth; per protocol the latency of a tree level across nodes; per protocol the
+// fixed cost of a lone send/recv. A call takes the larger of the host's work and the GPUs';
+// the GPUs run the (algorithm, protocol) with the smallest predicted time. For a given
+// assignment of rows to "host" or to an (algorithm, protocol) the model is linear in the
+// parameters, solved by non-negative least squares on relative error; the assignment is
+// found as NCCL's tuner picks — the fastest — by alternating fit and reassignment from
+// several starting thresholds, keeping the best.
+//
+// Every parameter has a physical prior (NCCL's own latency tables, the cluster's nominal
+// link figures, the GPU's memory bandwidth), added to the least squares as a weak pull, and
+// hop and tree-level latencies a floor (a quarter of NCCL's figure: never 0). The logs
+// decide where they can; where they cannot, the prior stands, and the report says which
+// (FitParameter): identified, prior, or at its floor, with a one-sigma uncertainty.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,9 +32,13 @@ namespace xattn {
 struct FitOptions {
   // NICs per node for multi-node logs; 0: one per GPU (as on Azure NDv4, DGX A100/H100).
   int nics_per_node = 0;
+  // Nominal figures the priors come from: the NIC against NVLink bandwidth, the HBM
+  // bandwidth, NVLink or PCIe inside a node (docs/calibration.md, "Priors").
+  Cluster cluster;
+  FitOptions();
 };
 
-// One measured row against the fitted model (out-of-place time, else in-place).
+// One measured row against the fitted model (the faster of out-of-place and in-place).
 struct FitRow {
   std::size_t log = 0;  // index into LinkFit::logs
   int line = 0;
@@ -37,6 +50,8 @@ struct FitRow {
   double measured_busbw_GBps = 0;
   double fitted_busbw_GBps = 0;
   Protocol protocol = Protocol::simple;
+  Algorithm algorithm = Algorithm::ring;
+  bool host_bound = false;
   double error = 0;  // (fitted - measured) / measured
 };
 
@@ -52,14 +67,35 @@ struct LogQuality {
   bool used = true;         // false for single-GPU logs (no communication to fit)
 };
 
+// Where a fitted figure comes from.
+enum class Identification {
+  identified,  // the logs decide it (posterior sigma under half the prior's)
+  prior,       // the logs say little or nothing: the prior stands
+  floor,       // the logs push it below its physical floor: held there
+};
+
+[[nodiscard]] std::string_view to_string(Identification i);
+
+// One parameter of the fit, in the unit it is written in.
+struct FitParameter {
+  std::string name;      // "intra_node ll latency_us", "launch per_gpu_us", ...
+  double value = 0;
+  double sigma = 0;      // one-sigma uncertainty (posterior; the prior's where not identified)
+  std::optional<double> prior;
+  std::optional<double> prior_sigma;
+  std::string prior_source;  // where the prior comes from
+  Identification how = Identification::prior;
+};
+
 struct LinkFit {
   Calibration calibration;       // links and launch overheads only
   std::vector<LogQuality> logs;  // in input order
   std::vector<FitRow> rows;      // every row of every used log
   double mape = 0;               // over all rows used
   double max_error = 0;
-  // Where the data disagree with a ring (tree, NVLS, ...), what could not be identified,
-  // and other things a reader of the calibration should know; one sentence each.
+  std::vector<FitParameter> parameters;  // the figures written, with how each was decided
+  // Which collectives had their own logs and which figures were derived from others, what
+  // the logs could not identify, where NCCL's tree ran; one sentence each.
   std::vector<std::string> notes;
 };
 

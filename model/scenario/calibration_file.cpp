@@ -69,23 +69,16 @@ void read_pair(Reader& r, const YAML::Node& node, const std::string& path, std::
   }
 }
 
-void read_link(Reader& r, const YAML::Node& node, const std::string& path, LinkCalibration& link) {
-  if (!node) return;
-  if (!node.IsMap()) {
-    r.problems.push_back({r.at(node), path, "expected a mapping with latency_us and/or bandwidth_GBps"});
-    return;
-  }
-  r.check_keys(node, path, {"latency_us", "bandwidth_GBps", "protocols"});
-  read_pair(r, node, path, link.latency, link.bandwidth);
-  YAML::Node protos = node["protocols"];
-  if (!protos) return;
-  const std::string ppath = path + ".protocols";
+// One map of protocol regimes (`protocols:` or `p2p:` of a link class). A later file
+// replaces the regimes it names and keeps the others. `collective`: the collective-only
+// keys (base, tree and local figures) are allowed.
+void read_regimes(Reader& r, const YAML::Node& protos, const std::string& ppath, std::vector<ProtocolRegime>& out,
+                  bool collective) {
   if (!protos.IsMap()) {
-    r.problems.push_back({r.at(protos), ppath, "expected a mapping of ll, ll128, simple to {latency_us, bandwidth_GBps, base_latency_us}"});
+    r.problems.push_back({r.at(protos), ppath, "expected a mapping of ll, ll128, simple to {latency_us, bandwidth_GBps, ...}"});
     return;
   }
   r.check_keys(protos, ppath, {"ll", "ll128", "simple"});
-  // A later file replaces the regimes it names and keeps the others.
   for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
     const std::string name(to_string(p));
     YAML::Node one = protos[name];
@@ -95,35 +88,65 @@ void read_link(Reader& r, const YAML::Node& node, const std::string& path, LinkC
       r.problems.push_back({r.at(one), rpath, "expected {latency_us, bandwidth_GBps}"});
       continue;
     }
-    r.check_keys(one, rpath, {"latency_us", "bandwidth_GBps", "base_latency_us"});
+    if (collective)
+      r.check_keys(one, rpath, {"latency_us", "bandwidth_GBps", "base_latency_us", "tree_latency_us", "local_bandwidth_GBps"});
+    else
+      r.check_keys(one, rpath, {"latency_us", "bandwidth_GBps"});
     std::optional<Seconds> lat;
     std::optional<BytesPerSecond> bw;
     read_pair(r, one, rpath, lat, bw);
-    Seconds base(0);
+    ProtocolRegime regime;
+    regime.protocol = p;
     if (auto v = r.get<double>(one, "base_latency_us", rpath + ".base_latency_us")) {
       if (*v < 0) r.problems.push_back({r.at(one["base_latency_us"]), rpath + ".base_latency_us", "must not be negative"});
-      else base = microseconds(*v);
+      else regime.base_latency = microseconds(*v);
+    }
+    if (auto v = r.get<double>(one, "tree_latency_us", rpath + ".tree_latency_us")) {
+      if (*v < 0) r.problems.push_back({r.at(one["tree_latency_us"]), rpath + ".tree_latency_us", "must not be negative"});
+      else regime.tree_latency = microseconds(*v);
+    }
+    if (auto v = r.get<double>(one, "local_bandwidth_GBps", rpath + ".local_bandwidth_GBps")) {
+      if (!(*v > 0))
+        r.problems.push_back({r.at(one["local_bandwidth_GBps"]), rpath + ".local_bandwidth_GBps", "must be positive"});
+      else regime.local_bandwidth = gigabytes_per_second(*v);
     }
     if (!one["latency_us"] || !one["bandwidth_GBps"]) {
       r.problems.push_back({r.at(one), rpath, "a protocol regime needs both latency_us and bandwidth_GBps"});
       continue;
     }
     if (!lat || !bw) continue;  // already reported
-    std::erase_if(link.protocols, [&](const ProtocolRegime& x) { return x.protocol == p; });
-    link.protocols.push_back({p, *lat, *bw, base});
+    regime.latency = *lat;
+    regime.bandwidth = *bw;
+    std::erase_if(out, [&](const ProtocolRegime& x) { return x.protocol == p; });
+    out.push_back(regime);
   }
-  std::sort(link.protocols.begin(), link.protocols.end(),
-            [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.protocol < b.protocol; });
+  std::sort(out.begin(), out.end(), [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.protocol < b.protocol; });
+}
+
+void read_link(Reader& r, const YAML::Node& node, const std::string& path, LinkCalibration& link) {
+  if (!node) return;
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path, "expected a mapping with latency_us and/or bandwidth_GBps"});
+    return;
+  }
+  r.check_keys(node, path, {"latency_us", "bandwidth_GBps", "protocols", "p2p"});
+  read_pair(r, node, path, link.latency, link.bandwidth);
+  if (YAML::Node protos = node["protocols"]) read_regimes(r, protos, path + ".protocols", link.protocols, true);
+  if (YAML::Node p2p = node["p2p"]) read_regimes(r, p2p, path + ".p2p", link.p2p, false);
 }
 
 void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
   if (!node) return;
   const std::string path = "links.launch_overhead_us";
   if (!node.IsMap()) {
-    r.problems.push_back({r.at(node), path, "expected a mapping with single_process and/or mpi"});
+    r.problems.push_back({r.at(node), path, "expected a mapping with single_process, mpi and/or per_gpu"});
     return;
   }
-  r.check_keys(node, path, {"single_process", "mpi"});
+  r.check_keys(node, path, {"single_process", "mpi", "per_gpu"});
+  if (auto v = r.get<double>(node, "per_gpu", path + ".per_gpu")) {
+    if (*v < 0) r.problems.push_back({r.at(node["per_gpu"]), path + ".per_gpu", "must not be negative"});
+    else launch.per_gpu = microseconds(*v);
+  }
   for (LaunchMode m : {LaunchMode::single_process, LaunchMode::mpi}) {
     const std::string name(to_string(m));
     if (auto v = r.get<double>(node, name.c_str(), path + "." + name)) {
@@ -248,25 +271,34 @@ namespace {
 
 // The `links:` part of a calibration file, when there is anything to write.
 void emit_links(YAML::Emitter& out, const Calibration& c) {
-  auto link = [&](const char* name, const LinkCalibration& l) {
-    if (!l.latency && !l.bandwidth && l.protocols.empty()) return;
-    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
-    if (l.latency) out << YAML::Key << "latency_us" << YAML::Value << to_microseconds(*l.latency);
-    if (l.bandwidth) out << YAML::Key << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*l.bandwidth);
-    if (!l.protocols.empty()) {
-      out << YAML::Key << "protocols" << YAML::Value << YAML::BeginMap;
-      for (const auto& p : l.protocols) {
-        out << YAML::Key << std::string(to_string(p.protocol)) << YAML::Value << YAML::Flow << YAML::BeginMap
-            << YAML::Key << "latency_us" << YAML::Value << to_microseconds(p.latency) << YAML::Key
-            << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(p.bandwidth) << YAML::Key
-            << "base_latency_us" << YAML::Value << to_microseconds(p.base_latency) << YAML::EndMap;
+  auto regimes = [&](const char* key, const std::vector<ProtocolRegime>& rs, bool collective) {
+    if (rs.empty()) return;
+    out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+    for (const auto& p : rs) {
+      out << YAML::Key << std::string(to_string(p.protocol)) << YAML::Value << YAML::Flow << YAML::BeginMap
+          << YAML::Key << "latency_us" << YAML::Value << to_microseconds(p.latency) << YAML::Key << "bandwidth_GBps"
+          << YAML::Value << to_gigabytes_per_second(p.bandwidth);
+      if (collective) {
+        out << YAML::Key << "base_latency_us" << YAML::Value << to_microseconds(p.base_latency);
+        if (p.tree_latency) out << YAML::Key << "tree_latency_us" << YAML::Value << to_microseconds(*p.tree_latency);
+        if (p.local_bandwidth)
+          out << YAML::Key << "local_bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*p.local_bandwidth);
       }
       out << YAML::EndMap;
     }
     out << YAML::EndMap;
   };
-  auto has = [](const LinkCalibration& l) { return l.latency || l.bandwidth || !l.protocols.empty(); };
-  const bool has_launch = c.launch.single_process || c.launch.mpi;
+  auto has = [](const LinkCalibration& l) { return l.latency || l.bandwidth || !l.protocols.empty() || !l.p2p.empty(); };
+  auto link = [&](const char* name, const LinkCalibration& l) {
+    if (!has(l)) return;
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    if (l.latency) out << YAML::Key << "latency_us" << YAML::Value << to_microseconds(*l.latency);
+    if (l.bandwidth) out << YAML::Key << "bandwidth_GBps" << YAML::Value << to_gigabytes_per_second(*l.bandwidth);
+    regimes("protocols", l.protocols, true);
+    regimes("p2p", l.p2p, false);
+    out << YAML::EndMap;
+  };
+  const bool has_launch = c.launch.single_process || c.launch.mpi || c.launch.per_gpu;
   if (has(c.intra_node) || has(c.inter_node) || has_launch) {
     out << YAML::Key << "links" << YAML::Value << YAML::BeginMap;
     if (has_launch) {
@@ -274,6 +306,7 @@ void emit_links(YAML::Emitter& out, const Calibration& c) {
       if (c.launch.single_process)
         out << YAML::Key << "single_process" << YAML::Value << to_microseconds(*c.launch.single_process);
       if (c.launch.mpi) out << YAML::Key << "mpi" << YAML::Value << to_microseconds(*c.launch.mpi);
+      if (c.launch.per_gpu) out << YAML::Key << "per_gpu" << YAML::Value << to_microseconds(*c.launch.per_gpu);
       out << YAML::EndMap;
     }
     link("intra_node", c.intra_node);

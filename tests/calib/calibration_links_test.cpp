@@ -63,6 +63,53 @@ TEST(CalibrationLinks, LaterFilesReplaceTheRegimesTheyNameAndKeepTheOthers) {
   EXPECT_EQ(links_calibration_to_yaml(c).find("compute"), std::string::npos);
 }
 
+TEST(CalibrationLinks, TreeLocalHostPerGpuAndLoneMessageFiguresRoundTrip) {
+  // The collective model's own figures: a tree level's latency and the local traffic per
+  // regime, the host's cost per GPU it drives, and lone-message (p2p) regimes.
+  calib_test::TempDir dir;
+  std::string a = dir.write("a.yaml", R"(links:
+  launch_overhead_us: {single_process: 1, per_gpu: 3.7}
+  inter_node:
+    protocols:
+      ll: {latency_us: 3, bandwidth_GBps: 0.5, base_latency_us: 8, tree_latency_us: 10, local_bandwidth_GBps: 400}
+    p2p:
+      simple: {latency_us: 9, bandwidth_GBps: 18}
+)");
+  Calibration c = load_calibration(a);
+  ASSERT_TRUE(c.launch.per_gpu);
+  EXPECT_DOUBLE_EQ(to_microseconds(*c.launch.per_gpu), 3.7);
+  const ProtocolRegime* ll = find(c.inter_node, Protocol::ll);
+  ASSERT_TRUE(ll && ll->tree_latency && ll->local_bandwidth);
+  EXPECT_DOUBLE_EQ(to_microseconds(*ll->tree_latency), 10);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*ll->local_bandwidth), 400);
+  ASSERT_EQ(c.inter_node.p2p.size(), 1u);
+  EXPECT_DOUBLE_EQ(to_microseconds(c.inter_node.p2p[0].latency), 9);
+  Calibration back = load_calibration(dir.write("back.yaml", links_calibration_to_yaml(c)));
+  EXPECT_NEAR(to_microseconds(*back.launch.per_gpu), 3.7, 1e-9);
+  EXPECT_NEAR(to_microseconds(*find(back.inter_node, Protocol::ll)->tree_latency), 10, 1e-9);
+  EXPECT_NEAR(to_gigabytes_per_second(*find(back.inter_node, Protocol::ll)->local_bandwidth), 400, 1e-9);
+  ASSERT_EQ(back.inter_node.p2p.size(), 1u);
+  EXPECT_NEAR(to_gigabytes_per_second(back.inter_node.p2p[0].bandwidth), 18, 1e-9);
+  // A lone message has no base, tree or local figure of its own: those keys are refused.
+  std::string bad = dir.write("bad.yaml", R"(links:
+  intra_node:
+    p2p:
+      ll: {latency_us: 3, bandwidth_GBps: 2, base_latency_us: 1}
+    protocols:
+      ll: {latency_us: 3, bandwidth_GBps: 2, tree_latency_us: -1, local_bandwidth_GBps: 0}
+)");
+  try {
+    (void)load_calibration(bad);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    std::string all;
+    for (const auto& pr : e.problems()) all += pr.str() + "\n";
+    EXPECT_NE(all.find("links.intra_node.p2p.ll.base_latency_us"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.intra_node.protocols.ll.tree_latency_us: must not be negative"), std::string::npos) << all;
+    EXPECT_NE(all.find("links.intra_node.protocols.ll.local_bandwidth_GBps: must be positive"), std::string::npos) << all;
+  }
+}
+
 TEST(CalibrationLinks, BadRegimesNameFileLineAndField) {
   calib_test::TempDir dir;
   std::string p = dir.write("bad.yaml", R"(links:
