@@ -24,10 +24,6 @@ namespace {
 
 using calib_test::fixture;
 
-ProtocolRegime regime(Protocol p, double latency_us, double bw_GBps, double base_us) {
-  return {p, microseconds(latency_us), gigabytes_per_second(bw_GBps), microseconds(base_us)};
-}
-
 // A log as nccl-tests would print it for the model `m` on this shape: sizes 8 B .. 1 GiB.
 NcclLog synthetic_log(const NcclCollectiveModel& m, NcclCollective op, int gpus, int per_node, LaunchMode launch) {
   NcclLog log;
@@ -215,7 +211,9 @@ TEST(LinkFit, ReproducesTheNdv4LogsWithinTheIssuesGoals) {
   for (const auto* link : {&c.intra_node, &c.inter_node})
     for (const auto& r : link->protocols) {
       EXPECT_GT(r.latency, Seconds(0));
-      if (r.tree_latency) EXPECT_GT(*r.tree_latency, Seconds(0));
+      if (r.tree_latency) {
+        EXPECT_GT(*r.tree_latency, Seconds(0));
+      }
     }
 }
 
@@ -242,7 +240,9 @@ TEST(LinkFit, HeldOutAcrossNodesFitOneNodePredictTwo) {
   EXPECT_LE(all, 0.20);
   // Every inter-node figure is a prior there, and says so.
   for (const auto& p : fit.parameters)
-    if (p.name.rfind("inter_node", 0) == 0) EXPECT_EQ(p.how, Identification::prior) << p.name;
+    if (p.name.rfind("inter_node", 0) == 0) {
+      EXPECT_EQ(p.how, Identification::prior) << p.name;
+    }
 }
 
 TEST(LinkFit, SaysWhatTheLogsIdentifiedAndWhatWasDerived) {
