@@ -66,8 +66,8 @@ struct Ctx {
   }
   // eq. 5a: folding partials into running accumulators, `bytes` being what a separate
   // pass moves (a merge, an accumulate): that pass, or fused into the kernel's epilogue.
-  Seconds accumulate(double bytes) const {
-    return accumulate_time(s.cluster.gpu, s.calibration.compute, Bytes(bytes));
+  Seconds accumulate(double bytes, AccumulateKind kind = AccumulateKind::add) const {
+    return accumulate_time(s.cluster.gpu, s.calibration.compute, Bytes(bytes), kind, s.accumulator_bytes());
   }
 
   // eq. 14: projections repeated by recomputation (Q from the text input; K, V from the
@@ -241,7 +241,7 @@ RingPlan ring_plan(const Ctx& c, const Ring& ring, MechanismKind kind, BlockPass
   // another; Ring's family adds dQ, dK and dV by one pass each.
   const bool kv_ring = kind != MechanismKind::lv_xattn && kind != MechanismKind::no_comm;
   const Seconds combine =
-      pass == BlockPass::fwd ? c.accumulate(merge_bytes)
+      pass == BlockPass::fwd ? c.accumulate(merge_bytes, AccumulateKind::merge)
       : kv_ring ? c.accumulate(dq_acc_bytes) + 2.0 * c.accumulate(dkv_acc_bytes / 2.0)
                 : c.accumulate(dq_acc_bytes) + c.accumulate(dkv_acc_bytes);
 

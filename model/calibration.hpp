@@ -42,10 +42,10 @@ enum class KernelFamily : std::uint8_t { flash_attention_2, flash_attention_3, c
 // How a ring step folds a block's partial result into its running accumulator (the (O,
 // LSE) merge of the forward, the dQ or dK, dV add of the backward; docs/model.md eq. 5):
 // a separate elementwise kernel (read the partial and the accumulator, write the
-// accumulator) as every published ring implementation does, or fused into the attention
-// kernel's epilogue (it reads the accumulator and writes the sum: one third of the bytes
-// and no launch of its own).
-enum class AccumulatePass : std::uint8_t { separate, fused };
+// accumulator), or fused into the attention kernel's epilogue (it reads the accumulator and
+// writes the sum: one third of the bytes and no launch of its own), or eager: unfused
+// PyTorch operations on an fp32 accumulator, as ring-flash-attention writes them.
+enum class AccumulatePass : std::uint8_t { separate, fused, eager };
 
 [[nodiscard]] std::string_view to_string(AccumulatePass a);
 [[nodiscard]] std::optional<AccumulatePass> parse_accumulate_pass(std::string_view s);

@@ -124,11 +124,19 @@ std::optional<KernelFamily> parse_kernel_family(std::string_view s) {
   return std::nullopt;
 }
 
-std::string_view to_string(AccumulatePass a) { return a == AccumulatePass::fused ? "fused" : "separate"; }
+std::string_view to_string(AccumulatePass a) {
+  switch (a) {
+    case AccumulatePass::separate: return "separate";
+    case AccumulatePass::fused: return "fused";
+    case AccumulatePass::eager: return "eager";
+  }
+  return "?";
+}
 
 std::optional<AccumulatePass> parse_accumulate_pass(std::string_view s) {
   if (s == "separate") return AccumulatePass::separate;
   if (s == "fused") return AccumulatePass::fused;
+  if (s == "eager") return AccumulatePass::eager;
   return std::nullopt;
 }
 
@@ -408,9 +416,25 @@ Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Byte
   return cal.elementwise_fixed() + bytes / (gpu.hbm * cal.hbm_efficiency());
 }
 
-Seconds accumulate_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes separate_bytes) {
-  if (cal.accumulate.value_or(AccumulatePass::separate) == AccumulatePass::fused)
-    return separate_bytes / 3.0 / (gpu.hbm * cal.hbm_efficiency());
+Seconds accumulate_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes separate_bytes, AccumulateKind kind,
+                        int accumulator_bytes) {
+  const BytesPerSecond hbm = gpu.hbm * cal.hbm_efficiency();
+  switch (cal.accumulate.value_or(AccumulatePass::separate)) {
+    case AccumulatePass::separate: return elementwise_time(gpu, cal, separate_bytes);
+    case AccumulatePass::fused: return separate_bytes / 3.0 / hbm;
+    case AccumulatePass::eager: {
+      // ring-flash-attention (utils.py, update_out_and_lse; zigzag_ring_flash_attn.py):
+      // the running O is fp32 and each operation is its own kernel — the partial cast to
+      // fp32 (read 2, write 4 bytes per element), two scaled products (read 4, write 4
+      // each), their sum (read 8, write 4): 34 bytes per element of O. A gradient add
+      // (dq += dq_buffer, fp32 += the kernel's 16-bit partial): read 4 and 2, write 4.
+      // Elements: eq. 5's bytes over three accumulator elements (the merge's per-row LSE
+      // term, 4 bytes against d·b_a, is left in: under 2% at d = 128).
+      const double elements = separate_bytes.value() / (3.0 * std::max(accumulator_bytes, 1));
+      const bool merge = kind == AccumulateKind::merge;
+      return cal.elementwise_fixed() * (merge ? 4.0 : 1.0) + Bytes(elements * (merge ? 34.0 : 10.0)) / hbm;
+    }
+  }
   return elementwise_time(gpu, cal, separate_bytes);
 }
 

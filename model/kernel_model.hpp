@@ -101,10 +101,14 @@ struct KernelCost {
 // HBM traffic.
 [[nodiscard]] Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes);
 
-// docs/model.md eq. 5a: folding a partial into a running accumulator, `separate_bytes`
-// being what a separate pass moves (read two, write one): that pass, or fused into the
-// kernel's epilogue one third of the bytes and no launch.
-[[nodiscard]] Seconds accumulate_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes separate_bytes);
+// docs/model.md eq. 5a: folding a partial into a running accumulator — a merge of (O, LSE)
+// or an add of a gradient — `separate_bytes` being what one separate pass moves (read two,
+// write one, eq. 5) with accumulators of `accumulator_bytes` per element: that pass; fused
+// into the kernel's epilogue, a third of the bytes and no launch; eager (unfused PyTorch
+// on an fp32 accumulator), 34 bytes per element for a merge in four kernels, 10 for an add.
+enum class AccumulateKind : std::uint8_t { merge, add };
+[[nodiscard]] Seconds accumulate_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes separate_bytes,
+                                      AccumulateKind kind, int accumulator_bytes);
 
 // FlashAttention's split-KV heuristic (flash_api.cpp and hopper/heuristics.h,
 // num_splits_heuristic): the fewest splits that reach 85% of the best wave efficiency,

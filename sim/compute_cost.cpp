@@ -10,8 +10,11 @@ namespace xattn::sim {
 Seconds ComputeCostModel::time(const ComputeOp& op, bool dq_adds, bool dkv_adds) const {
   const auto elementwise = [&](double bytes) { return elementwise_time(gpu, calibration, Bytes(bytes)); };
   // eq. 5a: folding a partial into an accumulator, as a separate pass or fused.
-  const auto accumulate = [&](double bytes) { return accumulate_time(gpu, calibration, Bytes(bytes)); };
-  if (op.kind == ComputeKind::merge || op.kind == ComputeKind::accumulate) return accumulate(op.touched.value());
+  const auto accumulate = [&](double bytes, AccumulateKind kind = AccumulateKind::add) {
+    return accumulate_time(gpu, calibration, Bytes(bytes), kind, accumulator_bytes);
+  };
+  if (op.kind == ComputeKind::merge) return accumulate(op.touched.value(), AccumulateKind::merge);
+  if (op.kind == ComputeKind::accumulate) return accumulate(op.touched.value());
   if (op.kind != ComputeKind::attention_forward && op.kind != ComputeKind::attention_backward)
     return elementwise(op.touched.value());
 

@@ -167,7 +167,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     }
     if (auto v = r.get<std::string>(comp, "accumulate", "compute.accumulate")) {
       if (auto a = parse_accumulate_pass(*v)) cc.accumulate = *a;
-      else r.problems.push_back({r.at(comp["accumulate"]), "compute.accumulate", fmt::format("'{}': must be separate or fused", *v)});
+      else r.problems.push_back({r.at(comp["accumulate"]), "compute.accumulate", fmt::format("'{}': must be separate, fused or eager", *v)});
     }
     for (auto [key, member] : {std::pair{"split_kv", &ComputeCalibration::split_kv},
                                std::pair{"gqa_packing", &ComputeCalibration::gqa_packing}})

@@ -188,14 +188,23 @@ TEST(KernelModel, BackwardPassesOfEachFamily) {
   EXPECT_DOUBLE_EQ(c.pass_bytes.value(), 0.0);
 }
 
-TEST(KernelModel, FusedAccumulatorsMoveAThirdAndLaunchNothing) {
+TEST(KernelModel, AccumulatorsSeparateFusedOrEager) {
   ComputeCalibration cal;
   cal.elementwise_overhead = microseconds(5);
-  const Bytes bytes(3e9);  // a separate pass: read the partial and the accumulator, write it
+  // A separate pass over 1e9 elements of a 2-byte accumulator: read the partial and the
+  // accumulator, write it: 6e9 bytes (eq. 5), one fixed cost.
+  const Bytes bytes(6e9);
   const double hbm = a100().hbm.value() * 0.8;
-  EXPECT_NEAR(accumulate_time(a100(), cal, bytes).value(), 5e-6 + 3e9 / hbm, 1e-15);
+  for (AccumulateKind k : {AccumulateKind::merge, AccumulateKind::add})
+    EXPECT_NEAR(accumulate_time(a100(), cal, bytes, k, 2).value(), 5e-6 + 6e9 / hbm, 1e-15);
+  // Fused into the kernel's epilogue: the extra read of the accumulator only, no launch.
   cal.accumulate = AccumulatePass::fused;
-  EXPECT_NEAR(accumulate_time(a100(), cal, bytes).value(), 1e9 / hbm, 1e-15);
+  EXPECT_NEAR(accumulate_time(a100(), cal, bytes, AccumulateKind::add, 2).value(), 2e9 / hbm, 1e-15);
+  // Eager PyTorch on an fp32 accumulator (ring-flash-attention): a merge 34 bytes per
+  // element in four kernels, an add 10 bytes in one.
+  cal.accumulate = AccumulatePass::eager;
+  EXPECT_NEAR(accumulate_time(a100(), cal, bytes, AccumulateKind::merge, 2).value(), 20e-6 + 34e9 / hbm, 1e-15);
+  EXPECT_NEAR(accumulate_time(a100(), cal, bytes, AccumulateKind::add, 2).value(), 5e-6 + 10e9 / hbm, 1e-15);
 }
 
 TEST(KernelModel, ATableOverridesEverythingButLaunchAndBytes) {
