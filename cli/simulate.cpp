@@ -1,6 +1,8 @@
 // `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
 // ARCHITECTURE.md contract) or CSV. Options are parsed here; the figures come from the
-// runner (sim/runner.hpp).
+// runner (sim/runner.hpp), the uncalibrated inputs and the sensitivity report from
+// model/sensitivity.hpp.
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <exception>
@@ -12,11 +14,13 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "cli/scenario_input.hpp"
+#include "model/sensitivity.hpp"
 #include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
 #include "model/scenario/scenario_file.hpp"
@@ -40,7 +44,68 @@ struct SimulateOptions {
   double jitter = 0.0;            // --jitter: compute times x U[1 - j, 1 + j]
   std::string straggler;          // --straggler RANK:FACTOR
   std::uint64_t seed = 1;         // --seed: of the jitter
+  bool sensitivity = false;       // --sensitivity: each input at ±20% (docs/model.md §15)
 };
+
+// docs/model.md §15, computed by model/sensitivity: every result names its inputs that are
+// uncalibrated defaults (JSON `uncalibrated`); --sensitivity adds each mechanism's time at
+// 0.8 and 1.2 times each input in play (JSON `sensitivity`).
+std::string add_model_inputs_json(const std::string& text, const Scenario& s, bool with_sensitivity,
+                                  const std::vector<Pass>& passes) {
+  auto doc = nlohmann::ordered_json::parse(text);
+  for (auto& r : doc["results"])
+    if (r.contains("pass")) {
+      const auto pass = parse_pass(r["pass"].get<std::string>());
+      if (pass) r["uncalibrated"] = uncalibrated_inputs(s, {*pass});
+    }
+  if (with_sensitivity) {
+    auto& rows = doc["sensitivity"] = nlohmann::ordered_json::array();
+    for (const SensitivityRow& row : sensitivity(s, passes))
+      rows.push_back({{"input", row.input}, {"change", row.change}, {"mechanism", row.mechanism},
+                      {"pass", std::string(to_string(row.pass))}, {"time_s_low", row.time_low.value()},
+                      {"time_s_high", row.time_high.value()}, {"ranking_changes", row.ranking_changes}});
+  }
+  return doc.dump(2) + "\n";
+}
+
+// The table's footnote, and with --sensitivity one row per input and pass: each
+// mechanism's time at 0.8x and 1.2x the input, and whether the ranking changes.
+std::string model_inputs_table(const Scenario& s, bool with_sensitivity, const std::vector<Pass>& passes) {
+  std::string out = "#\n# uncalibrated defaults (docs/model.md §15):";
+  std::size_t width = out.size() - 2;
+  const std::vector<std::string> names = uncalibrated_inputs(s, passes);
+  if (names.empty()) out += " none";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string item = " " + names[i] + (i + 1 < names.size() ? "," : "");
+    if (width + item.size() > 100) {
+      out += "\n#  ";
+      width = 3;
+    }
+    out += item;
+    width += item.size();
+  }
+  out += "\n";
+  if (!with_sensitivity) return out;
+  out += "#\n# sensitivity: each input at 0.8x / 1.2x its value, time in ms (docs/model.md §15)\n";
+  out += fmt::format("# {:<34} {:>7}", "input", "pass");
+  for (const Mechanism& m : s.mechanisms) out += fmt::format(" {:>19}", m.name());
+  out += "  ranking\n";
+  const std::vector<SensitivityRow> rows = sensitivity(s, passes);
+  for (std::size_t i = 0; i < rows.size();) {
+    const SensitivityRow& first = rows[i];
+    std::string line = fmt::format("  {:<34} {:>7}", first.input, to_string(first.pass));
+    for (const Mechanism& m : s.mechanisms) {
+      const auto it = std::find_if(rows.begin() + static_cast<std::ptrdiff_t>(i), rows.end(), [&](const SensitivityRow& r) {
+        return r.input == first.input && r.pass == first.pass && r.mechanism == m.name();
+      });
+      line += it == rows.end() ? fmt::format(" {:>19}", "-")
+                               : fmt::format(" {:>9.3f}/{:<9.3f}", it->time_low.value() * 1e3, it->time_high.value() * 1e3);
+    }
+    out += line + (first.ranking_changes ? "  changes\n" : "  same\n");
+    while (i < rows.size() && rows[i].input == first.input && rows[i].pass == first.pass) ++i;
+  }
+  return out;
+}
 
 // "0-7,1023" -> 0, 1, ..., 7, 1023. nullopt when malformed (empty items, a range whose
 // end is below its start, anything but digits).
@@ -208,9 +273,11 @@ int run_simulate(const SimulateOptions& o, Io& io) {
     }
 
   std::string text;
-  if (o.format == "json") text = render_json(scenario, spec, rows);
+  Scenario chosen = scenario;  // the mechanisms shown: what the sensitivity report compares
+  chosen.mechanisms = mechanisms;
+  if (o.format == "json") text = add_model_inputs_json(render_json(scenario, spec, rows), chosen, o.sensitivity, passes);
   else if (o.format == "csv") text = render_csv(rows);
-  else text = render_table(scenario, rows);
+  else text = render_table(scenario, rows) + model_inputs_table(chosen, o.sensitivity, passes);
 
   // The whole output is composed before anything is written: an error leaves nothing.
   if (o.out_path.empty()) {
@@ -269,6 +336,9 @@ void add_simulate(CLI::App& app, Commands& commands) {
   sub->add_option("-f,--format", o->format, "Output: table (default, for people), json (the documented contract), csv")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json", "csv"}));
+  sub->add_flag("--sensitivity", o->sensitivity,
+               "Also report, per input (each efficiency, bandwidth and latency in play), every mechanism's\n"
+               "closed-form time at 0.8x and 1.2x the input and whether their ranking changes (docs/model.md §15)");
   sub->add_option("-s,--set", o->overrides, set_option_help())->type_name("KEY=VALUE");
   sub->add_option("-o,--out", o->out_path, "Write the output to FILE (whole or not at all) instead of stdout")
       ->type_name("FILE");

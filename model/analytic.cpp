@@ -69,10 +69,13 @@ struct Ctx {
         peak(sc.cluster.gpu.peak(sc.shape.dtype)) {}
 
   // eq. 1-4: one attention block of `rows` x `cols` per head over `heads` query heads,
-  // `fraction` of its pairs allowed by the mask.
-  Seconds block(BlockPass pass, double heads, i64 rows, i64 cols, double fraction) const {
+  // `fraction` of its pairs allowed by the mask, computed by the kernel call(s) `call`
+  // says (model/kernel_model.hpp, the same function the simulator prices its ops with).
+  Seconds block(BlockPass pass, double heads, i64 rows, i64 cols, double fraction,
+                BlockCall call = BlockCall::whole) const {
     if (rows <= 0 || cols <= 0 || fraction <= 0) return Seconds(0);
-    const BlockDims dims{s.shape.batch, heads, heads * Hkv / H, s.shape.head_dim, rows, cols};
+    const BlockDims dims{s.shape.batch, heads,          heads * Hkv / H,  s.shape.head_dim, rows, cols,
+                         fraction * d(rows) * d(cols), s.shape.mask, call};
     return block_time(s.cluster.gpu, s.calibration.compute, s.shape.dtype, pass, dims,
                       block_flops(pass, heads, rows, cols, fraction));
   }
@@ -83,6 +86,11 @@ struct Ctx {
   Seconds elementwise(double bytes) const {
     return elementwise_time(s.cluster.gpu, s.calibration.compute, Bytes(bytes));
   }
+  // eq. 5a: folding partials into running accumulators, `bytes` being what a separate
+  // pass moves (a merge, an accumulate): that pass, or fused into the kernel's epilogue.
+  Seconds accumulate(double bytes, AccumulateKind kind = AccumulateKind::add) const {
+    return accumulate_time(s.cluster.gpu, s.calibration.compute, Bytes(bytes), kind, s.accumulator_bytes());
+  }
 
   // eq. 14: projections repeated by recomputation (Q from the text input; K, V from the
   // visual features), for `q_rows` queries and `kv_rows` keys on this rank.
@@ -92,7 +100,7 @@ struct Ctx {
                  2.0 * 2.0 * B * d(kv_rows) * d(m.visual_hidden) * kv_heads * D);
   }
   Seconds recompute(i64 q_rows, i64 kv_rows, double q_heads, double kv_heads) const {
-    return recompute_flops(q_rows, kv_rows, q_heads, kv_heads) / (peak * s.calibration.compute.gemm_efficiency);
+    return recompute_flops(q_rows, kv_rows, q_heads, kv_heads) / (peak * s.calibration.compute.gemm_fraction());
   }
 };
 
@@ -171,21 +179,26 @@ Ring full_ring(const Ctx& c) {
   return Ring{c.P, c.q, c.k, c.H, c.Hkv, slowest_hop(c, 1, 1, c.P)};
 }
 
-// Causal contiguous layout (eq. 9): round 0 is the diagonal block (half the pairs); every
-// later round has at least one rank with a full block, which gates the lock step. The
-// balanced layouts cost the same fraction every round (eq. 10, 11).
-struct CausalFractions {
-  double first;  // round 0
-  double rest;   // rounds 1..R-1
+// Causal layouts (eq. 9-11): which share of a block each round computes, and how. Round 0
+// is every rank's diagonal block: one call with the kernel's causal mask. Contiguous: in
+// every later round some rank holds a full block, which gates the lock step. Zigzag: every
+// later round half a block on every rank, run as one unmasked call of half the keys (keys
+// from an earlier rank) or half the query rows (a later one): the lock step waits for the
+// slower of the two. Striped: every round a causal call of n(n+1)/2 pairs on the busiest
+// rank.
+struct CausalRounds {
+  double first;               // round 0
+  double rest;                // rounds 1..R-1
+  bool zigzag_halves = false; // rounds 1..R-1 are zigzag half calls
 };
 
-CausalFractions causal_fractions(const Ctx& c, const Ring& ring, MechanismKind kind) {
+CausalRounds causal_rounds(const Ctx& c, const Ring& ring, MechanismKind kind, bool zigzag_calls) {
   if (c.s.shape.mask != Mask::causal) return {1.0, 1.0};
   // A diagonal block of n tokens has n(n+1)/2 allowed pairs of n² (the diagonal included).
   const double n = d(ring.q);
   const double diagonal = (n + 1.0) / (2.0 * n);
   switch (kind) {
-    case MechanismKind::ring_zigzag: return {diagonal, 0.5};
+    case MechanismKind::ring_zigzag: return {diagonal, 0.5, zigzag_calls};
     case MechanismKind::ring_stripe: return {diagonal, diagonal};
     default: return {diagonal, ring.R > 1 ? 1.0 : diagonal};
   }
@@ -218,14 +231,18 @@ void travelling_rounds(const Ring& ring, RingPlan& plan, Seconds blk0, Seconds b
   }
 }
 
-RingPlan ring_plan(const Ctx& c, const Ring& ring, MechanismKind kind, BlockPass pass) {
+// `zigzag_calls`: a zigzag ring's later rounds run as half calls (eq. 10); StarTrail's
+// sub-rings mix chunks and run whole blocks with the causal mask.
+RingPlan ring_plan(const Ctx& c, const Ring& ring, MechanismKind kind, BlockPass pass, bool zigzag_calls = true) {
   RingPlan plan;
   const double B = c.B, D = c.D, b = c.b, ba = c.ba;
   const double H = ring.heads, Hkv = ring.kv_heads;
   const double q = d(ring.q), k = d(ring.k);
-  CausalFractions frac = causal_fractions(c, ring, kind);
+  const CausalRounds frac = causal_rounds(c, ring, kind, zigzag_calls);
   Seconds blk0 = c.block(pass, H, ring.q, ring.k, frac.first);
-  Seconds blk = c.block(pass, H, ring.q, ring.k, frac.rest);
+  Seconds blk = frac.zigzag_halves ? max(c.block(pass, H, ring.q, ring.k, frac.rest, BlockCall::kv_first_half),
+                                         c.block(pass, H, ring.q, ring.k, frac.rest, BlockCall::q_second_half))
+                                   : c.block(pass, H, ring.q, ring.k, frac.rest);
   Flops f0 = c.block_flops(pass, H, ring.q, ring.k, frac.first);
   Flops f = c.block_flops(pass, H, ring.q, ring.k, frac.rest);
   if (pass == BlockPass::bwd && c.s.recompute && kind != MechanismKind::no_comm && kind != MechanismKind::usp) {
@@ -242,8 +259,13 @@ RingPlan ring_plan(const Ctx& c, const Ring& ring, MechanismKind kind, BlockPass
   // The per-round combine is the same for every ring-family mechanism: in the forward a
   // merge of (O, LSE); in the backward an accumulate of dQ and of dK, dV (one of them
   // travels, the other stays, depending on the mechanism).
+  // As the Schedule runs them: LV-XAttn and no-comm add dQ by one pass and dK, dV by
+  // another; Ring's family adds dQ, dK and dV by one pass each.
+  const bool kv_ring = kind != MechanismKind::lv_xattn && kind != MechanismKind::no_comm;
   const Seconds combine =
-      c.elementwise(pass == BlockPass::fwd ? merge_bytes : dq_acc_bytes + dkv_acc_bytes);
+      pass == BlockPass::fwd ? c.accumulate(merge_bytes, AccumulateKind::merge)
+      : kv_ring ? c.accumulate(dq_acc_bytes) + 2.0 * c.accumulate(dkv_acc_bytes / 2.0)
+                : c.accumulate(dq_acc_bytes) + c.accumulate(dkv_acc_bytes);
 
   switch (kind) {
     case MechanismKind::no_comm:
@@ -477,7 +499,7 @@ PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
     Seconds redis = redistribution(c, C, kv_block * b);
     // Causal StarTrail uses the zigzag layout: balanced, half a block per step.
     const MechanismKind layout = c.s.shape.mask == Mask::causal ? MechanismKind::ring_zigzag : MechanismKind::ring;
-    PassResult ring = run_plan(ring_plan(c, sub, layout, pass));
+    PassResult ring = run_plan(ring_plan(c, sub, layout, pass, false));
     Seconds rescale = c.elementwise(2.0 * B * C * q * H * D * ba);
     Seconds combine = ring_collective(C, team, B * C * q * H * 4.0) + rescale +
                       ring_collective(C, team, B * q * H * D * ba);
@@ -497,7 +519,7 @@ PassResult startrail_pass(const Ctx& c, int C, BlockPass pass) {
     RingPlan plan;
     Seconds blk = c.block(pass, H, sub.q, sub.k, c.s.shape.mask == Mask::causal ? 0.5 : 1.0);
     Flops f = c.block_flops(pass, H, sub.q, sub.k, c.s.shape.mask == Mask::causal ? 0.5 : 1.0);
-    Seconds acc = c.elementwise(3.0 * B * d(sub.q) * H * D * ba + 3.0 * 2.0 * B * d(sub.k) * Hkv * D * ba);
+    Seconds acc = c.accumulate(3.0 * B * d(sub.q) * H * D * ba) + c.accumulate(3.0 * 2.0 * B * d(sub.k) * Hkv * D * ba);
     travelling_rounds(sub, plan, blk, blk, f, f, acc, B * d(sub.q) * H * (2.0 * D * b + 8.0), B * d(sub.q) * H * D * ba);
     PassResult ring = run_plan(plan);
     Seconds scatter = ring_collective(C, team, B * q * H * D * ba) + redistribution(c, C, kv_block * ba) +
@@ -653,25 +675,6 @@ bool ring_family(MechanismKind k) {
 }
 
 }  // namespace
-
-Seconds block_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, BlockPass pass,
-                   const BlockDims& dims, Flops flops) {
-  if (dims.rows <= 0 || dims.cols <= 0 || flops.value() <= 0) return Seconds(0);
-  const double e = cal.efficiency(pass, dims.head_dim, dims.rows, dims.cols);
-  // eq. 4b: bytes a block moves. The forward reads Q, K, V and writes O, LSE; the
-  // backward also reads O, dO, LSE and writes dQ (fp32 accumulation), dK and dV.
-  const double B = d(dims.batch), D = d(dims.head_dim), b = bytes_per_element(dtype);
-  const double q_side = B * dims.heads * d(dims.rows) * (D * b);
-  const double kv_side = 2.0 * B * dims.kv_heads * d(dims.cols) * D * b;
-  const double bytes = pass == BlockPass::fwd
-                           ? 2.0 * q_side + kv_side + B * dims.heads * d(dims.rows) * 4.0
-                           : 3.0 * q_side + 2.0 * kv_side + B * dims.heads * d(dims.rows) * (4.0 + 4.0 * D);
-  return max(flops / (gpu.peak(dtype) * e), elementwise_time(gpu, cal, Bytes(bytes))) + cal.launch_overhead;
-}
-
-Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes) {
-  return cal.elementwise_overhead + bytes / (gpu.hbm * cal.memory_efficiency);
-}
 
 std::vector<RoundGroup> round_groups(const Scenario& s, const Mechanism& m, Pass pass) {
   std::vector<RoundGroup> out;

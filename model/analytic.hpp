@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/kernel_model.hpp"  // block_time, elementwise_time: the cost of each compute op
 #include "model/mechanism.hpp"
 #include "model/scenario.hpp"
 #include "model/core/units.hpp"
@@ -48,25 +49,6 @@ struct Estimate {
   MemoryBreakdown memory;
   bool fits = true;          // memory.total() <= GPU memory - reserved
 };
-
-// The shape of one attention block as the time formulas need it: `rows` query rows
-// against `cols` key rows per head, for `heads` query heads and `kv_heads` key/value heads.
-struct BlockDims {
-  std::int64_t batch = 1;
-  double heads = 0, kv_heads = 0;
-  std::int64_t head_dim = 0;
-  std::int64_t rows = 0, cols = 0;
-};
-
-// docs/model.md eq. 3-4b: one attention block doing `flops` FLOPs: the larger of those
-// FLOPs at the calibrated efficiency and its HBM traffic, plus the launch overhead. The
-// closed form and the event simulator both charge blocks with it.
-[[nodiscard]] Seconds block_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, BlockPass pass,
-                                 const BlockDims& dims, Flops flops);
-
-// docs/model.md eq. 5: an elementwise pass (merge, rescale, accumulate) over `bytes` of
-// HBM traffic.
-[[nodiscard]] Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes);
 
 // One mechanism, one pass. Never throws for a mechanism that cannot run: it returns
 // feasible = false with the reason.

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "model/kernel_model.hpp"
 #include "model/link_cost.hpp"
 
 namespace xattn {
@@ -49,6 +50,11 @@ double interpolate(const std::vector<const EfficiencyPoint*>& pts, std::int64_t 
 
 }  // namespace
 
+bool ComputeCalibration::table_covers(BlockPass pass, std::int64_t head_dim) const {
+  return std::any_of(table.begin(), table.end(),
+                     [&](const EfficiencyPoint& p) { return p.pass == pass && p.head_dim == head_dim; });
+}
+
 double ComputeCalibration::efficiency(BlockPass pass, std::int64_t head_dim, std::int64_t q_rows,
                                       std::int64_t kv_rows) const {
   if (q_rows <= 0 || kv_rows <= 0) return 1.0;  // an empty block does no work
@@ -58,14 +64,11 @@ double ComputeCalibration::efficiency(BlockPass pass, std::int64_t head_dim, std
       if (p.pass == pass && p.head_dim == head_dim) pts.push_back(&p);
     if (!pts.empty()) return interpolate(pts, q_rows, kv_rows);
   }
-  // docs/model.md, eq. 3. Head dims other than 64 and 128 take the nearer figure.
-  bool small = head_dim <= 96;
-  double e_max = pass == BlockPass::fwd ? (small ? fwd_max_d64 : fwd_max_d128)
-                                        : (small ? bwd_max_d64 : bwd_max_d128);
-  std::int64_t tile = pass == BlockPass::fwd ? fwd_tile_rows : bwd_tile_rows;
-  double tile_use = static_cast<double>(q_rows) / static_cast<double>(ceil_div(q_rows, tile) * tile);
-  double kv = static_cast<double>(kv_rows);
-  return e_max * tile_use * kv / (kv + kv_half);
+  // docs/model.md eq. 3 for one dense call of one head on a GPU of unknown size (an
+  // Ampere part, no SM count: no occupancy, no split-KV): e_max · fill · amortization.
+  const BlockDims one{1, 1.0, 1.0, head_dim, q_rows, kv_rows};
+  const Flops some(1.0);
+  return kernel_cost(GpuSpec{}, *this, DType::fp16, pass, one, some).efficiency;
 }
 
 LinkSpec Calibration::link(const Cluster& cluster, LinkClass c) const {

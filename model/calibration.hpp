@@ -1,7 +1,7 @@
-// Calibration: how fast this hardware really is. Compute efficiency (achieved fraction of
-// peak for one attention block, by pass, head dim and block shape) and alpha-beta per link
-// class. Defaults come from published FlashAttention-2 figures (docs/model.md, §3); a
-// measured table (from `xattn calibrate gpu`) or fitted links (`xattn calibrate
+// Calibration: how fast this hardware really is. Compute (the attention kernel family and
+// its figures, elementwise passes) and alpha-beta per link class. Defaults come from
+// published kernel measurements (docs/model.md §3, model/kernel_model.hpp); a calibration
+// file, a measured table (from `xattn calibrate gpu`) or fitted links (`xattn calibrate
 // nccl-tests`) replace them.
 #pragma once
 
@@ -30,19 +30,46 @@ struct EfficiencyPoint {
   double efficiency = 0.0;
 };
 
+// Which family of attention kernels runs the blocks (docs/model.md §3): each has its own
+// tiles, peak efficiencies, split-KV and GQA rules and its own extra passes. By default
+// FlashAttention-2 on Ampere GPUs (A100, A30) and FlashAttention-3 on Hopper (H100, H200):
+// the kernels people run there (model/kernel_model.hpp cites the figures of each).
+enum class KernelFamily : std::uint8_t { flash_attention_2, flash_attention_3, cudnn };
+
+[[nodiscard]] std::string_view to_string(KernelFamily f);
+[[nodiscard]] std::optional<KernelFamily> parse_kernel_family(std::string_view s);
+
+// How a ring step folds a block's partial result into its running accumulator (the (O,
+// LSE) merge of the forward, the dQ or dK, dV add of the backward; docs/model.md eq. 5):
+// a separate elementwise kernel (read the partial and the accumulator, write the
+// accumulator), or fused into the attention kernel's epilogue (it reads the accumulator and
+// writes the sum: one third of the bytes and no launch of its own), or eager: unfused
+// PyTorch operations on an fp32 accumulator, as ring-flash-attention writes them.
+enum class AccumulatePass : std::uint8_t { separate, fused, eager };
+
+[[nodiscard]] std::string_view to_string(AccumulatePass a);
+[[nodiscard]] std::optional<AccumulatePass> parse_accumulate_pass(std::string_view s);
+
+// Compute calibration. Every optional field left unset takes the kernel family's default
+// for the GPU (model/kernel_model.hpp, docs/model.md §3): a calibration file sets only the
+// fields it names, and the unset ones are what a result reports as `uncalibrated`.
 struct ComputeCalibration {
-  // Parametric model (docs/model.md, eq. 3): e = e_max(pass, d) * tile(q_rows) * kv/(kv + kv_half).
-  double fwd_max_d64 = 0.60;
-  double fwd_max_d128 = 0.72;
-  double bwd_max_d64 = 0.50;
-  double bwd_max_d128 = 0.60;
-  std::int64_t fwd_tile_rows = 128;  // query rows per thread block, forward
-  std::int64_t bwd_tile_rows = 64;   // query rows per thread block, backward
-  double kv_half = 128.0;            // KV rows at which the block reaches half its e_max
-  Seconds launch_overhead = microseconds(4);  // per attention-block kernel
-  double memory_efficiency = 0.8;    // elementwise merge/accumulate: fraction of HBM peak
-  Seconds elementwise_overhead;      // elementwise merge/accumulate: fixed cost per kernel (default 0)
-  double gemm_efficiency = 0.75;     // projections repeated by recomputation
+  std::optional<KernelFamily> kernel;      // default: by GPU (default_kernel_family)
+  // Peak fraction of the main kernel by pass and head dimension (d <= 96: the d64 figure).
+  std::optional<double> fwd_max_d64, fwd_max_d128, bwd_max_d64, bwd_max_d128;
+  // Tile of one thread block: query rows x key columns, forward and backward; when set,
+  // for every head dimension and mask.
+  std::optional<std::int64_t> fwd_tile_rows, fwd_tile_cols, bwd_tile_rows, bwd_tile_cols;
+  // Length of a thread block's main loop (key columns in the forward, query rows in the
+  // backward) at which its prologue and epilogue halve its efficiency (eq. 3e).
+  std::optional<double> kv_half, q_half;
+  std::optional<bool> split_kv;            // split the keys of short query blocks (eq. 3b)
+  std::optional<bool> gqa_packing;         // pack a KV head's query heads into one tile (eq. 3a)
+  std::optional<AccumulatePass> accumulate;
+  std::optional<Seconds> launch_overhead;  // per kernel launch (and the stream wait before it)
+  std::optional<double> memory_efficiency;      // elementwise passes: fraction of HBM peak (0.8)
+  std::optional<Seconds> elementwise_overhead;  // elementwise passes: fixed cost per kernel (0)
+  std::optional<double> gemm_efficiency;        // projections repeated by recomputation (0.75)
   // Compute slowed by communication on the same GPU (the event simulator, docs/model.md
   // §9): while a rank has a transfer or collective in flight, its compute runs (1 + this)
   // times slower — NCCL's kernels take SMs and HBM bandwidth from it. 0 (default): none.
@@ -52,7 +79,20 @@ struct ComputeCalibration {
   // Points for one (pass, head_dim) must form a full grid over q_rows x kv_rows.
   std::vector<EfficiencyPoint> table;
 
-  // Achieved fraction of peak, in (0, 1].
+  // The defaults of the fields above that are not the kernel family's (docs/model.md §3).
+  static constexpr double kMemoryEfficiency = 0.8;  // streaming kernels reach ~80% of HBM peak
+  static constexpr double kGemmEfficiency = 0.75;
+  [[nodiscard]] double hbm_efficiency() const { return memory_efficiency.value_or(kMemoryEfficiency); }
+  [[nodiscard]] Seconds elementwise_fixed() const { return elementwise_overhead.value_or(Seconds(0)); }
+  [[nodiscard]] double gemm_fraction() const { return gemm_efficiency.value_or(kGemmEfficiency); }
+
+  // Whether the measured table covers this pass and head dimension.
+  [[nodiscard]] bool table_covers(BlockPass pass, std::int64_t head_dim) const;
+
+  // Achieved fraction of peak of one dense block of q_rows x kv_rows per head, in (0, 1]:
+  // the table where it covers the block, else the parametric model of eq. 3 without a GPU
+  // (no occupancy, no split-KV: model/kernel_model.hpp has the whole call), with the
+  // family's defaults on an Ampere GPU where a field is unset.
   [[nodiscard]] double efficiency(BlockPass pass, std::int64_t head_dim, std::int64_t q_rows,
                                   std::int64_t kv_rows) const;
 };

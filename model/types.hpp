@@ -30,6 +30,13 @@ enum class Mask { dense, causal, media_local };
 [[nodiscard]] std::string_view to_string(Mask m);
 [[nodiscard]] std::optional<Mask> parse_mask(std::string_view s);
 
+// Which part of an attention block one kernel call computes (docs/model.md eq. 3c): the
+// whole block with its mask (dense, or the kernel's causal mask), or, for a zigzag ring
+// step, the allowed half as one unmasked call — all query rows against the first half of
+// the keys when the keys come from an earlier rank, the second half of the query rows
+// against all keys when they come from a later one (ring-flash-attention's zigzag).
+enum class BlockCall : std::uint8_t { whole, kv_first_half, q_second_half };
+
 // One attention layer as the mechanisms see it (MECHANISMS.md notation).
 struct AttentionShape {
   std::int64_t batch = 1;     // B

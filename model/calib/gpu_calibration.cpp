@@ -148,7 +148,7 @@ GpuCalibration calibration_from_timings(const GpuTimings& t) {
   std::map<std::pair<int, std::int64_t>, std::set<std::pair<std::int64_t, std::int64_t>>> cells;
   for (const auto& b : t.blocks) {
     const Flops f = builder_flops(b, t.dtype);
-    const double compute_s = b.time.value() - cc.launch_overhead.value();
+    const double compute_s = b.time.value() - cc.launch_overhead->value();
     double e = f.value() / (compute_s * t.gpu.peak(t.dtype).value());
     if (e > 1.0) {
       out.notes.push_back(fmt::format("{} block {}x{} d={} ran above the datasheet peak ({:.2f}); efficiency capped at 1",
@@ -163,7 +163,7 @@ GpuCalibration calibration_from_timings(const GpuTimings& t) {
   // FLOPs, sets it: then the measured time is not reproduced).
   for (auto& row : out.blocks) {
     row.simulated = block_time(t.gpu, cc, t.dtype, row.timing.pass, dims_of(row.timing), row.flops);
-    const Seconds compute_term = row.flops / (t.gpu.peak(t.dtype) * row.efficiency) + cc.launch_overhead;
+    const Seconds compute_term = row.flops / (t.gpu.peak(t.dtype) * row.efficiency) + *cc.launch_overhead;
     row.memory_bound = row.simulated.value() > compute_term.value() * (1 + 1e-9);
     if (row.memory_bound)
       out.notes.push_back(fmt::format("{} block {}x{} d={} is charged by its HBM traffic, not its FLOPs: the simulator "
@@ -192,7 +192,7 @@ std::string gpu_calibration_yaml(const GpuTimings& t, const GpuCalibration& c) {
   if (!c.elementwise.empty())
     head += fmt::format("# elementwise kernels: {:.2f} us per launch (elementwise_overhead_us) + bytes / (HBM x "
                         "memory_efficiency)\n",
-                        c.calibration.compute.elementwise_overhead.value() * 1e6);
+                        c.calibration.compute.elementwise_fixed().value() * 1e6);
   if (!c.link.empty()) head += "# links.intra_node: " + t.link_description + "\n";
   for (const auto& n : c.notes) head += "# note: " + n + "\n";
   return head + calibration_to_yaml(c.calibration);
@@ -203,7 +203,7 @@ std::string gpu_calibration_table(const GpuTimings& t, const GpuCalibration& c) 
   auto out = std::back_inserter(b);
   fmt::format_to(out, "# xattn calibrate gpu: {} ({}), peak {:.0f} TFLOP/s ({} preset)\n", t.device, to_string(t.dtype),
                  t.gpu.peak(t.dtype).value() * 1e-12, t.gpu.name);
-  fmt::format_to(out, "# attention blocks: launch overhead {:.2f} us\n", c.calibration.compute.launch_overhead.value() * 1e6);
+  fmt::format_to(out, "# attention blocks: launch overhead {:.2f} us\n", c.calibration.compute.launch_overhead.value_or(Seconds(0)).value() * 1e6);
   fmt::format_to(out, "# {:>4} {:>4} {:>6} {:>7} {:>7} {:>12} {:>10} {:>10} {:>6} {:>7}\n", "pass", "d", "heads", "q_rows",
                  "kv_rows", "FLOPs", "measured", "simulated", "eff", "error");
   fmt::format_to(out, "# {:>4} {:>4} {:>6} {:>7} {:>7} {:>12} {:>10} {:>10} {:>6} {:>7}\n", "", "", "", "(rows)", "(rows)",
@@ -215,7 +215,7 @@ std::string gpu_calibration_table(const GpuTimings& t, const GpuCalibration& c) 
                    100.0 * (r.simulated.value() / r.timing.time.value() - 1.0));
   if (!c.elementwise.empty()) {
     fmt::format_to(out, "# elementwise: memory efficiency {:.3f}, fixed cost per launch {:.2f} us\n",
-                   c.calibration.compute.memory_efficiency, c.calibration.compute.elementwise_overhead.value() * 1e6);
+                   c.calibration.compute.hbm_efficiency(), c.calibration.compute.elementwise_fixed().value() * 1e6);
     fmt::format_to(out, "# {:>12} {:>12} {:>10} {:>10} {:>7}\n", "kernel", "size", "measured", "simulated", "error");
     fmt::format_to(out, "# {:>12} {:>12} {:>10} {:>10} {:>7}\n", "", "(B)", "(us)", "(us)", "(%)");
     for (const auto& r : c.elementwise)

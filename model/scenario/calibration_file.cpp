@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/core/error.hpp"
+#include "model/kernel_model.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/calibration_file.hpp"
 
@@ -48,7 +49,7 @@ struct Reader {
     }
   }
 
-  void fraction(const YAML::Node& map, const char* key, const std::string& path, double& out) {
+  void fraction(const YAML::Node& map, const char* key, const std::string& path, std::optional<double>& out) {
     if (auto v = get<double>(map, key, path + "." + key)) {
       if (!(*v > 0 && *v <= 1)) problems.push_back({at(map[key]), path + "." + key, "must be in (0, 1]"});
       else out = *v;
@@ -176,8 +177,24 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
   if (YAML::Node comp = root["compute"]) {
     auto& cc = next.compute;
     r.check_keys(comp, "compute",
-                 {"fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows", "bwd_tile_rows",
-                  "kv_half", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency", "comm_interference", "table"});
+                 {"kernel", "fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows",
+                  "fwd_tile_cols", "bwd_tile_rows", "bwd_tile_cols", "kv_half", "q_half", "split_kv", "gqa_packing",
+                  "accumulate", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency",
+                  "comm_interference", "table"});
+    // docs/model.md §3: the kernel family and how a ring step folds its partials.
+    if (auto v = r.get<std::string>(comp, "kernel", "compute.kernel")) {
+      if (auto f = parse_kernel_family(*v)) cc.kernel = *f;
+      else
+        r.problems.push_back({r.at(comp["kernel"]), "compute.kernel",
+                              fmt::format("unknown kernel family '{}'; known: flash-attention-2, flash-attention-3, cudnn", *v)});
+    }
+    if (auto v = r.get<std::string>(comp, "accumulate", "compute.accumulate")) {
+      if (auto a = parse_accumulate_pass(*v)) cc.accumulate = *a;
+      else r.problems.push_back({r.at(comp["accumulate"]), "compute.accumulate", fmt::format("'{}': must be separate, fused or eager", *v)});
+    }
+    for (auto [key, member] : {std::pair{"split_kv", &ComputeCalibration::split_kv},
+                               std::pair{"gqa_packing", &ComputeCalibration::gqa_packing}})
+      if (auto v = r.get<bool>(comp, key, std::string("compute.") + key)) cc.*member = *v;
     r.fraction(comp, "fwd_max_d64", "compute", cc.fwd_max_d64);
     r.fraction(comp, "fwd_max_d128", "compute", cc.fwd_max_d128);
     r.fraction(comp, "bwd_max_d64", "compute", cc.bwd_max_d64);
@@ -185,15 +202,20 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     r.fraction(comp, "memory_efficiency", "compute", cc.memory_efficiency);
     r.fraction(comp, "gemm_efficiency", "compute", cc.gemm_efficiency);
     for (auto [key, member] : {std::pair{"fwd_tile_rows", &ComputeCalibration::fwd_tile_rows},
-                               std::pair{"bwd_tile_rows", &ComputeCalibration::bwd_tile_rows}}) {
+                               std::pair{"fwd_tile_cols", &ComputeCalibration::fwd_tile_cols},
+                               std::pair{"bwd_tile_rows", &ComputeCalibration::bwd_tile_rows},
+                               std::pair{"bwd_tile_cols", &ComputeCalibration::bwd_tile_cols}}) {
       if (auto v = r.get<std::int64_t>(comp, key, std::string("compute.") + key)) {
         if (*v <= 0) r.problems.push_back({r.at(comp[key]), std::string("compute.") + key, "must be positive"});
         else cc.*member = *v;
       }
     }
-    if (auto v = r.get<double>(comp, "kv_half", "compute.kv_half")) {
-      if (*v < 0) r.problems.push_back({r.at(comp["kv_half"]), "compute.kv_half", "must not be negative"});
-      else cc.kv_half = *v;
+    for (auto [key, member] : {std::pair{"kv_half", &ComputeCalibration::kv_half},
+                               std::pair{"q_half", &ComputeCalibration::q_half}}) {
+      if (auto v = r.get<double>(comp, key, std::string("compute.") + key)) {
+        if (!(*v >= 0)) r.problems.push_back({r.at(comp[key]), std::string("compute.") + key, "must not be negative"});
+        else cc.*member = *v;
+      }
     }
     if (auto v = r.get<double>(comp, "elementwise_overhead_us", "compute.elementwise_overhead_us")) {
       if (!(*v >= 0))
@@ -322,17 +344,30 @@ std::string calibration_to_yaml(const Calibration& c) {
   const auto& cc = c.compute;
   out << YAML::BeginMap;
   out << YAML::Key << "compute" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "fwd_max_d64" << YAML::Value << cc.fwd_max_d64;
-  out << YAML::Key << "fwd_max_d128" << YAML::Value << cc.fwd_max_d128;
-  out << YAML::Key << "bwd_max_d64" << YAML::Value << cc.bwd_max_d64;
-  out << YAML::Key << "bwd_max_d128" << YAML::Value << cc.bwd_max_d128;
-  out << YAML::Key << "fwd_tile_rows" << YAML::Value << cc.fwd_tile_rows;
-  out << YAML::Key << "bwd_tile_rows" << YAML::Value << cc.bwd_tile_rows;
-  out << YAML::Key << "kv_half" << YAML::Value << cc.kv_half;
-  out << YAML::Key << "launch_overhead_us" << YAML::Value << to_microseconds(cc.launch_overhead);
-  out << YAML::Key << "memory_efficiency" << YAML::Value << cc.memory_efficiency;
-  out << YAML::Key << "elementwise_overhead_us" << YAML::Value << to_microseconds(cc.elementwise_overhead);
-  out << YAML::Key << "gemm_efficiency" << YAML::Value << cc.gemm_efficiency;
+  // Only the fields set: an unset one takes the kernel family's default for the GPU when
+  // the file is read back (docs/model.md §3), and stays reported as uncalibrated.
+  auto put = [&](const char* key, const auto& value) {
+    if (value) out << YAML::Key << key << YAML::Value << *value;
+  };
+  if (cc.kernel) out << YAML::Key << "kernel" << YAML::Value << std::string(to_string(*cc.kernel));
+  put("fwd_max_d64", cc.fwd_max_d64);
+  put("fwd_max_d128", cc.fwd_max_d128);
+  put("bwd_max_d64", cc.bwd_max_d64);
+  put("bwd_max_d128", cc.bwd_max_d128);
+  put("fwd_tile_rows", cc.fwd_tile_rows);
+  put("fwd_tile_cols", cc.fwd_tile_cols);
+  put("bwd_tile_rows", cc.bwd_tile_rows);
+  put("bwd_tile_cols", cc.bwd_tile_cols);
+  put("kv_half", cc.kv_half);
+  put("q_half", cc.q_half);
+  put("split_kv", cc.split_kv);
+  put("gqa_packing", cc.gqa_packing);
+  if (cc.accumulate) out << YAML::Key << "accumulate" << YAML::Value << std::string(to_string(*cc.accumulate));
+  if (cc.launch_overhead) out << YAML::Key << "launch_overhead_us" << YAML::Value << to_microseconds(*cc.launch_overhead);
+  put("memory_efficiency", cc.memory_efficiency);
+  if (cc.elementwise_overhead)
+    out << YAML::Key << "elementwise_overhead_us" << YAML::Value << to_microseconds(*cc.elementwise_overhead);
+  put("gemm_efficiency", cc.gemm_efficiency);
   out << YAML::Key << "comm_interference" << YAML::Value << cc.comm_interference;
   if (!cc.table.empty()) {
     out << YAML::Key << "table" << YAML::Value << YAML::BeginSeq;

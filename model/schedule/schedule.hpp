@@ -132,6 +132,10 @@ struct ComputeOp {
   ComputeKind kind = ComputeKind::attention_forward;
   Accumulate dq_mode = Accumulate::overwrite;
   Accumulate dkv_mode = Accumulate::overwrite;
+  // attention ops: the kernel call a production kernel makes for the block (a zigzag step
+  // computes its allowed half as one unmasked call; docs/model.md eq. 3c). Only the cost
+  // model reads it: every executor computes exactly the block's allowed pairs.
+  BlockCall call = BlockCall::whole;
   Name q, k, v, o, lse, dout, delta, dq, dk, dv;
   Name part_o, part_lse;         // merge: the partial merged in
   Name merged_lse;               // rescale: the team's merged lse

@@ -58,7 +58,7 @@ GpuTimings synthetic() {
 TEST(GpuCalibration, RecoversTheFiguresTheTimingsWereMadeFrom) {
   const GpuTimings t = synthetic();
   const GpuCalibration c = calibration_from_timings(t);
-  EXPECT_NEAR(c.calibration.compute.launch_overhead.value(), kLaunch, 1e-15);
+  EXPECT_NEAR(c.calibration.compute.launch_overhead->value(), kLaunch, 1e-15);
   ASSERT_EQ(c.calibration.compute.table.size(), 18u);
   for (const auto& p : c.calibration.compute.table)
     EXPECT_NEAR(p.efficiency, true_efficiency(p.pass, p.q_rows, p.kv_rows), 1e-9) << p.q_rows << "x" << p.kv_rows;
@@ -71,7 +71,7 @@ TEST(GpuCalibration, RecoversTheFiguresTheTimingsWereMadeFrom) {
     const Seconds sim = block_time(t.gpu, c.calibration.compute, t.dtype, row.timing.pass, dims, row.flops);
     EXPECT_NEAR(sim.value() / row.timing.time.value(), 1.0, 1e-9);
   }
-  EXPECT_NEAR(c.calibration.compute.memory_efficiency, 0.7, 1e-9);
+  EXPECT_NEAR(*c.calibration.compute.memory_efficiency, 0.7, 1e-9);
   EXPECT_NEAR(c.elementwise_intercept.value(), 0.0, 1e-12);
   ASSERT_TRUE(c.calibration.intra_node.latency && c.calibration.intra_node.bandwidth);
   EXPECT_NEAR(c.calibration.intra_node.latency->value(), 12e-6, 1e-12);
@@ -91,8 +91,8 @@ TEST(GpuCalibration, TheFileReadsBackToTheSameCalibration) {
     EXPECT_EQ(back.compute.table[i].kv_rows, c.calibration.compute.table[i].kv_rows);
     EXPECT_NEAR(back.compute.table[i].efficiency, c.calibration.compute.table[i].efficiency, 1e-6);
   }
-  EXPECT_NEAR(back.compute.launch_overhead.value(), kLaunch, 1e-12);
-  EXPECT_NEAR(back.compute.memory_efficiency, 0.7, 1e-6);
+  EXPECT_NEAR(back.compute.launch_overhead->value(), kLaunch, 1e-12);
+  EXPECT_NEAR(*back.compute.memory_efficiency, 0.7, 1e-6);
   EXPECT_NEAR(back.intra_node.bandwidth->value(), 8e9, 1e3);
   EXPECT_NEAR(back.intra_node.latency->value(), 12e-6, 1e-11);
   // The summary table: header, units row, one row per grid block.
@@ -108,11 +108,11 @@ TEST(GpuCalibration, FixedCostsAndBadTimings) {
   const GpuCalibration c = calibration_from_timings(t);
   EXPECT_NEAR(c.elementwise_intercept.value(), 3e-6, 1e-9);
   // ... and the model now charges it: the fixed cost and the true efficiency come back.
-  EXPECT_NEAR(c.calibration.compute.elementwise_overhead.value(), 3e-6, 1e-9);
-  EXPECT_NEAR(c.calibration.compute.memory_efficiency, 0.7, 1e-6);
+  EXPECT_NEAR(c.calibration.compute.elementwise_overhead->value(), 3e-6, 1e-9);
+  EXPECT_NEAR(*c.calibration.compute.memory_efficiency, 0.7, 1e-6);
   // A probe slower than the grid's fastest block is capped below it.
   t.launch_probe->time = Seconds(1.0);
-  EXPECT_LT(calibration_from_timings(t).calibration.compute.launch_overhead.value(), 1.0);
+  EXPECT_LT(calibration_from_timings(t).calibration.compute.launch_overhead->value(), 1.0);
   // An incomplete grid, a non-positive time, nothing timed.
   GpuTimings hole = synthetic();
   hole.blocks.pop_back();

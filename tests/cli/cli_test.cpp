@@ -3,6 +3,7 @@
 // estimate() called directly on the same resolved scenario, never as text.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -185,6 +186,36 @@ TEST(SimulateJson, AnInfeasibleMechanismIsAnEntryNotAnAbort) {
   EXPECT_TRUE(saw_ulysses);
 }
 
+TEST(SimulateJson, UncalibratedAndSensitivityComeFromTheLibrary) {
+  // docs/model.md §10: every result names its uncalibrated inputs (no calibration file
+  // here: the kernel family's figures and the preset's links); --sensitivity adds one row
+  // per input in play, mechanism and pass, as model/sensitivity computes them.
+  const json doc = simulate_json({"-m", "lv-xattn", "-m", "ring", "-p", "fwd", "--sensitivity"});
+  for (const auto& r : doc.at("results")) {
+    const auto u = r.at("uncalibrated").get<std::vector<std::string>>();
+    EXPECT_NE(std::find(u.begin(), u.end(), "compute.fwd_max_d128"), u.end());
+    EXPECT_NE(std::find(u.begin(), u.end(), "cluster.inter_node.bandwidth_GBps"), u.end());
+    EXPECT_EQ(std::find(u.begin(), u.end(), "compute.bwd_max_d128"), u.end());  // a forward
+  }
+  const json& rows = doc.at("sensitivity");
+  ASSERT_FALSE(rows.empty());
+  bool ring_moves = false;
+  for (const auto& row : rows) {
+    EXPECT_DOUBLE_EQ(row.at("change").get<double>(), 0.2);
+    EXPECT_EQ(row.at("pass"), "fwd");
+    for (const char* key : {"input", "mechanism", "time_s_low", "time_s_high", "ranking_changes"})
+      EXPECT_TRUE(row.contains(key)) << key;
+    // Ring's forward waits for its key/value blocks on the NICs: slower at 0.8x bandwidth.
+    if (row.at("input") == "cluster.inter_node.bandwidth_GBps" && row.at("mechanism") == "ring")
+      ring_moves = row.at("time_s_low").get<double>() > 1.2 * row.at("time_s_high").get<double>();
+  }
+  EXPECT_TRUE(ring_moves);
+  // Without --sensitivity there is no report; the table names the defaults in a footnote.
+  EXPECT_FALSE(simulate_json({"-m", "ring", "-p", "fwd"}).contains("sensitivity"));
+  const CliResult t = run({"simulate", kDefaultScenario, "-m", "ring", "-p", "fwd"});
+  EXPECT_NE(t.out.find("# uncalibrated defaults"), std::string::npos) << t.out;
+}
+
 TEST(SimulateJson, OutWritesTheSameDocumentToAFile) {
   TempDir dir;
   std::string out = dir.path("result.json");
@@ -345,7 +376,7 @@ double event_time(const std::vector<std::string>& extra) {
 }
 
 TEST(SimulateEventKnobs, AStragglerHoldsTheLockStepRingBack) {
-  // LV-XAttn's forward on this scenario is compute-bound (README: 0.06 ms of 37.6 ms
+  // LV-XAttn's forward on this scenario is compute-bound (README: 0.06 ms of 64.0 ms
   // exposed for fwd+bwd). Every round of the ring waits for the block of the slowest
   // rank, so one GPU at half speed stretches every round to its block time: the layer
   // takes close to twice as long (between 1.9x and 2x; the tail hop is not stretched).

@@ -9,8 +9,9 @@ namespace xattn {
 namespace {
 
 // A cluster whose numbers make the arithmetic easy: 100 TFLOP/s at a flat 50% efficiency
-// (tile of 1 row, kv_half 0, no launch overhead), HBM so fast that the roofline and the
-// elementwise merges cost nothing, one node of 4 GPUs on 10 GB/s links with 10 µs latency.
+// (flat_efficiency: tiles of 1 row and 1 key, no loop amortization, no split-KV, no launch
+// overhead), HBM so fast that the roofline and the elementwise merges cost nothing, one
+// node of 4 GPUs on 10 GB/s links with 10 µs latency.
 Scenario simple(int gpus_per_node = 4, int nodes = 1) {
   Scenario s;
   s.model.name = "test";
@@ -32,11 +33,7 @@ Scenario simple(int gpus_per_node = 4, int nodes = 1) {
   s.cluster.nics_per_node = gpus_per_node;
   s.cluster.intra = LinkSpec{gigabytes_per_second(10), microseconds(10)};
   s.cluster.inter = LinkSpec{gigabytes_per_second(10), microseconds(10)};
-  auto& c = s.calibration.compute;
-  c.fwd_max_d64 = c.fwd_max_d128 = c.bwd_max_d64 = c.bwd_max_d128 = 0.5;
-  c.fwd_tile_rows = c.bwd_tile_rows = 1;
-  c.kv_half = 0;
-  c.launch_overhead = Seconds(0);
+  s.calibration.compute = flat_efficiency(0.5);
   s.mechanisms = default_mechanisms();
   return s;
 }

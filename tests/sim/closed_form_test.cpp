@@ -98,5 +98,39 @@ TEST(ClosedForm, TotalBytesAndFlopsOfTheOtherMechanismsEqualTheSchedule) {
   }
 }
 
+// The zigzag layout's kernel calls (docs/model.md eq. 3c, 10): the closed form prices every
+// round after the first as the slower of two half calls, which is what the Schedule tags:
+// on ring position i, keys of an earlier position j < i as BlockCall::kv_first_half, of a
+// later one as BlockCall::q_second_half, each with exactly half of the block's pairs;
+// the diagonal block (j = i) and every block of the other layouts as one whole call.
+TEST(ClosedForm, ZigzagStepsAreTaggedWithTheHalfCallTheClosedFormPrices) {
+  Scenario sc = scenario({"workload.mask=causal", "workload.frames=1", "workload.tokens_per_frame=4096",
+                          "workload.text_tokens=4096", "cluster.nodes=2"});
+  for (const char* name : {"ring-zigzag", "ring-stripe", "ring"})
+    for (Pass pass : {Pass::fwd, Pass::bwd}) {
+      SCOPED_TRACE(fmt::format("{} {}", name, to_string(pass)));
+      BuildOptions b;
+      b.shape = sc.shape;
+      b.ranks = sc.ranks();
+      const Schedule s = build_schedule(*parse_mechanism(name), pass, b);
+      int halves = 0;
+      for (const auto& prog : s.programs)
+        for (const Op& op : prog.ops) {
+          const ComputeOp* c = op.compute();
+          if (!c || (c->kind != ComputeKind::attention_forward && c->kind != ComputeKind::attention_backward)) continue;
+          const BlockShape& blk = c->block;
+          if (std::string(name) != "ring-zigzag" || blk.q_block == blk.kv_block) {
+            EXPECT_EQ(c->call, BlockCall::whole);
+            continue;
+          }
+          ++halves;
+          EXPECT_EQ(c->call, blk.kv_block < blk.q_block ? BlockCall::kv_first_half : BlockCall::q_second_half);
+          EXPECT_EQ(2 * blk.allowed_pairs, blk.q_rows * blk.kv_rows);
+        }
+      // P - 1 later rounds on each of the P ranks.
+      if (std::string(name) == "ring-zigzag") EXPECT_EQ(halves, sc.ranks() * (sc.ranks() - 1));
+    }
+}
+
 }  // namespace
 }  // namespace xattn

@@ -54,7 +54,7 @@ TEST(CrossCheck, EventMatchesClosedFormWhereNoLinkIsShared) {
       const Mechanism m = *parse_mechanism(name);
       for (Pass p : {Pass::fwd, Pass::bwd, Pass::fwd_bwd}) {
         // LV-XAttn's small messages with few images: latency-bound, see
-        // SerializedLatenciesMakeTheClosedFormPessimistic.
+        // ClosedFormIsAnUpperBoundWithinTheLatencyCredit.
         if (m.kind == MechanismKind::lv_xattn && c.overrides == std::vector<std::string>{"workload.frames=8"}) continue;
         const Estimate closed = estimate(s, m, p);
         EventResult ev = simulate_scenario(s, m, p);
@@ -71,21 +71,36 @@ TEST(CrossCheck, EventMatchesClosedFormWhereNoLinkIsShared) {
 }
 
 // LV-XAttn forward with 8 images: per round a 0.5 MB query block and its 0.5 MB
-// accumulator cross a 25 GB/s NIC with 10 us latency. The closed form (eq. 8) charges the
-// round t(n_pre) + t(n_acc), two latencies in series; in the schedule they travel on two
-// streams at once and their latencies overlap (the bytes still share the link), so the
-// simulation is faster — and with zero latency the two agree within 1% again.
-TEST(CrossCheck, SerializedLatenciesMakeTheClosedFormPessimistic) {
+// accumulator cross a 25 GB/s NIC with 10 us latency, longer than the round's compute.
+// The closed form (eq. 8) charges such a round α + (n_pre + n_acc)/β: the two messages
+// share the hop's bytes and one latency, but that latency is not overlapped with any
+// bytes. In the schedule the prefetch is posted as soon as its buffer frees and the
+// accumulator after the merge, so each one's latency runs while the other's bytes move,
+// and ranks behind fast NVLink hops run ahead of the slowest hop. docs/model.md §5 (the
+// bound of eq. 8): the event engine lies between the closed form with every latency
+// credited (its value at α = 0, less 2% for the first and last rounds) and the closed form
+// itself, for every latency; at α = 0 the two agree within 2%.
+TEST(CrossCheck, ClosedFormIsAnUpperBoundWithinTheLatencyCredit) {
   const Mechanism lv = *parse_mechanism("lv-xattn");
-  Scenario s = load_scenario(kScenarios + "/llama32v-16xa100.yaml", {"workload.frames=8"});
-  EventResult ev = simulate_scenario(s, lv, Pass::fwd);
-  const Estimate closed = estimate(s, lv, Pass::fwd);
-  EXPECT_FALSE(ev.link_shared);
-  EXPECT_LT(ev.estimate.time.value(), 0.9 * closed.time.value()) << ev.estimate.time.value() << " vs " << closed.time.value();
-  Scenario no_latency = load_scenario(kScenarios + "/llama32v-16xa100.yaml",
-                                      {"workload.frames=8", "cluster.inter_node.latency_us=0", "cluster.intra_node.latency_us=0"});
-  EventResult ev0 = simulate_scenario(no_latency, lv, Pass::fwd);
-  EXPECT_LT(std::abs(ev0.estimate.time / estimate(no_latency, lv, Pass::fwd).time - 1.0), 0.01);
+  auto at = [&](double latency_us) {
+    return load_scenario(kScenarios + "/llama32v-16xa100.yaml",
+                         {"workload.frames=8", fmt::format("cluster.inter_node.latency_us={}", latency_us),
+                          fmt::format("cluster.intra_node.latency_us={}", latency_us / 2)});
+  };
+  const Scenario credited = at(0);
+  const double lower = estimate(credited, lv, Pass::fwd).time.value() * 0.98;
+  for (double latency : {0.0, 5.0, 10.0, 20.0, 40.0}) {
+    const Scenario s = at(latency);
+    EventResult ev = simulate_scenario(s, lv, Pass::fwd);
+    const double closed = estimate(s, lv, Pass::fwd).time.value();
+    EXPECT_FALSE(ev.link_shared);
+    EXPECT_LE(ev.estimate.time.value(), closed * (1 + 1e-9)) << latency << " us";
+    EXPECT_GE(ev.estimate.time.value(), lower) << latency << " us";
+    if (latency == 0.0) EXPECT_LT(std::abs(ev.estimate.time.value() / closed - 1.0), 0.02);
+    // Transfer-bound with latency: the closed form is pessimistic, by at most the
+    // latencies it did not credit.
+    if (latency >= 10.0) EXPECT_LT(ev.estimate.time.value(), 0.97 * closed) << latency << " us";
+  }
 }
 
 // 4 nodes x 3 A100 on PCIe: the GPUs of a node reach each other through one host bridge
@@ -150,6 +165,39 @@ TEST(CrossCheck, AllToAllAcrossNodesSharesNics) {
       << "event " << ev.estimate.time.value() << " s, closed form " << closed.time.value() << " s";
 }
 
+// The causal ring layouts with the default compute model (FlashAttention-2 on A100s,
+// docs/model.md §3): the contiguous layout's diagonal and full blocks, the striped
+// layout's causal calls and the zigzag layout's half calls (one unmasked call of half the
+// keys or half the queries, BlockCall) are priced by the same kernel_cost in both engines,
+// so on one NVLink node, where nothing is shared, they agree within 1%: the setting of
+// ring-flash-attention's benchmark (Llama-3-8B attention, 8 GPUs), with 2K tokens per GPU
+// instead of 8K to keep the test short.
+TEST(CrossCheck, CausalLayoutsPriceTheSameKernelCallsInBothEngines) {
+  const Scenario s = load_scenario(kScenarios + "/llama32v-16xa100.yaml",
+                                   {"workload.mask=causal", "workload.frames=1", "workload.tokens_per_frame=16384",
+                                    "workload.text_tokens=16384", "workload.dtype=bf16", "cluster.nodes=1",
+                                    "cluster.gpus_per_node=8", "cluster.intra_node.kind=nvlink-switch",
+                                    "cluster.intra_node.bandwidth_GBps=300"});
+  // Merges and adds as separate passes (the default) and as ring-flash-attention's eager
+  // fp32 PyTorch operations (compute.accumulate: eager).
+  Scenario eager = s;
+  eager.calibration.compute.accumulate = AccumulatePass::eager;
+  for (const Scenario* sc : std::vector<const Scenario*>{&s, &eager}) {
+    for (const char* name : {"ring", "ring-zigzag", "ring-stripe"}) {
+      const Mechanism m = *parse_mechanism(name);
+      for (Pass p : {Pass::fwd, Pass::bwd}) {
+        const Estimate closed = estimate(*sc, m, p);
+        EventResult ev = simulate_scenario(*sc, m, p);
+        ASSERT_TRUE(closed.feasible && ev.estimate.feasible) << name;
+        EXPECT_FALSE(ev.link_shared);
+        EXPECT_LT(std::abs(ev.estimate.time / closed.time - 1.0), 0.01)
+            << name << " " << to_string(p) << ": event " << ev.estimate.time.value() << " s, closed form "
+            << closed.time.value() << " s";
+      }
+    }
+  }
+}
+
 // Causal self-attention over P ranks with compute that is pure FLOPs (no launch cost,
 // infinitely fast memory and network): a block's time is proportional to its unmasked
 // pairs, so the simulated efficiency — useful compute over P x makespan — must equal the
@@ -170,7 +218,7 @@ TEST(CrossCheck, CausalRingLayoutsEfficiencyMatchesExactPairCounts) {
   c.gpu.peak_fp16 = teraflops_per_second(1000);
   c.gpu.hbm = BytesPerSecond(1e30);
   Calibration cal;
-  cal.compute.launch_overhead = Seconds(0);
+  cal.compute = flat_efficiency(0.5);  // a block's time is its FLOPs: no tiles, no launch
   for (const char* name : {"ring", "ring-zigzag", "ring-stripe"}) {
     BuildOptions b;
     b.shape = a;

@@ -46,7 +46,7 @@ struct Ctx {
 
   // Ops. Labels are left to Op::describe() except where they say more than the op does.
   void attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
-                         int round, Name label = {});
+                         int round, Name label = {}, BlockCall call = BlockCall::whole);
   void merge(int rank, Name o, Name lse, Name po, Name plse, std::int64_t rows, std::int64_t heads, int round);
   void fill_empty_output(int rank, Name like_q, Name o, Name lse, int round);
   void fill_zero(int rank, Name like, Name dst, int round);
@@ -70,6 +70,9 @@ struct RingBuffers {
 
 struct RingSpec {
   std::vector<RingMember> members;  // ring order: member i sends to member i+1
+  // The members' token layout. Zigzag: a step whose keys are not the member's own runs its
+  // allowed half as one kernel call (BlockCall; docs/schedules.md §3).
+  Layout layout = Layout::contiguous;
   std::int64_t heads = 0;           // query heads in every block
   std::int64_t kv_heads = 0;        // key/value heads in every block
   RingBuffers buf;

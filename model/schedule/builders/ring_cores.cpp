@@ -45,9 +45,10 @@ BlockShape Ctx::block(const IndexSet& q, const IndexSet& kv, std::int64_t heads,
 }
 
 void Ctx::attention_forward(int rank, Name q, Name k, Name v, Name o, Name lse, BlockShape blk, std::int64_t heads,
-                            int rnd, Name label) {
+                            int rnd, Name label, BlockCall call) {
   ComputeOp c;
   c.kind = ComputeKind::attention_forward;
+  c.call = call;
   c.q = q; c.k = k; c.v = v; c.o = o; c.lse = lse;
   c.block = blk;
   c.flops = forward_flops(heads, blk.allowed_pairs);
@@ -95,6 +96,15 @@ void Ctx::accumulate(int rank, Name src, Name dst, Bytes size, int rnd) {
 namespace {
 
 int wrap(int i, int n) { return ((i % n) + n) % n; }
+
+// The kernel call of member i's queries against member j's keys (docs/model.md eq. 3c): in
+// a zigzag ring (member p holds chunks p and 2P-1-p) keys from an earlier member are seen
+// by both query chunks in their first chunk only, keys from a later one by the second
+// query chunk only: one unmasked call of half the block either way.
+BlockCall call_of(const RingSpec& r, int i, int j) {
+  if (r.layout != Layout::zigzag || i == j) return BlockCall::whole;
+  return j < i ? BlockCall::kv_first_half : BlockCall::q_second_half;
+}
 
 // The double-buffer slots "<ring>.<what>0" and "<ring>.<what>1": round t uses slot t % 2.
 // Interned once per ring rather than once per op.
@@ -180,7 +190,8 @@ void kv_ring_forward(Ctx& c, const RingSpec& r) {
       if (t == 0) {
         c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), r.buf.o, r.buf.lse, blk, r.heads, c.round(t));
       } else {
-        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t));
+        c.attention_forward(me.rank, r.buf.q, k_at(t), v_at(t), po, pl, blk, r.heads, c.round(t), {},
+                            call_of(r, i, wrap(i - t, n)));
         c.merge(me.rank, r.buf.o, r.buf.lse, po, pl, me.q_tokens.size(), r.heads, c.round(t));
       }
     }
@@ -232,6 +243,7 @@ void kv_ring_backward(Ctx& c, const RingSpec& r) {
         op.dq = r.buf.dq; op.dk = split ? pdk : dk_at(t); op.dv = split ? pdv : dv_at(t);
         op.dq_mode = Accumulate::add;
         op.dkv_mode = Accumulate::overwrite;
+        op.call = call_of(r, i, wrap(i - t, n));
         op.block = c.block(me.q_tokens, kv, r.heads, r.kv_heads, pairs);
         op.block.q_block = i;
         op.block.kv_block = wrap(i - t, n);

@@ -10,6 +10,7 @@ RingSpec full_ring(const Ctx& c, Layout layout, const std::string& name) {
   r.heads = c.opt.shape.heads;
   r.kv_heads = c.opt.shape.kv_heads;
   r.name = name;
+  r.layout = layout;
   r.buf = RingBuffers{"q", "k", "v", "o", "lse", "", "do", "dq", "dk", "dv"};
   for (int p = 0; p < c.P; ++p)
     r.members.push_back(RingMember{c.rank_at(p), layout_block(layout, c.opt.shape.q_tokens, c.P, p),
