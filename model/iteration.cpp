@@ -478,7 +478,7 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
     if (a.projector.kind == ProjectorKind::linear)
       time = g.gemm(u.items * d(a.vision.output_tokens), d(a.projector.in_width), d(a.projector.out_width));
     else
-      time = u.items * per_item / (peak * g.cal.gemm_efficiency);
+      time = u.items * per_item / (peak * g.cal.gemm_fraction());
     proj_f.parts.add(kProjector, time);
     proj_f.compute = time;
     proj_f.flops = u.items * per_item;
@@ -699,8 +699,8 @@ IterationEstimate entry(const Scenario& s, const Step& st, const std::optional<M
 Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K, double N) {
   if (M <= 0 || K <= 0 || N <= 0) return Seconds(0);
   const double b = bytes_per_element(dtype);
-  const Seconds math = Flops(2.0 * M * K * N) / (gpu.peak(dtype) * cal.gemm_efficiency);
-  const Seconds memory = Bytes((K * N + M * K + M * N) * b) / (gpu.hbm * cal.memory_efficiency);
+  const Seconds math = Flops(2.0 * M * K * N) / (gpu.peak(dtype) * cal.gemm_fraction());
+  const Seconds memory = Bytes((K * N + M * K + M * N) * b) / (gpu.hbm * cal.hbm_efficiency());
   return max(math, memory);
 }
 

@@ -9,6 +9,7 @@
 
 #include "model/analytic.hpp"
 #include "model/iteration.hpp"
+#include "model/kernel_model.hpp"
 #include "model/iteration_memory.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
@@ -61,12 +62,10 @@ Scenario hand() {
                           gigabytes(80), 100};
   s.cluster.intra = LinkSpec{gigabytes_per_second(10), microseconds(10)};
   s.cluster.inter = s.cluster.intra;
-  auto& c = s.calibration.compute;
-  c.fwd_max_d64 = c.fwd_max_d128 = c.bwd_max_d64 = c.bwd_max_d128 = 0.5;
-  c.fwd_tile_rows = c.bwd_tile_rows = 1;
-  c.kv_half = 0;
-  c.launch_overhead = Seconds(0);
-  c.gemm_efficiency = 0.5;
+  // Attention at a flat 50% of peak (tiles of one row and one key: a causal block costs
+  // exactly its allowed pairs), GEMMs at 50% too.
+  s.calibration.compute = flat_efficiency(0.5);
+  s.calibration.compute.gemm_efficiency = 0.5;
   s.training.checkpointing = Checkpointing::none;
   return s;
 }

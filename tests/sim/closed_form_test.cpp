@@ -128,7 +128,9 @@ TEST(ClosedForm, ZigzagStepsAreTaggedWithTheHalfCallTheClosedFormPrices) {
           EXPECT_EQ(2 * blk.allowed_pairs, blk.q_rows * blk.kv_rows);
         }
       // P - 1 later rounds on each of the P ranks.
-      if (std::string(name) == "ring-zigzag") EXPECT_EQ(halves, sc.ranks() * (sc.ranks() - 1));
+      if (std::string(name) == "ring-zigzag") {
+        EXPECT_EQ(halves, sc.ranks() * (sc.ranks() - 1));
+      }
     }
 }
 

@@ -96,10 +96,14 @@ TEST(CrossCheck, ClosedFormIsAnUpperBoundWithinTheLatencyCredit) {
     EXPECT_FALSE(ev.link_shared);
     EXPECT_LE(ev.estimate.time.value(), closed * (1 + 1e-9)) << latency << " us";
     EXPECT_GE(ev.estimate.time.value(), lower) << latency << " us";
-    if (latency == 0.0) EXPECT_LT(std::abs(ev.estimate.time.value() / closed - 1.0), 0.02);
+    if (latency == 0.0) {
+      EXPECT_LT(std::abs(ev.estimate.time.value() / closed - 1.0), 0.02);
+    }
     // Transfer-bound with latency: the closed form is pessimistic, by at most the
     // latencies it did not credit.
-    if (latency >= 10.0) EXPECT_LT(ev.estimate.time.value(), 0.97 * closed) << latency << " us";
+    if (latency >= 10.0) {
+      EXPECT_LT(ev.estimate.time.value(), 0.97 * closed) << latency << " us";
+    }
   }
 }
 
