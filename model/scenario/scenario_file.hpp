@@ -107,8 +107,12 @@ struct Field {
 [[nodiscard]] const Field* find_field(std::string_view path);
 [[nodiscard]] bool is_listed_link_field(std::string_view path);
 
-// Parses text as a value of the field's type; throws InputError naming origin and field.
+// Parses text as a value of the field's type and checks it (check_field_value); throws
+// InputError naming origin and field.
 [[nodiscard]] FieldValue parse_field_value(const Field& field, const std::string& text, const Origin& origin);
+// Checks one value of the field on its own: within the field's limits (docs/limits.md), a
+// name it knows, UTF-8 text. What depends on other fields is resolve()'s. Throws InputError.
+void check_field_value(const Field& field, const FieldValue& value, const Origin& origin);
 
 // Sets one field (by dotted path) from text, as --set KEY=VALUE does. Throws InputError
 // for an unknown path or a value of the wrong type.
