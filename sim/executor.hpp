@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +50,9 @@ struct SimOptions {
   // simulate(): messages between one ordered GPU pair one after the other (make_fifo_pairs),
   // as the GPU backend's loopback transport serves them. Off: they share the pair's links.
   bool fifo_pairs = false;
+  // The bytes a run may use (runner.hpp, check_event_run_fits); nullopt: what this process
+  // can still allocate (model/core/memory.hpp). Tests set it to check the refusal.
+  std::optional<std::uint64_t> memory_available;
 };
 
 // The schedule cannot run to the end (a transfer without its partner, a cycle of waits).
