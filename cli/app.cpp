@@ -1,5 +1,6 @@
 // `xattn`: builds the CLI11 application, registers every subcommand from one list, parses,
-// runs the chosen subcommand and maps errors to exit codes (see app.hpp).
+// runs the chosen subcommand and hands any error to the one mapping to exit codes
+// (errors.hpp).
 #include "cli/app.hpp"
 
 #include <unistd.h>
@@ -11,7 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
-#include "model/core/error.hpp"
+#include "cli/errors.hpp"
 
 namespace xattn::cli {
 
@@ -95,16 +96,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     }
     Io io{out, err, &err == &std::cerr && ::isatty(STDERR_FILENO) == 1};
     return (*run)(io);
-  } catch (const InputError& e) {
-    for (const auto& p : e.problems()) err << p.str() << '\n';
-    if (e.problems().empty()) err << e.what() << '\n';
-    return exit_bad_input;
-  } catch (const std::exception& e) {
-    err << "xattn: error: " << e.what() << '\n';
-    return exit_failure;
   } catch (...) {
-    err << "xattn: error: unknown failure\n";
-    return exit_failure;
+    return report_error(std::current_exception(), err);  // the one mapping (errors.hpp)
   }
 }
 

@@ -144,7 +144,7 @@ std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::
   json results = json::array();
   for (const auto& r : rows) results.push_back(result_json(r));
   json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
-  return doc.dump(2) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string render_table(const Scenario& s, const std::vector<sim::Evaluation>& rows) {
