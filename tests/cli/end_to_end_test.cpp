@@ -34,7 +34,7 @@ Process run_binary(const std::string& args, const std::string& err_file = "/dev/
 }
 
 TEST(EndToEnd, SimulateJsonParsesAndExitsZero) {
-  Process p = run_binary("simulate '" + kDefaultScenario + "' --format json --pass fwd+bwd");
+  Process p = run_binary("simulate '" + kDefaultScenario + "' --scope layer --format json --pass fwd+bwd");
   ASSERT_EQ(p.code, 0);
   auto doc = nlohmann::json::parse(p.out);
   EXPECT_EQ(doc["results"].size(), 4u);  // the default scenario's 4 mechanisms x 1 pass
