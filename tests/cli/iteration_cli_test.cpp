@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/iteration.hpp"
+#include "model/presets.hpp"
 #include "model/scenario/scenario_file.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
@@ -94,6 +95,32 @@ TEST(IterationCli, AMechanismThatCannotRunTheLayerIsAnInfeasibleEntry) {
   EXPECT_NE(u["reason"].get<std::string>().find("not divisible"), std::string::npos) << u["reason"];
   EXPECT_FALSE(u.contains("time_s"));
   EXPECT_TRUE(doc["results"][1]["feasible"].get<bool>());
+}
+
+TEST(IterationCli, CsvRowsCarryTheJsonFigures) {
+  const json doc = simulate_json({"-p", "fwd+bwd"});
+  const CliResult r = run({"simulate", kDefaultScenario, "-p", "fwd+bwd", "--format", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 1u + doc["results"].size());
+  const auto& h = rows[0];
+  ASSERT_GE(column(h, "time_s"), 0);
+  ASSERT_GE(column(h, "mfu"), 0);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const json& e = doc["results"][i - 1];
+    EXPECT_EQ(rows[i][static_cast<std::size_t>(column(h, "mechanism"))], e["mechanism"].get<std::string>());
+    const double t = std::stod(rows[i][static_cast<std::size_t>(column(h, "time_s"))]);
+    EXPECT_NEAR(t, e["time_s"].get<double>(), 1e-12 * t);
+  }
+}
+
+TEST(IterationCli, PresetsListEveryArchitecture) {
+  const CliResult r = run({"presets", "architectures"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // One line per model preset, starting with its name.
+  for (const ModelSpec& m : model_presets())
+    EXPECT_NE(r.out.find("\n" + m.name + " "), std::string::npos) << m.name << " missing in:\n" << r.out;
+  EXPECT_EQ(run({"presets", "shapes"}).code, 2);
 }
 
 // ---- bad input: exit 2 with file, line and field (issue #16 §7) -------------------------
