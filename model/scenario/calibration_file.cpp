@@ -1,6 +1,7 @@
 // Calibration files (docs/calibration.md): YAML that sets only the keys it names, so that
 // several files apply in order, later ones winning per key.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -157,6 +158,30 @@ void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
   }
 }
 
+// `iteration:` (docs/calibration.md): the training step's own figures (docs/model.md §14).
+void read_iteration(Reader& r, const YAML::Node& node, IterationCalibration& it) {
+  const std::string path = "iteration";
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path,
+                          "expected a mapping with vision_efficiency, host_sync_us, zero_bucket_elements and/or "
+                          "ddp_bucket_bytes"});
+    return;
+  }
+  r.check_keys(node, path, {"vision_efficiency", "host_sync_us", "zero_bucket_elements", "ddp_bucket_bytes"});
+  r.fraction(node, "vision_efficiency", path, it.vision_efficiency);
+  if (auto v = r.get<double>(node, "host_sync_us", path + ".host_sync_us")) {
+    if (!(*v >= 0)) r.problems.push_back({r.at(node["host_sync_us"]), path + ".host_sync_us", "must not be negative"});
+    else it.host_sync = microseconds(*v);
+  }
+  for (auto [key, member] : {std::pair{"zero_bucket_elements", &IterationCalibration::zero_bucket_elements},
+                             std::pair{"ddp_bucket_bytes", &IterationCalibration::ddp_bucket_bytes}}) {
+    if (auto v = r.get<double>(node, key, path + "." + key)) {
+      if (!(*v >= 1) || !std::isfinite(*v)) r.problems.push_back({r.at(node[key]), path + "." + key, "must be at least 1"});
+      else it.*member = *v;
+    }
+  }
+}
+
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
@@ -172,7 +197,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
   }
   Reader r{path, {}};
   if (!root.IsMap()) throw InputError(Origin{path, 1, 1}, "", "a calibration file is a YAML mapping");
-  r.check_keys(root, "", {"compute", "links", "source", "notes"});
+  r.check_keys(root, "", {"compute", "iteration", "links", "source", "notes"});
   Calibration next = c;
   if (YAML::Node comp = root["compute"]) {
     auto& cc = next.compute;
@@ -272,6 +297,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
       }
     }
   }
+  if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
     r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});
     read_launch(r, links["launch_overhead_us"], next.launch);
@@ -380,6 +406,15 @@ std::string calibration_to_yaml(const Calibration& c) {
     out << YAML::EndSeq;
   }
   out << YAML::EndMap;
+  const IterationCalibration& it = c.iteration;
+  if (it.vision_efficiency || it.host_sync || it.zero_bucket_elements || it.ddp_bucket_bytes) {
+    out << YAML::Key << "iteration" << YAML::Value << YAML::BeginMap;
+    put("vision_efficiency", it.vision_efficiency);
+    if (it.host_sync) out << YAML::Key << "host_sync_us" << YAML::Value << to_microseconds(*it.host_sync);
+    put("zero_bucket_elements", it.zero_bucket_elements);
+    put("ddp_bucket_bytes", it.ddp_bucket_bytes);
+    out << YAML::EndMap;
+  }
   emit_links(out, c);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
