@@ -103,10 +103,13 @@ void add_sweep(CLI::App& app, Commands& commands) {
                   "e.g. cluster.inter_node.bandwidth_GBps=50; a grid field cannot be overridden.")
       ->type_name("KEY=VALUE");
   sub->footer(
-      "CSV columns: point, one per grid field, mechanism, pass, feasible, time_s, compute_s,\n"
-      "exposed_comm_s, peak_memory_bytes, fits, reason (with --engine event, link_shared before\n"
-      "reason). A point whose scenario does not resolve (e.g. a degree that does not divide)\n"
-      "gives rows with feasible=false and the reason.\n"
+      "The sweep file's `scope:` says what a row covers: iteration (default; one training step) or\n"
+      "layer (one attention layer). CSV columns at layer scope: point, one per grid field,\n"
+      "mechanism, pass, feasible, time_s, compute_s, exposed_comm_s, peak_memory_bytes, fits, reason\n"
+      "(with --engine event, link_shared before reason); at iteration scope: point, the grid\n"
+      "fields, mechanism, self_attention, pass, feasible, time_s, compute_s, exposed_comm_s,\n"
+      "tokens_per_s, mfu, peak_memory_bytes, fits, reason. A point whose scenario does not resolve\n"
+      "(e.g. a degree that does not divide) gives rows with feasible=false and the reason.\n"
       "Example: xattn sweep scenarios/sweeps/llama32v-frames.yaml --out frames.csv");
   commands.add(sub, [o](Io& io) { return run_sweep_command(*o, io); });
 }

@@ -88,6 +88,12 @@ bool Controller::pickModel(const QString& name) {
   w.text_hidden.reset();
   w.visual_hidden.reset();
   w.cross_attention_layers.reset();
+  // A decoder-only model has no visual input: its frames are left at the model's default
+  // (0), not at the count the previous model had.
+  if (const ModelSpec* m = find_model(name.toStdString()); m != nullptr && m->decoder_only()) {
+    w.frames = ScenarioSpec::WorkloadSpec::kFramesOfModel;
+    candidate.origins.erase("workload.frames");
+  }
   return commitEdit([&] { return with_field(candidate, "workload.model", name.toStdString()); }, true);
 }
 

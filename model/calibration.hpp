@@ -168,8 +168,20 @@ struct LaunchCalibration {
   }
 };
 
+// Figures of the whole training step that no kernel or link measurement gives
+// (docs/model.md §14), read from a calibration file's `iteration:` keys. Unset, the
+// default in model/training.hpp's IterationKnobs is used and a result at iteration scope
+// names the key as uncalibrated (docs/model.md §15).
+struct IterationCalibration {
+  std::optional<double> vision_efficiency;     // iteration.vision_efficiency: η_vision, in (0, 1]
+  std::optional<Seconds> host_sync;            // iteration.host_sync_us: one torch.cuda.synchronize()
+  std::optional<double> zero_bucket_elements;  // iteration.zero_bucket_elements: DeepSpeed reduce_bucket_size
+  std::optional<double> ddp_bucket_bytes;      // iteration.ddp_bucket_bytes: DDP bucket_cap_mb, in bytes
+};
+
 struct Calibration {
   ComputeCalibration compute;
+  IterationCalibration iteration;  // the training step's own figures
   LinkCalibration intra_node;
   LinkCalibration inter_node;
   std::vector<std::string> sources;  // files merged into this calibration, in order

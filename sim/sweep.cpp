@@ -43,12 +43,18 @@ class PointEvaluator {
     point.index = index;
     point.problems.clear();
     point.results.clear();
+    point.steps.clear();
     std::optional<Scenario> scenario;
     try {
       scenario.emplace(resolve(spec_));
     } catch (const InputError& e) {
       point.problems = e.problems();
       if (point.problems.empty()) point.problems.push_back(Problem{Origin{}, "", e.what()});
+      return;
+    }
+    if (plan_.scope == Scope::iteration) {
+      scenario->mechanisms = plan_.mechanisms;
+      point.steps = estimate_iteration_all(*scenario, plan_.passes);
       return;
     }
     for (const Mechanism& m : plan_.mechanisms)

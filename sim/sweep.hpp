@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "model/core/error.hpp"
+#include "model/iteration.hpp"
 #include "model/scenario/sweep_file.hpp"
 #include "sim/runner.hpp"
 
@@ -27,9 +28,13 @@ namespace xattn::sim {
 struct SweepPoint {
   std::size_t index = 0;          // row-major in the grid (SweepPlan::coordinates)
   std::vector<Problem> problems;  // the point's scenario did not resolve: no results
-  // One per mechanism x pass, mechanism-major, in the plan's orders: the engine's
-  // evaluation (feasible = false with the reason for a mechanism that cannot run).
+  // Layer scope: one per mechanism x pass, mechanism-major, in the plan's orders: the
+  // engine's evaluation (feasible = false with the reason for a mechanism that cannot run).
   std::vector<Evaluation> results;
+  // Iteration scope: the closed form of the step (model/iteration.hpp) instead, one per
+  // mechanism x pass in the same order — or, for a decoder-only model, one per pass
+  // (mechanism "none").
+  std::vector<IterationEstimate> steps;
 
   [[nodiscard]] bool resolved() const { return problems.empty(); }
 };

@@ -194,6 +194,33 @@ void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
   }
 }
 
+// `iteration:` (docs/calibration.md): the training step's own figures (docs/model.md §14).
+void read_iteration(Reader& r, const YAML::Node& node, IterationCalibration& it) {
+  const std::string path = "iteration";
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path,
+                          "expected a mapping with vision_efficiency, host_sync_us, zero_bucket_elements and/or "
+                          "ddp_bucket_bytes"});
+    return;
+  }
+  r.check_keys(node, path, {"vision_efficiency", "host_sync_us", "zero_bucket_elements", "ddp_bucket_bytes"});
+  r.fraction(node, "vision_efficiency", path, it.vision_efficiency);
+  if (auto v = r.get<double>(node, "host_sync_us", path + ".host_sync_us")) {
+    if (!(*v >= 0)) r.problems.push_back({r.at(node["host_sync_us"]), path + ".host_sync_us", "must not be negative"});
+    else if (r.within(node["host_sync_us"], path + ".host_sync_us", *v, 0, limits::max_latency_us, false))
+      it.host_sync = microseconds(*v);
+  }
+  for (auto [key, member] : {std::pair{"zero_bucket_elements", &IterationCalibration::zero_bucket_elements},
+                             std::pair{"ddp_bucket_bytes", &IterationCalibration::ddp_bucket_bytes}}) {
+    if (auto v = r.get<double>(node, key, path + "." + key)) {
+      // Buckets of up to 2^50 elements or bytes, as the largest message (docs/limits.md).
+      if (!(*v >= 1)) r.problems.push_back({r.at(node[key]), path + "." + key, "must be at least 1"});
+      else if (r.within(node[key], path + "." + key, *v, 1, static_cast<double>(limits::max_message_bytes), false))
+        it.*member = *v;
+    }
+  }
+}
+
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
@@ -211,7 +238,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
   if (!root.IsMap()) throw InputError(Origin{path, 1, 1}, "", "a calibration file is a YAML mapping");
   check_yaml_document(root, path, text.size(), r.problems);
   if (!r.problems.empty()) throw InputError(std::move(r.problems));
-  r.check_keys(root, "", {"compute", "links", "source", "notes"});
+  r.check_keys(root, "", {"compute", "iteration", "links", "source", "notes"});
   Calibration next = c;
   if (YAML::Node comp = root["compute"]) {
     auto& cc = next.compute;
@@ -314,6 +341,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
       }
     }
   }
+  if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
     r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});
     read_launch(r, links["launch_overhead_us"], next.launch);
@@ -422,6 +450,15 @@ std::string calibration_to_yaml(const Calibration& c) {
     out << YAML::EndSeq;
   }
   out << YAML::EndMap;
+  const IterationCalibration& it = c.iteration;
+  if (it.vision_efficiency || it.host_sync || it.zero_bucket_elements || it.ddp_bucket_bytes) {
+    out << YAML::Key << "iteration" << YAML::Value << YAML::BeginMap;
+    put("vision_efficiency", it.vision_efficiency);
+    if (it.host_sync) out << YAML::Key << "host_sync_us" << YAML::Value << to_microseconds(*it.host_sync);
+    put("zero_bucket_elements", it.zero_bucket_elements);
+    put("ddp_bucket_bytes", it.ddp_bucket_bytes);
+    out << YAML::EndMap;
+  }
   emit_links(out, c);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -83,7 +83,7 @@ TEST(Robustness, CountsBeyondTheirLimitsAreBadInputNotSignalsOrWrappedNumbers) {
   check("S_kv = 2^16 x 2^16", {"simulate", kScenario, "--set", "workload.frames=65536", "--set", "workload.tokens_per_frame=65536"},
         {2, {"workload.frames", "visual tokens"}}, dir);
   check("batch = 1e9 (the event engine's compute was 0)",
-        {"simulate", kScenario, "--engine", "event", "--set", "workload.batch=1000000000"}, {2, {"workload.batch"}}, dir);
+        {"simulate", kScenario, "--scope", "layer", "--engine", "event", "--set", "workload.batch=1000000000"}, {2, {"workload.batch"}}, dir);
   check("collective size 2^63 - 1 (a negative element count before)",
         {"collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "9223372036854775807"}, {2, {"--sizes", "1 PiB"}},
         dir);
@@ -124,19 +124,19 @@ TEST(Robustness, TheEventEngineClockRefusesInsteadOfWrapping) {
   test::TempDir dir;
   // Before: 1e-9 GB/s gave 2 ms on the event engine and 2e8 s in the closed form. Now
   // below the slowest link accepted (1 kB/s) at parse time...
-  check("bandwidth 1e-9", {"simulate", kScenario, "--engine", "event", "--set", "cluster.inter_node.bandwidth_GBps=1e-9"},
+  check("bandwidth 1e-9", {"simulate", kScenario, "--scope", "layer", "--engine", "event", "--set", "cluster.inter_node.bandwidth_GBps=1e-9"},
         {2, {"cluster.inter_node.bandwidth_GBps", "at least"}}, dir);
   // ... and a run longer than 2^63 ps (here 1 kB/s links and 6.4e8 visual tokens: Ring's
   // KV blocks take about 1e9 s) is exit 2 naming the link, with the closed form's answer.
   check("a run longer than the clock",
-        {"simulate", kScenario, "--engine", "event", "-m", "ring", "-p", "fwd", "--set",
+        {"simulate", kScenario, "--scope", "layer", "--engine", "event", "-m", "ring", "-p", "fwd", "--set",
          "cluster.inter_node.bandwidth_GBps=1e-6", "--set", "cluster.intra_node.bandwidth_GBps=1e-6", "--set",
          "workload.frames=100000"},
         {2, {"cluster.", "bandwidth_GBps", "event engine", "closed form gives"}}, dir);
   // Before: ignored.
-  check("straggler 1e12", {"simulate", kScenario, "--engine", "event", "--straggler", "0:1e12"},
+  check("straggler 1e12", {"simulate", kScenario, "--scope", "layer", "--engine", "event", "--straggler", "0:1e12"},
         {2, {"--straggler 0:1e12", "at most"}}, dir);
-  check("straggler inf", {"simulate", kScenario, "--engine", "event", "--straggler", "0:inf"},
+  check("straggler inf", {"simulate", kScenario, "--scope", "layer", "--engine", "event", "--straggler", "0:inf"},
         {2, {"--straggler 0:inf"}}, dir);
 }
 
@@ -183,10 +183,10 @@ TEST(Robustness, WorkTooLargeForTheMachineIsRefusedBeforeItIsBuilt) {
   test::TempDir dir;
   // Before: the event engine at 65,536 GPUs grew to gigabytes until killed.
   check("the event engine at 65,536 GPUs",
-        {"simulate", kScenario, "--engine", "event", "-m", "ring", "--set", "cluster.nodes=16384"},
+        {"simulate", kScenario, "--scope", "layer", "--engine", "event", "-m", "ring", "--set", "cluster.nodes=16384"},
         {3, {"event engine", "65536 GPUs", "closed form"}}, dir);
   // The closed form at the same size answers.
-  check("the closed form at 65,536 GPUs", {"simulate", kScenario, "-m", "ring", "--set", "cluster.nodes=16384"}, {0, {}},
+  check("the closed form at 65,536 GPUs", {"simulate", kScenario, "--scope", "layer", "-m", "ring", "--set", "cluster.nodes=16384"}, {0, {}},
         dir);
   // Before: `schedule` at a million GPUs ended in std::bad_alloc (exit 1).
   check("schedule at 2^20 GPUs", {"schedule", kScenario, "-m", "ring", "--set", "cluster.nodes=262144"},

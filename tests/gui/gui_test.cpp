@@ -156,7 +156,7 @@ class GuiTest : public QObject {
     QVERIFY2(w.controller().error().isEmpty(), qPrintable(w.controller().error()));
 
     QProcess cli;
-    cli.start(XATTN_BINARY, {"simulate", kScenario, "--format", "json", "--set", "cluster.inter_node.bandwidth_GBps=50",
+    cli.start(XATTN_BINARY, {"simulate", kScenario, "--scope", "layer", "--format", "json", "--set", "cluster.inter_node.bandwidth_GBps=50",
                              "--set", "workload.text_tokens=2048"});
     QVERIFY(cli.waitForFinished(60000));
     QCOMPARE(cli.exitCode(), 0);
@@ -231,6 +231,19 @@ class GuiTest : public QObject {
     std::vector<std::string> names;
     for (const Mechanism& m : w.controller().dashboard()->scenario.mechanisms) names.push_back(m.name());
     QCOMPARE(names, (std::vector<std::string>{"lv-xattn", "ring", "no-comm"}));
+  }
+
+  // A decoder-only model picked after the 192-image scenario has no visual input: its
+  // frames are left at its default (0), with no error, and its layer is self-attention.
+  void picking_a_decoder_only_model_leaves_frames_at_its_default() {
+    MainWindow w;
+    QVERIFY(w.controller().load(kScenario));
+    QCOMPARE(w.controller().dashboard()->scenario.frames, 192);
+    choose(w.inputs()->findChild<QComboBox*>("workload.model"), "llama-3-8b");
+    QVERIFY2(w.controller().error().isEmpty(), qPrintable(w.controller().error()));
+    QCOMPARE(w.controller().dashboard()->scenario.model.name, std::string("llama-3-8b"));
+    QCOMPARE(w.controller().dashboard()->scenario.frames, 0);
+    QCOMPARE(w.controller().dashboard()->scenario.shape.mask, Mask::causal);
   }
 
   // Save writes YAML the CLI's loader reads back to the same scenario.
