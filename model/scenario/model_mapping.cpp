@@ -429,7 +429,7 @@ std::string model_mapping_key_text(const ModelSpec& m, std::string_view path) {
     case KeyType::text: return v.s;
     case KeyType::integer_list: {
       std::string out;
-      for (int x : v.list) out += (out.empty() ? "" : ",") + std::to_string(x);
+      for (int x : v.list) out += fmt::format("{}{}", out.empty() ? "" : ",", x);  // not string + string: GCC 12 -Wrestrict
       return out;
     }
   }

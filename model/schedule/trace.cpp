@@ -512,15 +512,15 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
     try {
       x.end = x.posted + dur;
       x.start = x.posted + waited;
-    } catch (const ClockOverflow& e) {
-      bad(source, at + ".dur", fmt::format("op {}: {}", id, e.what()));
+    } catch (const ClockOverflow& over) {
+      bad(source, at + ".dur", fmt::format("op {}: {}", id, over.what()));
     }
     if (x.start > x.end)
       bad(source, at + ".args.waited_us", fmt::format("op {} starts after it ends", id));
     try {
       if (op.kind() == OpKind::compute) t.compute_busy[static_cast<std::size_t>(rank)] += x.end - x.start;
-    } catch (const ClockOverflow& e) {
-      bad(source, at + ".dur", fmt::format("rank {}'s compute: {}", rank, e.what()));
+    } catch (const ClockOverflow& over) {
+      bad(source, at + ".dur", fmt::format("rank {}'s compute: {}", rank, over.what()));
     }
     t.makespan = max(t.makespan, x.end);
   }

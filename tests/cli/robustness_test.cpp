@@ -194,7 +194,7 @@ TEST(Robustness, WorkTooLargeForTheMachineIsRefusedBeforeItIsBuilt) {
   // Before: `collective --engine sim` at a million GPUs grew until killed.
   check("the collective simulator at 2^20 GPUs",
         {"collective", "--op", "all_reduce", "--engine", "sim", "--gpus", "1048576", "--sizes", "1M"},
-        {3, {"1048576 GPUs", "memory"}}, dir);
+        {3, {"1048576 GPUs", "closed form"}}, dir);
 }
 
 }  // namespace
