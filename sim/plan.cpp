@@ -6,6 +6,7 @@
 #include "sim/plan.hpp"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <chrono>
 #include <cmath>
@@ -55,7 +56,7 @@ namespace plan_detail {
 namespace {
 
 InputError option_error(const std::string& option, const std::string& message) {
-  return InputError(Origin{option, 0, 0}, option, message);
+  return InputError(Origin{"command line", 0, 0}, option, message);
 }
 
 std::vector<int> divisors(int n) {
@@ -123,12 +124,20 @@ Prepared prepare(const PlanRequest& r) {
     throw option_error("--max-time-s", fmt::format("must be positive, got {}", *r.max_time_s));
 
   // GPU counts: whole nodes.
-  if (r.space.gpus.empty()) {
+  std::vector<int> asked = r.space.gpus;
+  if (r.space.gpu_range) {
+    const auto [lo, hi] = *r.space.gpu_range;
+    if (lo <= 0 || hi < lo) throw option_error("--gpus", fmt::format("the range {}..{} is empty", lo, hi));
+    for (int n = (lo + p.per_node - 1) / p.per_node; n * p.per_node <= hi; ++n) asked.push_back(n * p.per_node);
+    if (asked.empty())
+      throw option_error("--gpus", fmt::format("no whole number of nodes of {} GPUs lies in {}..{}", p.per_node, lo, hi));
+  }
+  if (asked.empty()) {
     if (!s.cluster.graph.links.empty()) p.gpu_counts.push_back(s.ranks());
     else
       for (int n = 1; n <= s.cluster.nodes; ++n) p.gpu_counts.push_back(n * p.per_node);
   } else {
-    for (int g : r.space.gpus) {
+    for (int g : asked) {
       if (g <= 0 || g % p.per_node != 0)
         throw option_error("--gpus", fmt::format("{} GPUs is not a whole number of nodes of {} GPUs", g, p.per_node));
       if (!s.cluster.graph.links.empty() && g != s.ranks())
@@ -543,7 +552,18 @@ Partial Partial::deserialize(const std::string& bytes, std::size_t top_k, PlanOb
 // ---- sets ---------------------------------------------------------------------------------
 
 std::vector<std::string> plan_set(const Prepared& p, const Plan& plan) {
-  std::vector<std::string> set = p.base_set;
+  // The user's overrides first, except the keys the plan sets itself (its values win).
+  static constexpr std::array<std::string_view, 9> kPlanKeys{
+      "cluster.nodes",        "training.sp",            "training.dp",        "training.global_batch",
+      "training.self_attention", "training.sharding",   "training.checkpointing", "workload.recompute", "mechanisms"};
+  std::vector<std::string> set;
+  for (const auto& o : p.base_set) {
+    const std::string key = o.substr(0, o.find('='));
+    std::string_view k = key;
+    while (!k.empty() && k.back() == ' ') k.remove_suffix(1);
+    while (!k.empty() && k.front() == ' ') k.remove_prefix(1);
+    if (std::find(kPlanKeys.begin(), kPlanKeys.end(), k) == kPlanKeys.end()) set.push_back(o);
+  }
   set.push_back(fmt::format("cluster.nodes={}", plan.nodes));
   set.push_back(fmt::format("training.sp={}", plan.sp));
   set.push_back(fmt::format("training.dp={}", plan.dp));

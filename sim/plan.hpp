@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/core/error.hpp"
@@ -51,6 +52,7 @@ enum class PlanObjective { time, cost, throughput };
 // (an unknown or impossible value is an InputError naming `option`).
 struct PlanSpace {
   std::vector<int> gpus;                   // GPU counts, whole nodes; empty: one node up to the scenario's nodes
+  std::optional<std::pair<int, int>> gpu_range;  // instead: every whole-node count from .first to .second GPUs
   std::vector<int> sp;                     // sequence-parallel degrees; empty: every one that divides
   std::vector<Mechanism> cross_attention;  // empty: lv-xattn, ring, ulysses, startrail:c=C, usp:u=U (every valid C, U)
   std::vector<Mechanism> self_attention;   // empty: ring-zigzag, ring-stripe, ring, ulysses, startrail:c=C, usp:u=U
@@ -141,7 +143,8 @@ struct PlanFlip {
   std::string field;
   double now = 0;             // the field's value in the scenario
   std::string winner, rival;  // mechanism names
-  bool found = false;         // a crossover within [now / 64, now x 64]
+  bool found = false;         // a crossover within [low, high]
+  double low = 0, high = 0;   // the values checked: now / 64 .. now x 64, less where the scenario stops resolving
   double at = 0;              // the crossover: rival is at least as fast here...
   double before = 0;          // ...and the winner faster here, within 1% of `at` (or the next whole number)
   bool rival_above = true;    // rival wins above `at` (false: below)

@@ -119,6 +119,7 @@ PlanFlip find_flip(const Probe& probe, const Scenario& s, const std::string& fie
     double a = 0, b = 0;  // gap(a) > 0 >= gap(b)
   };
   std::optional<Crossing> best;
+  flip.low = flip.high = *now;
   for (int dir : {+1, -1}) {
     double prev = *now;
     for (int k = 1; k <= 12; ++k) {
@@ -126,6 +127,7 @@ PlanFlip find_flip(const Probe& probe, const Scenario& s, const std::string& fie
       if (x == prev) continue;
       const auto g = gap(x);
       if (!g) break;
+      (dir > 0 ? flip.high : flip.low) = x;
       if (*g <= 0) {
         if (!best || k < best->step) best = Crossing{k, prev, x};
         break;
@@ -194,28 +196,31 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
   std::sort(x.alternatives.begin(), x.alternatives.end(),
             [&](const PlanAlternative& a, const PlanAlternative& c) { return better(a.plan, c.plan, p.objective); });
 
-  // What would flip it: the fastest other mechanism that fits at the winner's set-up, and
-  // where along each field it would overtake.
+  // What would flip it: at the winner's set-up, the fastest mechanism of each other kind
+  // that fits (LV-XAttn, Ring, Ulysses, StarTrail, USP, ...); for the two fastest of them,
+  // where along each field they would overtake the winner.
   const Branch& br = branch_of(p, best);
   const Mechanism winner = best.cross_attention ? *best.cross_attention : best.self_attention;
   const Probe probe(p, best);
-  std::optional<Mechanism> rival;
-  double rival_time = 0;
+  std::vector<std::pair<double, Mechanism>> rivals;  // per kind, its fastest variant
   for (const Mechanism& m : p.multimodal ? br.cross : br.self) {
-    if (m == winner) continue;
+    if (m.kind == winner.kind) continue;
     const auto tm = probe.time(m, nullptr, 0, false, true);
-    if (tm && (!rival || *tm < rival_time)) {
-      rival = m;
-      rival_time = *tm;
-    }
+    if (!tm) continue;
+    auto same = std::find_if(rivals.begin(), rivals.end(), [&](const auto& r) { return r.second.kind == m.kind; });
+    if (same == rivals.end()) rivals.emplace_back(*tm, m);
+    else if (*tm < same->first) *same = {*tm, m};
   }
-  if (rival) {
+  std::stable_sort(rivals.begin(), rivals.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
+  if (rivals.size() > 2) rivals.resize(2);
+  if (!rivals.empty()) {
     const Scenario s = plan_scenario(p.spec, plan_set(p, best));
     std::vector<std::string> fields{"workload.text_tokens"};
     if (p.multimodal) fields.push_back("workload.frames");
     if (best.gpus > p.per_node) fields.push_back("cluster.inter_node.bandwidth_GBps");
     if (p.per_node > 1) fields.push_back("cluster.intra_node.bandwidth_GBps");
-    for (const auto& f : fields) x.flips.push_back(find_flip(probe, s, f, winner, *rival));
+    for (const auto& [tm, rival] : rivals)
+      for (const auto& f : fields) x.flips.push_back(find_flip(probe, s, f, winner, rival));
   }
 
   // One node more or fewer: the fastest plan of the nearest GPU counts searched.
@@ -262,19 +267,21 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
     x.text.push_back(fmt::format("Best plan with another {}: {}.", p.multimodal ? "cross-attention" : "self-attention",
                                  join(a, "; ")));
   }
-  std::vector<std::string> unflipped;
-  for (const PlanFlip& f : x.flips) {
-    const Field* field = find_field(f.field);
-    const bool integer = field != nullptr && field->type == FieldType::integer;
-    if (f.found)
-      x.text.push_back(fmt::format("{} would overtake {} at this set-up {} {} = {} (now {}).", f.rival, f.winner,
-                                   f.rival_above ? "from" : "below", f.field, value_text(f.at, integer),
-                                   value_text(f.now, integer)));
-    else unflipped.push_back(f.field);
+  for (const auto& [tm, rival] : rivals) {
+    std::vector<std::string> unflipped;
+    for (const PlanFlip& f : x.flips) {
+      if (f.rival != rival.name()) continue;
+      const Field* field = find_field(f.field);
+      const bool integer = field != nullptr && field->type == FieldType::integer;
+      if (f.found)
+        x.text.push_back(fmt::format("{} would overtake {} at this set-up {} {} = {} (now {}).", f.rival, f.winner,
+                                     f.rival_above ? "from" : "below", f.field, value_text(f.at, integer),
+                                     value_text(f.now, integer)));
+      else unflipped.push_back(fmt::format("{} {}..{}", f.field, value_text(f.low, integer), value_text(f.high, integer)));
+    }
+    if (!unflipped.empty())
+      x.text.push_back(fmt::format("{} stays ahead of {} over {}.", winner.name(), rival.name(), join(unflipped, ", ")));
   }
-  if (rival && !unflipped.empty())
-    x.text.push_back(fmt::format("{} stays ahead of {} for {} from 1/64 to 64 times their values.", winner.name(),
-                                 rival->name(), join(unflipped, ", ")));
   auto node_text = [&](const PlanNodeStep& n, const char* what) {
     return fmt::format("{} ({} GPUs): {} {}, {} {} GPU-hours", what, n.plan.gpus, percent(n.time_change),
                        n.time_change <= 0 ? "faster" : "slower", percent(n.gpu_hours_change),

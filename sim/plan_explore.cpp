@@ -26,7 +26,7 @@ using namespace plan_detail;
 namespace {
 
 InputError option_error(const std::string& option, const std::string& message) {
-  return InputError(Origin{option, 0, 0}, option, message);
+  return InputError(Origin{"command line", 0, 0}, option, message);
 }
 
 // Runs body(i) for i in [0, n) on `jobs` threads; rethrows the first exception.
