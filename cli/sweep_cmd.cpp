@@ -80,7 +80,7 @@ int run_sweep_command(const SweepCommandOptions& o, Io& io) {
     if (!group->root()) {
       sim::OrderedGather gather(*group, chunks, [](std::string_view) {});
       write_sweep_csv(plan, options, [&](std::string_view rows) {
-        gather.emit(next, rows);
+        gather.put(next, rows);
         next += options.shards;
       });
       return 0;
@@ -88,7 +88,7 @@ int run_sweep_command(const SweepCommandOptions& o, Io& io) {
     auto shared = [&](auto&& write) {
       sim::OrderedGather gather(*group, chunks, write);
       write_sweep_csv(plan, options, [&](std::string_view rows) {
-        gather.emit(next, rows);
+        gather.put(next, rows);
         next += options.shards;
       });
       gather.finish();

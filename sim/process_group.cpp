@@ -67,7 +67,7 @@ void OrderedGather::write_peers_before(std::size_t c) {
   }
 }
 
-void OrderedGather::emit(std::size_t c, std::string_view bytes) {
+void OrderedGather::put(std::size_t c, std::string_view bytes) {
   if (!group_.root()) {
     group_.send(0, bytes);
     return;

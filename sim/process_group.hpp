@@ -82,8 +82,9 @@ class OrderedGather {
   // Whether chunk c is this rank's to produce.
   [[nodiscard]] bool mine(std::size_t c) const { return c % static_cast<std::size_t>(group_.size()) == static_cast<std::size_t>(group_.rank()); }
   // This rank's chunk c, its chunks in increasing order: written at rank 0 (after the
-  // peers' earlier chunks), sent to rank 0 elsewhere.
-  void emit(std::size_t c, std::string_view bytes);
+  // peers' earlier chunks), sent to rank 0 elsewhere. (Not `emit`: Qt defines that as a
+  // macro, and the dashboard includes this header through sim/plan.hpp.)
+  void put(std::size_t c, std::string_view bytes);
   // Rank 0: receives and writes the peers' chunks not yet written. Elsewhere: nothing.
   void finish();
 

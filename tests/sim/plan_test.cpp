@@ -532,14 +532,14 @@ TEST(ProcessGroup, OrderedGatherWritesChunksInOrder) {
   // will ask for them (1, 2, 4, 5), as MPI's per-pair ordering guarantees for real ranks.
   std::vector<std::string> written;
   OrderedGather g1(r1, 7, nullptr), g2(r2, 7, nullptr);
-  g1.emit(1, "c1");
-  g2.emit(2, "c2");
-  g1.emit(4, "c4");
-  g2.emit(5, "c5");
+  g1.put(1, "c1");
+  g2.put(2, "c2");
+  g1.put(4, "c4");
+  g2.put(5, "c5");
   OrderedGather g0(r0, 7, [&](std::string_view b) { written.emplace_back(b); });
   for (std::size_t c : {0u, 3u, 6u}) {
     ASSERT_TRUE(g0.mine(c));
-    g0.emit(c, fmt::format("c{}", c));
+    g0.put(c, fmt::format("c{}", c));
   }
   g0.finish();
   EXPECT_EQ(written, (std::vector<std::string>{"c0", "c1", "c2", "c3", "c4", "c5", "c6"}));
