@@ -146,6 +146,28 @@ TEST(PlanCli, BreakEvenWritesTheMapAndItsPicture) {
   EXPECT_TRUE(has(read_file(dir.path("map.svg")), "<svg"));
 }
 
+TEST(PlanCli, LengthsReportTheStaticPlanThePolicyAndTheirEpochs) {
+  TempDir dir;
+  // Seven samples, six distinct shapes; the global batch is the scenario's (1).
+  const std::string lengths =
+      dir.write("lengths.csv", "frames,text_tokens\n16,512\n16,512\n32,1024\n64,1024\n# a comment\n128,2048\n"
+                               "192,1008\n8,256\n");
+  const CliResult r = run({"plan", kDefaultScenario, "--gpus", "16", "--lengths", lengths, "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(doc.contains("static")) << doc.dump();
+  ASSERT_TRUE(doc.contains("policy")) << doc.dump();
+  // The policy's buckets hold every sample once.
+  long samples = 0;
+  for (const auto& b : doc["policy"]["buckets"]) samples += b["samples"].get<long>();
+  EXPECT_EQ(samples, 7);
+  // A malformed line is the file's error: exit 2 with its line.
+  const std::string bad = dir.write("bad.csv", "16,512\nsixteen,512\n");
+  const CliResult e = run({"plan", kDefaultScenario, "--lengths", bad});
+  EXPECT_EQ(e.code, 2);
+  EXPECT_TRUE(has(e.err, "bad.csv:2")) << e.err;
+}
+
 TEST(PlanCli, UnderMpiexecRankZeroWritesWhatOneProcessWrites) {
   if (std::string(XATTN_MPIEXEC).empty()) GTEST_SKIP() << "xattn was built without MPI (apt-get install libopenmpi-dev)";
   TempDir dir;
