@@ -60,6 +60,7 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_run(app, commands);
   add_validate(app, commands);
   add_calibrate_gpu(app, commands);
+  add_import(app, commands);
 }
 
 }  // namespace
