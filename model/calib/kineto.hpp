@@ -46,7 +46,7 @@ struct KernelName {
   std::optional<KernelFamily> family;           // attention: FlashAttention 2 or 3, cuDNN
   std::optional<BlockPass> pass;                // attention: forward or backward, when the name says
   std::optional<NcclCollective> collective;     // nccl: the collective, when the name says
-  std::string algorithm, protocol;              // nccl: RING/TREE and LL/LL128/SIMPLE, when the name says
+  std::string algorithm, protocol;              // nccl: RING, TREE...; ll, ll128, simple (xattn's names), when the name says
 };
 [[nodiscard]] KernelName classify_kernel(std::string_view name);
 
