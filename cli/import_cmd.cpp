@@ -130,7 +130,7 @@ std::string render_json(const std::vector<KinetoTrace>& traces, const KinetoSumm
   f["gpu"] = fit.gpu_preset;
   f["entries"] = ojson::array();
   for (const FitEntry& e : fit.entries)
-    f["entries"].push_back({{"key", e.key}, {"for", e.what}, {"value", e.value}, {"kernels", e.kernels}, {"basis", e.basis}});
+    f["entries"].push_back({{"key", e.key}, {"for", e.what}, {"value", e.key == "compute.kernel" ? ojson(e.what) : ojson(e.value)}, {"kernels", e.kernels}, {"basis", e.basis}});
   f["left_out"] = ojson::array();
   for (const LeftOut& l : fit.left_out) f["left_out"].push_back({{"key", l.key}, {"why", l.why}});
   f["replay"] = ojson::array();
@@ -232,7 +232,7 @@ std::string render_table(const std::vector<KinetoTrace>& traces, const KinetoSum
   fmt::format_to(out, "# calibration fitted{} (GPU {}):\n", wrote ? " and written" : " (--out to write it)",
                  fit.gpu_preset.empty() ? "unknown" : fit.gpu_preset);
   for (const FitEntry& e : fit.entries)
-    fmt::format_to(out, "  {} [{}] = {:.4g}  ({} kernels: {})\n", e.key, e.what, e.value, e.kernels, e.basis);
+    fmt::format_to(out, "  {} [{}] = {}  ({} kernels: {})\n", e.key, e.what, e.value_text(), e.kernels, e.basis);
   for (const LeftOut& l : fit.left_out) fmt::format_to(out, "# left out: {}: {}\n", l.key, l.why);
   if (!fit.replay.empty()) {
     fmt::format_to(out, "# the fit replayed through the model:\n");

@@ -412,6 +412,10 @@ void fit_collectives(const std::vector<KinetoTrace>& traces, const GpuSpec* gpu,
 
 }  // namespace
 
+std::string FitEntry::value_text() const {
+  return key == "compute.kernel" ? what : fmt::format("{:.6g}", value);
+}
+
 std::vector<ReplayRow> replay_kineto(const Calibration& cal, const GpuSpec& gpu, const std::vector<KinetoTrace>& traces) {
   std::vector<ReplayRow> rows;
   // GEMMs of batch 1 with a dtype, as gemm_time charges them.
@@ -504,7 +508,7 @@ std::string kineto_calibration_yaml(const KinetoFit& fit, const std::vector<std:
                  fit.gpu_preset.empty() ? "(unknown)" : fit.gpu_preset);
   fmt::format_to(out, "# Fitted, with the kernels behind each figure (docs/kineto.md, section 6):\n");
   for (const FitEntry& e : fit.entries)
-    fmt::format_to(out, "#   {} [{}] = {:.6g}: {} kernels; {}\n", e.key, e.what, e.value, e.kernels, e.basis);
+    fmt::format_to(out, "#   {} [{}] = {}: {} kernels; {}\n", e.key, e.what, e.value_text(), e.kernels, e.basis);
   if (!fit.left_out.empty()) fmt::format_to(out, "# Left out (the traces cannot tell):\n");
   for (const LeftOut& l : fit.left_out) fmt::format_to(out, "#   {}: {}\n", l.key, l.why);
   for (const std::string& n : fit.notes) fmt::format_to(out, "# Note: {}\n", n);

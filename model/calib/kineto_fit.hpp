@@ -43,6 +43,8 @@ struct FitEntry {
   double value = 0;   // in the key's unit
   std::int64_t kernels = 0;
   std::string basis;  // how it was found
+  // The value as the file writes it: a number, or for compute.kernel the family's name.
+  [[nodiscard]] std::string value_text() const;
 };
 
 // What the traces could not tell, and why.
