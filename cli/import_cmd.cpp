@@ -257,7 +257,9 @@ int run_import_kineto(const ImportKinetoOptions& o, Io& io) {
   fo.gpus_per_node = o.gpus_per_node;
   fo.nics_per_node = o.nics_per_node;
   const KinetoFit fit = fit_kineto(traces, fo);
-  if (!o.out_path.empty()) write_file_atomically(o.out_path, kineto_calibration_yaml(fit, o.traces));
+  std::vector<std::string> sources;  // the files read, folders expanded, in rank order
+  for (const KinetoTrace& t : traces) sources.push_back(t.source);
+  if (!o.out_path.empty()) write_file_atomically(o.out_path, kineto_calibration_yaml(fit, sources));
   io.out << (o.format == "json" ? render_json(traces, summary, step, fit)
                                 : render_table(traces, summary, step, fit, o.top, !o.out_path.empty()))
          << std::flush;
@@ -272,7 +274,7 @@ void add_import(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<ImportKinetoOptions>();
   CLI::App* sub = group->add_subcommand(
       "kineto", "Classify the GPU kernels of PyTorch profiler traces and fit a calibration to them (docs/kineto.md)");
-  sub->add_option("traces", o->traces, "Chrome-trace JSON from torch.profiler, plain or .gz, one per rank")
+  sub->add_option("traces", o->traces, "Chrome-trace JSON from torch.profiler, plain or .gz, one per rank; a folder: its *.json and *.json.gz")
       ->required()
       ->type_name("TRACE");
   sub->add_option("-o,--out", o->out_path, "Write the fitted calibration here (a calibration file any scenario can list)")
@@ -291,6 +293,7 @@ void add_import(CLI::App& app, Commands& commands) {
   sub->footer(
       "Example:\n"
       "  xattn import kineto traces/rank0.pt.trace.json.gz traces/rank1.pt.trace.json.gz --out measured.yaml\n"
+      "  xattn import kineto traces/ --format json      (every trace in the folder)\n"
       "  then list measured.yaml under `calibration:` in the run's scenario");
   commands.add(sub, [o](Io& io) { return run_import_kineto(*o, io); });
 }

@@ -327,7 +327,7 @@ void add_validate(CLI::App& app, Commands& commands) {
       ->type_name("FILE.json");
   sub->add_option("--set-file", o->set_file, "A YAML list of cases (docs/validation.md)")->type_name("FILE.yaml");
   sub->add_option("--measured-kineto", o->kineto,
-                  "PyTorch profiler traces (one per rank, plain or .gz): the scenario's whole training step\n"
+                  "PyTorch profiler traces (one per rank, plain or .gz, or a folder of them): the scenario's whole training step\n"
                   "against the step they measured, phase by phase (docs/kineto.md)")
       ->type_name("TRACE");
   sub->add_option("--set", o->sets, "With --measured-kineto: override a scenario key, KEY=VALUE (repeatable)")

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <istream>
 #include <map>
@@ -953,7 +954,32 @@ KinetoTrace read_kineto_trace(const std::string& path, const KinetoReadOptions& 
   return t;
 }
 
-std::vector<KinetoTrace> read_kineto_traces(const std::vector<std::string>& paths) {
+std::vector<std::string> expand_kineto_paths(const std::vector<std::string>& paths) {
+  ProblemList problems;
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p, ec)) {
+      out.push_back(p);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file(ec) && (name.ends_with(".json") || name.ends_with(".json.gz"))) found.push_back(e.path().string());
+    }
+    if (ec) problems.add(Problem{Origin{p, 0, 0}, "", "cannot list the folder: " + ec.message()});
+    else if (found.empty())
+      problems.add(Problem{Origin{p, 0, 0}, "", "a folder with no *.json or *.json.gz trace in it"});
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  problems.throw_if_any();
+  return out;
+}
+
+std::vector<KinetoTrace> read_kineto_traces(const std::vector<std::string>& given) {
+  const std::vector<std::string> paths = expand_kineto_paths(given);
   ProblemList problems;
   std::vector<KinetoTrace> traces;
   for (std::size_t i = 0; i < paths.size(); ++i)

@@ -139,8 +139,14 @@ struct KinetoReadOptions {
 // without the fields its kind needs, and a trace without GPU kernels.
 [[nodiscard]] KinetoTrace read_kineto_trace(const std::string& path, const KinetoReadOptions& options = {});
 
-// Several traces (one per rank): each read, ranks from the traces, sorted by rank. Throws
-// one InputError with the problems of every file, and for two files of the same rank.
+// The trace files a list of paths names: a file as it is, a folder (what PyTorch's
+// tensorboard_trace_handler writes into) as its *.json and *.json.gz files, by name.
+// Throws InputError for a folder with none.
+[[nodiscard]] std::vector<std::string> expand_kineto_paths(const std::vector<std::string>& paths);
+
+// Several traces (one per rank; folders expanded as above): each read, ranks from the
+// traces, sorted by rank. Throws one InputError with the problems of every file, and for
+// two files of the same rank (a folder holding two runs).
 [[nodiscard]] std::vector<KinetoTrace> read_kineto_traces(const std::vector<std::string>& paths);
 
 // Per class, over every trace given (JSON `classes`, docs/kineto.md §4).

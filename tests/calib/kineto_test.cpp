@@ -361,6 +361,26 @@ TEST(KinetoRead, NotAChromeTraceAndMissingFiles) {
   EXPECT_EQ(p.size(), 2u);  // both files' problems at once
 }
 
+TEST(KinetoRead, AFolderStandsForItsTraces) {
+  // What tensorboard_trace_handler writes: one folder, a trace per rank, other files beside.
+  TempDir dir;
+  dir.write("host_r1.1700000000.pt.trace.json", read_text(kFsdp[1]));
+  dir.write("host_r0.1700000000.pt.trace.json", read_text(kFsdp[0]));
+  dir.write("notes.txt", "not a trace");
+  const std::string folder = dir.path("");
+  const std::vector<std::string> files = expand_kineto_paths({folder});
+  ASSERT_EQ(files.size(), 2u);  // the two traces, by name; notes.txt left alone
+  EXPECT_NE(files[0].find("host_r0"), std::string::npos);
+  const std::vector<KinetoTrace> ts = read_kineto_traces({folder});
+  ASSERT_EQ(ts.size(), 2u);
+  EXPECT_EQ(ts[1].rank, 1);
+  // A folder without traces is bad input, named.
+  TempDir empty;
+  const auto p = problems_of([&] { (void)expand_kineto_paths({empty.path("")}); });
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].message.find("no *.json"), std::string::npos) << p[0].message;
+}
+
 TEST(KinetoRead, TwoFilesOfTheSameRankAreRefused) {
   const auto p = problems_of([&] { (void)read_kineto_traces({kFsdp[0], kFsdp[0]}); });
   ASSERT_FALSE(p.empty());
