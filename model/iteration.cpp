@@ -743,6 +743,8 @@ IterationEstimate entry(const Scenario& s, const Step& st, const std::optional<M
 
 Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K, double N) {
   if (M <= 0 || K <= 0 || N <= 0) return Seconds(0);
+  // A measured shape (compute.gemm_table, `xattn import kineto`) is charged as measured.
+  if (const GemmPoint* p = cal.gemm_point(M, K, N)) return Flops(2.0 * M * K * N) / (gpu.peak(dtype) * p->efficiency);
   const double b = bytes_per_element(dtype);
   const Seconds math = Flops(2.0 * M * K * N) / (gpu.peak(dtype) * cal.gemm_fraction());
   const Seconds memory = Bytes((K * N + M * K + M * N) * b) / (gpu.hbm * cal.hbm_efficiency());

@@ -121,7 +121,8 @@ struct AttentionTerms {
 [[nodiscard]] AttentionTerms cross_attention_terms(const Scenario& s, const Mechanism& cross);
 
 // docs/model.md eq. 22 (ITERATION.md §2.4): one GEMM of M x K by K x N on the roofline:
-// max(2MKN / (η_gemm·F), (KN + MK + MN)·b / (η_mem·W)).
+// max(2MKN / (η_gemm·F), (KN + MK + MN)·b / (η_mem·W)); a shape the calibration's
+// gemm_table measured is charged 2MKN / (η_measured·F) instead.
 [[nodiscard]] Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K,
                                 double N);
 

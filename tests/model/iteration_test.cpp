@@ -91,6 +91,21 @@ TEST(Iteration, SkinnyGemmIsBoundByReadingItsWeights) {
   EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 8192, 4096, 14336).value(), 2.0 * 8192 * 4096 * 14336 / 270e12, 1e-12);
 }
 
+TEST(Iteration, AMeasuredGemmShapeIsChargedAsMeasured) {
+  // compute.gemm_table (written by `xattn import kineto`): the 63-row up_proj above
+  // measured at 10% of the bf16 peak is charged 2·63·4096·14336 / (0.10 · 312e12) =
+  // 237.1 µs, not the roofline's 59.9 µs; the transposed shape keeps the roofline.
+  GpuSpec a100 = *find_gpu("a100-80gb");
+  a100.hbm = BytesPerSecond(2.0e12);
+  ComputeCalibration cal;
+  cal.memory_efficiency = 1.0;
+  cal.gemm_table = {GemmPoint{63, 4096, 14336, 0.10, 4}};
+  EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 63, 4096, 14336).value(), 2.0 * 63 * 4096 * 14336 / (0.10 * 312e12),
+              1e-12);
+  EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 63, 14336, 4096).value(),
+              (4096.0 * 14336 + 63.0 * 14336 + 63.0 * 4096) * 2 / 2.0e12, 1e-12);
+}
+
 TEST(Iteration, HandComputedDecoderOnlyStep) {
   Scenario s = hand();
   const IterationEstimate e = estimate_iteration(s, std::nullopt, Pass::fwd_bwd);
