@@ -322,7 +322,9 @@ class Executor {
     const ScheduleStructure st(*s, StructureDetail::lean, [&](const ScheduleStructure& so_far, int r) {
       fill_rank(so_far, g, ordinal, r, zeros);
     });
-    if (!st.ok()) throw SimulationError(st.summary());
+    if (!st.ok())
+      throw SimulationError(source_ == nullptr ? st.summary()
+                                               : fmt::format("{} (segment {}, op indices within it)", st.summary(), loaded_ - 1));
     const std::int64_t instance_end = static_cast<std::int64_t>(g.instance_base) + st.instance_count();
     if (instance_end >= (std::int64_t{1} << (Event::index_bits - step_bits)))
       throw SimulationError("too many collectives for the event key");
@@ -373,13 +375,14 @@ class Executor {
       if (u.slot >= max_streams)
         throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank",
                                           prog.ops[static_cast<std::size_t>(u.first)].stream.name(), max_streams));
-      // Chain the stream on from what was appended before: after the last op still to
-      // run, or as the head of a stream that ran dry.
+      // Chain the stream on from what was appended before: after its last op while the
+      // stream still has something to complete (a group's other member may still run
+      // after the last one ended), or as the head of a stream that ran dry.
       StreamState& ss = rs.streams[static_cast<std::size_t>(u.slot)];
       const std::int32_t t = rs.tail[static_cast<std::size_t>(u.slot)];
-      if (t >= rs.base && rs.at(t).state != OpState::done) {
-        rs.at(t).next = b + u.first;  // filled below for records of this segment, never for t
-      } else if (ss.head < 0) {
+      if (ss.head >= 0) {
+        rs.at(t).next = b + u.first;
+      } else {
         ss.head = b + u.first;
         rs.wake = true;
       }

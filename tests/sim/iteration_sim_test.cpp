@@ -1,0 +1,138 @@
+// The training step in the event engine (sim/iteration_sim.hpp, issue 17): where no link is
+// shared it agrees with the closed form (docs/model.md §13, model/iteration.hpp) within 2%
+// over five set-ups and both phases; the streamed run (segments built and dropped as ranks
+// reach them) gives exactly the run of the whole program at once; the phase table of the
+// critical rank accounts for its whole time; and FSDP's all-gathers are seen sharing a NIC
+// with Ring's K/V transfers.
+//
+// Passes: `fwd` and `bwd` are one micro-step's phases, `fwd+bwd` the whole step
+// (docs/model.md §13.3), in both engines.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "model/iteration.hpp"
+#include "model/schedule/checks.hpp"
+#include "model/scenario/scenario_file.hpp"
+#include "sim/executor.hpp"
+#include "sim/iteration_sim.hpp"
+#include "sim/network.hpp"
+#include "sim/topology.hpp"
+
+namespace xattn {
+namespace {
+
+Scenario scenario(const std::vector<std::string>& overrides) {
+  return load_scenario(std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml", overrides);
+}
+
+const Mechanism& lv() {
+  static const Mechanism m = *parse_mechanism("lv-xattn");
+  return m;
+}
+
+// Five set-ups of Llama-3.2-11B-Vision where no link carries two GPU pairs' transfers at
+// once: one GPU; one 8-GPU node under FSDP (zero3) and under DDP; a small workload on one
+// node; 16 GPUs over two nodes without sequence parallelism (sp = 1: only the sharding
+// collectives travel). Expected: the closed form's time for the same pass, within 2%
+// (the issue's bound; the two differ only where pieces overlap differently).
+TEST(IterationSim, AgreesWithTheClosedFormWhereNoLinkIsShared) {
+  const std::vector<std::vector<std::string>> setups{
+      {"cluster.nodes=1", "cluster.gpus_per_node=1", "cluster.inter_node.nics_per_node=1"},
+      {"cluster.nodes=1"},
+      {"cluster.nodes=1", "training.sharding=none"},
+      {"cluster.nodes=1", "workload.frames=4", "workload.text_tokens=64"},
+      {"training.sp=1"}};
+  for (const auto& over : setups) {
+    const Scenario sc = scenario(over);
+    for (Pass p : {Pass::fwd, Pass::bwd}) {
+      SCOPED_TRACE(fmt::format("{} {}", fmt::join(over, " "), to_string(p)));
+      const IterationEstimate closed = estimate_iteration(sc, lv(), p);
+      const sim::IterationSimResult ev = sim::simulate_iteration(sc, lv(), p);
+      ASSERT_TRUE(closed.feasible) << closed.reason;
+      ASSERT_TRUE(ev.estimate.feasible) << ev.estimate.reason;
+      EXPECT_FALSE(ev.link_shared) << ev.busiest_link;  // the premise of the bound
+      EXPECT_NEAR(ev.estimate.time.value(), closed.time.value(), 0.02 * closed.time.value());
+      // Compute is priced by the same functions: the busiest GPU's compute agrees closer.
+      EXPECT_NEAR(ev.estimate.compute.value(), closed.compute.value(), 0.005 * closed.compute.value());
+    }
+  }
+}
+
+// The streamed run is the run of the whole program: whole_step() (every segment appended)
+// executed at once on the same engine gives the same makespan, op count and messages; the
+// whole program passes the schedule checks (matched transfers, collectives, no cycles);
+// and the streamed run held a small part of the ops at any time (here the step is 48
+// segments; at most a few in flight).
+TEST(IterationSim, StreamingRunsTheWholeProgramsRunWithAFewSegmentsHeld) {
+  const Scenario sc = scenario({"cluster.nodes=1", "workload.frames=4", "workload.text_tokens=64"});
+  for (Pass p : {Pass::fwd, Pass::bwd, Pass::fwd_bwd}) {
+    SCOPED_TRACE(to_string(p));
+    const Schedule whole = sim::whole_step(sc, lv(), p);
+    const CheckResult check = check_schedule(whole);
+    EXPECT_TRUE(check.ok()) << check.str();
+    const sim::StepEngine engine = sim::step_engine(sc, lv());
+    auto net = sim::make_network(engine.sim.network, sim::Topology::from_cluster(sc.cluster, sc.calibration), &sc.calibration);
+    const Timeline t = sim::execute(whole, *net, engine.cost, engine.sim);
+    const sim::IterationSimResult ev = sim::simulate_iteration(sc, lv(), p);
+    std::uint64_t ops = 0;
+    for (const Program& pr : whole.programs) ops += pr.ops.size();
+    EXPECT_EQ(ev.ops, ops);
+    EXPECT_EQ(ev.messages, t.messages);
+    EXPECT_NEAR(ev.estimate.time.value(), t.makespan.seconds().value(), 1e-12 * t.makespan.seconds().value());
+    EXPECT_LT(ev.peak_live_ops * 4, ops);
+  }
+}
+
+// The phase table is a partition of the critical rank's time: its compute stream was busy
+// (Σ compute_s) or waiting for something, charged to one phase (Σ exposed_s), so the two
+// sum to the step's time; the GEMM phases are on the compute stream only and the
+// collectives on the dp stream only.
+TEST(IterationSim, PhaseTableAccountsForTheCriticalRanksTime) {
+  const Scenario sc = scenario({});
+  const sim::IterationSimResult ev = sim::simulate_iteration(sc, lv(), Pass::fwd_bwd);
+  ASSERT_TRUE(ev.estimate.feasible);
+  double compute = 0, exposed = 0;
+  bool saw_gather = false, saw_mlp = false;
+  for (const sim::PhaseRow& r : ev.phases) {
+    compute += r.compute_s;
+    exposed += r.exposed_s;
+    if (r.phase == "all-gather") {
+      saw_gather = true;
+      EXPECT_EQ(r.compute_s, 0.0);
+      EXPECT_GT(r.dp_s, 0.0);
+    }
+    if (r.phase == "mlp fwd") {
+      saw_mlp = true;
+      EXPECT_EQ(r.dp_s, 0.0);
+      EXPECT_EQ(r.sp_s, 0.0);
+      EXPECT_GT(r.compute_s, 0.0);
+    }
+  }
+  EXPECT_TRUE(saw_gather);
+  EXPECT_TRUE(saw_mlp);
+  EXPECT_NEAR(compute + exposed, ev.estimate.time.value(), 1e-9 * ev.estimate.time.value());
+}
+
+// FSDP's all-gathers and reduce-scatters run over all 16 GPUs while Ring's K/V blocks cross
+// the node boundary: in the backward of a Ring cross-attention at 16 GPUs (zero3) some
+// NIC carries both at once; under DDP the forward has no collective, so nothing is mixed.
+TEST(IterationSim, FsdpTrafficSharesANicWithRingTransfers) {
+  const Mechanism ring = *parse_mechanism("ring");
+  const sim::IterationSimResult fsdp = sim::simulate_iteration(scenario({}), ring, Pass::bwd);
+  ASSERT_TRUE(fsdp.estimate.feasible);
+  EXPECT_TRUE(fsdp.link_shared);
+  EXPECT_GT(fsdp.mixed_s, 0.0);
+  EXPECT_NE(fsdp.mixed_link.find("nic"), std::string::npos) << fsdp.mixed_link;
+  const sim::IterationSimResult ddp = sim::simulate_iteration(scenario({"training.sharding=none"}), ring, Pass::fwd);
+  ASSERT_TRUE(ddp.estimate.feasible);
+  EXPECT_EQ(ddp.mixed_s, 0.0);
+  EXPECT_TRUE(ddp.mixed_link.empty());
+}
+
+}  // namespace
+}  // namespace xattn
