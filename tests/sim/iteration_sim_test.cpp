@@ -20,6 +20,10 @@
 #include "model/scenario/scenario_file.hpp"
 #include "sim/executor.hpp"
 #include "sim/iteration_sim.hpp"
+#include "sim/runner.hpp"
+#include "model/schedule/trace.hpp"
+
+#include <nlohmann/json.hpp>
 #include "sim/network.hpp"
 #include "sim/topology.hpp"
 
@@ -132,6 +136,60 @@ TEST(IterationSim, FsdpTrafficSharesANicWithRingTransfers) {
   ASSERT_TRUE(ddp.estimate.feasible);
   EXPECT_EQ(ddp.mixed_s, 0.0);
   EXPECT_TRUE(ddp.mixed_link.empty());
+}
+
+// The runner at iteration scope: `both` gives the closed form then the event run, the
+// difference is the two times' (their own figures, so this checks the wiring), and a
+// difference above 1% is named with its cause (the link SP and sharding traffic shared).
+TEST(IterationSim, RunnerGivesBothEnginesAndTheCause) {
+  const Mechanism ring = *parse_mechanism("ring");
+  const Scenario sc = scenario({});
+  const sim::IterationEvaluated both = sim::evaluate_iteration(sc, ring, Pass::bwd, sim::Engine::both);
+  ASSERT_EQ(both.evaluations.size(), 2u);
+  const sim::IterationEvaluation& a = both.evaluations[0];
+  const sim::IterationEvaluation& e = both.evaluations[1];
+  EXPECT_EQ(a.engine, sim::Engine::analytic);
+  EXPECT_EQ(e.engine, sim::Engine::event);
+  ASSERT_TRUE(e.vs_analytic.has_value());
+  ASSERT_TRUE(e.event.has_value());
+  EXPECT_DOUBLE_EQ(e.vs_analytic->time_diff_s, e.estimate.time.value() - a.estimate.time.value());
+  EXPECT_NEAR(a.estimate.time.value(), estimate_iteration(sc, ring, Pass::bwd).time.value(), 1e-12);
+  EXPECT_FALSE(e.event->mixed_link.empty());
+  EXPECT_FALSE(e.event->link.busiest_link.empty());
+  EXPECT_GT(e.event->messages, 0u);
+  const sim::IterationEvaluated analytic = sim::evaluate_iteration(sc, ring, Pass::bwd, sim::Engine::analytic);
+  ASSERT_EQ(analytic.evaluations.size(), 1u);
+  EXPECT_FALSE(analytic.evaluations[0].event.has_value());
+}
+
+// A trace of a step: the recorded ranks' ops only, named by where they sit in the step, the
+// sharding collectives on a stream called dp; the CSV carries layer and phase.
+TEST(IterationSim, TraceNamesLayersAndPhases) {
+  const Scenario sc = scenario({"cluster.nodes=1", "workload.frames=4", "workload.text_tokens=64"});
+  sim::IterationEvaluateOptions o;
+  o.record_ranks = {1};
+  const sim::IterationEvaluated r = sim::evaluate_iteration(sc, lv(), Pass::fwd, sim::Engine::event, o);
+  ASSERT_TRUE(r.evaluations.back().estimate.feasible);
+  ASSERT_EQ(r.schedule.programs.size(), 4u);  // one node of 4 GPUs
+  EXPECT_TRUE(r.schedule.programs[0].ops.empty());
+  ASSERT_FALSE(r.schedule.programs[1].ops.empty());
+  const auto j = nlohmann::json::parse(chrome_trace_json(r.schedule, r.timeline, TraceInfo("llama", "event", {1})));
+  bool gather = false, attention_round = false, dp_thread = false;
+  for (const auto& ev : j["traceEvents"]) {
+    const std::string name = ev.value("name", "");
+    if (ev["ph"] == "X" && name.starts_with("layer ") && name.ends_with(" all-gather")) gather = true;
+    if (ev["ph"] == "X" && name.find("cross-attention fwd round 1") != std::string::npos) {
+      attention_round = true;
+      EXPECT_EQ(ev["args"]["part"], "cross-attention");
+    }
+    if (name == "thread_name" && ev["args"]["name"].get<std::string>().starts_with("dp")) dp_thread = true;
+  }
+  EXPECT_TRUE(gather);
+  EXPECT_TRUE(attention_round);
+  EXPECT_TRUE(dp_thread);
+  const std::string csv = ops_csv(r.schedule, r.timeline, {1});
+  EXPECT_NE(csv.substr(0, csv.find('\n')).find(",layer,phase"), std::string::npos);
+  EXPECT_NE(csv.find(",0,layer 0 all-gather\n"), std::string::npos);  // the layer, then the phase
 }
 
 }  // namespace
