@@ -40,7 +40,7 @@ const Mechanism& lv() {
 }
 
 // Five set-ups of Llama-3.2-11B-Vision where no link carries two GPU pairs' transfers at
-// once: one GPU; one 8-GPU node under FSDP (zero3) and under DDP; a small workload on one
+// once: one GPU; one 4-GPU node under FSDP (zero3) and under DDP; a small workload on one
 // node; 16 GPUs over two nodes without sequence parallelism (sp = 1: only the sharding
 // collectives travel). Expected: the closed form's time for the same pass, within 2%
 // (the bound; the two differ only where pieces overlap differently).
@@ -70,8 +70,8 @@ TEST(IterationSim, AgreesWithTheClosedFormWhereNoLinkIsShared) {
 // The streamed run is the run of the whole program: whole_step() (every segment appended)
 // executed at once on the same engine gives the same makespan, op count and messages; the
 // whole program passes the schedule checks (matched transfers, collectives, no cycles);
-// and the streamed run held a small part of the ops at any time (here the step is 48
-// segments; at most a few in flight).
+// and the streamed run held under a quarter of the ops at any time (the step is 86
+// segments for fwd+bwd; a few are in flight at once).
 TEST(IterationSim, StreamingRunsTheWholeProgramsRunWithAFewSegmentsHeld) {
   const Scenario sc = scenario({"cluster.nodes=1", "workload.frames=4", "workload.text_tokens=64"});
   for (Pass p : {Pass::fwd, Pass::bwd, Pass::fwd_bwd}) {
