@@ -223,7 +223,7 @@ class Executor {
     segment_count_ = source_->segments();
     suffix_.assign(static_cast<std::size_t>(segment_count_) + 1, 0u);
     for (int k = segment_count_ - 1; k >= 0; --k)
-      suffix_[static_cast<std::size_t>(k)] = suffix_[static_cast<std::size_t>(k) + 1] | source_->slots(k);
+      suffix_[static_cast<std::size_t>(k)] = suffix_[static_cast<std::size_t>(k) + 1] | source_->stream_slots(k);
     waiting_slots_ = suffix_[0];
     load(Time(), false);
     for (int r = 0; r < P_; ++r) {
@@ -279,7 +279,7 @@ class Executor {
       auto s = std::make_unique<Schedule>(source_->build(k));
       const Schedule* raw = s.get();
       append(std::move(s), raw, now);
-      waiting_slots_ &= ~source_->slots(k);
+      waiting_slots_ &= ~source_->stream_slots(k);
       any = true;
     }
     if (!any || !wake) return;

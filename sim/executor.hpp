@@ -85,7 +85,8 @@ class SegmentSource {
   virtual ~SegmentSource() = default;
   [[nodiscard]] virtual int ranks() const = 0;
   [[nodiscard]] virtual int segments() const = 0;
-  [[nodiscard]] virtual std::uint32_t slots(int k) const = 0;  // bit i: slot i has ops in segment k
+  // Bit i: slot i has ops in segment k. (Not `slots`: Qt defines that as a macro.)
+  [[nodiscard]] virtual std::uint32_t stream_slots(int k) const = 0;
   [[nodiscard]] virtual Schedule build(int k) = 0;
 };
 

@@ -131,7 +131,7 @@ class StepSource final : public SegmentSource {
 
   [[nodiscard]] int ranks() const override { return P_; }
   [[nodiscard]] int segments() const override { return static_cast<int>(plan_.size()); }
-  [[nodiscard]] std::uint32_t slots(int k) const override { return plan_[static_cast<std::size_t>(k)].slots; }
+  [[nodiscard]] std::uint32_t stream_slots(int k) const override { return plan_[static_cast<std::size_t>(k)].slots; }
 
   [[nodiscard]] Schedule build(int k) override {
     Schedule seg;
