@@ -41,6 +41,9 @@ void add_fields(CLI::App& app, Commands& commands) {
                    "listed link NAME: bandwidth per direction, GB/s (--set, sweeps)");
     fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.links.NAME.latency_us", "number",
                    "listed link NAME: latency, µs (--set, sweeps)");
+    fmt::format_to(out, "{:<38} {:<8} {}\n", "workload.model.SECTION.KEY", "per key",
+                   "a key of the whole model's mapping, e.g. lm.layers, cross_attention.layers (3,8,13), "
+                   "vision.tokens; on a preset, a copy of it (docs/model.md §10; --set, sweeps)");
     fmt::format_to(out, "{:<38} {:<8} {}\n", "cluster.routes", "entries",
                    "routes fixed by hand over cluster.links: from, to, links, both_ways (YAML only)");
     io.out << fmt::to_string(b) << std::flush;

@@ -1,5 +1,6 @@
 // `xattn presets`: the model, GPU and cluster presets a scenario can name, with their key
-// figures and where they come from (model/presets.cpp).
+// figures and where they come from (model/presets.cpp): each model's cross-attention layer,
+// its whole architecture (what one training step runs), the GPUs and the clusters.
 #include <iterator>
 #include <memory>
 #include <string>
@@ -28,6 +29,37 @@ std::string render_presets(const std::string& only) {
       fmt::format_to(out, "{:<22} {:>5} {:>5} {:>5} {:>7} {:>7} {:>9} {:>12}  {}\n", m.name, m.heads, m.kv_heads,
                      m.head_dim, m.text_hidden, m.visual_hidden,
                      fmt::format("{}/{}", m.cross_attention_layers, m.layers), m.tokens_per_frame, m.source);
+    fmt::format_to(out, "\n");
+  }
+  if (all || only == "architectures") {
+    // The whole model the iteration scope prices (docs/model.md §10; ITERATION.md §1).
+    fmt::format_to(out, "# architectures (workload.model): the whole model one training step runs\n");
+    fmt::format_to(out, "{:<22} {:>8} {:>6} {:>6} {:>12} {:>14} {:>7}  {:<24} {:<26} {}\n", "# name", "params",
+                   "layers", "hidden", "H/H_kv/d", "MLP", "vocab", "cross-attention", "vision encoder", "projector");
+    fmt::format_to(out, "{:<22} {:>8}\n", "#", "(B)");
+    for (const auto& m : model_presets()) {
+      const Architecture& a = m.arch;
+      const LanguageModelSpec& lm = a.lm;
+      std::string cross = "-", vision = "-", projector = "-";
+      if (a.multimodal()) {
+        std::string at;
+        for (int l : a.cross.layers) at += (at.empty() ? "" : ",") + std::to_string(l);
+        cross = fmt::format("{} x{} {}/{}/{}", to_string(a.cross.kind), a.cross.count(), a.cross.heads,
+                            a.cross.kv_heads, a.cross.head_dim);
+        if (a.vision.layers > 0)
+          vision = fmt::format("{} x {}, {} tok -> {}", a.vision.layers, a.vision.width, a.vision.tokens,
+                               a.tokens_per_item());
+        if (a.projector.kind == ProjectorKind::linear)
+          projector = fmt::format("linear {} -> {}", a.projector.in_width, a.projector.out_width);
+        else if (a.projector.kind == ProjectorKind::resampler)
+          projector = fmt::format("resampler {} layers, {} latents", a.projector.layers, a.projector.latents);
+        cross += " at " + at;
+      }
+      fmt::format_to(out, "{:<22} {:>8.3f} {:>6} {:>6} {:>12} {:>14} {:>7}  {:<24} {:<26} {}\n", m.name,
+                     total_parameters(a) * 1e-9, lm.layers, lm.hidden,
+                     fmt::format("{}/{}/{}", lm.heads, lm.kv_heads, lm.head_dim),
+                     fmt::format("{} {}", to_string(lm.mlp.kind), lm.mlp.width), lm.vocab, cross, vision, projector);
+    }
     fmt::format_to(out, "\n");
   }
   if (all || only == "gpus") {
@@ -60,9 +92,10 @@ std::string render_presets(const std::string& only) {
 
 void add_presets(CLI::App& app, Commands& commands) {
   auto only = std::make_shared<std::string>();
-  CLI::App* sub = app.add_subcommand("presets", "List the model, GPU and cluster presets, their key figures and sources");
-  sub->add_option("KIND", *only, "Only this kind: models, gpus or clusters (default: all)")
-      ->check(CLI::IsMember({"models", "gpus", "clusters"}));
+  CLI::App* sub = app.add_subcommand(
+      "presets", "List the model (layer and whole architecture), GPU and cluster presets, their figures and sources");
+  sub->add_option("KIND", *only, "Only this kind: models, architectures, gpus or clusters (default: all)")
+      ->check(CLI::IsMember({"models", "architectures", "gpus", "clusters"}));
   commands.add(sub, [only](Io& io) {
     io.out << render_presets(*only) << std::flush;
     return 0;

@@ -140,11 +140,91 @@ json result_json(const sim::Evaluation& r) {
   return j;
 }
 
-std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<sim::Evaluation>& rows) {
+const std::vector<std::string>& ModelInputsReport::uncalibrated(Pass p) const {
+  static const std::vector<std::string> none;
+  for (std::size_t i = 0; i < passes.size(); ++i)
+    if (passes[i] == p) return per_pass[i];
+  return none;
+}
+
+ModelInputsReport model_inputs_report(const Scenario& s, const std::vector<Pass>& passes, bool with_sensitivity,
+                                      Scope scope) {
+  ModelInputsReport r;
+  r.scope = scope;
+  r.passes = passes;
+  for (Pass p : passes) r.per_pass.push_back(uncalibrated_inputs(s, {p}, scope));
+  r.all_passes = uncalibrated_inputs(s, passes, scope);
+  r.with_sensitivity = with_sensitivity;
+  if (with_sensitivity) r.sensitivity = sensitivity(s, passes, 0.2, scope);
+  if (scope == Scope::iteration && !s.model.arch.multimodal()) r.mechanisms = {"none"};
+  else
+    for (const Mechanism& m : s.mechanisms) r.mechanisms.push_back(m.name());
+  return r;
+}
+
+namespace {
+
+json sensitivity_json(const ModelInputsReport& inputs) {
+  json rows = json::array();
+  for (const SensitivityRow& row : inputs.sensitivity)
+    rows.push_back({{"input", row.input}, {"change", row.change}, {"mechanism", row.mechanism},
+                    {"pass", std::string(to_string(row.pass))}, {"time_s_low", row.time_low.value()},
+                    {"time_s_high", row.time_high.value()}, {"ranking_changes", row.ranking_changes}});
+  return rows;
+}
+
+}  // namespace
+
+std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<sim::Evaluation>& rows,
+                        const ModelInputsReport* inputs) {
   json results = json::array();
-  for (const auto& r : rows) results.push_back(result_json(r));
+  for (const auto& r : rows) {
+    json j = result_json(r);
+    if (inputs) j["uncalibrated"] = inputs->uncalibrated(r.estimate.pass);
+    results.push_back(std::move(j));
+  }
   json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
+  if (inputs && inputs->with_sensitivity) doc["sensitivity"] = sensitivity_json(*inputs);
   return doc.dump(2) + "\n";
+}
+
+// The footnote, and with sensitivity one row per input and pass: each mechanism's time at
+// 0.8x and 1.2x the input, and whether the ranking changes.
+std::string model_inputs_table(const ModelInputsReport& inputs) {
+  std::string out = "#\n# uncalibrated defaults (docs/model.md §15):";
+  std::size_t width = out.size() - 2;
+  const std::vector<std::string>& names = inputs.all_passes;
+  if (names.empty()) out += " none";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string item = " " + names[i] + (i + 1 < names.size() ? "," : "");
+    if (width + item.size() > 100) {
+      out += "\n#  ";
+      width = 3;
+    }
+    out += item;
+    width += item.size();
+  }
+  out += "\n";
+  if (!inputs.with_sensitivity) return out;
+  out += "#\n# sensitivity: each input at 0.8x / 1.2x its value, time in ms (docs/model.md §15)\n";
+  out += fmt::format("# {:<34} {:>7}", "input", "pass");
+  for (const std::string& m : inputs.mechanisms) out += fmt::format(" {:>19}", m);
+  out += "  ranking\n";
+  const std::vector<SensitivityRow>& rows = inputs.sensitivity;
+  for (std::size_t i = 0; i < rows.size();) {
+    const SensitivityRow& first = rows[i];
+    std::string line = fmt::format("  {:<34} {:>7}", first.input, to_string(first.pass));
+    for (const std::string& m : inputs.mechanisms) {
+      const auto it = std::find_if(rows.begin() + static_cast<std::ptrdiff_t>(i), rows.end(), [&](const SensitivityRow& r) {
+        return r.input == first.input && r.pass == first.pass && r.mechanism == m;
+      });
+      line += it == rows.end() ? fmt::format(" {:>19}", "-")
+                               : fmt::format(" {:>9.3f}/{:<9.3f}", it->time_low.value() * 1e3, it->time_high.value() * 1e3);
+    }
+    out += line + (first.ranking_changes ? "  changes\n" : "  same\n");
+    while (i < rows.size() && rows[i].input == first.input && rows[i].pass == first.pass) ++i;
+  }
+  return out;
 }
 
 std::string render_table(const Scenario& s, const std::vector<sim::Evaluation>& rows) {
@@ -281,6 +361,213 @@ std::string render_csv(const std::vector<sim::Evaluation>& rows) {
     b.push_back(',');
     if (const auto& d = r.vs_analytic) fmt::format_to(out, "{}", d->time_diff_rel);
     b.push_back('\n');
+  }
+  return fmt::to_string(b);
+}
+
+// ---- iteration scope -------------------------------------------------------------------
+
+std::vector<std::pair<std::string_view, Seconds>> breakdown_parts(const IterationBreakdown& b) {
+  return {{"vision", b.vision},
+          {"projector", b.projector},
+          {"self_attention", b.self_attention},
+          {"cross_attention", b.cross_attention},
+          {"mlp", b.mlp},
+          {"other_gemm", b.other_gemm},
+          {"lm_head", b.lm_head},
+          {"sharding_comm_exposed", b.sharding_comm_exposed},
+          {"optimizer", b.optimizer}};
+}
+
+namespace {
+
+std::string frozen_text(const PartSet& frozen) {
+  std::string out;
+  for (ModelPart p : {ModelPart::vision, ModelPart::projector, ModelPart::lm, ModelPart::cross_attention})
+    if (frozen.contains(p)) out += (out.empty() ? "" : ", ") + std::string(to_string(p));
+  return out.empty() ? "nothing" : out;
+}
+
+}  // namespace
+
+json training_json(const Scenario& s) {
+  const TrainingSetup& t = s.training;
+  const IterationLayout l = iteration_layout(s);
+  json frozen = json::array();
+  for (ModelPart p : {ModelPart::vision, ModelPart::projector, ModelPart::lm, ModelPart::cross_attention})
+    if (t.frozen.contains(p)) frozen.push_back(std::string(to_string(p)));
+  return json{{"preset", std::string(to_string(t.preset))},
+              {"self_attention", t.self_attention.name()},
+              {"sp", l.sp},
+              {"dp", l.dp},
+              {"global_batch", l.global_batch},
+              {"micro_steps", l.micro_steps},
+              {"sharding", std::string(to_string(t.sharding))},
+              {"checkpointing", std::string(to_string(t.checkpointing))},
+              {"frozen", frozen},
+              {"optimizer_step", t.optimizer_step},
+              {"parameters", total_parameters(s.model.arch)}};
+}
+
+json result_json(const IterationEstimate& e) {
+  json j = {{"scope", "iteration"},
+            {"mechanism", e.cross_attention_name()},
+            {"self_attention", e.self_attention.name()},
+            {"engine", "analytic"},
+            {"pass", to_string(e.pass)},
+            {"feasible", e.feasible}};
+  if (!e.feasible) {
+    j["reason"] = e.reason;
+    return j;
+  }
+  j["time_s"] = e.time.value();
+  j["compute_s"] = e.compute.value();
+  j["exposed_comm_s"] = e.exposed_comm.value();
+  json parts = json::object();
+  for (const auto& [name, t] : breakdown_parts(e.breakdown)) parts[std::string(name)] = t.value();
+  j["breakdown_s"] = std::move(parts);
+  j["tokens_per_s"] = e.tokens_per_s;
+  j["mfu"] = e.mfu;
+  j["model_flops"] = e.model_flops.value();
+  j["flops_per_gpu"] = e.flops_per_gpu.value();
+  const IterationMemory& m = e.memory;
+  j["memory_bytes"] = json{{"parameters", m.parameters.value()},
+                           {"gradients", m.gradients.value()},
+                           {"optimizer", m.optimizer.value()},
+                           {"activations", m.activations.value()},
+                           {"transient", m.transient.value()}};
+  j["peak_memory_bytes"] = e.peak_memory.value();
+  j["fits"] = e.fits;
+  return j;
+}
+
+std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<IterationEstimate>& rows,
+                                  const ModelInputsReport& inputs) {
+  json scenario = scenario_json(s, spec);
+  scenario["training"] = training_json(s);
+  json results = json::array();
+  for (const IterationEstimate& e : rows) {
+    json j = result_json(e);
+    j["uncalibrated"] = inputs.uncalibrated(e.pass);
+    results.push_back(std::move(j));
+  }
+  json doc = {{"scenario", std::move(scenario)}, {"results", std::move(results)}};
+  if (inputs.with_sensitivity) doc["sensitivity"] = sensitivity_json(inputs);
+  return doc.dump(2) + "\n";
+}
+
+std::string render_iteration_table(const Scenario& s, const std::vector<IterationEstimate>& rows) {
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  const Architecture& a = s.model.arch;
+  const AttentionShape& sh = s.shape;
+  const Cluster& c = s.cluster;
+  const TrainingSetup& t = s.training;
+  const IterationLayout l = iteration_layout(s);
+  const LinkSpec intra = s.calibration.link(c, LinkClass::intra_node);
+  const LinkSpec inter = s.calibration.link(c, LinkClass::inter_node);
+
+  fmt::format_to(out, "# xattn simulate: {}  (one training step of the whole model; --scope layer: one attention layer)\n",
+                 s.name.empty() ? s.path : s.name);
+  fmt::format_to(out, "# model    {}: {:.2f}B parameters, {} LM layers", s.model.name, total_parameters(a) * 1e-9,
+                 a.lm.layers);
+  if (a.multimodal())
+    fmt::format_to(out, ", {} with cross-attention (H {}, H_kv {}, d {}), vision encoder {} layers", a.cross.count(),
+                   sh.heads, sh.kv_heads, sh.head_dim, a.vision.layers);
+  fmt::format_to(out, "; {}\n", to_string(sh.dtype));
+  if (a.multimodal())
+    fmt::format_to(out, "# tokens   S_q {} text, S_kv {} visual ({} frames x {}) per sample; batch {} per SP group\n",
+                   s.text_tokens, sh.kv_tokens, s.frames, s.tokens_per_frame, s.batch);
+  else
+    fmt::format_to(out, "# tokens   S {} text per sample; batch {} per SP group\n", s.text_tokens, s.batch);
+  fmt::format_to(out, "# cluster  P {} = {} node(s) x {} {}", c.ranks(), c.nodes, c.gpus_per_node, c.gpu.name);
+  if (c.gpus_per_node > 1)
+    fmt::format_to(out, "; intra {} {:g} GB/s {:g} us", c.graph.empty() ? to_string(c.intra_kind) : "listed",
+                   to_gigabytes_per_second(intra.bandwidth), to_microseconds(intra.latency));
+  if (c.nodes > 1)
+    fmt::format_to(out, "; inter {:g} GB/s {:g} us per NIC, {} NIC(s)/node", to_gigabytes_per_second(inter.bandwidth),
+                   to_microseconds(inter.latency), c.nics_per_node);
+  fmt::format_to(out, "\n");
+  fmt::format_to(out, "# training {}sp {} x dp {}, global batch {} ({} micro-step{}); {}, checkpointing {}, frozen: {}; {}; "
+                      "self-attention {}\n",
+                 t.preset == TrainingPreset::lv_xattn_paper ? "lv-xattn-paper harness; " : "", l.sp, l.dp,
+                 l.global_batch, l.micro_steps, l.micro_steps == 1 ? "" : "s", to_string(t.sharding),
+                 to_string(t.checkpointing), frozen_text(t.frozen),
+                 t.optimizer_step ? "optimizer step" : "no optimizer step", t.self_attention.name());
+  fmt::format_to(out, "# memory   {:.1f} GiB per GPU, {:.1f} GiB reserved\n", c.gpu.memory.value() / kGiB,
+                 s.memory_reserved.value() / kGiB);
+  fmt::format_to(out, "# engine   analytic; fwd, bwd: one micro-step's phases; fwd+bwd: the whole step; speedup = ring's "
+                      "time / this time, same pass\n");
+  fmt::format_to(out, "#\n");
+  auto head = [&](std::string_view mech, std::string_view pass, std::string_view time, std::string_view compute,
+                  std::string_view exposed, std::string_view speedup, std::string_view tokens, std::string_view mfu,
+                  std::string_view mem, std::string_view fits, std::string_view parts) {
+    std::string line = fmt::format("{:<13}{:>8} {:>10} {:>10} {:>13} {:>9} {:>10} {:>6} {:>9} {:>5}  {}", mech, pass,
+                                   time, compute, exposed, speedup, tokens, mfu, mem, fits, parts);
+    line.erase(line.find_last_not_of(' ') + 1);
+    fmt::format_to(out, "{}\n", line);
+  };
+  head("# mechanism", "pass", "time", "compute", "exposed comm", "speedup", "tokens/s", "MFU", "peak mem", "fits",
+       "largest parts of the time");
+  head("#", "", "(s)", "(s)", "(s)", "(vs ring)", "", "(%)", "(GiB)", "", "");
+
+  std::vector<Pass> passes;
+  for (const auto& r : rows)
+    if (std::find(passes.begin(), passes.end(), r.pass) == passes.end()) passes.push_back(r.pass);
+  for (Pass p : passes) {
+    for (const IterationEstimate& e : rows) {
+      if (e.pass != p) continue;
+      fmt::format_to(out, "  {:<11}{:>8}", e.cross_attention_name(), to_string(e.pass));
+      if (!e.feasible) {
+        fmt::format_to(out, "   infeasible: {}\n", e.reason);
+        continue;
+      }
+      std::string speedup = "-";
+      for (const IterationEstimate& q : rows)
+        if (q.cross_attention && q.cross_attention->kind == MechanismKind::ring && q.pass == p && q.feasible &&
+            e.time.value() > 0)
+          speedup = fmt::format("{:.2f}x", q.time / e.time);
+      // The three largest parts, with their share of the time.
+      auto parts = breakdown_parts(e.breakdown);
+      std::stable_sort(parts.begin(), parts.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      std::string largest;
+      for (std::size_t i = 0; i < 3 && i < parts.size(); ++i) {
+        if (!(parts[i].second.value() > 0) || !(e.time.value() > 0)) break;
+        largest += fmt::format("{}{} {:.0f}%", largest.empty() ? "" : ", ", parts[i].first,
+                               100.0 * parts[i].second.value() / e.time.value());
+      }
+      fmt::format_to(out, " {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>10.0f} {:>6.1f} {:>9.2f} {:>5}  {}\n",
+                     e.time.value(), e.compute.value(), e.exposed_comm.value(), speedup, e.tokens_per_s,
+                     e.mfu * 100.0, e.peak_memory.value() / kGiB, e.fits ? "yes" : "NO", largest);
+    }
+  }
+  return fmt::to_string(b);
+}
+
+std::string render_iteration_csv(const std::vector<IterationEstimate>& rows) {
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  fmt::format_to(out, "mechanism,self_attention,engine,pass,scope,feasible,time_s,compute_s,exposed_comm_s");
+  for (const auto& [name, t] : breakdown_parts(IterationBreakdown{})) fmt::format_to(out, ",{}_s", name);
+  fmt::format_to(out,
+                 ",tokens_per_s,mfu,model_flops,flops_per_gpu,parameters_bytes,gradients_bytes,optimizer_bytes,"
+                 "activations_bytes,transient_bytes,peak_memory_bytes,fits,reason\n");
+  const std::size_t columns = 9 + 4 + 5 + 2;  // the breakdown, the figures, the memory parts, peak and fits
+  for (const IterationEstimate& e : rows) {
+    fmt::format_to(out, "{},{},analytic,{},iteration,", e.cross_attention_name(), e.self_attention.name(),
+                   to_string(e.pass));
+    if (!e.feasible) {
+      fmt::format_to(out, "false,,,{}", std::string(columns, ','));
+      append_csv_cell(b, e.reason);
+      b.push_back('\n');
+      continue;
+    }
+    fmt::format_to(out, "true,{},{},{}", e.time.value(), e.compute.value(), e.exposed_comm.value());
+    for (const auto& [name, t] : breakdown_parts(e.breakdown)) fmt::format_to(out, ",{}", t.value());
+    const IterationMemory& m = e.memory;
+    fmt::format_to(out, ",{},{},{},{},{},{},{},{},{},{},{},\n", e.tokens_per_s, e.mfu, e.model_flops.value(),
+                   e.flops_per_gpu.value(), m.parameters.value(), m.gradients.value(), m.optimizer.value(),
+                   m.activations.value(), m.transient.value(), e.peak_memory.value(), e.fits);
   }
   return fmt::to_string(b);
 }

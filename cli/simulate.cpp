@@ -1,26 +1,26 @@
 // `xattn simulate SCENARIO`: every mechanism x pass of one scenario, as a table, JSON (the
-// ARCHITECTURE.md contract) or CSV. Options are parsed here; the figures come from the
-// runner (sim/runner.hpp), the uncalibrated inputs and the sensitivity report from
-// model/sensitivity.hpp.
+// ARCHITECTURE.md contract) or CSV, at iteration scope (one training step, the default) or
+// layer scope (one attention layer). Options are parsed here; the figures come from the
+// closed form of the step (model/iteration.hpp) or the runner (sim/runner.hpp), the
+// uncalibrated inputs and the sensitivity report from model/sensitivity.hpp, and cli/report
+// renders them.
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "cli/scenario_input.hpp"
-#include "model/sensitivity.hpp"
+#include "model/iteration.hpp"
 #include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
 #include "model/scenario/scenario_file.hpp"
@@ -45,67 +45,8 @@ struct SimulateOptions {
   std::string straggler;          // --straggler RANK:FACTOR
   std::uint64_t seed = 1;         // --seed: of the jitter
   bool sensitivity = false;       // --sensitivity: each input at ±20% (docs/model.md §15)
+  std::string scope = "iteration";  // --scope: one training step, or one attention layer
 };
-
-// docs/model.md §15, computed by model/sensitivity: every result names its inputs that are
-// uncalibrated defaults (JSON `uncalibrated`); --sensitivity adds each mechanism's time at
-// 0.8 and 1.2 times each input in play (JSON `sensitivity`).
-std::string add_model_inputs_json(const std::string& text, const Scenario& s, bool with_sensitivity,
-                                  const std::vector<Pass>& passes) {
-  auto doc = nlohmann::ordered_json::parse(text);
-  for (auto& r : doc["results"])
-    if (r.contains("pass")) {
-      const auto pass = parse_pass(r["pass"].get<std::string>());
-      if (pass) r["uncalibrated"] = uncalibrated_inputs(s, {*pass});
-    }
-  if (with_sensitivity) {
-    auto& rows = doc["sensitivity"] = nlohmann::ordered_json::array();
-    for (const SensitivityRow& row : sensitivity(s, passes))
-      rows.push_back({{"input", row.input}, {"change", row.change}, {"mechanism", row.mechanism},
-                      {"pass", std::string(to_string(row.pass))}, {"time_s_low", row.time_low.value()},
-                      {"time_s_high", row.time_high.value()}, {"ranking_changes", row.ranking_changes}});
-  }
-  return doc.dump(2) + "\n";
-}
-
-// The table's footnote, and with --sensitivity one row per input and pass: each
-// mechanism's time at 0.8x and 1.2x the input, and whether the ranking changes.
-std::string model_inputs_table(const Scenario& s, bool with_sensitivity, const std::vector<Pass>& passes) {
-  std::string out = "#\n# uncalibrated defaults (docs/model.md §15):";
-  std::size_t width = out.size() - 2;
-  const std::vector<std::string> names = uncalibrated_inputs(s, passes);
-  if (names.empty()) out += " none";
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string item = " " + names[i] + (i + 1 < names.size() ? "," : "");
-    if (width + item.size() > 100) {
-      out += "\n#  ";
-      width = 3;
-    }
-    out += item;
-    width += item.size();
-  }
-  out += "\n";
-  if (!with_sensitivity) return out;
-  out += "#\n# sensitivity: each input at 0.8x / 1.2x its value, time in ms (docs/model.md §15)\n";
-  out += fmt::format("# {:<34} {:>7}", "input", "pass");
-  for (const Mechanism& m : s.mechanisms) out += fmt::format(" {:>19}", m.name());
-  out += "  ranking\n";
-  const std::vector<SensitivityRow> rows = sensitivity(s, passes);
-  for (std::size_t i = 0; i < rows.size();) {
-    const SensitivityRow& first = rows[i];
-    std::string line = fmt::format("  {:<34} {:>7}", first.input, to_string(first.pass));
-    for (const Mechanism& m : s.mechanisms) {
-      const auto it = std::find_if(rows.begin() + static_cast<std::ptrdiff_t>(i), rows.end(), [&](const SensitivityRow& r) {
-        return r.input == first.input && r.pass == first.pass && r.mechanism == m.name();
-      });
-      line += it == rows.end() ? fmt::format(" {:>19}", "-")
-                               : fmt::format(" {:>9.3f}/{:<9.3f}", it->time_low.value() * 1e3, it->time_high.value() * 1e3);
-    }
-    out += line + (first.ranking_changes ? "  changes\n" : "  same\n");
-    while (i < rows.size() && rows[i].input == first.input && rows[i].pass == first.pass) ++i;
-  }
-  return out;
-}
 
 // "0-7,1023" -> 0, 1, ..., 7, 1023. nullopt when malformed (empty items, a range whose
 // end is below its start, anything but digits).
@@ -158,6 +99,16 @@ int run_simulate(const SimulateOptions& o, Io& io) {
     problems.add(Problem{Origin{"--engine " + o.engine}, "engine",
                         fmt::format("unknown engine '{}' (known: analytic, event, both)", o.engine)});
   }
+  const std::optional<Scope> scope = parse_scope(o.scope);
+  if (!scope)
+    problems.add(Problem{Origin{"--scope " + o.scope}, "scope",
+                         fmt::format("unknown scope '{}' (known: iteration, layer)", o.scope)});
+  // The event engine runs one attention layer's schedule; the whole step comes to it with
+  // the next issue (#17).
+  if (scope == Scope::iteration && engine && engine != sim::Engine::analytic)
+    problems.add(Problem{Origin{"--engine " + o.engine}, "engine",
+                         "the event engine does not simulate a whole training step yet (it comes with the next issue, "
+                         "#17): use --engine analytic at iteration scope, or --scope layer for one attention layer"});
   std::vector<Mechanism> mechanisms;
   std::vector<Pass> passes;
   for (const auto& name : o.mechanisms) {
@@ -241,6 +192,13 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       sim_options.straggler_factor = factor;
     }
   }
+  // A decoder-only model has no cross-attention to compare at iteration scope.
+  if (scope == Scope::iteration && resolved && !scenario.model.arch.multimodal() && !o.mechanisms.empty())
+    problems.add(Problem{Origin{"--mechanism " + o.mechanisms.front()}, "mechanism",
+                         fmt::format("{} has no cross-attention layers: at iteration scope its self-attention runs "
+                                     "training.self_attention (--set training.self_attention=NAME); --scope layer "
+                                     "compares mechanisms on one layer",
+                                     scenario.model.name)});
   problems.throw_if_any();
 
   if (mechanisms.empty()) mechanisms = scenario.mechanisms;
@@ -253,6 +211,21 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   };
   drop_repeats(mechanisms);
   drop_repeats(passes);
+
+  Scenario chosen = scenario;  // the mechanisms shown: what the sensitivity report compares
+  chosen.mechanisms = mechanisms;
+  const ModelInputsReport inputs = model_inputs_report(chosen, passes, o.sensitivity, *scope);
+  std::string text;
+  if (*scope == Scope::iteration) {
+    const std::vector<IterationEstimate> steps = estimate_iteration_all(chosen, passes);
+    if (o.format == "json") text = render_iteration_json(scenario, spec, steps, inputs);
+    else if (o.format == "csv") text = render_iteration_csv(steps);
+    else text = render_iteration_table(scenario, steps) + model_inputs_table(inputs);
+    // The whole output is composed before anything is written: an error leaves nothing.
+    if (o.out_path.empty()) io.out << text << std::flush;
+    else write_file_atomically(o.out_path, text);
+    return 0;
+  }
 
   sim::EvaluateOptions evaluate_options;
   evaluate_options.sim = sim_options;
@@ -272,12 +245,9 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       for (auto& e : r.evaluations) rows.push_back(std::move(e));
     }
 
-  std::string text;
-  Scenario chosen = scenario;  // the mechanisms shown: what the sensitivity report compares
-  chosen.mechanisms = mechanisms;
-  if (o.format == "json") text = add_model_inputs_json(render_json(scenario, spec, rows), chosen, o.sensitivity, passes);
+  if (o.format == "json") text = render_json(scenario, spec, rows, &inputs);
   else if (o.format == "csv") text = render_csv(rows);
-  else text = render_table(scenario, rows) + model_inputs_table(chosen, o.sensitivity, passes);
+  else text = render_table(scenario, rows) + model_inputs_table(inputs);
 
   // The whole output is composed before anything is written: an error leaves nothing.
   if (o.out_path.empty()) {
@@ -295,7 +265,9 @@ int run_simulate(const SimulateOptions& o, Io& io) {
 void add_simulate(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<SimulateOptions>();
   CLI::App* sub = app.add_subcommand(
-      "simulate", "Time and memory of one attention layer under each mechanism, for one scenario");
+      "simulate",
+      "Time and memory of one training step (or, with --scope layer, one attention layer) under each\n"
+      "mechanism, for one scenario");
   sub->add_option("SCENARIO", o->scenario, "Scenario YAML file, e.g. scenarios/llama32v-16xa100.yaml")
       ->required()
       ->type_name("FILE");
@@ -308,6 +280,12 @@ void add_simulate(CLI::App& app, Commands& commands) {
       ->type_name("PASS")
       ->check(CLI::IsMember({"fwd", "bwd", "fwd+bwd"}))
       ->delimiter(',');
+  sub->add_option("--scope", o->scope,
+                  "iteration (default): one training step of the whole model (vision encoder, LM layers,\n"
+                  "sharding traffic, optimizer; fwd and bwd are one micro-step's phases, fwd+bwd the step);\n"
+                  "layer: one cross-attention layer (a decoder-only model: one self-attention layer)")
+      ->type_name("SCOPE")
+      ->check(CLI::IsMember({"iteration", "layer"}));
   sub->add_option("-e,--engine", o->engine,
                   "Model that produces the figures: analytic (closed form, default), event (the\n"
                   "event-driven simulator: link contention, per-op timeline), or both, side by side")
@@ -343,8 +321,10 @@ void add_simulate(CLI::App& app, Commands& commands) {
   sub->add_option("-o,--out", o->out_path, "Write the output to FILE (whole or not at all) instead of stdout")
       ->type_name("FILE");
   sub->footer(
-      "Times are for one cross-attention layer, per GPU, in ms (JSON and CSV: seconds);\n"
-      "speedup is the Ring Attention time of the same pass divided by the row's time.\n"
+      "At iteration scope times are for one training step in s; at layer scope for one\n"
+      "cross-attention layer, per GPU, in ms (JSON and CSV: seconds); speedup is the Ring Attention\n"
+      "time of the same pass divided by the row's time. At iteration scope the mechanism is the\n"
+      "cross-attention's; training.self_attention sets the LM's self-attention.\n"
       "Example: xattn simulate scenarios/llama32v-16xa100.yaml -m lv-xattn -m ring --pass fwd+bwd");
   commands.add(sub, [o](Io& io) { return run_simulate(*o, io); });
 }

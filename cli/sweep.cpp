@@ -18,6 +18,11 @@ std::string sweep_csv_header(const SweepPlan& plan) {
     b.push_back(',');
     append_csv_cell(b, a.field->path);
   }
+  if (plan.scope == Scope::iteration) {
+    b.append(std::string_view(",mechanism,self_attention,pass,feasible,time_s,compute_s,exposed_comm_s,tokens_per_s,mfu,"
+                              "peak_memory_bytes,fits,reason\n"));
+    return fmt::to_string(b);
+  }
   b.append(std::string_view(",mechanism,pass,feasible,time_s,compute_s,exposed_comm_s,peak_memory_bytes,fits,"));
   if (plan.engine == SweepEngine::event) b.append(std::string_view("link_shared,"));
   b.append(std::string_view("reason\n"));
@@ -58,6 +63,7 @@ class RowWriter {
       if (!error.empty()) error += "; ";
       error += p.field.empty() ? p.message : p.field + ": " + p.message;
     }
+    if (plan_.scope == Scope::iteration) return append_steps(point, error, out);
     const std::string_view empty = event_ ? std::string_view("false,,,,,,,") : std::string_view("false,,,,,,");
     std::size_t r = 0;
     for (std::size_t m = 0; m < plan_.mechanisms.size(); ++m) {
@@ -91,6 +97,46 @@ class RowWriter {
   }
 
  private:
+  // The point index and its grid values, then a comma.
+  void append_point(const sim::SweepPoint& point, fmt::memory_buffer& out) {
+    fmt::format_to(std::back_inserter(out), "{}", point.index);
+    for (std::size_t a = 0; a < plan_.axes.size(); ++a) {
+      out.push_back(',');
+      out.append(cells_[a][at_[a]]);
+    }
+    out.push_back(',');
+  }
+
+  // Iteration scope: one row per step estimate (a point that did not resolve: one per
+  // mechanism and pass, with its problems).
+  void append_steps(const sim::SweepPoint& point, const std::string& error, fmt::memory_buffer& out) {
+    auto it = std::back_inserter(out);
+    const std::string_view empty("false,,,,,,,,");
+    if (!point.resolved()) {
+      for (std::size_t m = 0; m < plan_.mechanisms.size(); ++m)
+        for (Pass pass : plan_.passes) {
+          append_point(point, out);
+          fmt::format_to(it, "{},,{},", mechanism_names_[m], to_string(pass));
+          out.append(empty);
+          append_csv_cell(out, error);
+          out.push_back('\n');
+        }
+      return;
+    }
+    for (const IterationEstimate& e : point.steps) {
+      append_point(point, out);
+      fmt::format_to(it, "{},{},{},", e.cross_attention_name(), e.self_attention.name(), to_string(e.pass));
+      if (!e.feasible) {
+        out.append(empty);
+        append_csv_cell(out, e.reason);
+        out.push_back('\n');
+        continue;
+      }
+      fmt::format_to(it, "true,{},{},{},{},{},{},{},\n", e.time.value(), e.compute.value(), e.exposed_comm.value(),
+                     e.tokens_per_s, e.mfu, e.peak_memory.value(), e.fits ? "true" : "false");
+    }
+  }
+
   const SweepPlan& plan_;
   bool event_;
   std::vector<std::vector<std::string>> cells_;  // [axis][value]

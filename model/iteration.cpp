@@ -135,6 +135,9 @@ const CollectiveModel& collective_model(const Scenario& s) {
 // One attention kind of the step (self or cross), forward and backward, on the SP group.
 struct Attention {
   bool present = false;
+  std::string reason;         // why not, when !present
+  Mechanism run;              // the mechanism as run (the paper harness's ring is ring-stripe)
+  AttentionShape shape;       // the layer's shape as run
   Estimate fwd, bwd;
   double recompute_comm = 0;  // communication the CA wrapper's recomputation repeats (eq. 24)
   double model_fwd = 0;       // model FLOPs of the forward, one SP group
@@ -182,6 +185,7 @@ struct GemmFlags {
   bool after_cross = false;    // its input depends on the unit's cross-attention output
   bool paper_wrapped = false;  // the paper's CA wrapper: no dW, no dX, recomputed in the backward
   bool window = false;         // after the unit's last attention call (the paper's FSDP hiding window)
+  bool recomputed = false;     // a cross-attention projection LV-XAttn's recomputation re-runs (eq. 24)
 };
 
 // One LM unit kind, forward and backward.
@@ -209,7 +213,7 @@ void add_gemm(const Program& g, Unit& unit, Part part, std::string_view name, do
   const int passes = f.paper_wrapped ? 0 : (trains ? 1 : 0) + (dx ? 1 : 0);
   // eq. 24: recomputation repeats the forward under `after-attention` and `full`; the
   // paper's CA wrapper repeats its q, k, v projections.
-  const int recompute = (g.policy != Checkpointing::none || f.paper_wrapped) ? 1 : 0;
+  const int recompute = (g.policy != Checkpointing::none || f.paper_wrapped || f.recomputed) ? 1 : 0;
   unit.bwd.parts.add(part, t * (passes + recompute));
   unit.bwd.compute += t * (passes + recompute);
   unit.bwd.flops += flops * (passes + recompute);
@@ -265,8 +269,8 @@ void add_decoder_layer(const Program& g, Unit& unit, const Attention& self, bool
   const double Mg = g.u.rows_text, Mm = d(g.s.batch) * d(g.s.text_tokens);
   const double h = d(lm.hidden), q = d(lm.heads * lm.head_dim), kv = d(lm.kv_heads * lm.head_dim);
   const double f = d(lm.mlp.width);
-  GemmFlags pre{Input::text, Owner::lm, after_cross, false, false};
-  GemmFlags post{Input::text, Owner::lm, after_cross, false, true};
+  GemmFlags pre{Input::text, Owner::lm, after_cross, false, false, false};
+  GemmFlags post{Input::text, Owner::lm, after_cross, false, true, false};
   add_gemm(g, unit, kOther, "qkv_proj", Mg, Mm, h, q + 2.0 * kv, pre, text_dx);  // q, k, v (fused or not)
   add_attention(g, unit, kSelf, self, text_dx || after_cross);
   add_gemm(g, unit, kOther, "o_proj", Mg, Mm, q, h, post, text_dx);             // o
@@ -290,13 +294,13 @@ Unit cross_unit(const Program& g, const Attention& self, const Attention& cross,
   const double h = d(lm.hidden), qc = d(c.heads * c.head_dim), kvc = d(c.kv_heads * c.head_dim);
   const double v = d(c.kv_input);
   const bool wrapped = g.u.paper;
-  const GemmFlags q_flags{Input::text, Owner::cross, false, wrapped, false};
-  const GemmFlags kv_flags{Input::visual, Owner::cross, false, wrapped, false};
+  const GemmFlags q_flags{Input::text, Owner::cross, false, wrapped, false, g.u.ca_recompute};
+  const GemmFlags kv_flags{Input::visual, Owner::cross, false, wrapped, false, g.u.ca_recompute};
   switch (c.kind) {
     case CrossKind::none: break;
     case CrossKind::cross_layer: {
       const double f = d(lm.mlp.width);
-      const GemmFlags post{Input::text, Owner::cross, true, false, true};
+      const GemmFlags post{Input::text, Owner::cross, true, false, true, false};
       add_gemm(g, unit, kCross, "q_proj", Mg, Mm, h, qc, q_flags, text_dx);          // q_proj
       add_gemm(g, unit, kCross, "kv_proj", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // k_proj, v_proj over S_kv/P
       add_attention(g, unit, kCross, cross, true);
@@ -312,13 +316,13 @@ Unit cross_unit(const Program& g, const Attention& self, const Attention& cross,
       add_decoder_layer(g, unit, self, text_dx, false);
       add_gemm(g, unit, kCross, "v_kv_proj", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // v_kv_proj
       add_attention(g, unit, kCross, cross, true);
-      const GemmFlags gate{Input::text, Owner::cross, true, wrapped, true};
+      const GemmFlags gate{Input::text, Owner::cross, true, wrapped, true, false};
       add_gemm(g, unit, kCross, "gate", Mg * d(c.heads), Mm * d(c.heads), d(c.head_dim), d(c.head_dim), gate, text_dx);
       break;
     }
     case CrossKind::gated_block: {
       const double f = d(c.mlp.width);
-      const GemmFlags after{Input::text, Owner::cross, true, false, false};
+      const GemmFlags after{Input::text, Owner::cross, true, false, false, false};
       add_gemm(g, unit, kCross, "to_q", Mg, Mm, h, qc, q_flags, text_dx);          // to_q
       add_gemm(g, unit, kCross, "to_kv", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // to_kv
       add_attention(g, unit, kCross, cross, true);
@@ -337,6 +341,106 @@ Unit plain_unit(const Program& g, const Attention& self, std::vector<UnitItem>* 
   unit.record = record;
   add_decoder_layer(g, unit, self, true, false);
   return unit;
+}
+
+// The SP group's cluster: the first sp GPUs of the machine (eq. 6 places ranks in order);
+// null when the group is the whole machine.
+class SpGroup {
+ public:
+  SpGroup(const Scenario& s, int sp) {
+    const Cluster& c = s.cluster;
+    if (sp == c.ranks()) return;
+    group_.gpu = c.gpu;
+    group_.intra_kind = c.intra_kind;
+    group_.intra = c.intra;
+    group_.inter = c.inter;
+    group_.inter_kind = c.inter_kind;
+    group_.nodes_per_leaf = c.nodes_per_leaf;
+    group_.oversubscription = c.oversubscription;
+    if (sp <= c.gpus_per_node) {
+      group_.nodes = 1;
+      group_.gpus_per_node = sp;
+      group_.nics_per_node = std::max(1, c.nics_per_node * sp / c.gpus_per_node);
+    } else {
+      group_.nodes = sp / c.gpus_per_node;
+      group_.gpus_per_node = c.gpus_per_node;
+      group_.nics_per_node = c.nics_per_node;
+    }
+    ptr_ = &group_;
+  }
+  SpGroup(const SpGroup&) = delete;
+  SpGroup& operator=(const SpGroup&) = delete;
+  [[nodiscard]] const Cluster* get() const { return ptr_; }
+
+ private:
+  Cluster group_;
+  const Cluster* ptr_ = nullptr;
+};
+
+// Self-attention: causal over the whole text (eq. 9-11 by mechanism). The paper
+// harness's ring applies the causal flag at every step, so every step costs a
+// diagonal-shaped block: ring-stripe's fractions (ITERATION.md §5). present = false with
+// the reason when the mechanism cannot run.
+Attention self_attention(const Scenario& s, const IterationSetup& u, const Cluster* group) {
+  Attention self;
+  Mechanism run = s.training.self_attention;
+  if (u.paper && run.kind == MechanismKind::ring) run.kind = MechanismKind::ring_stripe;
+  LayerQuery q{AttentionShape{s.batch, u.self_heads, u.self_kv_heads, u.self_head_dim, s.text_tokens, s.text_tokens,
+                              s.shape.dtype, Mask::causal},
+               group, false};
+  self.run = run;
+  self.shape = q.shape;
+  self.fwd = estimate(s, q, run, Pass::fwd);
+  if (!self.fwd.feasible) {
+    self.reason = self.fwd.reason;
+    return self;
+  }
+  self.present = true;
+  self.bwd = estimate(s, q, run, Pass::bwd);
+  self.model_fwd = q.shape.forward_flops().value();
+  return self;
+}
+
+// Cross-attention: the scenario's layer (workload overrides applied) under the mechanism
+// compared, K/V repeated in the paper harness.
+Attention cross_attention(const Scenario& s, const IterationSetup& u, const Cluster* group, const Mechanism& m) {
+  Attention cross;
+  LayerQuery q{s.shape, group, false};
+  q.shape.kv_heads = u.cross_kv_heads;
+  cross.run = m;
+  cross.shape = q.shape;
+  cross.fwd = estimate(s, q, m, Pass::fwd);
+  if (!cross.fwd.feasible) {
+    cross.reason = cross.fwd.reason;
+    return cross;
+  }
+  cross.present = true;
+  cross.bwd = estimate(s, q, m, Pass::bwd);
+  cross.model_fwd = s.shape.forward_flops().value();
+  if ((u.paper || u.ca_recompute) && repeats_communication(m.kind)) {
+    // eq. 24: the recomputation needs Q, K, V in the mechanism's layout again: the layer
+    // model's own recomputation (eq. 14) less its projection FLOPs, which the GEMMs
+    // already count on the roofline.
+    q.recompute = true;
+    const Estimate re = estimate(s, q, m, Pass::bwd);
+    const double proj = (re.compute - cross.bwd.compute).value();
+    cross.recompute_comm = std::max(0.0, (re.time - cross.bwd.time).value() - proj);
+  }
+  return cross;
+}
+
+AttentionTerms terms_of(const Attention& at) {
+  AttentionTerms t;
+  t.feasible = at.present;
+  t.reason = at.reason;
+  if (!at.present) return t;
+  auto working = [](const Estimate& e) { return e.memory.inputs + e.memory.outputs + e.memory.buffers; };
+  t.fwd = at.fwd.time;
+  t.bwd = at.bwd.time;
+  t.recompute_comm = Seconds(at.recompute_comm);
+  t.working_fwd = working(at.fwd);
+  t.working_bwd = working(at.bwd);
+  return t;
 }
 
 // ---- one evaluation -----------------------------------------------------------------
@@ -406,57 +510,18 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech, Ite
   const double B = d(s.batch);
 
   // The SP group: the first sp GPUs of the machine (eq. 6 places ranks in order).
-  Cluster group;
-  const Cluster* group_ptr = nullptr;
-  if (sp != s.cluster.ranks()) {
-    const Cluster& c = s.cluster;
-    group.gpu = c.gpu;
-    group.intra_kind = c.intra_kind;
-    group.intra = c.intra;
-    group.inter = c.inter;
-    group.inter_kind = c.inter_kind;
-    group.nodes_per_leaf = c.nodes_per_leaf;
-    group.oversubscription = c.oversubscription;
-    if (sp <= c.gpus_per_node) {
-      group.nodes = 1;
-      group.gpus_per_node = sp;
-      group.nics_per_node = std::max(1, c.nics_per_node * sp / c.gpus_per_node);
-    } else {
-      group.nodes = sp / c.gpus_per_node;
-      group.gpus_per_node = c.gpus_per_node;
-      group.nics_per_node = c.nics_per_node;
-    }
-    group_ptr = &group;
-  }
-
-  // Self-attention: causal over the whole text (eq. 9-11 by mechanism). The paper
-  // harness's ring applies the causal flag at every step, so every step costs a
-  // diagonal-shaped block: ring-stripe's fractions (ITERATION.md §5).
+  const SpGroup group(s, sp);
   st.self = t.self_attention;
-  Mechanism self_run = t.self_attention;
-  if (u.paper && self_run.kind == MechanismKind::ring) self_run.kind = MechanismKind::ring_stripe;
-  Attention self;
-  self.present = true;
-  {
-    LayerQuery q{AttentionShape{s.batch, u.self_heads, u.self_kv_heads, u.self_head_dim, s.text_tokens,
-                                s.text_tokens, s.shape.dtype, Mask::causal},
-                 group_ptr, false};
-    self.fwd = estimate(s, q, self_run, Pass::fwd);
-    if (!self.fwd.feasible) {
-      st.feasible = false;
-      st.reason = fmt::format("self-attention ({}): {}", st.self.name(), self.fwd.reason);
-      return st;
-    }
-    self.bwd = estimate(s, q, self_run, Pass::bwd);
-    AttentionShape model_shape = q.shape;
-    self.model_fwd = model_shape.forward_flops().value();
-    if (work != nullptr) {
-      work->self_run = self_run;
-      work->self_shape = q.shape;
-    }
+  const Attention self = self_attention(s, u, group.get());
+  if (!self.present) {
+    st.feasible = false;
+    st.reason = fmt::format("self-attention ({}): {}", st.self.name(), self.reason);
+    return st;
   }
-  // Cross-attention: the scenario's layer (workload overrides applied) under the
-  // mechanism compared, K/V repeated in the paper harness.
+  if (work != nullptr) {
+    work->self_run = self.run;
+    work->self_shape = self.shape;
+  }
   Attention cross;
   if (a.multimodal() && !cross_mech) {
     st.feasible = false;
@@ -464,30 +529,16 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech, Ite
     return st;
   }
   if (a.multimodal()) {
-    cross.present = true;
-    LayerQuery q{s.shape, group_ptr, false};
-    q.shape.kv_heads = u.cross_kv_heads;
-    cross.fwd = estimate(s, q, *cross_mech, Pass::fwd);
-    if (!cross.fwd.feasible) {
+    cross = cross_attention(s, u, group.get(), *cross_mech);
+    if (!cross.present) {
       st.feasible = false;
-      st.reason = fmt::format("cross-attention ({}): {}", cross_mech->name(), cross.fwd.reason);
+      st.reason = fmt::format("cross-attention ({}): {}", cross_mech->name(), cross.reason);
       return st;
     }
-    cross.bwd = estimate(s, q, *cross_mech, Pass::bwd);
-    cross.model_fwd = s.shape.forward_flops().value();
     if (work != nullptr) {
       work->cross = *cross_mech;
-      work->cross_shape = q.shape;
+      work->cross_shape = cross.shape;
       work->media_items = s.frames;
-    }
-    if (u.paper && repeats_communication(cross_mech->kind)) {
-      // eq. 24: the wrapper's recomputation needs Q, K, V in the mechanism's layout again:
-      // the layer model's own recomputation (eq. 14) less its projection FLOPs, which the
-      // GEMMs above already count on the roofline.
-      q.recompute = true;
-      const Estimate re = estimate(s, q, *cross_mech, Pass::bwd);
-      const double proj = (re.compute - cross.bwd.compute).value();
-      cross.recompute_comm = std::max(0.0, (re.time - cross.bwd.time).value() - proj);
     }
   }
 
@@ -812,6 +863,8 @@ IterationEstimate entry(const Scenario& s, const Step& st, const std::optional<M
 
 Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K, double N) {
   if (M <= 0 || K <= 0 || N <= 0) return Seconds(0);
+  // A measured shape (compute.gemm_table, `xattn import kineto`) is charged as measured.
+  if (const GemmPoint* p = cal.gemm_point(M, K, N)) return gemm_flops(M, K, N) / (gpu.peak(dtype) * p->efficiency);
   return roofline_time(gpu, cal, dtype, gemm_flops(M, K, N), gemm_bytes(dtype, M, K, N));
 }
 
@@ -845,6 +898,24 @@ IterationEstimate estimate_iteration(const Scenario& s, const std::optional<Mech
   // A decoder-only model has no cross-attention layers: whatever was named runs nowhere.
   const std::optional<Mechanism> c = s.model.arch.multimodal() ? cross : std::nullopt;
   return entry(s, evaluate(s, c), c, pass);
+}
+
+AttentionTerms self_attention_terms(const Scenario& s) {
+  const IterationSetup u = iteration_setup(s);
+  const SpGroup group(s, u.layout.sp);
+  return terms_of(self_attention(s, u, group.get()));
+}
+
+AttentionTerms cross_attention_terms(const Scenario& s, const Mechanism& cross) {
+  const IterationSetup u = iteration_setup(s);
+  if (!s.model.arch.multimodal()) {
+    AttentionTerms t;
+    t.feasible = false;
+    t.reason = "the model has no cross-attention layers";
+    return t;
+  }
+  const SpGroup group(s, u.layout.sp);
+  return terms_of(cross_attention(s, u, group.get(), cross));
 }
 
 std::vector<IterationEstimate> estimate_iteration_all(const Scenario& s, const std::vector<Pass>& passes) {

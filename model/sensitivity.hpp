@@ -6,7 +6,12 @@
 //
 // Inputs are named by their scenario key where one exists (cluster.inter_node.
 // bandwidth_GBps, cluster.gpu_hbm_GBps) and by their calibration key otherwise
-// (compute.fwd_max_d128, compute.q_half, compute.launch_overhead_us).
+// (compute.fwd_max_d128, compute.q_half, compute.launch_overhead_us, iteration.
+// vision_efficiency).
+//
+// Both scopes are covered: one attention layer (model/analytic.hpp), and one training step
+// (model/iteration.hpp), whose inputs are those of both attentions it runs plus the GEMMs'
+// efficiency and the training step's own figures (the calibration's `iteration:` keys).
 #pragma once
 
 #include <functional>
@@ -33,13 +38,22 @@ struct ModelInput {
 // there is one, the recomputation GEMMs' efficiency when recomputing, and the bandwidth
 // and latency of each link class the ring or all-to-all crosses (inside nodes when a node
 // has two GPUs or more, between nodes when there are two nodes or more).
-[[nodiscard]] std::vector<ModelInput> model_inputs(const Scenario& s, const std::vector<Pass>& passes);
+//
+// At iteration scope: the same for each attention the step runs (the cross-attention
+// layer's head dimension, dense; the LM's self-attention's, causal), both block passes
+// whenever the backward is in play (recomputation repeats forwards), the GEMMs'
+// efficiency always, and iteration.vision_efficiency (a model with a vision tower),
+// iteration.host_sync_us (the paper harness), iteration.zero_bucket_elements (zero1,
+// zero2) or iteration.ddp_bucket_bytes (no sharding) where the step uses them.
+[[nodiscard]] std::vector<ModelInput> model_inputs(const Scenario& s, const std::vector<Pass>& passes,
+                                                   Scope scope = Scope::layer);
 
 // The names of the inputs in play that no calibration set: defaults (the kernel family's,
 // the preset's nominal link figures). Also "compute.kernel" when the family was chosen by
 // the GPU, and the kernel's structural figures left at the family's defaults (tiles,
 // split-KV, GQA packing, accumulate pass) when the parametric model is in play.
-[[nodiscard]] std::vector<std::string> uncalibrated_inputs(const Scenario& s, const std::vector<Pass>& passes);
+[[nodiscard]] std::vector<std::string> uncalibrated_inputs(const Scenario& s, const std::vector<Pass>& passes,
+                                                           Scope scope = Scope::layer);
 
 struct SensitivityRow {
   std::string input;
@@ -53,7 +67,9 @@ struct SensitivityRow {
 // For every input in play and every feasible mechanism and pass, the closed form's time at
 // (1 ± change) times the input; `ranking_changes` compares the order of the feasible
 // mechanisms' times (fastest first) at each end with the order at the scenario's values.
+// At iteration scope the times are whole steps (or phases) and the mechanisms are the
+// cross-attention ones ("none" for a decoder-only model, which then has one).
 [[nodiscard]] std::vector<SensitivityRow> sensitivity(const Scenario& s, const std::vector<Pass>& passes,
-                                                      double change = 0.2);
+                                                      double change = 0.2, Scope scope = Scope::layer);
 
 }  // namespace xattn

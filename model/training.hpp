@@ -38,8 +38,10 @@ struct PartSet {
 // `lv_xattn_paper`: the semantics of the LV-XAttn authors' harness (ITERATION.md §5).
 enum class TrainingPreset { none, lv_xattn_paper };
 
-// Figures of the iteration that no calibration file sets yet (docs/model.md §14: each
-// default and where it comes from). Phase 2 of issue 16 reads them from calibration files.
+// Figures of the iteration besides kernels and links (docs/model.md §14: each default and
+// where it comes from). resolve() fills them from the calibration's `iteration:` keys
+// (model/calibration.hpp, IterationCalibration) where a file sets them; the defaults below
+// stand otherwise, and are reported as uncalibrated.
 struct IterationKnobs {
   double vision_efficiency = 0.55;        // η_vision: the tower's GEMMs and masked SDPA, blended
   Seconds host_sync = microseconds(20);   // one torch.cuda.synchronize() (paper harness)

@@ -43,6 +43,14 @@ std::optional<Pass> parse_pass(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(Scope s) { return s == Scope::iteration ? "iteration" : "layer"; }
+
+std::optional<Scope> parse_scope(std::string_view s) {
+  if (s == "layer") return Scope::layer;
+  if (s == "iteration") return Scope::iteration;
+  return std::nullopt;
+}
+
 std::string_view to_string(Mask m) {
   switch (m) {
     case Mask::dense: return "dense";

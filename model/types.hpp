@@ -23,6 +23,13 @@ enum class Pass { fwd, bwd, fwd_bwd };
 [[nodiscard]] std::string_view to_string(Pass p);
 [[nodiscard]] std::optional<Pass> parse_pass(std::string_view s);
 
+// What a result covers (ARCHITECTURE.md, `scope`): one attention layer, or one training
+// step of the whole model (model/iteration.hpp).
+enum class Scope { layer, iteration };
+
+[[nodiscard]] std::string_view to_string(Scope s);
+[[nodiscard]] std::optional<Scope> parse_scope(std::string_view s);
+
 // Which (query, key) pairs may attend. `causal` is for self-attention (S_q == S_kv).
 // `media_local`: each text span sees one media item's tokens (model/schedule/layout.hpp).
 enum class Mask { dense, causal, media_local };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "model/core/error.hpp"
+#include "model/iteration.hpp"
 #include "model/scenario/sweep_file.hpp"
 #include "sim/runner.hpp"
 
@@ -27,9 +28,13 @@ namespace xattn::sim {
 struct SweepPoint {
   std::size_t index = 0;          // row-major in the grid (SweepPlan::coordinates)
   std::vector<Problem> problems;  // the point's scenario did not resolve: no results
-  // One per mechanism x pass, mechanism-major, in the plan's orders: the engine's
-  // evaluation (feasible = false with the reason for a mechanism that cannot run).
+  // Layer scope: one per mechanism x pass, mechanism-major, in the plan's orders: the
+  // engine's evaluation (feasible = false with the reason for a mechanism that cannot run).
   std::vector<Evaluation> results;
+  // Iteration scope: the closed form of the step (model/iteration.hpp) instead, one per
+  // mechanism x pass in the same order — or, for a decoder-only model, one per pass
+  // (mechanism "none").
+  std::vector<IterationEstimate> steps;
 
   [[nodiscard]] bool resolved() const { return problems.empty(); }
 };
@@ -46,10 +51,14 @@ struct SweepOptions {
   // Optional: once it reads true, no point is started and run_sweep returns what it
   // handed back so far.
   const std::atomic<bool>* cancel = nullptr;
+  // Several processes (process_group.hpp): this one evaluates only the chunks c with
+  // c % shards == shard, and the sink sees those, in order (points keep their grid index).
+  std::size_t shard = 0;
+  std::size_t shards = 1;
 };
 
 struct SweepOutcome {
-  std::size_t points_done = 0;  // handed to the sink, from point 0 on
+  std::size_t points_done = 0;  // handed to the sink, from point 0 on (of this shard's, when sharded)
   bool cancelled = false;       // stopped by `cancel` before the last point
 };
 

@@ -1,6 +1,7 @@
 // Calibration files (docs/calibration.md): YAML that sets only the keys it names, so that
 // several files apply in order, later ones winning per key.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -157,6 +158,70 @@ void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
   }
 }
 
+// `iteration:` (docs/calibration.md): the training step's own figures (docs/model.md §14).
+void read_iteration(Reader& r, const YAML::Node& node, IterationCalibration& it) {
+  const std::string path = "iteration";
+  if (!node.IsMap()) {
+    r.problems.push_back({r.at(node), path,
+                          "expected a mapping with vision_efficiency, host_sync_us, zero_bucket_elements and/or "
+                          "ddp_bucket_bytes"});
+    return;
+  }
+  r.check_keys(node, path, {"vision_efficiency", "host_sync_us", "zero_bucket_elements", "ddp_bucket_bytes"});
+  r.fraction(node, "vision_efficiency", path, it.vision_efficiency);
+  if (auto v = r.get<double>(node, "host_sync_us", path + ".host_sync_us")) {
+    if (!(*v >= 0)) r.problems.push_back({r.at(node["host_sync_us"]), path + ".host_sync_us", "must not be negative"});
+    else it.host_sync = microseconds(*v);
+  }
+  for (auto [key, member] : {std::pair{"zero_bucket_elements", &IterationCalibration::zero_bucket_elements},
+                             std::pair{"ddp_bucket_bytes", &IterationCalibration::ddp_bucket_bytes}}) {
+    if (auto v = r.get<double>(node, key, path + "." + key)) {
+      if (!(*v >= 1) || !std::isfinite(*v)) r.problems.push_back({r.at(node[key]), path + "." + key, "must be at least 1"});
+      else it.*member = *v;
+    }
+  }
+}
+
+// compute.gemm_table: measured GEMM shapes (docs/model.md eq. 22). A later file replaces
+// the points of the shapes it names and keeps the others.
+void read_gemm_table(Reader& r, const YAML::Node& table, std::vector<GemmPoint>& out) {
+  const std::string path = "compute.gemm_table";
+  if (!table.IsSequence()) {
+    r.problems.push_back({r.at(table), path, "expected a list of {m, k, n, efficiency, kernels}"});
+    return;
+  }
+  for (const auto& row : table) {
+    if (!row.IsMap()) {
+      r.problems.push_back({r.at(row), path, "expected {m, k, n, efficiency, kernels}"});
+      continue;
+    }
+    r.check_keys(row, path + "[]", {"m", "k", "n", "efficiency", "kernels"});
+    auto m = r.get<std::int64_t>(row, "m", path + "[].m");
+    auto k = r.get<std::int64_t>(row, "k", path + "[].k");
+    auto n = r.get<std::int64_t>(row, "n", path + "[].n");
+    auto e = r.get<double>(row, "efficiency", path + "[].efficiency");
+    auto count = r.get<int>(row, "kernels", path + "[].kernels");
+    if (!m || !k || !n || !e) {
+      r.problems.push_back({r.at(row), path + "[]", "every point needs m, k, n and efficiency"});
+      continue;
+    }
+    if (*m <= 0 || *k <= 0 || *n <= 0) {
+      r.problems.push_back({r.at(row), path + "[]", "m, k and n must be positive"});
+      continue;
+    }
+    if (!(*e > 0 && *e <= 1)) {
+      r.problems.push_back({r.at(row["efficiency"]), path + "[].efficiency", "must be in (0, 1]"});
+      continue;
+    }
+    if (count && *count < 0) {
+      r.problems.push_back({r.at(row["kernels"]), path + "[].kernels", "must not be negative"});
+      continue;
+    }
+    std::erase_if(out, [&](const GemmPoint& p) { return p.m == *m && p.k == *k && p.n == *n; });
+    out.push_back(GemmPoint{*m, *k, *n, *e, count.value_or(0)});
+  }
+}
+
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
@@ -172,7 +237,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
   }
   Reader r{path, {}};
   if (!root.IsMap()) throw InputError(Origin{path, 1, 1}, "", "a calibration file is a YAML mapping");
-  r.check_keys(root, "", {"compute", "links", "source", "notes"});
+  r.check_keys(root, "", {"compute", "iteration", "links", "source", "notes"});
   Calibration next = c;
   if (YAML::Node comp = root["compute"]) {
     auto& cc = next.compute;
@@ -180,7 +245,7 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
                  {"kernel", "fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows",
                   "fwd_tile_cols", "bwd_tile_rows", "bwd_tile_cols", "kv_half", "q_half", "split_kv", "gqa_packing",
                   "accumulate", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency",
-                  "comm_interference", "table"});
+                  "comm_interference", "table", "gemm_table"});
     // docs/model.md §3: the kernel family and how a ring step folds its partials.
     if (auto v = r.get<std::string>(comp, "kernel", "compute.kernel")) {
       if (auto f = parse_kernel_family(*v)) cc.kernel = *f;
@@ -271,7 +336,9 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
         old.insert(old.end(), points.begin(), points.end());
       }
     }
+    if (YAML::Node gt = comp["gemm_table"]) read_gemm_table(r, gt, cc.gemm_table);
   }
+  if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
     r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});
     read_launch(r, links["launch_overhead_us"], next.launch);
@@ -379,7 +446,26 @@ std::string calibration_to_yaml(const Calibration& c) {
     }
     out << YAML::EndSeq;
   }
+  if (!cc.gemm_table.empty()) {
+    out << YAML::Key << "gemm_table" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : cc.gemm_table) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "m" << YAML::Value << p.m << YAML::Key << "k" << YAML::Value
+          << p.k << YAML::Key << "n" << YAML::Value << p.n << YAML::Key << "efficiency" << YAML::Value << p.efficiency;
+      if (p.kernels > 0) out << YAML::Key << "kernels" << YAML::Value << p.kernels;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
   out << YAML::EndMap;
+  const IterationCalibration& it = c.iteration;
+  if (it.vision_efficiency || it.host_sync || it.zero_bucket_elements || it.ddp_bucket_bytes) {
+    out << YAML::Key << "iteration" << YAML::Value << YAML::BeginMap;
+    put("vision_efficiency", it.vision_efficiency);
+    if (it.host_sync) out << YAML::Key << "host_sync_us" << YAML::Value << to_microseconds(*it.host_sync);
+    put("zero_bucket_elements", it.zero_bucket_elements);
+    put("ddp_bucket_bytes", it.ddp_bucket_bytes);
+    out << YAML::EndMap;
+  }
   emit_links(out, c);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -334,6 +334,80 @@ std::optional<ModelSpec> read_model_mapping(const YAML::Node& node, const std::s
 
 bool is_model_mapping(const ModelSpec& m) { return m.source == kMappingSource; }
 
+namespace {
+
+// "lm.layers" -> the section and its key; nullopt when either is unknown.
+std::optional<std::pair<const Section*, const Key*>> split_key_path(std::string_view path) {
+  const std::size_t dot = path.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const std::string_view section = path.substr(0, dot), key = path.substr(dot + 1);
+  for (const Section& s : sections()) {
+    if (s.name != section) continue;
+    for (const Key& k : s.keys)
+      if (k.name == key) return std::pair{&s, &k};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<MappingKey> find_model_mapping_key(std::string_view path) {
+  const auto found = split_key_path(path);
+  if (!found) return std::nullopt;
+  const Key& k = *found->second;
+  const MappingKeyType type = k.type == KeyType::integer   ? MappingKeyType::integer
+                              : k.type == KeyType::number  ? MappingKeyType::number
+                              : k.type == KeyType::boolean ? MappingKeyType::boolean
+                              : k.type == KeyType::text    ? MappingKeyType::text
+                                                           : MappingKeyType::integer_list;
+  return MappingKey{type, fmt::format("workload.model {}: {}", found->first->name, k.help)};
+}
+
+void set_model_mapping_key(ModelSpec& m, std::string_view path, const std::string& text, const Origin& origin) {
+  const auto found = split_key_path(path);
+  const std::string field = "workload.model." + std::string(path);
+  if (!found) throw InputError(origin, field, "no such key in a model mapping");
+  const auto& [section, key] = *found;
+  // The same parser as the file's, on the text as YAML reads it ("3,8,13" is a list).
+  YAML::Node node;
+  try {
+    node = key->type == KeyType::integer_list ? YAML::Load("[" + text + "]") : YAML::Node(text);
+  } catch (const YAML::Exception&) {
+    throw InputError(origin, field, "expected a list of integers, e.g. 3,8,13");
+  }
+  std::vector<Problem> problems;
+  const std::optional<Value> v = parse(key->type, node, origin, field, problems);
+  if (!problems.empty()) throw InputError(std::move(problems));
+  if (key->type == KeyType::text)
+    if (auto why = bad_choice(section->name, key->name, v->s)) throw InputError(origin, field, *why);
+  Architecture arch = m.arch;
+  key->set(arch, *v);
+  // Keys whose defaults follow another's in the reader.
+  if (section->name == "lm" && key->name == "vocab" && m.arch.lm.embedding_rows == m.arch.lm.vocab)
+    arch.lm.embedding_rows = arch.lm.vocab;
+  if (arch.cross.kind == CrossKind::cross_layer) arch.cross.mlp = arch.lm.mlp;
+  m = describe_model(m.name, std::move(arch), std::string(kMappingSource));
+}
+
+std::string model_mapping_key_text(const ModelSpec& m, std::string_view path) {
+  const auto found = split_key_path(path);
+  if (!found) return "";
+  Value v;
+  found->second->get(m.arch, v);
+  switch (found->second->type) {
+    case KeyType::integer: return std::to_string(v.i);
+    case KeyType::number: return fmt::format("{}", v.x);
+    case KeyType::boolean: return v.b ? "true" : "false";
+    case KeyType::text: return v.s;
+    case KeyType::integer_list: {
+      std::string out;
+      for (int x : v.list) out += (out.empty() ? "" : ",") + std::to_string(x);
+      return out;
+    }
+  }
+  return "";
+}
+
 void write_model_mapping(YAML::Emitter& out, const ModelSpec& m) {
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << m.name;

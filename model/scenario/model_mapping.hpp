@@ -17,6 +17,7 @@
 #pragma once
 
 #include <map>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,5 +43,22 @@ void write_model_mapping(YAML::Emitter& out, const ModelSpec& m);
 
 // The source string a model read from a mapping carries ("workload.model in FILE").
 [[nodiscard]] bool is_model_mapping(const ModelSpec& m);
+
+// One key of the mapping by its path under workload.model ("lm.layers",
+// "cross_attention.layers"), for `--set workload.model.lm.layers=20` and sweep grids.
+enum class MappingKeyType { integer, number, boolean, text, integer_list };
+struct MappingKey {
+  MappingKeyType type;
+  std::string help;
+};
+// nullopt for a path that names no key of the mapping.
+[[nodiscard]] std::optional<MappingKey> find_model_mapping_key(std::string_view path);
+// Sets the key on `m` from its text (a list as "3,8,13") and re-derives the model's layer
+// view; `m` becomes a mapping (it is written as one). Throws InputError naming
+// workload.model.PATH at `origin` for a value that does not parse or names no kind. Whether
+// the changed model still makes sense is resolve()'s check (check_architecture).
+void set_model_mapping_key(ModelSpec& m, std::string_view path, const std::string& text, const Origin& origin);
+// The key's value on `m`, as text ("3,8,13" for a list).
+[[nodiscard]] std::string model_mapping_key_text(const ModelSpec& m, std::string_view path);
 
 }  // namespace xattn

@@ -562,11 +562,68 @@ const Field* listed_link_field(std::string_view path) {
   return made.emplace(std::string(path), std::move(field)).first->second.get();
 }
 
+// A key of the whole model, "workload.model.SECTION.KEY" (model_mapping.hpp): set on the
+// scenario's mapping, or on a copy of its preset that becomes one. Made on first use and
+// kept, like a listed link's field.
+const Field* model_mapping_field(std::string_view path) {
+  constexpr std::string_view prefix = "workload.model.";
+  if (!path.starts_with(prefix)) return nullptr;
+  const std::string sub(path.substr(prefix.size()));
+  const std::optional<MappingKey> key = find_model_mapping_key(sub);
+  if (!key) return nullptr;
+  static std::mutex lock;
+  static std::map<std::string, std::unique_ptr<Field>, std::less<>> made;
+  std::lock_guard<std::mutex> hold(lock);
+  if (auto it = made.find(path); it != made.end()) return it->second.get();
+  const FieldType type = key->type == MappingKeyType::integer   ? FieldType::integer
+                         : key->type == MappingKeyType::number  ? FieldType::number
+                         : key->type == MappingKeyType::boolean ? FieldType::boolean
+                         : key->type == MappingKeyType::text    ? FieldType::text
+                                                                : FieldType::text_list;
+  auto field = std::make_unique<Field>(Field{
+      std::string(path), type, key->help,
+      [sub, p = std::string(path)](ScenarioSpec& s, const FieldValue& v) {
+        if (!s.workload.model_mapping) {
+          const ModelSpec* preset = find_model(s.workload.model);
+          if (preset == nullptr)
+            throw InputError(s.origin_of(p), p,
+                             fmt::format("workload.model '{}' is no preset to start from; known: {}", s.workload.model,
+                                         model_names()));
+          s.workload.model_mapping = *preset;
+        }
+        std::string text;
+        if (const auto* i = std::get_if<std::int64_t>(&v)) text = std::to_string(*i);
+        else if (const auto* d = std::get_if<double>(&v)) text = fmt::format("{}", *d);
+        else if (const auto* b = std::get_if<bool>(&v)) text = *b ? "true" : "false";
+        else if (const auto* t = std::get_if<std::string>(&v)) text = *t;
+        else
+          for (const std::string& item : std::get<std::vector<std::string>>(v)) text += (text.empty() ? "" : ",") + item;
+        set_model_mapping_key(*s.workload.model_mapping, sub, text, s.origin_of(p));
+        s.workload.model = s.workload.model_mapping->name;
+      },
+      [sub, type](const Scenario& r) -> FieldValue {
+        const std::string text = model_mapping_key_text(r.model, sub);
+        if (type == FieldType::integer) return static_cast<std::int64_t>(std::stoll(text));
+        if (type == FieldType::number) return std::stod(text);
+        if (type == FieldType::boolean) return text == "true";
+        if (type == FieldType::text) return text;
+        std::vector<std::string> items;
+        for (std::size_t at = 0; at < text.size();) {
+          const std::size_t comma = std::min(text.find(',', at), text.size());
+          items.push_back(text.substr(at, comma - at));
+          at = comma + 1;
+        }
+        return items;
+      }});
+  return made.emplace(std::string(path), std::move(field)).first->second.get();
+}
+
 }  // namespace
 
 const Field* find_field(std::string_view path) {
   for (const auto& f : registry())
     if (f.path == path) return &f;
+  if (const Field* f = model_mapping_field(path)) return f;
   return listed_link_field(path);
 }
 
@@ -659,6 +716,7 @@ void apply_override(ScenarioSpec& spec, const std::string& path, const std::stri
     spec.calibration_files = relative_to_cwd.calibration_files;
     spec.calibration = relative_to_cwd.calibration;
   } else {
+    spec.origins[path] = origin;  // before: a whole-model key's setter names it in its problems
     f->set(spec, v);
   }
   spec.origins[path] = origin;
@@ -744,6 +802,13 @@ void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
                  fmt::format("unknown part '{}'; known: vision, projector, lm, cross_attention", part));
   }
   r.optimizer_step = t.optimizer_step.value_or(!paper);
+  // Explicit keys win over the harness's defaults (docs/model.md §14), except one it cannot
+  // honour: its cross-attention wrapper returns no gradient to the visual states, so no
+  // gradient can reach a vision encoder that trains.
+  if (paper && t.frozen && !r.frozen.contains(ModelPart::vision) && s.model.arch.vision.layers > 0)
+    problem("training.frozen", "the lv-xattn-paper harness cannot train the vision encoder: its cross-attention "
+                               "wrapper returns no gradient to the visual states (ITERATION.md §5); keep vision "
+                               "in training.frozen, or set training.preset: none");
 
   // The GPUs: sp x dp = all of them; a group of sp consecutive ranks never straddles a
   // node boundary unevenly.
@@ -814,6 +879,11 @@ Scenario resolve(const ScenarioSpec& spec) {
   } else {
     problem("workload.model", fmt::format("unknown model preset '{}'; known: {}", w.model, model_names()));
   }
+  // A mapping changed key by key (--set workload.model.lm.layers=..., a sweep's grid) is
+  // checked as a whole, as the file's reader checks one (model_mapping.hpp).
+  if (w.model_mapping)
+    for (const ArchitectureProblem& p : check_architecture(w.model_mapping->arch))
+      problem("workload.model." + std::string(p.key), p.message);
   const bool decoder_only = model != nullptr && model->decoder_only();
   if (w.heads) s.model.heads = *w.heads;
   if (w.kv_heads) s.model.kv_heads = *w.kv_heads;
@@ -996,6 +1066,15 @@ Scenario resolve(const ScenarioSpec& spec) {
   resolve_training(spec, s, problem);
 
   s.calibration = spec.calibration;
+  // The training step's own figures: a calibration file's `iteration:` keys, else the defaults.
+  {
+    const IterationCalibration& ic = s.calibration.iteration;
+    IterationKnobs& k = s.training.knobs;
+    k.vision_efficiency = ic.vision_efficiency.value_or(k.vision_efficiency);
+    k.host_sync = ic.host_sync.value_or(k.host_sync);
+    k.zero_bucket_elements = ic.zero_bucket_elements.value_or(k.zero_bucket_elements);
+    k.ddp_bucket_bytes = ic.ddp_bucket_bytes.value_or(k.ddp_bucket_bytes);
+  }
   if (spec.mechanisms.empty()) {
     s.mechanisms = default_mechanisms();
   } else {

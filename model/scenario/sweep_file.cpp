@@ -283,7 +283,8 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
 
   // Absent keys (and keys with no value) are null nodes.
   YAML::Node base{YAML::NodeType::Null}, set{YAML::NodeType::Null}, grid{YAML::NodeType::Null},
-      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null}, engine_node{YAML::NodeType::Null};
+      mechanisms{YAML::NodeType::Null}, passes{YAML::NodeType::Null}, engine_node{YAML::NodeType::Null},
+      scope_node{YAML::NodeType::Null};
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = it->first.Scalar();
     if (key == "base") base = it->second;
@@ -292,10 +293,19 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     else if (key == "mechanisms") mechanisms = it->second;
     else if (key == "passes") passes = it->second;
     else if (key == "engine") engine_node = it->second;
+    else if (key == "scope") scope_node = it->second;
     else if (key == "name" || key == "description") continue;
     else
       problems.add(Problem{mark_of(path, it->first), key,
-                          "unknown sweep key; known: base, set, grid, mechanisms, passes, engine, name, description"});
+                          "unknown sweep key; known: base, set, grid, mechanisms, passes, engine, scope, name, "
+                          "description"});
+  }
+  // The scope: one training step unless the file says `layer`.
+  plan.scope = Scope::iteration;
+  if (!scope_node.IsNull()) {
+    const std::optional<Scope> scope = scope_node.IsScalar() ? parse_scope(scope_node.Scalar()) : std::nullopt;
+    if (scope) plan.scope = *scope;
+    else problems.add(Problem{mark_of(path, scope_node), "scope", "expected iteration or layer"});
   }
   // The engine: --engine, else the file's, else the closed form.
   auto read_engine = [&](const std::string& name, const Origin& origin) {
@@ -309,6 +319,11 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
     if (engine_node.IsScalar()) read_engine(engine_node.Scalar(), mark_of(path, engine_node));
     else problems.add(Problem{mark_of(path, engine_node), "engine", "expected analytic or event"});
   }
+
+  if (plan.scope == Scope::iteration && plan.engine == SweepEngine::event)
+    problems.add(Problem{!engine.empty() ? Origin{"--engine " + engine} : mark_of(path, engine_node), "engine",
+                         "the event engine does not simulate a whole training step yet (it comes with the next "
+                         "issue, #17): add `scope: layer` to sweep one attention layer, or use the analytic engine"});
 
   // The base scenario, relative to the sweep file.
   bool have_base = false;

@@ -38,6 +38,11 @@ struct SweepPlan {
   std::vector<GridAxis> axes;       // the first varies slowest, the last fastest
   std::vector<Mechanism> mechanisms;
   std::vector<Pass> passes;
+  // What a point's rows cover: a sweep file's `scope:`, by default `iteration` (one
+  // training step; the mechanisms are the cross-attention ones, and a decoder-only point
+  // has one row per pass, mechanism "none"); `layer`: one attention layer. A plan built in
+  // code (grid_plan, the dashboard's heatmap) stays at layer scope unless it says so.
+  Scope scope = Scope::layer;
 
   // Points in the grid: the product of the axis sizes (1 for an empty grid).
   [[nodiscard]] std::size_t points() const;
@@ -49,8 +54,9 @@ struct SweepPlan {
 
 // Reads a sweep file; `overrides` ("KEY=VALUE", from --set) apply after the file's `set`,
 // and `engine` ("analytic" or "event", from --engine; empty: the file's, else analytic)
-// wins over the file's `engine:`. Throws InputError naming the sweep file, line and field
-// for every problem found.
+// wins over the file's `engine:`. `scope:` is `iteration` (default) or `layer`; the event
+// engine runs at layer scope only (a whole step comes to it with issue 17). Throws
+// InputError naming the sweep file, line and field for every problem found.
 [[nodiscard]] SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides = {},
                                    const std::string& engine = {});
 

@@ -25,7 +25,7 @@ void expect_near_rel(double actual, double expected, const std::string& what) {
 }
 
 json simulate_json(const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args{"simulate", kDefaultScenario, "--format", "json"};
+  std::vector<std::string> args{"simulate", kDefaultScenario, "--scope", "layer", "--format", "json"};
   args.insert(args.end(), extra.begin(), extra.end());
   CliResult r = run(args);
   EXPECT_EQ(r.code, 0) << r.err;
@@ -212,14 +212,14 @@ TEST(SimulateJson, UncalibratedAndSensitivityComeFromTheLibrary) {
   EXPECT_TRUE(ring_moves);
   // Without --sensitivity there is no report; the table names the defaults in a footnote.
   EXPECT_FALSE(simulate_json({"-m", "ring", "-p", "fwd"}).contains("sensitivity"));
-  const CliResult t = run({"simulate", kDefaultScenario, "-m", "ring", "-p", "fwd"});
+  const CliResult t = run({"simulate", kDefaultScenario, "--scope", "layer", "-m", "ring", "-p", "fwd"});
   EXPECT_NE(t.out.find("# uncalibrated defaults"), std::string::npos) << t.out;
 }
 
 TEST(SimulateJson, OutWritesTheSameDocumentToAFile) {
   TempDir dir;
   std::string out = dir.path("result.json");
-  CliResult r = run({"simulate", kDefaultScenario, "--format", "json", "--out", out});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--format", "json", "--out", out});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "");  // nothing on stdout with --out
   EXPECT_EQ(json::parse(read_file(out)), simulate_json());
@@ -229,7 +229,7 @@ TEST(SimulateJson, OutWritesTheSameDocumentToAFile) {
 // ---- CSV and table ----------------------------------------------------------------------
 
 TEST(SimulateCsv, HeaderHasUnitsAndRowsMatchEstimates) {
-  CliResult r = run({"simulate", kDefaultScenario, "--format", "csv"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--format", "csv"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto rows = parse_csv(r.out);
   ASSERT_EQ(rows.size(), 1u + 12u);  // header + 4 mechanisms x 3 passes
@@ -253,7 +253,7 @@ TEST(SimulateCsv, HeaderHasUnitsAndRowsMatchEstimates) {
 }
 
 TEST(SimulateTable, HasHeaderUnitsRowAndOneLinePerResult) {
-  CliResult r = run({"simulate", kDefaultScenario});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream in(r.out);
   std::string line;
@@ -338,33 +338,33 @@ TEST(SimulateBadInput, EveryProblemIsReportedAtOnceOnePerLine) {
 }
 
 TEST(SimulateBadInput, SetPathThatDoesNotExist) {
-  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "workload.framez=3"}),
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--set", "workload.framez=3"}),
                    {"--set workload.framez=3", "workload.framez"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "workload.frames=lots"}), {"workload.frames", "lots"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "--set", "noequals"}), {"noequals"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--set", "workload.frames=lots"}), {"workload.frames", "lots"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--set", "noequals"}), {"noequals"});
 }
 
 TEST(SimulateBadInput, UnknownMechanismListsTheKnownOnes) {
-  CliResult r = run({"simulate", kDefaultScenario, "--mechanism", "warp-drive"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--mechanism", "warp-drive"});
   expect_bad_input(r, {"warp-drive", mechanism_names()});
 }
 
 TEST(SimulateBadInput, UnknownEngineAndTraceWithoutTheEventEngine) {
-  expect_bad_input(run({"simulate", kDefaultScenario, "--engine", "abacus"}), {"abacus"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--engine", "abacus"}), {"abacus"});
   // --trace records the event engine's run of one mechanism and one pass.
-  expect_bad_input(run({"simulate", kDefaultScenario, "--trace", "t.json"}), {"--trace", "--engine event", "one -m"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--trace", "t.json"}), {"--trace", "--engine event", "one -m"});
 }
 
 TEST(SimulateBadInput, EventEngineKnobsAreChecked) {
   // The knobs set the event engine; each bad value is named with its option.
-  expect_bad_input(run({"simulate", kDefaultScenario, "--jitter", "0.1"}), {"--engine event"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--jitter", "1.5"}), {"--jitter", "below 1"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--network", "carrier-pigeon"}),
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "--jitter", "0.1"}), {"--engine event"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "--jitter", "1.5"}), {"--jitter", "below 1"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "--network", "carrier-pigeon"}),
                    {"carrier-pigeon", "flow, alpha-beta"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "3"}), {"--straggler 3", "RANK:FACTOR"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "--straggler", "3"}), {"--straggler 3", "RANK:FACTOR"});
   // The scenario has 16 ranks (0..15).
-  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "16:2"}), {"rank 16", "0..15"});
-  expect_bad_input(run({"simulate", kDefaultScenario, "-e", "event", "--straggler", "2:0"}), {"positive"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "--straggler", "16:2"}), {"rank 16", "0..15"});
+  expect_bad_input(run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "--straggler", "2:0"}), {"positive"});
 }
 
 double event_time(const std::vector<std::string>& extra) {
@@ -419,11 +419,11 @@ TEST(SimulateBadInput, MissingFile) {
 TEST(SimulateBadInput, BadCommandLinesExitTwo) {
   // CLI11's own parse errors: unknown option, bad --pass value, bad --format, missing
   // positional, no subcommand, unknown subcommand.
-  EXPECT_EQ(run({"simulate", kDefaultScenario, "--bogus"}).code, 2);
-  CliResult pass = run({"simulate", kDefaultScenario, "--pass", "sideways"});
+  EXPECT_EQ(run({"simulate", kDefaultScenario, "--scope", "layer", "--bogus"}).code, 2);
+  CliResult pass = run({"simulate", kDefaultScenario, "--scope", "layer", "--pass", "sideways"});
   EXPECT_EQ(pass.code, 2);
   EXPECT_NE(pass.err.find("sideways"), std::string::npos) << pass.err;
-  EXPECT_EQ(run({"simulate", kDefaultScenario, "--format", "xml"}).code, 2);
+  EXPECT_EQ(run({"simulate", kDefaultScenario, "--scope", "layer", "--format", "xml"}).code, 2);
   EXPECT_EQ(run({"simulate"}).code, 2);
   EXPECT_EQ(run({}).code, 2);
   EXPECT_EQ(run({"teleport"}).code, 2);
@@ -432,14 +432,14 @@ TEST(SimulateBadInput, BadCommandLinesExitTwo) {
 TEST(SimulateBadInput, OutLeavesNothingBehindOnError) {
   TempDir dir;
   std::string out = dir.path("result.json");
-  CliResult r = run({"simulate", kDefaultScenario, "--format", "json", "--out", out, "--set", "workload.frames=-1"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--format", "json", "--out", out, "--set", "workload.frames=-1"});
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(dir.files().empty());  // neither result.json nor a temporary
 }
 
 TEST(SimulateBadInput, OutIntoAMissingFolderIsBadInput) {
   TempDir dir;
-  CliResult r = run({"simulate", kDefaultScenario, "--out", dir.path("no/such/result.txt")});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--out", dir.path("no/such/result.txt")});
   expect_bad_input(r, {"--out", "no such folder"});
 }
 

@@ -34,10 +34,36 @@ Process run_binary(const std::string& args, const std::string& err_file = "/dev/
 }
 
 TEST(EndToEnd, SimulateJsonParsesAndExitsZero) {
-  Process p = run_binary("simulate '" + kDefaultScenario + "' --format json --pass fwd+bwd");
+  Process p = run_binary("simulate '" + kDefaultScenario + "' --scope layer --format json --pass fwd+bwd");
   ASSERT_EQ(p.code, 0);
   auto doc = nlohmann::json::parse(p.out);
   EXPECT_EQ(doc["results"].size(), 4u);  // the default scenario's 4 mechanisms x 1 pass
+}
+
+TEST(EndToEnd, TheReadmesMainJobBlockIsWhatItsFirstCommandPrints) {
+  // The README's first command ends by running xattn; the block under the
+  // `main-job-output` marker must be exactly what that run prints (iteration scope).
+  const std::string readme = read_file(kSourceDir + "/README.md");
+  const std::string run_marker = "&& ./build/cli/xattn ";
+  const std::size_t at = readme.find(run_marker);
+  ASSERT_NE(at, std::string::npos);
+  const std::string args = readme.substr(at + run_marker.size(), readme.find('\n', at) - at - run_marker.size());
+  const std::string block_marker = "<!-- main-job-output -->\n```\n";
+  const std::size_t from = readme.find(block_marker);
+  ASSERT_NE(from, std::string::npos);
+  const std::size_t start = from + block_marker.size();
+  const std::string block = readme.substr(start, readme.find("```\n", start) - start);
+  // Run from the source folder, as the README does.
+  std::string cmd = "cd '" + kSourceDir + "' && '" + XATTN_BINARY + "' " + args + " 2>/dev/null";
+  std::string out;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd;
+  EXPECT_EQ(block, out);
 }
 
 TEST(EndToEnd, BadInputExitsTwoWithTheFieldOnStderr) {

@@ -17,7 +17,7 @@ namespace xattn::cli::test {
 namespace {
 
 TEST(SimulateEventEngine, BothEnginesSideBySide) {
-  CliResult r = run({"simulate", kDefaultScenario, "--engine", "both", "-m", "lv-xattn", "-m", "ring", "-p", "fwd", "-f", "json"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "--engine", "both", "-m", "lv-xattn", "-m", "ring", "-p", "fwd", "-f", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["results"].size(), 4u);  // 2 mechanisms x 1 pass x 2 engines
@@ -37,7 +37,7 @@ TEST(SimulateEventEngine, BothSaysHowFarTheClosedFormIsAndWhetherLinksWereShared
   // Ulysses' all-to-alls on the 16-GPU scenario cross nodes through shared NIC links
   // (tests/sim/cross_check_test.cpp, AllToAllAcrossNodesSharesNics); LV-XAttn's forward
   // shares nothing and agrees with the closed form within 1% (eq. 6-8).
-  CliResult r = run({"simulate", kDefaultScenario, "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd", "-f", "json"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd", "-f", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["results"].size(), 4u);
@@ -65,7 +65,7 @@ TEST(SimulateEventEngine, BothSaysHowFarTheClosedFormIsAndWhetherLinksWereShared
 
   // The table: a last column with the difference, and a line under it naming the shared
   // links of Ulysses.
-  CliResult t = run({"simulate", kDefaultScenario, "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd"});
+  CliResult t = run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "both", "-m", "lv-xattn,ulysses", "-p", "fwd"});
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("vs closed"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("# ulysses fwd: links were shared (busiest: "), std::string::npos) << t.out;
@@ -75,7 +75,7 @@ TEST(SimulateEventEngine, BothSaysHowFarTheClosedFormIsAndWhetherLinksWereShared
 TEST(SimulateEventEngine, TraceAndOpsFiles) {
   TempDir dir;
   const std::string trace = dir.path("run.json"), ops = dir.path("ops.csv");
-  CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "bwd", "--trace", trace, "--ops", ops});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "-m", "ring", "-p", "bwd", "--trace", trace, "--ops", ops});
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream t(trace);
   const auto doc = nlohmann::json::parse(t);
@@ -91,7 +91,7 @@ TEST(SimulateEventEngine, TraceAndOpsFiles) {
 TEST(SimulateEventEngine, RanksSelectWhatTraceAndOpsWrite) {
   TempDir dir;
   const std::string trace = dir.path("part.json"), ops = dir.path("part.csv");
-  CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ops", ops,
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ops", ops,
                      "--ranks", "0-2,15"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream t(trace);
@@ -109,7 +109,7 @@ TEST(SimulateEventEngine, BadRanksExitTwoNamingTheOptionAndWriteNothing) {
   TempDir dir;
   const std::string trace = dir.path("t.json");
   auto with = [&](const std::string& list) {
-    return run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ranks", list});
+    return run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "-m", "ring", "-p", "fwd", "--trace", trace, "--ranks", list});
   };
   for (const auto& [list, says] : std::vector<std::pair<std::string, std::string>>{
            {"0-16", "--ranks 0-16: ranks: rank 16 is not in the scenario (P = 16: ranks 0 to 15)"},
@@ -121,7 +121,7 @@ TEST(SimulateEventEngine, BadRanksExitTwoNamingTheOptionAndWriteNothing) {
     EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
     EXPECT_FALSE(std::ifstream(trace).good()) << list;
   }
-  CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd", "--ranks", "1"});
+  CliResult r = run({"simulate", kDefaultScenario, "--scope", "layer", "-e", "event", "-m", "ring", "-p", "fwd", "--ranks", "1"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--ranks selects what --trace and --ops write"), std::string::npos) << r.err;
 }

@@ -24,7 +24,7 @@ TEST(SimulateListedLinks, TheEventEngineRunsOnTheListedLinks) {
   // block (a third of compute_s; the rounds are equal under a dense mask) follows them.
   // The closed form sees the same slowest pair (10 GB/s, 4 us) and agrees.
   const double block = 26230784.0;
-  CliResult r = run({"simulate", kThreeGpusFile, "--engine", "both", "-m", "ring", "-p", "fwd", "-f", "json"});
+  CliResult r = run({"simulate", kThreeGpusFile, "--scope", "layer", "--engine", "both", "-m", "ring", "-p", "fwd", "-f", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["results"].size(), 2u);
@@ -42,7 +42,7 @@ TEST(SimulateListedLinks, TheEventEngineRunsOnTheListedLinks) {
   // Telling the closed form 100 GB/s and 1 us moves only the closed form: 2 x (1 us +
   // 262.30784 us) + the last block = 526.6 us + compute_s / 3. The event engine still
   // crosses the 10 GB/s uplink and its time does not move.
-  r = run({"simulate", kThreeGpusFile, "--engine", "both", "-m", "ring", "-p", "fwd", "-f", "json", "--set",
+  r = run({"simulate", kThreeGpusFile, "--scope", "layer", "--engine", "both", "-m", "ring", "-p", "fwd", "-f", "json", "--set",
            "cluster.intra_node.bandwidth_GBps=100", "--set", "cluster.intra_node.latency_us=1"});
   ASSERT_EQ(r.code, 0) << r.err;
   doc = nlohmann::json::parse(r.out);
@@ -60,7 +60,7 @@ TEST(SimulateListedLinks, ABadGraphExitsWithCodeTwoAndWritesNothing) {
   yaml.replace(yaml.find(from), from.size(), "bandwidth_GBps: 0,");
   const std::string path = dir.write("bad.yaml", yaml);
   const std::string out = dir.path("out.json");
-  CliResult r = run({"simulate", path, "--engine", "event", "-m", "ring", "-p", "fwd", "-f", "json", "-o", out});
+  CliResult r = run({"simulate", path, "--scope", "layer", "--engine", "event", "-m", "ring", "-p", "fwd", "-f", "json", "-o", out});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find(path + ":18:44: cluster.links[3].bandwidth_GBps: must be positive, got 0"), std::string::npos)
       << r.err;

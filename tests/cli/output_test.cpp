@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<std::string> simulate_to(const std::string& out) {
-  return {"simulate", kDefaultScenario, "-m", "lv-xattn", "-p", "fwd", "-f", "json", "-o", out};
+  return {"simulate", kDefaultScenario, "--scope", "layer", "-m", "lv-xattn", "-p", "fwd", "-f", "json", "-o", out};
 }
 
 TEST(Output, ASymlinkIsFollowedAndStaysASymlink) {

@@ -46,7 +46,8 @@ TEST(SweepPlan, GridExpandsInFileOrderFirstKeySlowest) {
                               "grid:\n"
                               "  workload.frames: [12, 24]\n"
                               "  workload.text_tokens: [256, 512, 1024]\n"
-                              "mechanisms: [lv-xattn, ring]\n");
+                              "mechanisms: [lv-xattn, ring]\n"
+                              "scope: layer\n");
   SweepPlan plan = load_sweep(f);
   ASSERT_EQ(plan.axes.size(), 2u);
   EXPECT_EQ(plan.axes[0].field->path, "workload.frames");
@@ -116,7 +117,8 @@ TEST(SweepPlan, RowsEqualEstimateOnTheDerivedScenario) {
                               "grid:\n"
                               "  workload.frames: [96, 192]\n"
                               "mechanisms: [lv-xattn, ulysses]\n"
-                              "passes: [fwd, fwd+bwd]\n");
+                              "passes: [fwd, fwd+bwd]\n"
+                              "scope: layer\n");
   auto rows = parse_csv(sweep_csv(load_sweep(f), 2, 1));
   ASSERT_EQ(rows.size(), 1u + 2u * 2u * 2u);
   const auto& h = rows[0];
@@ -146,7 +148,7 @@ TEST(SweepPlan, EventEngineRowsEqualTheSimulatorOnTheDerivedScenario) {
   const std::string f = write_sweep(dir,
                                     "engine: event\n"
                                     "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32]\n"
-                                    "mechanisms: [ulysses, ring]\npasses: [fwd]\n",
+                                    "mechanisms: [ulysses, ring]\npasses: [fwd]\nscope: layer\n",
                                     "sweep.yaml", kPcieMachine);
   const SweepPlan plan = load_sweep(f);
   EXPECT_EQ(plan.engine, SweepEngine::event);
@@ -272,7 +274,7 @@ TEST(SweepRun, AListedLinksFigureIsAGridField) {
   TempDir dir;
   const std::string f = write_sweep(dir,
                                     "grid:\n  cluster.links.socket-link.bandwidth_GBps: [16, 32, 64]\n"
-                                    "mechanisms: [ring]\npasses: [fwd]\n",
+                                    "mechanisms: [ring]\npasses: [fwd]\nscope: layer\n",
                                     "sweep.yaml", kPcieMachine);
   CliResult r = run({"sweep", f});
   ASSERT_EQ(r.code, 0) << r.err;
