@@ -164,8 +164,8 @@ int run_plan(const PlanCommandOptions& o, CLI::Option* break_even_option, Io& io
   if (!o.confirm.empty()) {
     if (o.confirm != "event") throw option_error("--confirm", fmt::format("unknown engine '{}'; known: event", o.confirm));
     throw option_error("--confirm",
-                       "the event engine does not simulate a whole training step yet (issue 17): plans are evaluated "
-                       "with the closed form only; leave --confirm out");
+                       "re-running plans in the event engine is not wired yet (run `xattn simulate --engine both` "
+                       "on a plan's settings): plans are evaluated with the closed form only; leave --confirm out");
   }
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");
   if (!o.svg_path.empty()) check_output_path(o.svg_path, "--svg");
@@ -276,7 +276,7 @@ void add_plan(CLI::App& app, Commands& commands) {
   sub->add_option("--price-per-gpu-hour", o->price, "USD per GPU-hour: every plan gets cost_usd")->type_name("USD");
   sub->add_option("--iterations", o->iterations, "Training steps GPU-hours and cost are counted for (default 1)")->type_name("N");
   sub->add_option("--top", o->top, "Plans listed, best first (default 5)")->type_name("K");
-  sub->add_option("--confirm", o->confirm, "Re-run the top plans in the event engine (not yet: issue 17)")->type_name("event");
+  sub->add_option("--confirm", o->confirm, "Re-run the top plans in the event engine (not yet wired: use xattn simulate --engine both)")->type_name("event");
   sub->add_option("--maximize", o->maximize,
                   "The largest value of an integer field (e.g. workload.frames, workload.text_tokens) for which some\n"
                   "plan fits (and meets --max-time-s), by bisection, with that plan")

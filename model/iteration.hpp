@@ -125,5 +125,9 @@ struct AttentionTerms {
 // gemm_table measured is charged 2MKN / (η_measured·F) instead.
 [[nodiscard]] Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K,
                                 double N);
+// Its two operands of the roofline (roofline_time, model/kernel_model.hpp): 2·M·K·N FLOPs,
+// and the bytes of the weight, the input and the output.
+[[nodiscard]] Flops gemm_flops(double M, double K, double N);
+[[nodiscard]] Bytes gemm_bytes(DType dtype, double M, double K, double N);
 
 }  // namespace xattn

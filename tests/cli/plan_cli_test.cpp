@@ -123,7 +123,7 @@ TEST(PlanCli, BadOptionsExitTwoNamingTheOption) {
       {{"--cross-attention", "warp"}, "--cross-attention"},
       {{"--sharding", "zero9"}, "--sharding"},
       {{"--top", "0"}, "--top"},
-      {{"--confirm", "event"}, "--confirm"},  // the event engine has no training step yet (issue 17)
+      {{"--confirm", "event"}, "--confirm"},  // not wired yet: plans are evaluated by the closed form
       {{"--objective", "speed"}, "--objective"},
   };
   for (const auto& c : cases) {
