@@ -10,6 +10,13 @@
 //    second of the simulation, and the memory the schedule and the Timeline add
 //    (schedule_MiB, timeline_MiB, and bytes per op). 128 nodes = 1024 GPUs, about 11.5
 //    million ops (goal: under 10 s on one core, memory proportional to the ops).
+//  * TrainingStep/nodes: one fwd+bwd training step of Llama-3.2-11B-Vision with the
+//    scenario's default set-up (scenarios/llama32v-16xa100.yaml: LV-XAttn, FSDP zero3) over
+//    nodes x 4 A100s, built and simulated segment by segment (sim/iteration_sim.hpp, issue
+//    17; goals: 16 GPUs under 1 s, 256 GPUs under 60 s on one core, peak memory under
+//    8 GB). Figures: wall and CPU seconds, the process's peak resident memory (run one
+//    size per process for a clean figure: --benchmark_filter=TrainingStep/64), ops,
+//    events and point-to-point messages per second, the most ops held at once.
 // Figures are printed, never asserted.
 #include <chrono>
 #include <cstdint>
@@ -18,10 +25,14 @@
 
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include "model/presets.hpp"
+#include "model/scenario/scenario_file.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/event_queue.hpp"
 #include "sim/executor.hpp"
+#include "sim/iteration_sim.hpp"
 
 namespace {
 
@@ -128,6 +139,43 @@ void RingFwdBwd(benchmark::State& state) {
   state.counters["simulated_s"] = makespan;
 }
 BENCHMARK(RingFwdBwd)->Arg(2)->Arg(16)->Arg(64)->Arg(128)->Iterations(1)->Unit(benchmark::kSecond)->UseManualTime();
+
+double peak_resident_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // kilobytes on Linux
+}
+
+void TrainingStep(benchmark::State& state) {
+  const std::string nodes = std::to_string(state.range(0));
+  const Scenario sc = load_scenario(std::string(XATTN_SOURCE_DIR) + "/scenarios/llama32v-16xa100.yaml",
+                                    {"cluster.nodes=" + nodes});
+  const Mechanism lv = *parse_mechanism("lv-xattn");
+  sim::IterationSimResult r;
+  double wall = 0.0, cpu = 0.0;
+  for (auto _ : state) {
+    const double w0 = wall_seconds(), c0 = cpu_seconds();
+    r = sim::simulate_iteration(sc, lv, Pass::fwd_bwd);
+    wall = wall_seconds() - w0;
+    cpu = cpu_seconds() - c0;
+    state.SetIterationTime(wall);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["gpus"] = sc.ranks();
+  state.counters["wall_s"] = wall;
+  state.counters["cpu_s"] = cpu;
+  state.counters["peak_RSS_MiB"] = peak_resident_mib();
+  state.counters["ops"] = static_cast<double>(r.ops);
+  state.counters["peak_live_ops"] = static_cast<double>(r.peak_live_ops);
+  state.counters["segments"] = r.segments;
+  state.counters["events"] = static_cast<double>(r.events);
+  state.counters["messages"] = static_cast<double>(r.messages);
+  state.counters["events_per_s"] = cpu > 0.0 ? static_cast<double>(r.events) / cpu : 0.0;
+  state.counters["messages_per_s"] = cpu > 0.0 ? static_cast<double>(r.messages) / cpu : 0.0;
+  state.counters["ops_per_s"] = cpu > 0.0 ? static_cast<double>(r.ops) / cpu : 0.0;
+  state.counters["simulated_s"] = r.estimate.time.value();
+}
+BENCHMARK(TrainingStep)->Arg(4)->Arg(64)->Iterations(1)->Unit(benchmark::kSecond)->UseManualTime();
 
 }  // namespace
 

@@ -62,6 +62,8 @@ void register_commands(CLI::App& app, Commands& commands) {
   add_validate(app, commands);
   add_calibrate_gpu(app, commands);
   add_reproduce(app, commands);
+  add_plan(app, commands);
+  add_import(app, commands);
 }
 
 }  // namespace

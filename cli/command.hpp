@@ -61,6 +61,8 @@ void add_run(CLI::App& app, Commands& commands);
 void add_validate(CLI::App& app, Commands& commands);
 void add_calibrate_gpu(CLI::App& app, Commands& commands);
 void add_reproduce(CLI::App& app, Commands& commands);
+void add_plan(CLI::App& app, Commands& commands);
+void add_import(CLI::App& app, Commands& commands);  // `import kineto` (import_cmd.cpp)
 
 // The `calibrate` command group, created on first use: `calibrate nccl-tests` and
 // `calibrate gpu` are subcommands of it (defined in calibrate_cmd.cpp).

@@ -441,14 +441,24 @@ json result_json(const IterationEstimate& e) {
   return j;
 }
 
-std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec, const std::vector<IterationEstimate>& rows,
-                                  const ModelInputsReport& inputs) {
+json result_json(const sim::IterationEvaluation& r) {
+  json j = result_json(r.estimate);
+  j["engine"] = std::string(sim::to_string(r.engine));
+  if (const auto& d = r.vs_analytic)
+    j["vs_analytic"] = json{{"time_diff_s", d->time_diff_s},
+                            {"time_diff_rel", d->time_diff_rel},
+                            {"closed_form", std::string(d->closed_form)}};
+  return j;
+}
+
+std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec,
+                                  const std::vector<sim::IterationEvaluation>& rows, const ModelInputsReport& inputs) {
   json scenario = scenario_json(s, spec);
   scenario["training"] = training_json(s);
   json results = json::array();
-  for (const IterationEstimate& e : rows) {
-    json j = result_json(e);
-    j["uncalibrated"] = inputs.uncalibrated(e.pass);
+  for (const sim::IterationEvaluation& r : rows) {
+    json j = result_json(r);
+    j["uncalibrated"] = inputs.uncalibrated(r.estimate.pass);
     results.push_back(std::move(j));
   }
   json doc = {{"scenario", std::move(scenario)}, {"results", std::move(results)}};
@@ -456,7 +466,7 @@ std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec, c
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::string render_iteration_table(const Scenario& s, const std::vector<IterationEstimate>& rows) {
+std::string render_iteration_table(const Scenario& s, const std::vector<sim::IterationEvaluation>& rows) {
   fmt::memory_buffer b;
   auto out = std::back_inserter(b);
   const Architecture& a = s.model.arch;
@@ -496,8 +506,15 @@ std::string render_iteration_table(const Scenario& s, const std::vector<Iteratio
                  t.optimizer_step ? "optimizer step" : "no optimizer step", t.self_attention.name());
   fmt::format_to(out, "# memory   {:.1f} GiB per GPU, {:.1f} GiB reserved\n", c.gpu.memory.value() / kGiB,
                  s.memory_reserved.value() / kGiB);
-  fmt::format_to(out, "# engine   analytic; fwd, bwd: one micro-step's phases; fwd+bwd: the whole step; speedup = ring's "
-                      "time / this time, same pass\n");
+  std::vector<sim::Engine> engines;
+  for (const auto& r : rows)
+    if (std::find(engines.begin(), engines.end(), r.engine) == engines.end()) engines.push_back(r.engine);
+  const bool mixed_engines = engines.size() > 1;
+  fmt::format_to(out, "# engine   {}; fwd, bwd: one micro-step's phases; fwd+bwd: the whole step; speedup = ring's "
+                      "time / this time, same pass{}\n",
+                 mixed_engines ? "analytic and event (the mechanism's second row)"
+                               : std::string(sim::to_string(engines.empty() ? sim::Engine::analytic : engines.front())),
+                 mixed_engines ? " and engine; the event row's parts end with its difference from the closed form" : "");
   fmt::format_to(out, "#\n");
   auto head = [&](std::string_view mech, std::string_view pass, std::string_view time, std::string_view compute,
                   std::string_view exposed, std::string_view speedup, std::string_view tokens, std::string_view mfu,
@@ -513,9 +530,10 @@ std::string render_iteration_table(const Scenario& s, const std::vector<Iteratio
 
   std::vector<Pass> passes;
   for (const auto& r : rows)
-    if (std::find(passes.begin(), passes.end(), r.pass) == passes.end()) passes.push_back(r.pass);
+    if (std::find(passes.begin(), passes.end(), r.estimate.pass) == passes.end()) passes.push_back(r.estimate.pass);
   for (Pass p : passes) {
-    for (const IterationEstimate& e : rows) {
+    for (const sim::IterationEvaluation& r : rows) {
+      const IterationEstimate& e = r.estimate;
       if (e.pass != p) continue;
       fmt::format_to(out, "  {:<11}{:>8}", e.cross_attention_name(), to_string(e.pass));
       if (!e.feasible) {
@@ -523,10 +541,12 @@ std::string render_iteration_table(const Scenario& s, const std::vector<Iteratio
         continue;
       }
       std::string speedup = "-";
-      for (const IterationEstimate& q : rows)
-        if (q.cross_attention && q.cross_attention->kind == MechanismKind::ring && q.pass == p && q.feasible &&
-            e.time.value() > 0)
+      for (const sim::IterationEvaluation& qr : rows) {
+        const IterationEstimate& q = qr.estimate;
+        if (qr.engine == r.engine && q.cross_attention && q.cross_attention->kind == MechanismKind::ring &&
+            q.pass == p && q.feasible && e.time.value() > 0)
           speedup = fmt::format("{:.2f}x", q.time / e.time);
+      }
       // The three largest parts, with their share of the time.
       auto parts = breakdown_parts(e.breakdown);
       std::stable_sort(parts.begin(), parts.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
@@ -536,6 +556,9 @@ std::string render_iteration_table(const Scenario& s, const std::vector<Iteratio
         largest += fmt::format("{}{} {:.0f}%", largest.empty() ? "" : ", ", parts[i].first,
                                100.0 * parts[i].second.value() / e.time.value());
       }
+      if (const auto& d = r.vs_analytic)
+        largest += fmt::format("{}event vs closed form {:+.2f}% ({})", largest.empty() ? "" : "; ",
+                               d->time_diff_rel * 100.0, d->closed_form);
       fmt::format_to(out, " {:>10.3f} {:>10.3f} {:>13.3f} {:>9} {:>10.0f} {:>6.1f} {:>9.2f} {:>5}  {}\n",
                      e.time.value(), e.compute.value(), e.exposed_comm.value(), speedup, e.tokens_per_s,
                      e.mfu * 100.0, e.peak_memory.value() / kGiB, e.fits ? "yes" : "NO", largest);
@@ -544,7 +567,7 @@ std::string render_iteration_table(const Scenario& s, const std::vector<Iteratio
   return fmt::to_string(b);
 }
 
-std::string render_iteration_csv(const std::vector<IterationEstimate>& rows) {
+std::string render_iteration_csv(const std::vector<sim::IterationEvaluation>& rows) {
   fmt::memory_buffer b;
   auto out = std::back_inserter(b);
   fmt::format_to(out, "mechanism,self_attention,engine,pass,scope,feasible,time_s,compute_s,exposed_comm_s");
@@ -553,9 +576,10 @@ std::string render_iteration_csv(const std::vector<IterationEstimate>& rows) {
                  ",tokens_per_s,mfu,model_flops,flops_per_gpu,parameters_bytes,gradients_bytes,optimizer_bytes,"
                  "activations_bytes,transient_bytes,peak_memory_bytes,fits,reason\n");
   const std::size_t columns = 9 + 4 + 5 + 2;  // the breakdown, the figures, the memory parts, peak and fits
-  for (const IterationEstimate& e : rows) {
-    fmt::format_to(out, "{},{},analytic,{},iteration,", e.cross_attention_name(), e.self_attention.name(),
-                   to_string(e.pass));
+  for (const sim::IterationEvaluation& r : rows) {
+    const IterationEstimate& e = r.estimate;
+    fmt::format_to(out, "{},{},{},{},iteration,", e.cross_attention_name(), e.self_attention.name(),
+                   sim::to_string(r.engine), to_string(e.pass));
     if (!e.feasible) {
       fmt::format_to(out, "false,,,{}", std::string(columns, ','));
       append_csv_cell(b, e.reason);

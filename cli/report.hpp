@@ -79,20 +79,23 @@ struct ModelInputsReport {
 // time_s, compute_s, exposed_comm_s, breakdown_s, tokens_per_s, mfu, model_flops,
 // flops_per_gpu, memory_bytes, peak_memory_bytes, fits.
 [[nodiscard]] nlohmann::ordered_json result_json(const IterationEstimate& e);
+// The same entry for one engine's answer: `engine` names it and, for the event engine beside
+// a feasible closed form (--engine both), `vs_analytic` gives their difference.
+[[nodiscard]] nlohmann::ordered_json result_json(const sim::IterationEvaluation& r);
 
 // {"scenario": ... (with `training`), "results": [...] (each with `uncalibrated`),
 // "sensitivity": [...] (when asked for)}.
 [[nodiscard]] std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec,
-                                                const std::vector<IterationEstimate>& rows,
+                                                const std::vector<sim::IterationEvaluation>& rows,
                                                 const ModelInputsReport& inputs);
 
 // The step's table: header lines (model, tokens, cluster, training set-up), one row per
 // mechanism and pass with time, compute, exposed communication (s), speedup over Ring,
 // tokens/s, MFU, peak memory, fits and the largest parts of the breakdown.
-[[nodiscard]] std::string render_iteration_table(const Scenario& s, const std::vector<IterationEstimate>& rows);
+[[nodiscard]] std::string render_iteration_table(const Scenario& s, const std::vector<sim::IterationEvaluation>& rows);
 
 // One header row with units in the names (every breakdown and memory part), one row per entry.
-[[nodiscard]] std::string render_iteration_csv(const std::vector<IterationEstimate>& rows);
+[[nodiscard]] std::string render_iteration_csv(const std::vector<sim::IterationEvaluation>& rows);
 
 // The breakdown's parts by their JSON names, in the contract's order.
 [[nodiscard]] std::vector<std::pair<std::string_view, Seconds>> breakdown_parts(const IterationBreakdown& b);

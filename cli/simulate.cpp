@@ -104,12 +104,6 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   if (!scope)
     problems.add(Problem{Origin{"--scope " + o.scope}, "scope",
                          fmt::format("unknown scope '{}' (known: iteration, layer)", o.scope)});
-  // The event engine runs one attention layer's schedule; the whole step comes to it with
-  // the next issue (#17).
-  if (scope == Scope::iteration && engine && engine != sim::Engine::analytic)
-    problems.add(Problem{Origin{"--engine " + o.engine}, "engine",
-                         "the event engine does not simulate a whole training step yet (it comes with the next issue, "
-                         "#17): use --engine analytic at iteration scope, or --scope layer for one attention layer"});
   std::vector<Mechanism> mechanisms;
   std::vector<Pass> passes;
   for (const auto& name : o.mechanisms) {
@@ -143,7 +137,8 @@ int run_simulate(const SimulateOptions& o, Io& io) {
     if (path.empty()) continue;
     if (engine == sim::Engine::analytic)
       problems.add(Problem{Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
-    if (o.mechanisms.size() != 1 || o.passes.size() != 1)
+    const bool decoder_only = resolved && scope == Scope::iteration && !scenario.model.arch.multimodal();
+    if ((o.mechanisms.size() != 1 && !decoder_only) || o.passes.size() != 1)
       problems.add(Problem{Origin{option}, "mechanism", fmt::format("{} writes one mechanism and pass: give one -m and one -p", option)});
     problems.check([&] {
       check_output_path(path, option);
@@ -221,13 +216,46 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   const ModelInputsReport inputs = model_inputs_report(chosen, passes, o.sensitivity, *scope);
   std::string text;
   if (*scope == Scope::iteration) {
-    const std::vector<IterationEstimate> steps = estimate_iteration_all(chosen, passes);
+    // The closed form of the step, the event engine's run of it (sim::evaluate_iteration),
+    // or both, one mechanism and pass at a time.
+    std::vector<sim::IterationEvaluation> steps;
+    std::string trace, ops;
+    if (*engine == sim::Engine::analytic) {
+      for (IterationEstimate& e : estimate_iteration_all(chosen, passes)) {
+        sim::IterationEvaluation r;
+        r.estimate = std::move(e);
+        steps.push_back(std::move(r));
+      }
+    } else {
+      sim::IterationEvaluateOptions step_options;
+      step_options.sim = sim_options;
+      if (!o.trace_path.empty() || !o.ops_path.empty()) {
+        step_options.record_ranks = only_ranks;
+        if (only_ranks.empty())
+          for (int r = 0; r < scenario.ranks(); ++r) step_options.record_ranks.push_back(r);
+      }
+      std::vector<std::optional<Mechanism>> crosses;
+      if (chosen.model.arch.multimodal()) crosses.assign(mechanisms.begin(), mechanisms.end());
+      else crosses.emplace_back(std::nullopt);
+      for (const auto& cross : crosses)
+        for (Pass p : passes) {
+          sim::IterationEvaluated r = sim::evaluate_iteration(chosen, cross, p, *engine, step_options);
+          if (!step_options.record_ranks.empty() && r.evaluations.back().estimate.feasible) {
+            if (!o.trace_path.empty())
+              trace = chrome_trace_json(r.schedule, r.timeline, TraceInfo{scenario.name, "event", only_ranks});
+            if (!o.ops_path.empty()) ops = ops_csv(r.schedule, r.timeline, only_ranks);
+          }
+          for (auto& e : r.evaluations) steps.push_back(std::move(e));
+        }
+    }
     if (o.format == "json") text = render_iteration_json(scenario, spec, steps, inputs);
     else if (o.format == "csv") text = render_iteration_csv(steps);
     else text = render_iteration_table(scenario, steps) + model_inputs_table(inputs);
     // The whole output is composed before anything is written: an error leaves nothing.
     if (o.out_path.empty()) io.out << text << std::flush;
     else write_file_atomically(o.out_path, text);
+    if (!o.trace_path.empty()) write_file_atomically(o.trace_path, trace);
+    if (!o.ops_path.empty()) write_file_atomically(o.ops_path, ops);
     return 0;
   }
 

@@ -1,7 +1,9 @@
 // `xattn sweep SWEEP.yaml`: the closed form (or the event engine) over a Cartesian grid of scenario
 // fields, one CSV row per point x mechanism x pass (docs/sweep.md). The sweep file is read
 // by load_sweep (model/scenario/sweep_file.hpp), evaluated by the sweep engine
-// (sim/sweep.hpp) and written as CSV (cli/sweep.hpp); this file parses the options.
+// (sim/sweep.hpp) and written as CSV (cli/sweep.hpp); this file parses the options. Under
+// `mpirun -n N` (a build with MPI) the chunks of points are dealt to the ranks and rank 0
+// writes them in grid order (sim/process_group.hpp), the same bytes one process writes.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "cli/output.hpp"
 #include "cli/sweep.hpp"
 #include "model/scenario/sweep_file.hpp"
+#include "sim/process_group.hpp"
 
 namespace xattn::cli {
 namespace {
@@ -53,11 +56,57 @@ class ProgressBar {
   Clock::time_point start_, last_;
 };
 
+constexpr int exit_environment = 3;
+
 int run_sweep_command(const SweepCommandOptions& o, Io& io) {
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");  // before a long sweep, not after
   SweepPlan plan = load_sweep(o.sweep, o.overrides, o.engine);
+  std::unique_ptr<sim::ProcessGroup> group;
+  try {
+    group = sim::join_processes();
+  } catch (const sim::ProcessGroupError& e) {
+    io.err << "xattn sweep: " << e.what() << '\n';
+    return exit_environment;
+  }
   sim::SweepOptions options;
   options.jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (group->size() > 1) {
+    // Chunk c is rank c % N's (sim/sweep.hpp deals them the same way OrderedGather does).
+    options.shard = static_cast<std::size_t>(group->rank());
+    options.shards = static_cast<std::size_t>(group->size());
+    const std::size_t chunk = std::max<std::size_t>(1, options.chunk_points);
+    const std::size_t chunks = (plan.points() + chunk - 1) / chunk;
+    std::size_t next = options.shard;  // the chunk the sink's next call holds
+    if (!group->root()) {
+      sim::OrderedGather gather(*group, chunks, [](std::string_view) {});
+      write_sweep_csv(plan, options, [&](std::string_view rows) {
+        gather.put(next, rows);
+        next += options.shards;
+      });
+      return 0;
+    }
+    auto shared = [&](auto&& write) {
+      sim::OrderedGather gather(*group, chunks, write);
+      write_sweep_csv(plan, options, [&](std::string_view rows) {
+        gather.put(next, rows);
+        next += options.shards;
+      });
+      gather.finish();
+    };
+    if (o.out_path.empty()) {
+      io.out << sweep_csv_header(plan);
+      shared([&](std::string_view rows) { io.out.write(rows.data(), static_cast<std::streamsize>(rows.size())); });
+      io.out << std::flush;
+    } else {
+      AtomicFile file(o.out_path);
+      file.write(sweep_csv_header(plan));
+      shared([&](std::string_view rows) { file.write(rows); });
+      file.commit();
+    }
+    io.err << fmt::format("xattn sweep: {}: {} points, {} rows{}\n", group->describe(), plan.points(), plan.rows(),
+                          o.out_path.empty() ? std::string() : " written to " + o.out_path);
+    return 0;
+  }
   std::optional<ProgressBar> bar;
   if (io.err_is_terminal) {
     bar.emplace(io.err);
@@ -110,6 +159,7 @@ void add_sweep(CLI::App& app, Commands& commands) {
       "fields, mechanism, self_attention, pass, feasible, time_s, compute_s, exposed_comm_s,\n"
       "tokens_per_s, mfu, peak_memory_bytes, fits, reason. A point whose scenario does not resolve\n"
       "(e.g. a degree that does not divide) gives rows with feasible=false and the reason.\n"
+      "Under `mpirun -n N` (a build with MPI) the points are shared among the ranks; rank 0 writes.\n"
       "Example: xattn sweep scenarios/sweeps/llama32v-frames.yaml --out frames.csv");
   commands.add(sub, [o](Io& io) { return run_sweep_command(*o, io); });
 }

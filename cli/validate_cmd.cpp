@@ -2,8 +2,13 @@
 // Options are parsed here and the report printed; reading the traces, rebuilding and
 // simulating each run, the op-by-op comparison and the set's summary are sim/validation.hpp.
 //
+// `xattn validate --scenario S --measured-kineto TRACE...` (issue 19, docs/kineto.md §7):
+// the training step the scenario describes, estimated in closed form, beside the step
+// PyTorch profiler traces measured, phase by phase. Reading the traces is
+// model/calib/kineto.hpp; the comparison sim/kineto_compare.hpp.
+//
 // Exit codes: 0 compared (whether or not the goals are met); 2 bad input (a file missing,
-// a trace that does not match its schedule, a bad set file).
+// a trace that does not match its schedule, a bad set file, a malformed profiler trace).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -16,8 +21,12 @@
 #include "cli/app.hpp"
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "model/calib/kineto.hpp"
 #include "model/core/error.hpp"
+#include "model/scenario/calibration_file.hpp"
+#include "model/scenario/scenario_file.hpp"
 #include "model/schedule/trace.hpp"
+#include "sim/kineto_compare.hpp"
 #include "sim/validation.hpp"
 
 namespace xattn::cli {
@@ -41,6 +50,8 @@ struct ValidateOptions {
   std::string link_from = "calibration";
   std::string gpu;
   std::string simulated_trace;  // one case: also write the simulated timeline here
+  std::vector<std::string> kineto;  // --measured-kineto: profiler traces, one per rank
+  std::vector<std::string> sets;    // --set KEY=VALUE (with --measured-kineto)
 };
 
 // How a report names what the run used.
@@ -175,8 +186,95 @@ std::string render_table(const std::vector<CaseReport>& reps, const SetSummary& 
   return fmt::to_string(b);
 }
 
-int run_validate(const ValidateOptions& o, Io& io) {
+// ---- --measured-kineto: the closed form's step beside a profiler's ----------------------
+
+std::string ms_or_dash(const std::optional<double>& v) { return v ? fmt::format("{:.3f}", *v * 1e3) : std::string("-"); }
+
+std::string render_step_json(const ValidateOptions& o, const sim::StepComparison& c, const MeasuredStep& m) {
+  nlohmann::ordered_json j;
+  j["scenario"] = o.scenario;
+  j["measured_kineto"] = o.kineto;
+  j["engine"] = "analytic";
+  j["cross_attention"] = c.cross_attention;
+  j["self_attention"] = c.self_attention;
+  j["micro_steps"] = c.micro_steps;
+  j["ranks"] = m.ranks;
+  j["steps_per_rank"] = m.steps;
+  j["rows"] = nlohmann::ordered_json::array();
+  for (const sim::PhaseRow& r : c.rows) {
+    nlohmann::ordered_json row = {{"phase", r.phase},
+                                  {"measured_s", r.measured_s ? nlohmann::ordered_json(*r.measured_s) : nlohmann::ordered_json(nullptr)},
+                                  {"predicted_s", r.predicted_s ? nlohmann::ordered_json(*r.predicted_s) : nlohmann::ordered_json(nullptr)},
+                                  {"error", r.error() ? nlohmann::ordered_json(*r.error()) : nlohmann::ordered_json(nullptr)}};
+    if (!r.matched()) row["why"] = r.why.empty() ? std::string("one side is zero") : r.why;
+    j["rows"].push_back(std::move(row));
+  }
+  j["matched"] = c.matched;
+  j["median_abs_error"] = c.median_abs_error;
+  j["max_abs_error"] = c.max_abs_error;
+  j["max_phase"] = c.max_phase;
+  nlohmann::ordered_json notes = c.notes;
+  for (const std::string& n : m.notes) notes.push_back(n);
+  j["notes"] = std::move(notes);
+  return j.dump(1) + "\n";
+}
+
+std::string render_step_table(const ValidateOptions& o, const sim::StepComparison& c, const MeasuredStep& m) {
+  fmt::memory_buffer b;
+  auto out = std::back_inserter(b);
+  fmt::format_to(out, "# xattn validate: the step of {} (closed form; cross-attention {}, self-attention {}) against\n",
+                 o.scenario, c.cross_attention, c.self_attention);
+  fmt::format_to(out, "# {} profiler trace(s), {} step(s) each{}; per optimizer step, median over steps and ranks\n",
+                 m.ranks, m.steps, m.device.empty() ? "" : ", " + m.device);
+  fmt::format_to(out, "# {:>34} {:>11} {:>11} {:>9}\n", "phase", "measured", "predicted", "error");
+  fmt::format_to(out, "# {:>34} {:>11} {:>11} {:>9}\n", "", "(ms)", "(ms)", "(%)");
+  for (const sim::PhaseRow& r : c.rows) {
+    const auto e = r.error();
+    fmt::format_to(out, "  {:>34} {:>11} {:>11} {:>9}\n", r.phase, ms_or_dash(r.measured_s), ms_or_dash(r.predicted_s),
+                   e ? fmt::format("{:+.1f}", 100 * *e) : std::string("-"));
+  }
+  fmt::format_to(out, "# {} phases matched: median |error| {:.1f}%, max {:.1f}%{}\n", c.matched, 100 * c.median_abs_error,
+                 100 * c.max_abs_error, c.max_phase.empty() ? "" : " (" + c.max_phase + ")");
+  for (const sim::PhaseRow& r : c.rows)
+    if (!r.matched() && !r.why.empty()) fmt::format_to(out, "# not matched: {}: {}\n", r.phase, r.why);
+  for (const std::string& n : c.notes) fmt::format_to(out, "# note: {}\n", n);
+  for (const std::string& n : m.notes) fmt::format_to(out, "# note: {}\n", n);
+  return fmt::to_string(b);
+}
+
+int run_validate_kineto(const ValidateOptions& o, Io& io) {
   ProblemList problems;
+  if (o.scenario.empty())
+    problems.add(Problem{Origin{"command line"}, "--scenario", "--measured-kineto compares with a scenario: give --scenario"});
+  if (!o.measured.empty() || !o.set_file.empty())
+    problems.add(Problem{Origin{"command line"}, "--measured-kineto",
+                         "compares profiler traces with a scenario's step; --measured and --set-file compare "
+                         "`xattn run` traces: give one or the other"});
+  if (!o.simulated_trace.empty())
+    problems.add(Problem{Origin{"command line"}, "--simulated-trace", "not available with --measured-kineto"});
+  if (!o.out_path.empty()) problems.check([&] { check_output_path(o.out_path, "--out"); });
+  problems.throw_if_any();
+  Scenario s;
+  std::vector<KinetoTrace> traces;
+  problems.check([&] {
+    s = load_scenario(o.scenario, o.sets);
+    for (const std::string& c : o.calibrations) apply_calibration_file(s.calibration, c);
+  });
+  problems.check([&] { traces = read_kineto_traces(o.kineto); });
+  problems.throw_if_any();
+  const MeasuredStep m = measured_step(traces);
+  const sim::StepComparison c = sim::compare_step(s, m);
+  const std::string json = render_step_json(o, c, m);
+  if (!o.out_path.empty()) write_file_atomically(o.out_path, json);
+  io.out << (o.format == "json" ? json : render_step_table(o, c, m)) << std::flush;
+  return exit_ok;
+}
+
+int run_validate(const ValidateOptions& o, Io& io) {
+  if (!o.kineto.empty()) return run_validate_kineto(o, io);
+  ProblemList problems;
+  if (!o.sets.empty())
+    problems.add(Problem{Origin{"command line"}, "--set", "--set overrides the scenario of --measured-kineto only"});
   if (!o.out_path.empty()) problems.check([&] { check_output_path(o.out_path, "--out"); });
   std::vector<ValidationCase> cases;
   if (!o.set_file.empty()) problems.check([&] { cases = read_validation_set(o.set_file, o.scenario); });
@@ -229,6 +327,12 @@ void add_validate(CLI::App& app, Commands& commands) {
                   "One case: also write the simulated run as Chrome-trace JSON, op ids as in the measured one")
       ->type_name("FILE.json");
   sub->add_option("--set-file", o->set_file, "A YAML list of cases (docs/validation.md)")->type_name("FILE.yaml");
+  sub->add_option("--measured-kineto", o->kineto,
+                  "PyTorch profiler traces (one per rank, plain or .gz, or a folder of them): the scenario's whole training step\n"
+                  "against the step they measured, phase by phase (docs/kineto.md)")
+      ->type_name("TRACE");
+  sub->add_option("--set", o->sets, "With --measured-kineto: override a scenario key, KEY=VALUE (repeatable)")
+      ->type_name("KEY=VALUE");
   sub->add_option("-f,--format", o->format, "Output: table (default) or json")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));
@@ -243,7 +347,8 @@ void add_validate(CLI::App& app, Commands& commands) {
   sub->footer(
       "Example:\n"
       "  xattn validate --scenario scenarios/llama32v-16xa100.yaml --calibration h100.yaml --measured lv-fwd.json\n"
-      "  xattn validate --set-file cases.yaml --format json --out report.json");
+      "  xattn validate --set-file cases.yaml --format json --out report.json\n"
+      "  xattn validate --scenario my-run.yaml --measured-kineto rank0.pt.trace.json.gz rank1.pt.trace.json.gz");
   commands.add(sub, [o](Io& io) { return run_validate(*o, io); });
 }
 

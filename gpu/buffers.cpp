@@ -113,7 +113,11 @@ struct Planner {
       case ComputeKind::fill_empty_output:
         same(c.q, c.o);
         stat_of(c.o, c.lse);
-        break;
+        break;      case ComputeKind::gemm:
+      case ComputeKind::encoder:
+      case ComputeKind::elementwise:
+      case ComputeKind::host_sync:
+        break;  // a training step's other work: the simulator times it; no buffers here
     }
   }
 

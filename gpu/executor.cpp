@@ -636,7 +636,11 @@ struct Executor::Impl : WalkCallbacks {
       case ComputeKind::fill_empty_output:
         check(cudaMemsetAsync(B(c.o), 0, static_cast<std::size_t>(bytes_of(r, c.o)), x), where);
         check(fill_f32(F(c.lse), bytes_of(r, c.lse) / 4, -INFINITY, x), where);
-        break;
+        break;      case ComputeKind::gemm:
+      case ComputeKind::encoder:
+      case ComputeKind::elementwise:
+      case ComputeKind::host_sync:
+        break;  // a training step's other work: only the simulator times it (sim/iteration_sim.hpp)
     }
     check(cudaEventRecord(end_ev(id), x), "cudaEventRecord");
   }

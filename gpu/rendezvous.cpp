@@ -91,6 +91,7 @@ using Deadline = Clock::time_point;
 constexpr std::uint32_t frame_magic = 0x5841544eu;  // "XATN"
 constexpr std::uint32_t protocol_version = 1;
 constexpr std::uint64_t max_payload = 1ull << 32;   // 4 GiB: far more than op times need
+constexpr std::chrono::milliseconds report_grace{2000};  // see TcpBootstrap::from_rank0
 enum class FrameType : std::uint32_t { hello = 1, welcome = 2, data = 3, error = 4 };
 
 struct Frame {
@@ -318,7 +319,7 @@ class TcpBootstrap final : public Bootstrap {
       }
       return bytes;
     }
-    return from_rank0(d, "rank 0's broadcast");
+    return from_rank0("rank 0's broadcast");
   }
 
   std::vector<std::string> gather(std::string mine) override {
@@ -385,8 +386,13 @@ class TcpBootstrap final : public Bootstrap {
     throw RendezvousError(why);
   }
 
-  // Other ranks: the next frame from rank 0, which must be data.
-  std::string from_rank0(Deadline d, const char* what) {
+  // Other ranks: the next frame from rank 0, which must be data. Rank 0 is the one that
+  // knows which ranks never joined and says so at its own deadline, so the others wait
+  // report_grace longer than the timeout: its word, not their own clock, ends the run
+  // (their clocks start after rank 0's, but a loaded machine may deliver its word late).
+  std::string from_rank0(const char* what) {
+    const std::chrono::milliseconds waited = o_.timeout + report_grace;
+    const Deadline d = Clock::now() + waited;
     try {
       Frame f = recv_frame(server_fd_, d, max_payload);
       if (f.type == FrameType::data) return std::move(f.payload);
@@ -396,7 +402,7 @@ class TcpBootstrap final : public Bootstrap {
     } catch (const IoFailure& e) {
       broken_ = true;
       if (e.kind == IoFailure::timeout)
-        throw RendezvousError(fmt::format("rank {} waited {} for {}: is rank 0 still running?", rank(), seconds(o_.timeout), what));
+        throw RendezvousError(fmt::format("rank {} waited {} for {}: is rank 0 still running?", rank(), seconds(waited), what));
       if (e.kind == IoFailure::closed)
         throw RendezvousError(fmt::format("rank 0 closed the connection while rank {} waited for {}: it probably failed, "
                                           "see its output",

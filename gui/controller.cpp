@@ -221,6 +221,43 @@ void Controller::startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y) {
   });
 }
 
+void Controller::startPlan() {
+  if (worker_) return;
+  sim::PlanRequest request;
+  request.spec = spec_;
+  runJob("plan", [this, request] {
+    QString message;
+    std::shared_ptr<const sim::PlanResult> result;
+    try {
+      sim::PlanOptions options;
+      options.jobs = std::max(1, QThread::idealThreadCount());
+      options.cancel = &cancel_;
+      result = std::make_shared<const sim::PlanResult>(sim::plan_search(request, options));
+      message = result->cancelled ? "plan cancelled"
+                                  : QString("plan done: %1 plans considered, %2 evaluated, %3 pruned")
+                                        .arg(result->tally.considered)
+                                        .arg(result->tally.evaluated)
+                                        .arg(result->tally.pruned);
+    } catch (const InputError& e) {
+      message = "plan: " + message_of(e);
+    }
+    return std::function<void()>([this, result, message] {
+      if (result && !result->cancelled) emit planReady(result);
+      emit jobFinished(message);
+    });
+  });
+}
+
+bool Controller::applyPlan(const std::vector<std::string>& set) {
+  return commitEdit(
+      [&] {
+        ScenarioSpec candidate = spec_;
+        for (const auto& o : set) apply_override(candidate, o);
+        return candidate;
+      },
+      true);
+}
+
 void Controller::startTimeline(const QString& mechanism, Pass pass) {
   if (worker_ || !dashboard_) return;
   const auto m = parse_mechanism(mechanism.toStdString());

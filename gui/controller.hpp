@@ -9,12 +9,14 @@
 #include <QString>
 #include <QStringList>
 #include <QThread>
+#include <algorithm>
 
 #include <atomic>
 #include <functional>
 #include <memory>
 
 #include "gui/analysis.hpp"
+#include "sim/plan.hpp"
 #include "model/scenario/scenario_file.hpp"
 
 namespace xattn::gui {
@@ -49,6 +51,11 @@ class Controller : public QObject {
   // Worker-thread jobs; one of each kind at a time.
   void startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y);
   void startTimeline(const QString& mechanism, Pass pass);
+  // The planner (sim/plan.hpp) over the scenario as edited: every GPU count up to its
+  // nodes, every layout, mechanism, sharding and checkpointing; emits planReady.
+  void startPlan();
+  // Loads a plan's settings (its `set`, KEY=VALUE as `--set` takes them) into the spec.
+  bool applyPlan(const std::vector<std::string>& set);
   void cancel();
   [[nodiscard]] bool busy() const { return worker_ != nullptr; }
   // Blocks (running the event loop) until the current job ends; for --screenshot and tests.
@@ -63,6 +70,7 @@ class Controller : public QObject {
   void jobFinished(const QString& message);
   void heatmapReady(std::shared_ptr<const xattn::gui::HeatmapResult> result);
   void timelineReady(std::shared_ptr<const xattn::gui::TimelineResult> result);
+  void planReady(std::shared_ptr<const xattn::sim::PlanResult> result);
 
  private:
   bool commit(ScenarioSpec candidate);

@@ -100,7 +100,7 @@ void GanttView::rebuild() {
     for (const Op& op : p.ops) row_of[{static_cast<int>(op.stream.kind), op.stream.index}] = 0;
     for (auto& [key, row] : row_of) {
       row = static_cast<int>(rows_.size());
-      rows_.push_back(Row{p.rank, Stream{static_cast<StreamKind>(key.first), key.second}});
+      rows_.push_back(Row{p.rank, Stream{static_cast<StreamKind>(key.first), static_cast<std::int16_t>(key.second)}});
     }
     for (std::size_t i = 0; i < p.ops.size(); ++i) {
       const OpId id{p.rank, static_cast<int>(i)};

@@ -2,6 +2,7 @@
 #include "gui/main_window.hpp"
 
 #include <QApplication>
+#include <iterator>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileDialog>
@@ -97,6 +98,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(memory_chart_, "Memory");
   tabs_->addTab(build_sweep_tab(), "Sweep");
   tabs_->addTab(build_timeline_tab(), "Timeline");
+  tabs_->addTab(build_plan_tab(), "Plan");
 
   auto* central = new QSplitter(Qt::Horizontal);
   central->addWidget(scroll);
@@ -117,6 +119,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     progress_->setRange(0, 0);
     sweep_run_->setEnabled(false);
     sim_run_->setEnabled(false);
+    plan_run_->setEnabled(false);
     sweep_cancel_->setEnabled(true);
   });
   connect(&controller_, &Controller::jobFinished, this, [this](const QString& message) {
@@ -125,12 +128,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     progress_->setValue(message.contains("cancel") ? 0 : 1);
     sweep_run_->setEnabled(true);
     sim_run_->setEnabled(true);
+    plan_run_->setEnabled(true);
     sweep_cancel_->setEnabled(false);
   });
   connect(&controller_, &Controller::heatmapReady, this, [this](const std::shared_ptr<const HeatmapResult>& r) {
     heatmap_chart_->show_result(r);
     fill_heatmap_table(*heatmap_model_, *r);
   });
+  connect(&controller_, &Controller::planReady, this,
+          [this](const std::shared_ptr<const sim::PlanResult>& r) { show_plan(r); });
   connect(&controller_, &Controller::timelineReady, this,
           [this](const std::shared_ptr<const TimelineResult>& r) { gantt_->show_result(r); });
   if (controller_.dashboard()) show_dashboard(controller_.dashboard());
@@ -223,6 +229,8 @@ QWidget* MainWindow::build_timeline_tab() {
   gantt_ = new GanttView;
   l->addWidget(gantt_, 1);
   connect(first_rank, qOverload<int>(&QSpinBox::valueChanged), this, [this](int r) { gantt_->show_ranks(r); });
+  connect(&controller_, &Controller::planReady, this,
+          [this](const std::shared_ptr<const sim::PlanResult>& r) { show_plan(r); });
   connect(&controller_, &Controller::timelineReady, this, [first_rank](const std::shared_ptr<const TimelineResult>& r) {
     const int ranks = r && r->result.estimate.feasible ? r->result.schedule.ranks() : 1;
     first_rank->setRange(0, std::max(0, ranks - 1));
@@ -339,6 +347,91 @@ void MainWindow::start_sweep() {
   controller_.startHeatmap(x, y);
 }
 
+QWidget* MainWindow::build_plan_tab() {
+  auto* page = new QWidget;
+  auto* l = new QVBoxLayout(page);
+  auto* bar = new QHBoxLayout;
+  plan_run_ = new QPushButton("Find the fastest set-up that fits");
+  plan_run_->setObjectName("planRun");
+  plan_run_->setToolTip("xattn plan: every GPU count up to the scenario's nodes, sp x dp at its global batch,\n"
+                        "every mechanism, sharding stage, checkpointing mode and recomputation (docs/plan.md)");
+  plan_load_ = new QPushButton("Load the selected plan into the inputs");
+  plan_load_->setObjectName("planLoad");
+  plan_load_->setEnabled(false);
+  bar->addWidget(plan_run_);
+  bar->addWidget(plan_load_);
+  bar->addStretch(1);
+  l->addLayout(bar);
+  plan_text_ = new QLabel("Run the planner to see the recommended set-up, why, and what would change it.");
+  plan_text_->setObjectName("planExplanation");
+  plan_text_->setWordWrap(true);
+  plan_text_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  l->addWidget(plan_text_);
+  plan_model_ = new QStandardItemModel(this);
+  auto* split = new QSplitter(Qt::Vertical);
+  plan_chart_ = new PlanChart;
+  split->addWidget(plan_chart_);
+  plan_view_ = make_table(plan_model_, "planTableView");
+  plan_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  plan_view_->setSelectionMode(QAbstractItemView::SingleSelection);
+  split->addWidget(plan_view_);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  l->addWidget(split, 1);
+  connect(plan_run_, &QPushButton::clicked, this, [this] { start_plan(); });
+  connect(plan_load_, &QPushButton::clicked, this, [this] {
+    const auto rows = plan_view_->selectionModel()->selectedRows();
+    load_plan(rows.isEmpty() ? 0 : rows.front().row());
+  });
+  return page;
+}
+
+void MainWindow::start_plan() { controller_.startPlan(); }
+
+void MainWindow::show_plan(const std::shared_ptr<const sim::PlanResult>& r) {
+  plan_ = r;
+  plan_rows_.clear();
+  for (const auto& p : r->top) plan_rows_.push_back(&p);
+  plan_chart_->show_result(*r);
+  QStringList text;
+  text << QString("%1 plans considered, %2 evaluated, %3 pruned, %4 fit in memory.")
+              .arg(r->tally.considered)
+              .arg(r->tally.evaluated)
+              .arg(r->tally.pruned)
+              .arg(r->tally.fitting);
+  if (r->best)
+    for (const auto& line : r->explanation.text) text << QString::fromStdString(line);
+  else
+    text << "No plan fits.";
+  plan_text_->setText(text.join("\n"));
+  plan_model_->clear();
+  plan_model_->setHorizontalHeaderLabels({"rank", "GPUs", "nodes", "sp", "dp", "cross-attention", "self-attention",
+                                          "sharding", "checkpointing", "recompute", "step (s)", "GPU-hours",
+                                          "peak (GiB)"});
+  int rank = 1;
+  for (const sim::Plan* p : plan_rows_) {
+    QList<QStandardItem*> row;
+    for (const QString& cell :
+         {QString::number(rank++), QString::number(p->gpus), QString::number(p->nodes), QString::number(p->sp),
+          QString::number(p->dp), QString::fromStdString(p->cross_attention_name()),
+          QString::fromStdString(p->self_attention.name()), QString::fromStdString(std::string(to_string(p->sharding))),
+          QString::fromStdString(std::string(to_string(p->checkpointing))), p->recompute ? QString("yes") : QString("no"),
+          QString::number(p->time.value(), 'g', 5), QString::number(p->gpu_hours, 'g', 5),
+          QString::number(p->peak_memory.value() / 1073741824.0, 'f', 2)})
+      row << new QStandardItem(cell);
+    plan_model_->appendRow(row);
+  }
+  if (!plan_rows_.empty()) plan_view_->selectRow(0);
+  plan_load_->setEnabled(!plan_rows_.empty());
+}
+
+bool MainWindow::load_plan(int row) {
+  if (row < 0 || row >= static_cast<int>(plan_rows_.size())) return false;
+  const bool ok = controller_.applyPlan(plan_rows_[static_cast<std::size_t>(row)]->set);
+  if (ok) statusBar()->showMessage(QString("loaded plan %1 into the inputs").arg(row + 1));
+  return ok;
+}
+
 void MainWindow::start_simulation() {
   auto pass = parse_pass(sim_pass_->currentText().toStdString());
   controller_.startTimeline(sim_mechanism_->currentText(), pass.value_or(Pass::fwd));
@@ -356,8 +449,11 @@ QStringList MainWindow::screenshot_all(const QString& dir, QString* error) {
   controller_.waitForJob();
   start_simulation();
   controller_.waitForJob();
-  const char* const names[] = {"gpus", "breakdown", "speedup", "memory", "sweep", "timeline"};
-  for (int i = 0; i < tabs_->count(); ++i) {
+  start_plan();
+  controller_.waitForJob();
+  const char* const names[] = {"gpus", "breakdown", "speedup", "memory", "sweep", "timeline", "plan"};
+  static_assert(std::size(names) == 7);
+  for (int i = 0; i < tabs_->count() && i < static_cast<int>(std::size(names)); ++i) {
     tabs_->setCurrentIndex(i);
     QApplication::processEvents();
     const QString path = QDir(dir).filePath(QString("%1-%2.png").arg(i + 1, 2, 10, QChar('0')).arg(names[i]));

@@ -1,6 +1,6 @@
 // The dashboard's window: the inputs panel on the left, one tab per view (GPU scaling
 // table and chart, time breakdown, speedup over Ring, memory, sweep heatmap, simulated
-// timeline), File menu actions for scenarios and exports, and the screenshot mode
+// timeline, the planner's answer), File menu actions for scenarios and exports, and the screenshot mode
 // behind `xattn-gui --scenario FILE --screenshot DIR`.
 #pragma once
 
@@ -38,6 +38,16 @@ class MainWindow : public QMainWindow {
   [[nodiscard]] QStandardItemModel* scalingTable() const { return scaling_model_; }
   [[nodiscard]] QStandardItemModel* estimateTable() const { return estimate_model_; }
   [[nodiscard]] QStandardItemModel* heatmapTable() const { return heatmap_model_; }
+  [[nodiscard]] PlanChart* planChart() const { return plan_chart_; }
+  [[nodiscard]] QStandardItemModel* planTable() const { return plan_model_; }
+  [[nodiscard]] QLabel* planExplanation() const { return plan_text_; }
+  [[nodiscard]] std::shared_ptr<const sim::PlanResult> planResult() const { return plan_; }
+
+  // Runs the planner on the scenario as edited (the Plan tab's button).
+  void start_plan();
+  // Loads the settings of row `row` of the plan table (0: the recommended plan) into the
+  // inputs; false when there is no such plan or its settings are rejected.
+  bool load_plan(int row);
 
   // The chart or table of the current tab, for the export actions.
   [[nodiscard]] QWidget* currentChart() const;
@@ -54,6 +64,8 @@ class MainWindow : public QMainWindow {
   void build_menus();
   QWidget* build_sweep_tab();
   QWidget* build_timeline_tab();
+  QWidget* build_plan_tab();
+  void show_plan(const std::shared_ptr<const sim::PlanResult>& r);
   void show_dashboard(const std::shared_ptr<const Dashboard>& d);
   void open_scenario();
   void save_scenario();
@@ -88,6 +100,15 @@ class MainWindow : public QMainWindow {
   QComboBox* sim_mechanism_ = nullptr;
   QComboBox* sim_pass_ = nullptr;
   QPushButton* sim_run_ = nullptr;
+  // Plan view.
+  PlanChart* plan_chart_ = nullptr;
+  QStandardItemModel* plan_model_ = nullptr;
+  QTableView* plan_view_ = nullptr;
+  QLabel* plan_text_ = nullptr;
+  QPushButton* plan_run_ = nullptr;
+  QPushButton* plan_load_ = nullptr;
+  std::shared_ptr<const sim::PlanResult> plan_;
+  std::vector<const sim::Plan*> plan_rows_;  // the table's rows: the top plans, best first
 
   double last_refresh_ms_ = 0;
 };

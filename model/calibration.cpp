@@ -50,6 +50,12 @@ double interpolate(const std::vector<const EfficiencyPoint*>& pts, std::int64_t 
 
 }  // namespace
 
+const GemmPoint* ComputeCalibration::gemm_point(double m, double k, double n) const {
+  for (const GemmPoint& p : gemm_table)
+    if (static_cast<double>(p.m) == m && static_cast<double>(p.k) == k && static_cast<double>(p.n) == n) return &p;
+  return nullptr;
+}
+
 bool ComputeCalibration::table_covers(BlockPass pass, std::int64_t head_dim) const {
   return std::any_of(table.begin(), table.end(),
                      [&](const EfficiencyPoint& p) { return p.pass == pass && p.head_dim == head_dim; });

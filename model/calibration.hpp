@@ -30,6 +30,17 @@ struct EfficiencyPoint {
   double efficiency = 0.0;
 };
 
+// One GEMM shape as measured (a profiler trace, `xattn import kineto`): M x K by K x N ran
+// at `efficiency` of the GPU's peak for the dtype, FLOPs over time of `kernels` calls
+// together. gemm_time (model/iteration.hpp, docs/model.md eq. 22) charges exactly this
+// shape 2MKN / (efficiency · F), the measurement standing for both roofline terms; any
+// other shape keeps the roofline.
+struct GemmPoint {
+  std::int64_t m = 0, k = 0, n = 0;
+  double efficiency = 0.0;
+  int kernels = 0;  // calls behind the figure (0: not said)
+};
+
 // Which family of attention kernels runs the blocks (docs/model.md §3): each has its own
 // tiles, peak efficiencies, split-KV and GQA rules and its own extra passes. By default
 // FlashAttention-2 on Ampere GPUs (A100, A30) and FlashAttention-3 on Hopper (H100, H200):
@@ -78,6 +89,11 @@ struct ComputeCalibration {
   // A measured table overrides the parametric model for the (pass, head_dim) it covers.
   // Points for one (pass, head_dim) must form a full grid over q_rows x kv_rows.
   std::vector<EfficiencyPoint> table;
+
+  // Measured GEMM shapes (docs/model.md eq. 22): each replaces the roofline for its shape.
+  std::vector<GemmPoint> gemm_table;
+  // The measured point of exactly this shape, or nullptr (never allocates).
+  [[nodiscard]] const GemmPoint* gemm_point(double m, double k, double n) const;
 
   // The defaults of the fields above that are not the kernel family's (docs/model.md §3).
   static constexpr double kMemoryEfficiency = 0.8;  // streaming kernels reach ~80% of HBM peak

@@ -21,6 +21,7 @@
 #include "model/analytic.hpp"
 #include "model/collective_model.hpp"
 #include "model/iteration_memory.hpp"
+#include "model/iteration_work.hpp"
 
 namespace xattn {
 namespace {
@@ -32,6 +33,22 @@ double d(i64 x) { return static_cast<double>(x); }
 // ---- the breakdown ----------------------------------------------------------------
 
 enum Part : int { kVision, kProjector, kSelf, kCross, kMlp, kOther, kHead, kSharding, kOptimizer, kParts };
+
+StepPart step_part(Part p) {
+  switch (p) {
+    case kVision: return StepPart::vision;
+    case kProjector: return StepPart::projector;
+    case kSelf: return StepPart::self_attention;
+    case kCross: return StepPart::cross_attention;
+    case kMlp: return StepPart::mlp;
+    case kOther: return StepPart::other_gemm;
+    case kHead: return StepPart::lm_head;
+    case kSharding: return StepPart::sharding;
+    case kOptimizer: return StepPart::optimizer;
+    case kParts: break;
+  }
+  return StepPart::none;
+}
 
 struct Parts {
   std::array<double, kParts> t{};
@@ -118,6 +135,9 @@ const CollectiveModel& collective_model(const Scenario& s) {
 // One attention kind of the step (self or cross), forward and backward, on the SP group.
 struct Attention {
   bool present = false;
+  std::string reason;         // why not, when !present
+  Mechanism run;              // the mechanism as run (the paper harness's ring is ring-stripe)
+  AttentionShape shape;       // the layer's shape as run
   Estimate fwd, bwd;
   double recompute_comm = 0;  // communication the CA wrapper's recomputation repeats (eq. 24)
   double model_fwd = 0;       // model FLOPs of the forward, one SP group
@@ -165,18 +185,20 @@ struct GemmFlags {
   bool after_cross = false;    // its input depends on the unit's cross-attention output
   bool paper_wrapped = false;  // the paper's CA wrapper: no dW, no dX, recomputed in the backward
   bool window = false;         // after the unit's last attention call (the paper's FSDP hiding window)
+  bool recomputed = false;     // a cross-attention projection LV-XAttn's recomputation re-runs (eq. 24)
 };
 
 // One LM unit kind, forward and backward.
 struct Unit {
   Cost fwd, bwd;
   double window = 0;  // what hides the next unit's forward all-gather (eq. 30)
+  std::vector<UnitItem>* record = nullptr;  // iteration_work(): each piece as it is priced
 };
 
 // Adds one GEMM of M_gpu x K x N (and M_model rows for the model FLOPs) to `unit` (eq. 22-24).
 // `text_dx`: the unit's input needs a gradient.
-void add_gemm(const Program& g, Unit& unit, Part part, double M_gpu, double M_model, double K, double N,
-              const GemmFlags& f, bool text_dx) {
+void add_gemm(const Program& g, Unit& unit, Part part, std::string_view name, double M_gpu, double M_model, double K,
+              double N, const GemmFlags& f, bool text_dx) {
   if (M_gpu <= 0 || K <= 0 || N <= 0) return;
   const double t = g.gemm(M_gpu, K, N);
   const double flops = 2.0 * M_gpu * K * N, model = 2.0 * M_model * K * N;
@@ -191,17 +213,41 @@ void add_gemm(const Program& g, Unit& unit, Part part, double M_gpu, double M_mo
   const int passes = f.paper_wrapped ? 0 : (trains ? 1 : 0) + (dx ? 1 : 0);
   // eq. 24: recomputation repeats the forward under `after-attention` and `full`; the
   // paper's CA wrapper repeats its q, k, v projections.
-  const int recompute = (g.policy != Checkpointing::none || f.paper_wrapped) ? 1 : 0;
+  const int recompute = (g.policy != Checkpointing::none || f.paper_wrapped || f.recomputed) ? 1 : 0;
   unit.bwd.parts.add(part, t * (passes + recompute));
   unit.bwd.compute += t * (passes + recompute);
   unit.bwd.flops += flops * (passes + recompute);
   unit.bwd.model_flops += model * passes;
+  if (unit.record != nullptr) {
+    UnitItem item;
+    item.kind = UnitItem::Kind::gemm;
+    item.part = step_part(part);
+    item.name = name;
+    item.M = M_gpu;
+    item.K = K;
+    item.N = N;
+    item.backward_passes = passes;
+    item.recompute = recompute > 0;
+    item.window = f.window;
+    unit.record->push_back(item);
+  }
 }
 
 // Adds one attention call (eq. 24): the mechanism's forward, its backward, the forward
 // again under full recomputation, the CA wrapper's repeated communication, and the
 // paper harness's host synchronisations (two per call and pass).
 void add_attention(const Program& g, Unit& unit, Part part, const Attention& at, bool backward) {
+  if (unit.record != nullptr) {
+    UnitItem item;
+    item.kind = UnitItem::Kind::attention;
+    item.part = step_part(part);
+    item.name = part == kCross ? "cross-attention" : "self-attention";
+    item.cross = part == kCross;
+    item.backward = backward;
+    item.recompute = backward && g.policy == Checkpointing::full;
+    item.host_syncs = g.sync > 0 ? 2 : 0;
+    unit.record->push_back(item);
+  }
   const Estimate& f = at.fwd;
   unit.fwd.parts.add(part, f.time.value() + 2.0 * g.sync);
   unit.fwd.compute += f.compute.value();
@@ -223,22 +269,24 @@ void add_decoder_layer(const Program& g, Unit& unit, const Attention& self, bool
   const double Mg = g.u.rows_text, Mm = d(g.s.batch) * d(g.s.text_tokens);
   const double h = d(lm.hidden), q = d(lm.heads * lm.head_dim), kv = d(lm.kv_heads * lm.head_dim);
   const double f = d(lm.mlp.width);
-  GemmFlags pre{Input::text, Owner::lm, after_cross, false, false};
-  GemmFlags post{Input::text, Owner::lm, after_cross, false, true};
-  add_gemm(g, unit, kOther, Mg, Mm, h, q + 2.0 * kv, pre, text_dx);  // q, k, v (fused or not)
+  GemmFlags pre{Input::text, Owner::lm, after_cross, false, false, false};
+  GemmFlags post{Input::text, Owner::lm, after_cross, false, true, false};
+  add_gemm(g, unit, kOther, "qkv_proj", Mg, Mm, h, q + 2.0 * kv, pre, text_dx);  // q, k, v (fused or not)
   add_attention(g, unit, kSelf, self, text_dx || after_cross);
-  add_gemm(g, unit, kOther, Mg, Mm, q, h, post, text_dx);             // o
+  add_gemm(g, unit, kOther, "o_proj", Mg, Mm, q, h, post, text_dx);             // o
   if (lm.mlp.kind == MlpKind::swiglu) {
-    add_gemm(g, unit, kMlp, Mg, Mm, h, 2.0 * f, post, text_dx);       // gate and up
+    add_gemm(g, unit, kMlp, "mlp gate+up", Mg, Mm, h, 2.0 * f, post, text_dx);  // gate and up
   } else {
-    add_gemm(g, unit, kMlp, Mg, Mm, h, f, post, text_dx);             // fc1
+    add_gemm(g, unit, kMlp, "mlp fc1", Mg, Mm, h, f, post, text_dx);            // fc1
   }
-  add_gemm(g, unit, kMlp, Mg, Mm, f, h, post, text_dx);               // down, fc2
+  add_gemm(g, unit, kMlp, "mlp down", Mg, Mm, f, h, post, text_dx);             // down, fc2
 }
 
 // A unit with cross-attention, of the model's kind (ITERATION.md §1).
-Unit cross_unit(const Program& g, const Attention& self, const Attention& cross, bool text_dx) {
+Unit cross_unit(const Program& g, const Attention& self, const Attention& cross, bool text_dx,
+               std::vector<UnitItem>* record = nullptr) {
   Unit unit;
+  unit.record = record;
   const LanguageModelSpec& lm = g.a.lm;
   const CrossAttentionSpec& c = g.a.cross;
   const double Mg = g.u.rows_text, Mm = d(g.s.batch) * d(g.s.text_tokens);
@@ -246,40 +294,41 @@ Unit cross_unit(const Program& g, const Attention& self, const Attention& cross,
   const double h = d(lm.hidden), qc = d(c.heads * c.head_dim), kvc = d(c.kv_heads * c.head_dim);
   const double v = d(c.kv_input);
   const bool wrapped = g.u.paper;
-  const GemmFlags q_flags{Input::text, Owner::cross, false, wrapped, false};
-  const GemmFlags kv_flags{Input::visual, Owner::cross, false, wrapped, false};
+  const GemmFlags q_flags{Input::text, Owner::cross, false, wrapped, false, g.u.ca_recompute};
+  const GemmFlags kv_flags{Input::visual, Owner::cross, false, wrapped, false, g.u.ca_recompute};
   switch (c.kind) {
     case CrossKind::none: break;
     case CrossKind::cross_layer: {
       const double f = d(lm.mlp.width);
-      const GemmFlags post{Input::text, Owner::cross, true, false, true};
-      add_gemm(g, unit, kCross, Mg, Mm, h, qc, q_flags, text_dx);          // q_proj
-      add_gemm(g, unit, kCross, Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // k_proj, v_proj over S_kv/P
+      const GemmFlags post{Input::text, Owner::cross, true, false, true, false};
+      add_gemm(g, unit, kCross, "q_proj", Mg, Mm, h, qc, q_flags, text_dx);          // q_proj
+      add_gemm(g, unit, kCross, "kv_proj", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // k_proj, v_proj over S_kv/P
       add_attention(g, unit, kCross, cross, true);
-      add_gemm(g, unit, kOther, Mg, Mm, qc, h, post, text_dx);             // o_proj
-      add_gemm(g, unit, kMlp, Mg, Mm, h, (lm.mlp.kind == MlpKind::swiglu ? 2.0 : 1.0) * f, post, text_dx);
-      add_gemm(g, unit, kMlp, Mg, Mm, f, h, post, text_dx);
+      add_gemm(g, unit, kOther, "o_proj", Mg, Mm, qc, h, post, text_dx);             // o_proj
+      add_gemm(g, unit, kMlp, lm.mlp.kind == MlpKind::swiglu ? "mlp gate+up" : "mlp fc1", Mg, Mm, h,
+               (lm.mlp.kind == MlpKind::swiglu ? 2.0 : 1.0) * f, post, text_dx);
+      add_gemm(g, unit, kMlp, "mlp down", Mg, Mm, f, h, post, text_dx);
       break;
     }
     case CrossKind::hyper: {
       // The self-attention layer's GEMMs and attention, the visual K/V projection, the
       // visual attention with the same queries, the gate (Linear(d, d) per head).
       add_decoder_layer(g, unit, self, text_dx, false);
-      add_gemm(g, unit, kCross, Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // v_kv_proj
+      add_gemm(g, unit, kCross, "v_kv_proj", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // v_kv_proj
       add_attention(g, unit, kCross, cross, true);
-      const GemmFlags gate{Input::text, Owner::cross, true, wrapped, true};
-      add_gemm(g, unit, kCross, Mg * d(c.heads), Mm * d(c.heads), d(c.head_dim), d(c.head_dim), gate, text_dx);
+      const GemmFlags gate{Input::text, Owner::cross, true, wrapped, true, false};
+      add_gemm(g, unit, kCross, "gate", Mg * d(c.heads), Mm * d(c.heads), d(c.head_dim), d(c.head_dim), gate, text_dx);
       break;
     }
     case CrossKind::gated_block: {
       const double f = d(c.mlp.width);
-      const GemmFlags after{Input::text, Owner::cross, true, false, false};
-      add_gemm(g, unit, kCross, Mg, Mm, h, qc, q_flags, text_dx);          // to_q
-      add_gemm(g, unit, kCross, Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // to_kv
+      const GemmFlags after{Input::text, Owner::cross, true, false, false, false};
+      add_gemm(g, unit, kCross, "to_q", Mg, Mm, h, qc, q_flags, text_dx);          // to_q
+      add_gemm(g, unit, kCross, "to_kv", Vg, Vm, v, 2.0 * kvc, kv_flags, text_dx);  // to_kv
       add_attention(g, unit, kCross, cross, true);
-      add_gemm(g, unit, kOther, Mg, Mm, qc, h, after, text_dx);            // to_out
-      add_gemm(g, unit, kMlp, Mg, Mm, h, f, after, text_dx);               // FFN
-      add_gemm(g, unit, kMlp, Mg, Mm, f, h, after, text_dx);
+      add_gemm(g, unit, kOther, "to_out", Mg, Mm, qc, h, after, text_dx);          // to_out
+      add_gemm(g, unit, kMlp, "ffn fc1", Mg, Mm, h, f, after, text_dx);            // FFN
+      add_gemm(g, unit, kMlp, "ffn fc2", Mg, Mm, f, h, after, text_dx);
       add_decoder_layer(g, unit, self, text_dx, true);
       break;
     }
@@ -287,10 +336,111 @@ Unit cross_unit(const Program& g, const Attention& self, const Attention& cross,
   return unit;
 }
 
-Unit plain_unit(const Program& g, const Attention& self) {
+Unit plain_unit(const Program& g, const Attention& self, std::vector<UnitItem>* record = nullptr) {
   Unit unit;
+  unit.record = record;
   add_decoder_layer(g, unit, self, true, false);
   return unit;
+}
+
+// The SP group's cluster: the first sp GPUs of the machine (eq. 6 places ranks in order);
+// null when the group is the whole machine.
+class SpGroup {
+ public:
+  SpGroup(const Scenario& s, int sp) {
+    const Cluster& c = s.cluster;
+    if (sp == c.ranks()) return;
+    group_.gpu = c.gpu;
+    group_.intra_kind = c.intra_kind;
+    group_.intra = c.intra;
+    group_.inter = c.inter;
+    group_.inter_kind = c.inter_kind;
+    group_.nodes_per_leaf = c.nodes_per_leaf;
+    group_.oversubscription = c.oversubscription;
+    if (sp <= c.gpus_per_node) {
+      group_.nodes = 1;
+      group_.gpus_per_node = sp;
+      group_.nics_per_node = std::max(1, c.nics_per_node * sp / c.gpus_per_node);
+    } else {
+      group_.nodes = sp / c.gpus_per_node;
+      group_.gpus_per_node = c.gpus_per_node;
+      group_.nics_per_node = c.nics_per_node;
+    }
+    ptr_ = &group_;
+  }
+  SpGroup(const SpGroup&) = delete;
+  SpGroup& operator=(const SpGroup&) = delete;
+  [[nodiscard]] const Cluster* get() const { return ptr_; }
+
+ private:
+  Cluster group_;
+  const Cluster* ptr_ = nullptr;
+};
+
+// Self-attention: causal over the whole text (eq. 9-11 by mechanism). The paper
+// harness's ring applies the causal flag at every step, so every step costs a
+// diagonal-shaped block: ring-stripe's fractions (ITERATION.md §5). present = false with
+// the reason when the mechanism cannot run.
+Attention self_attention(const Scenario& s, const IterationSetup& u, const Cluster* group) {
+  Attention self;
+  Mechanism run = s.training.self_attention;
+  if (u.paper && run.kind == MechanismKind::ring) run.kind = MechanismKind::ring_stripe;
+  LayerQuery q{AttentionShape{s.batch, u.self_heads, u.self_kv_heads, u.self_head_dim, s.text_tokens, s.text_tokens,
+                              s.shape.dtype, Mask::causal},
+               group, false};
+  self.run = run;
+  self.shape = q.shape;
+  self.fwd = estimate(s, q, run, Pass::fwd);
+  if (!self.fwd.feasible) {
+    self.reason = self.fwd.reason;
+    return self;
+  }
+  self.present = true;
+  self.bwd = estimate(s, q, run, Pass::bwd);
+  self.model_fwd = q.shape.forward_flops().value();
+  return self;
+}
+
+// Cross-attention: the scenario's layer (workload overrides applied) under the mechanism
+// compared, K/V repeated in the paper harness.
+Attention cross_attention(const Scenario& s, const IterationSetup& u, const Cluster* group, const Mechanism& m) {
+  Attention cross;
+  LayerQuery q{s.shape, group, false};
+  q.shape.kv_heads = u.cross_kv_heads;
+  cross.run = m;
+  cross.shape = q.shape;
+  cross.fwd = estimate(s, q, m, Pass::fwd);
+  if (!cross.fwd.feasible) {
+    cross.reason = cross.fwd.reason;
+    return cross;
+  }
+  cross.present = true;
+  cross.bwd = estimate(s, q, m, Pass::bwd);
+  cross.model_fwd = s.shape.forward_flops().value();
+  if ((u.paper || u.ca_recompute) && repeats_communication(m.kind)) {
+    // eq. 24: the recomputation needs Q, K, V in the mechanism's layout again: the layer
+    // model's own recomputation (eq. 14) less its projection FLOPs, which the GEMMs
+    // already count on the roofline.
+    q.recompute = true;
+    const Estimate re = estimate(s, q, m, Pass::bwd);
+    const double proj = (re.compute - cross.bwd.compute).value();
+    cross.recompute_comm = std::max(0.0, (re.time - cross.bwd.time).value() - proj);
+  }
+  return cross;
+}
+
+AttentionTerms terms_of(const Attention& at) {
+  AttentionTerms t;
+  t.feasible = at.present;
+  t.reason = at.reason;
+  if (!at.present) return t;
+  auto working = [](const Estimate& e) { return e.memory.inputs + e.memory.outputs + e.memory.buffers; };
+  t.fwd = at.fwd.time;
+  t.bwd = at.bwd.time;
+  t.recompute_comm = Seconds(at.recompute_comm);
+  t.working_fwd = working(at.fwd);
+  t.working_bwd = working(at.bwd);
+  return t;
 }
 
 // ---- one evaluation -----------------------------------------------------------------
@@ -341,10 +491,17 @@ struct BackwardChain {
   }
 };
 
-Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
+// `work`, when given, records the step's pieces as they are priced (iteration_work()).
+Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech, IterationWork* work = nullptr) {
   Step st;
   const Program g(s);
   const IterationSetup& u = g.u;
+  if (work != nullptr) {
+    work->setup = u;
+    work->micro_steps = static_cast<int>(u.layout.micro_steps);
+    work->sharding = s.training.sharding;
+    work->host_sync = Seconds(g.sync);
+  }
   const Architecture& a = g.a;
   const TrainingSetup& t = s.training;
   const int L = a.lm.layers;
@@ -353,53 +510,18 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
   const double B = d(s.batch);
 
   // The SP group: the first sp GPUs of the machine (eq. 6 places ranks in order).
-  Cluster group;
-  const Cluster* group_ptr = nullptr;
-  if (sp != s.cluster.ranks()) {
-    const Cluster& c = s.cluster;
-    group.gpu = c.gpu;
-    group.intra_kind = c.intra_kind;
-    group.intra = c.intra;
-    group.inter = c.inter;
-    group.inter_kind = c.inter_kind;
-    group.nodes_per_leaf = c.nodes_per_leaf;
-    group.oversubscription = c.oversubscription;
-    if (sp <= c.gpus_per_node) {
-      group.nodes = 1;
-      group.gpus_per_node = sp;
-      group.nics_per_node = std::max(1, c.nics_per_node * sp / c.gpus_per_node);
-    } else {
-      group.nodes = sp / c.gpus_per_node;
-      group.gpus_per_node = c.gpus_per_node;
-      group.nics_per_node = c.nics_per_node;
-    }
-    group_ptr = &group;
-  }
-
-  // Self-attention: causal over the whole text (eq. 9-11 by mechanism). The paper
-  // harness's ring applies the causal flag at every step, so every step costs a
-  // diagonal-shaped block: ring-stripe's fractions (ITERATION.md §5).
+  const SpGroup group(s, sp);
   st.self = t.self_attention;
-  Mechanism self_run = t.self_attention;
-  if (u.paper && self_run.kind == MechanismKind::ring) self_run.kind = MechanismKind::ring_stripe;
-  Attention self;
-  self.present = true;
-  {
-    LayerQuery q{AttentionShape{s.batch, u.self_heads, u.self_kv_heads, u.self_head_dim, s.text_tokens,
-                                s.text_tokens, s.shape.dtype, Mask::causal},
-                 group_ptr, false};
-    self.fwd = estimate(s, q, self_run, Pass::fwd);
-    if (!self.fwd.feasible) {
-      st.feasible = false;
-      st.reason = fmt::format("self-attention ({}): {}", st.self.name(), self.fwd.reason);
-      return st;
-    }
-    self.bwd = estimate(s, q, self_run, Pass::bwd);
-    AttentionShape model_shape = q.shape;
-    self.model_fwd = model_shape.forward_flops().value();
+  const Attention self = self_attention(s, u, group.get());
+  if (!self.present) {
+    st.feasible = false;
+    st.reason = fmt::format("self-attention ({}): {}", st.self.name(), self.reason);
+    return st;
   }
-  // Cross-attention: the scenario's layer (workload overrides applied) under the
-  // mechanism compared, K/V repeated in the paper harness.
+  if (work != nullptr) {
+    work->self_run = self.run;
+    work->self_shape = self.shape;
+  }
   Attention cross;
   if (a.multimodal() && !cross_mech) {
     st.feasible = false;
@@ -407,35 +529,27 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
     return st;
   }
   if (a.multimodal()) {
-    cross.present = true;
-    LayerQuery q{s.shape, group_ptr, false};
-    q.shape.kv_heads = u.cross_kv_heads;
-    cross.fwd = estimate(s, q, *cross_mech, Pass::fwd);
-    if (!cross.fwd.feasible) {
+    cross = cross_attention(s, u, group.get(), *cross_mech);
+    if (!cross.present) {
       st.feasible = false;
-      st.reason = fmt::format("cross-attention ({}): {}", cross_mech->name(), cross.fwd.reason);
+      st.reason = fmt::format("cross-attention ({}): {}", cross_mech->name(), cross.reason);
       return st;
     }
-    cross.bwd = estimate(s, q, *cross_mech, Pass::bwd);
-    cross.model_fwd = s.shape.forward_flops().value();
-    if (u.paper && repeats_communication(cross_mech->kind)) {
-      // eq. 24: the wrapper's recomputation needs Q, K, V in the mechanism's layout again:
-      // the layer model's own recomputation (eq. 14) less its projection FLOPs, which the
-      // GEMMs above already count on the roofline.
-      q.recompute = true;
-      const Estimate re = estimate(s, q, *cross_mech, Pass::bwd);
-      const double proj = (re.compute - cross.bwd.compute).value();
-      cross.recompute_comm = std::max(0.0, (re.time - cross.bwd.time).value() - proj);
+    if (work != nullptr) {
+      work->cross = *cross_mech;
+      work->cross_shape = cross.shape;
+      work->media_items = s.frames;
     }
   }
 
   // The LM's unit kinds (eq. 25): a plain layer; a cross unit whose input needs a
   // gradient; and the first trainable cross unit when the LM itself is frozen.
-  const Unit plain = plain_unit(g, self);
+  const Unit plain = plain_unit(g, self, work != nullptr ? &work->plain.items : nullptr);
   Unit cross_full, cross_first;
   if (a.multimodal()) {
-    cross_full = cross_unit(g, self, cross, true);
-    if (u.grad_from >= 0 && u.grad_from < L) cross_first = cross_unit(g, self, cross, false);
+    cross_full = cross_unit(g, self, cross, true, work != nullptr ? &work->cross_full.items : nullptr);
+    if (u.grad_from >= 0 && u.grad_from < L)
+      cross_first = cross_unit(g, self, cross, false, work != nullptr ? &work->cross_first.items : nullptr);
   }
   int plain_fwd = 0, cross_fwd = 0, plain_bwd = 0, cross_bwd = 0;
   bool first_bwd = false;
@@ -446,12 +560,17 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
       const bool is_cross = next < pos.size() && pos[next] == p;
       if (is_cross) ++next;
       (is_cross ? cross_fwd : plain_fwd) += 1;
+      PositionWork pos_work{is_cross, PositionWork::Backward::none};
+      if (p >= u.grad_from) pos_work.backward = is_cross && p == u.grad_from ? PositionWork::Backward::first
+                                                                           : PositionWork::Backward::full;
+      if (work != nullptr) work->positions.push_back(pos_work);
       if (p < u.grad_from) continue;
       if (is_cross && p == u.grad_from) first_bwd = true;
       else (is_cross ? cross_bwd : plain_bwd) += 1;
     }
   }
   const bool lm_backward = u.grad_from < L;
+  if (work != nullptr) work->lm_backward = lm_backward;
 
   // Vision encoder (eq. 19), frozen unless training.frozen says otherwise: forward only,
   // at η_vision. Projector (eq. 20) and LM head, with their passes (eq. 23).
@@ -470,6 +589,11 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
       vision_b.compute = k * time;
       vision_b.flops = k * flops;
       vision_b.model_flops = 2.0 * vision_f.model_flops;
+      if (work != nullptr) work->vision_backward_factor = k;
+    }
+    if (work != nullptr) {
+      work->vision_layers = a.vision.layers;
+      work->vision_flops = flops;
     }
   }
   if (a.projector.kind != ProjectorKind::none && u.items > 0) {
@@ -490,6 +614,14 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
     proj_b.compute = passes * time;
     proj_b.flops = passes * proj_f.flops;
     proj_b.model_flops = passes * proj_f.model_flops;
+    if (work != nullptr) {
+      work->projector = a.projector.kind;
+      work->projector_M = u.items * d(a.vision.output_tokens);
+      work->projector_K = d(a.projector.in_width);
+      work->projector_N = d(a.projector.out_width);
+      work->projector_flops = u.items * per_item;
+      work->projector_backward_passes = passes;
+    }
   }
   {
     const double Mg = u.rows_text, Mm = B * d(s.text_tokens), h = d(a.lm.hidden), V = d(a.lm.vocab);
@@ -507,6 +639,14 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
       head_b.compute = passes * gemm + loss;
       head_b.flops = passes * head_f.flops;
       head_b.model_flops = passes * head_f.model_flops;
+    }
+    if (work != nullptr) {
+      work->head_M = Mg;
+      work->head_K = h;
+      work->head_N = V;
+      work->loss_bytes = Mg * V * (u.act_bytes + 4.0);
+      work->head_backward_passes = passes;
+      work->head_backward = passes > 0;
     }
   }
 
@@ -536,6 +676,7 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
   };
   const double bp = u.param_bytes;
   double fwd_exposed = 0, bwd_exposed = 0;
+  if (work != nullptr) work->collective_shape = base;
   if (t.sharding == Sharding::zero3) {
     auto ag = [&](double params) { return coll(NcclCollective::all_gather, bp * params); };
     auto rs = [&](double params) { return coll(NcclCollective::reduce_scatter, bp * params); };
@@ -551,6 +692,23 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
     const double r_root = u.trains_lm ? rs(g.pc.lm_root()) : 0.0;
     const double r_vroot = vision_trains ? rs(g.pc.vision_extra) : 0.0;
     const double vl_time = a.vision.layers > 0 ? vision_f.compute / a.vision.layers : 0.0;
+    if (work != nullptr && N > 1) {
+      IterationWork& w = *work;
+      w.ag_plain = bp * g.pc.plain_unit;
+      w.ag_cross = bp * g.pc.cross_unit;
+      w.rs_plain = u.trains_lm ? bp * g.pc.plain_unit : 0.0;
+      w.rs_cross = bp * ((u.trains_lm ? lm_part_cross : 0.0) + (u.trains_cross ? g.pc.cross_part : 0.0));
+      if (a.vision.layers > 0 && u.items > 0) {
+        w.ag_vision_root = bp * g.pc.vision_extra;
+        w.ag_vision_layer = bp * g.pc.vision_layer;
+      }
+      w.rs_vision_layer = vision_trains ? bp * g.pc.vision_layer : 0.0;
+      w.rs_vision_root = vision_trains ? bp * g.pc.vision_extra : 0.0;
+      if (a.projector.kind != ProjectorKind::none && u.items > 0) w.ag_projector = u.paper ? 0.0 : bp * g.pc.projector;
+      w.rs_projector = u.projector_grads ? bp * g.pc.projector : 0.0;
+      w.ag_lm_root = bp * g.pc.lm_root();
+      w.rs_lm_root = u.trains_lm ? bp * g.pc.lm_root() : 0.0;
+    }
     // eq. 30, forward: the vision root (kept), the vision layers, the projector, the LM
     // root (kept; the embedding costs nothing), the LM layers in order.
     ForwardChain fc;
@@ -605,6 +763,12 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
     const double buckets = std::ceil(total / bucket);
     const NcclCollective op = ddp ? NcclCollective::all_reduce : NcclCollective::reduce_scatter;
     const double one = coll(op, total / buckets);
+    if (work != nullptr && N > 1) {
+      work->buckets = buckets;
+      work->bucket_bytes = total / buckets;
+      work->buckets_every_micro_step = t.sharding == Sharding::zero2;
+      work->param_gather_bytes = !ddp && t.optimizer_step ? total : 0.0;
+    }
     const double exposed = std::max(one, buckets * one - bwd.parts.sum());
     if (t.sharding == Sharding::zero2) bwd_exposed = exposed;
     else st.sync_once = exposed;
@@ -620,6 +784,7 @@ Step evaluate(const Scenario& s, const std::optional<Mechanism>& cross_mech) {
   if (t.optimizer_step && u.grad_parameters > 0) {
     const double local = u.grad_parameters / (t.sharding == Sharding::none ? 1.0 : d(N));
     st.optimizer = elementwise_time(g.gpu, g.cal, Bytes(28.0 * local)).value();
+    if (work != nullptr) work->optimizer_bytes = 28.0 * local;
   }
 
   st.fwd = fwd;
@@ -698,10 +863,24 @@ IterationEstimate entry(const Scenario& s, const Step& st, const std::optional<M
 
 Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K, double N) {
   if (M <= 0 || K <= 0 || N <= 0) return Seconds(0);
-  const double b = bytes_per_element(dtype);
-  const Seconds math = Flops(2.0 * M * K * N) / (gpu.peak(dtype) * cal.gemm_fraction());
-  const Seconds memory = Bytes((K * N + M * K + M * N) * b) / (gpu.hbm * cal.hbm_efficiency());
-  return max(math, memory);
+  // A measured shape (compute.gemm_table, `xattn import kineto`) is charged as measured.
+  if (const GemmPoint* p = cal.gemm_point(M, K, N)) return gemm_flops(M, K, N) / (gpu.peak(dtype) * p->efficiency);
+  return roofline_time(gpu, cal, dtype, gemm_flops(M, K, N), gemm_bytes(dtype, M, K, N));
+}
+
+Flops gemm_flops(double M, double K, double N) { return Flops(2.0 * M * K * N); }
+
+Bytes gemm_bytes(DType dtype, double M, double K, double N) {
+  return Bytes((K * N + M * K + M * N) * bytes_per_element(dtype));
+}
+
+IterationWork iteration_work(const Scenario& s, const std::optional<Mechanism>& cross) {
+  IterationWork work;
+  const std::optional<Mechanism> c = s.model.arch.multimodal() ? cross : std::nullopt;
+  const Step st = evaluate(s, c, &work);
+  work.feasible = st.feasible;
+  work.reason = st.reason;
+  return work;
 }
 
 IterationLayout iteration_layout(const Scenario& s) {
@@ -719,6 +898,24 @@ IterationEstimate estimate_iteration(const Scenario& s, const std::optional<Mech
   // A decoder-only model has no cross-attention layers: whatever was named runs nowhere.
   const std::optional<Mechanism> c = s.model.arch.multimodal() ? cross : std::nullopt;
   return entry(s, evaluate(s, c), c, pass);
+}
+
+AttentionTerms self_attention_terms(const Scenario& s) {
+  const IterationSetup u = iteration_setup(s);
+  const SpGroup group(s, u.layout.sp);
+  return terms_of(self_attention(s, u, group.get()));
+}
+
+AttentionTerms cross_attention_terms(const Scenario& s, const Mechanism& cross) {
+  const IterationSetup u = iteration_setup(s);
+  if (!s.model.arch.multimodal()) {
+    AttentionTerms t;
+    t.feasible = false;
+    t.reason = "the model has no cross-attention layers";
+    return t;
+  }
+  const SpGroup group(s, u.layout.sp);
+  return terms_of(cross_attention(s, u, group.get(), cross));
 }
 
 std::vector<IterationEstimate> estimate_iteration_all(const Scenario& s, const std::vector<Pass>& passes) {

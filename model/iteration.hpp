@@ -100,9 +100,34 @@ struct IterationEstimate {
 // decoder-only model the one entry "none"; each for every pass given.
 [[nodiscard]] std::vector<IterationEstimate> estimate_iteration_all(const Scenario& s, const std::vector<Pass>& passes);
 
+// What the step reads from one attention mechanism on the sequence-parallel group
+// (docs/model.md §11-§12): the layer model's forward and backward times, the
+// communication LV-XAttn's recomputation (or the paper's wrapper) repeats, and the working
+// sets. The step's time is nondecreasing in each time and its peak memory in each working
+// set (docs/plan.md, "Pruning"), so a mechanism no worse than another in every term is at
+// least as good in every training set-up that differs in the mechanism alone.
+struct AttentionTerms {
+  bool feasible = true;
+  std::string reason;      // why not, when !feasible
+  Seconds fwd, bwd;        // one call's forward and backward (eq. 21)
+  Seconds recompute_comm;  // repeated by the recomputation, when the set-up recomputes (eq. 24)
+  Bytes working_fwd, working_bwd;  // inputs + outputs + buffers (eq. 28)
+};
+
+// The scenario's self-attention (training.self_attention) and one cross-attention
+// mechanism, as estimate_iteration prices them; never throw for a mechanism that cannot
+// run. cross_attention_terms is infeasible for a model without cross-attention layers.
+[[nodiscard]] AttentionTerms self_attention_terms(const Scenario& s);
+[[nodiscard]] AttentionTerms cross_attention_terms(const Scenario& s, const Mechanism& cross);
+
 // docs/model.md eq. 22 (ITERATION.md §2.4): one GEMM of M x K by K x N on the roofline:
-// max(2MKN / (η_gemm·F), (KN + MK + MN)·b / (η_mem·W)).
+// max(2MKN / (η_gemm·F), (KN + MK + MN)·b / (η_mem·W)); a shape the calibration's
+// gemm_table measured is charged 2MKN / (η_measured·F) instead.
 [[nodiscard]] Seconds gemm_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, double M, double K,
                                 double N);
+// Its two operands of the roofline (roofline_time, model/kernel_model.hpp): 2·M·K·N FLOPs,
+// and the bytes of the weight, the input and the output.
+[[nodiscard]] Flops gemm_flops(double M, double K, double N);
+[[nodiscard]] Bytes gemm_bytes(DType dtype, double M, double K, double N);
 
 }  // namespace xattn

@@ -80,6 +80,7 @@ IterationSetup iteration_setup(const Scenario& s) {
   if (u.paper) u.self_kv_heads = u.self_heads;
   u.cross_kv_heads = u.paper ? s.shape.heads : s.shape.kv_heads;
   u.checkpointing = t.checkpointing;
+  u.ca_recompute = multimodal && s.recompute && !u.paper && u.checkpointing == Checkpointing::none;
   const PartParameters p = part_parameters(a);
   u.grad_parameters = (u.trains_lm ? p.lm : 0.0) + (u.trains_cross ? p.cross : 0.0) +
                       (u.trains_vision && !u.paper ? p.vision : 0.0) + (u.projector_grads ? p.projector : 0.0);
@@ -141,14 +142,15 @@ Bytes saved_activations(const Scenario& s, const IterationSetup& u, LmUnit unit,
   const double Hc = d(s.shape.heads), Dc = d(s.shape.head_dim), Hkvc = d(u.cross_kv_heads);
   const double local_kv = b * 2.0 * sv * Hkvc * Dc;  // this GPU's K and V of the visual tokens
   const double lse = 4.0 * st * Hc;
+  // The paper's CA wrapper and LV-XAttn's recomputation keep the attention's input, O and
+  // LSE, not Q, K or V (MECHANISMS.md, "Activation recomputation").
+  const bool wrapped = u.paper || u.ca_recompute;
   switch (a.cross.kind) {
     case CrossKind::none: return Bytes(0);
     case CrossKind::cross_layer:
       switch (policy) {
         case Checkpointing::none:
-          // The paper's CA wrapper keeps the input, O and LSE of the attention and
-          // recomputes Q, K, V in the backward (MECHANISMS.md, "Activation recomputation").
-          if (u.paper) return Bytes(b * st * (3.0 * h + Hc * Dc + mlp_saved(a.lm.mlp, a.lm.hidden)) + lse);
+          if (wrapped) return Bytes(b * st * (3.0 * h + Hc * Dc + mlp_saved(a.lm.mlp, a.lm.hidden)) + lse);
           return Bytes(b * st * (3.0 * h + 2.0 * Hc * Dc + mlp_saved(a.lm.mlp, a.lm.hidden)) + lse + local_kv);
         case Checkpointing::after_attention: return Bytes(b * st * (h + Hc * Dc) + lse);
         case Checkpointing::full: return Bytes(b * st * h);
@@ -159,7 +161,7 @@ Bytes saved_activations(const Scenario& s, const IterationSetup& u, LmUnit unit,
       // and the blend C, and a second LSE.
       switch (policy) {
         case Checkpointing::none:
-          return Bytes(plain(policy) + (u.paper ? 0.0 : local_kv) + b * st * 3.0 * Hc * Dc + lse);
+          return Bytes(plain(policy) + (wrapped ? 0.0 : local_kv) + b * st * 3.0 * Hc * Dc + lse);
         case Checkpointing::after_attention: return Bytes(plain(policy) + b * st * 2.0 * Hc * Dc + lse);
         case Checkpointing::full: return Bytes(plain(policy));
       }
@@ -169,9 +171,9 @@ Bytes saved_activations(const Scenario& s, const IterationSetup& u, LmUnit unit,
       // and V) before a plain decoder layer; one checkpoint covers both under `full`.
       switch (policy) {
         case Checkpointing::none:
-          return Bytes(plain(policy) + b * st * (3.0 * h + (u.paper ? 1.0 : 2.0) * Hc * Dc +
+          return Bytes(plain(policy) + b * st * (3.0 * h + (wrapped ? 1.0 : 2.0) * Hc * Dc +
                                                  mlp_saved(a.cross.mlp, a.lm.hidden)) +
-                       lse + (u.paper ? 0.0 : local_kv));
+                       lse + (wrapped ? 0.0 : local_kv));
         case Checkpointing::after_attention: return Bytes(plain(policy) + b * st * (h + Hc * Dc) + lse);
         case Checkpointing::full: return Bytes(b * st * h);
       }

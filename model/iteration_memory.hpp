@@ -30,6 +30,10 @@ struct IterationSetup {
   std::int64_t self_heads = 0, self_kv_heads = 0, self_head_dim = 0;  // self-attention as it runs
   std::int64_t cross_kv_heads = 0;   // K/V heads cross-attention moves and keeps (the paper repeats K/V)
   Checkpointing checkpointing = Checkpointing::full;  // none in the paper harness, whose CA wrapper is its own
+  // workload.recompute under checkpointing `none` (eq. 24, 27): cross-attention keeps its
+  // input, O and LSE and re-runs its q, k, v projections in the backward (LV-XAttn §4.2).
+  // The paper harness's wrapper already does; `after-attention` and `full` subsume it.
+  bool ca_recompute = false;
   double grad_parameters = 0;        // parameters that get gradients (and optimizer state)
 };
 

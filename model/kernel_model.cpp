@@ -416,6 +416,17 @@ Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Byte
   return cal.elementwise_fixed() + bytes / (gpu.hbm * cal.hbm_efficiency());
 }
 
+Seconds roofline_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, Flops flops, Bytes bytes) {
+  if (flops.value() <= 0 && bytes.value() <= 0) return Seconds(0);
+  const Seconds math = flops / (gpu.peak(dtype) * cal.gemm_fraction());
+  const Seconds memory = bytes / (gpu.hbm * cal.hbm_efficiency());
+  return max(math, memory);
+}
+
+Seconds encoder_time(const GpuSpec& gpu, DType dtype, Flops flops, double efficiency) {
+  return flops / (gpu.peak(dtype) * efficiency);
+}
+
 Seconds accumulate_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes separate_bytes, AccumulateKind kind,
                         int accumulator_bytes) {
   const BytesPerSecond hbm = gpu.hbm * cal.hbm_efficiency();

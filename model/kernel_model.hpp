@@ -101,6 +101,16 @@ struct KernelCost {
 // HBM traffic.
 [[nodiscard]] Seconds elementwise_time(const GpuSpec& gpu, const ComputeCalibration& cal, Bytes bytes);
 
+// docs/model.md eq. 22 (ITERATION.md §2.4): a GEMM doing `flops` (2·M·K·N) on operands of
+// `bytes` (K·N + M·K + M·N elements) on the roofline: the larger of its math at η_gemm of
+// peak and its bytes at η_mem of HBM. gemm_time (model/iteration.hpp) and the event
+// engine's GEMM ops (sim/compute_cost.hpp) both price through it.
+[[nodiscard]] Seconds roofline_time(const GpuSpec& gpu, const ComputeCalibration& cal, DType dtype, Flops flops,
+                                    Bytes bytes);
+// docs/model.md eq. 19: a whole frozen encoder's forward of `flops` at `efficiency` of peak
+// (η_vision: its GEMMs and its masked SDPA blended).
+[[nodiscard]] Seconds encoder_time(const GpuSpec& gpu, DType dtype, Flops flops, double efficiency);
+
 // docs/model.md eq. 5a: folding a partial into a running accumulator — a merge of (O, LSE)
 // or an add of a gradient — `separate_bytes` being what one separate pass moves (read two,
 // write one, eq. 5) with accumulators of `accumulator_bytes` per element: that pass; fused

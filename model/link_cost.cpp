@@ -166,4 +166,18 @@ CollectiveEstimate price_collective(const CollectiveLinks& links, const Collecti
   return best;
 }
 
+CollectivePlan plan_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {
+  CollectivePlan plan;
+  plan.choice = price_collective(links, s, size);
+  plan.host = links.host(s);
+  const Protocol p = plan.choice.protocol;
+  plan.parts = gpu_time_parts(links, s, size, plan.choice.algorithm, p);
+  const bool across = s.nodes() > 1;
+  const ProtocolRegime& intra = !across ? regime_or_widest(links.intra, p) : widest(links.intra);
+  const ProtocolRegime& inter = across ? regime_or_widest(links.inter, p) : widest(links.inter);
+  plan.cap_intra = intra.bandwidth;
+  plan.cap_inter = inter.bandwidth;
+  return plan;
+}
+
 }  // namespace xattn

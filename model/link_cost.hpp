@@ -100,4 +100,19 @@ struct GpuTimeParts {
 // With the algorithm and protocol NCCL's tuner would pick: the smallest GPUs' time.
 [[nodiscard]] CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size);
 
+// How the event engine runs one collective as NCCL would (CollectiveOp::nccl,
+// sim/executor.hpp): NCCL's choice of algorithm and protocol (price_collective), what of
+// its GPUs' time does not depend on the wire (GpuTimeParts::fixed: paid once, after the
+// last step), the host's launch work, and the rates the ring steps' flows are capped at by
+// link class — the chosen protocol's regime on the bottleneck class, the other class's
+// widest — as the simulator's collective model runs them (sim/collective_sim.hpp). Its
+// ring steps are then timed on the network; a tree NCCL would pick is run as the ring.
+struct CollectivePlan {
+  CollectiveEstimate choice;
+  GpuTimeParts parts;  // of the chosen algorithm and protocol
+  Seconds host;
+  BytesPerSecond cap_intra, cap_inter;
+};
+[[nodiscard]] CollectivePlan plan_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size);
+
 }  // namespace xattn

@@ -13,6 +13,12 @@ Seconds ComputeCostModel::time(const ComputeOp& op, bool dq_adds, bool dkv_adds)
   const auto accumulate = [&](double bytes, AccumulateKind kind = AccumulateKind::add) {
     return accumulate_time(gpu, calibration, Bytes(bytes), kind, accumulator_bytes);
   };
+  switch (op.kind) {
+    case ComputeKind::gemm: return roofline_time(gpu, calibration, dtype, op.flops, op.touched);
+    case ComputeKind::encoder: return encoder_time(gpu, dtype, op.flops, encoder_efficiency);
+    case ComputeKind::host_sync: return host_sync;
+    default: break;
+  }
   if (op.kind == ComputeKind::merge) return accumulate(op.touched.value(), AccumulateKind::merge);
   if (op.kind == ComputeKind::accumulate) return accumulate(op.touched.value());
   if (op.kind != ComputeKind::attention_forward && op.kind != ComputeKind::attention_backward)

@@ -2,13 +2,23 @@
 // loop alternates between the event queue and the network, whichever is due first, and
 // turns the network's completed transfers into queue events so that everything that
 // happens at one instant is handled in canonical order.
+//
+// A run is a sequence of segments appended as the ranks reach them: execute() appends the
+// whole Schedule as one segment at the start; execute_streaming() asks its source for the
+// next segment whenever a stream runs dry and a later segment has ops for it, and drops a
+// segment once all its ops are done. Ops are named by their index in the rank's whole
+// program (the segments' ops one after the other), which is what `deps`, the stream
+// successors and the transfer partners hold; a rank's records cover the indices from its
+// `base` (everything before it done and dropped) to the end of what was appended.
 #include "sim/executor.hpp"
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cassert>
+#include <cmath>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -22,12 +32,14 @@ namespace {
 
 constexpr int max_streams = 16;       // compute + up to 15 communication streams per rank
 constexpr std::int64_t step_bits = 20;  // collective flow number within its instance
+// The step number that marks the end of a collective's fixed cost (no real step has it).
+constexpr int base_latency_done = (1 << step_bits) - 1;
 
 enum class OpState : std::uint8_t { waiting, posted, done };
 
 // A stream's ops are chained through OpInfo::next; the stream holds its head.
 struct StreamState {
-  std::int32_t head = -1;  // the first op not yet completed (-1: all done)
+  std::int32_t head = -1;  // the first op not yet completed (-1: none appended)
   std::int32_t running = 0;  // members of the op or group at the head still running (0: idle)
   std::int32_t width = 0;    // how many ops the running op or group spans
 };
@@ -39,7 +51,7 @@ enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 // What the run loop needs of an op, packed (48 bytes, its state, critical-path
 // predecessor, successor on its stream and first two dependencies included: one cache
 // line serves the checks an event makes) so that a 10-million-op schedule is walked from
-// one compact array per rank instead of the Schedule's rich ops (about 216 bytes each).
+// one compact array per rank instead of the Schedule's rich ops (about 184 bytes each).
 struct OpInfo {
   union {
     std::int64_t duration_ps = 0;  // compute: its time, jitter included
@@ -48,14 +60,15 @@ struct OpInfo {
   std::int32_t peer = -1;      // send, recv: the other rank
   std::int32_t match = -1;     // send, recv: the partner's op index; collective: its instance
   // Dependencies: up to two held here (dep[0], dep[1]: most ops have one or two), more
-  // as the slice [dep[0], dep[0] + dep_count) of RankState::deps.
+  // as the slice [dep[0], dep[0] + dep_count) of its segment's Segment::deps.
   std::uint16_t dep_count = 0;
   std::uint16_t width = 1;     // ops posted together when this op reaches its stream's head
   OpKind kind = OpKind::compute;
   std::uint8_t slot = 0;       // stream
   OpState state = OpState::waiting;
+  std::uint8_t segment = 0;    // the segment it came in, modulo 256 (Executor::segment_of)
   OpId pred{-1, -1};           // what this op last waited for (critical path)
-  std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none)
+  std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none yet)
   std::int32_t dep[2] = {0, 0};
 };
 static_assert(sizeof(OpInfo) == 48);
@@ -72,21 +85,43 @@ struct Interference {
 
 struct RankState {
   Interference busy;
+  std::int32_t base = 0;     // program index of info[0]: every op before it is done and dropped
+  std::int32_t count = 0;    // ops appended so far
+  std::int32_t retired = 0;  // ops before this index are done and may be dropped
   std::vector<OpInfo> info;
-  std::vector<std::int32_t> deps;   // dependencies of ops with more than two (OpInfo::dep), flattened
+  std::vector<OpTimes> times;
   std::array<StreamState, max_streams> streams{};
+  std::array<std::int32_t, max_streams> tail{};  // the last op appended on each stream (-1: none)
   int stream_count = 0;
+  Time compute_free;          // when its last compute op ended
+  OpId last_done{-1, -1};     // the op of this rank that completed last
+  bool wake = false;          // a segment just gave one of its dry streams ops
+
+  RankState() { tail.fill(-1); }
+  OpInfo& at(std::int32_t index) { return info[static_cast<std::size_t>(index - base)]; }
+  const OpInfo& at(std::int32_t index) const { return info[static_cast<std::size_t>(index - base)]; }
+  OpTimes& time_of(std::int32_t index) { return times[static_cast<std::size_t>(index - base)]; }
 };
 
 struct Instance {
   CollectiveKind kind = CollectiveKind::all_gather;
-  std::vector<OpId> members;  // in group order
+  bool nccl = false;
+  std::vector<OpId> members;               // in group order
+  std::vector<const CollectiveOp*> ops;    // each member's op
   int posted = 0;
   int flows_left = 0;
-  Time base_latency;  // the protocol regime's once-per-collective cost, paid after the last hop
-  // Ring collectives: per member, the last step it finished sending and receiving, and the
-  // steps it has launched.
+  Time base_latency;  // the protocol regime's once-per-collective cost (nccl: the fixed cost), after the last hop
+  Time started;
+  Time host;          // nccl: the call takes at least this long
+  // Ring collectives: per channel and ring position, the last step sent and received, and
+  // the steps launched. One channel in group order, unless nccl lays one per NIC.
+  int channels = 1;
   std::vector<int> sent, received, launched;
+  std::vector<int> ring;  // nccl: channels x n, the member at each ring position
+  std::vector<int> pos;   // nccl: channels x n, each member's ring position
+  std::vector<int> member_of;  // nccl: rank - first_rank -> member index
+  int first_rank = 0;
+  double cap_intra = 0.0, cap_inter = 0.0;
 };
 
 // A device shared by several ranks (device_share.hpp): runs one compute op at a time.
@@ -103,6 +138,19 @@ struct DeviceState {
   };
   std::vector<Waiting> ready;
   OpId last{-1, -1};                 // the op that last ran (critical path of the next)
+};
+
+// One appended piece of the program and what is left of it to run.
+struct Segment {
+  std::unique_ptr<Schedule> owned;  // streaming: the source's; execute(): none
+  const Schedule* s = nullptr;
+  std::vector<std::int32_t> base;   // per rank: program index of its first op here
+  std::vector<std::vector<std::int32_t>> deps;  // per rank: dependencies of ops with more than two
+  int instance_base = 0, instances = 0;
+  std::int64_t ops = 0, pending = 0;
+  const Op& op(int rank, std::int32_t index) const {
+    return s->programs[static_cast<std::size_t>(rank)].ops[static_cast<std::size_t>(index - base[static_cast<std::size_t>(rank)])];
+  }
 };
 
 // Follows a program op by op, tracking which buffers hold only fill_zero's zeros, and
@@ -145,13 +193,56 @@ class ZeroTracker {
 
 class Executor {
  public:
-  Executor(const Schedule& s, Network& net, const ComputeCostModel& cost, const SimOptions& o)
-      : s_(s), net_(net), cost_(cost), o_(o), slowdown_(1.0 + std::max(cost.calibration.comm_interference, 0.0)) {}
+  Executor(int ranks, Network& net, const ComputeCostModel& cost, const SimOptions& o, SegmentSource* source,
+           OpSink* sink)
+      : P_(ranks),
+        net_(net),
+        cost_(cost),
+        o_(o),
+        slowdown_(1.0 + std::max(cost.calibration.comm_interference, 0.0)),
+        source_(source),
+        sink_(sink) {
+    if (P_ >= (1 << Event::rank_bits)) throw SimulationError("too many ranks for the event key");
+    ranks_.resize(static_cast<std::size_t>(P_));
+    tl_.compute_busy.assign(static_cast<std::size_t>(P_), Time());
+  }
 
-  Timeline run() {
-    setup();
-    const int P = s_.ranks();
-    for (int r = 0; r < P; ++r) try_start(r, Time(), OpId{-1, -1});
+  // execute(): the whole schedule, kept to the end (per-op times, critical path).
+  Timeline run_whole(const Schedule& s) {
+    append(nullptr, &s, Time());
+    setup_devices();
+    for (int r = 0; r < P_; ++r) try_start(r, Time(), OpId{-1, -1});
+    loop();
+    finish_whole();
+    return std::move(tl_);
+  }
+
+  // execute_streaming(): segments from the source as ranks reach them.
+  StreamRun run_streaming() {
+    if (!o_.device_of.empty()) throw SimulationError("a streamed run cannot share devices between ranks");
+    segment_count_ = source_->segments();
+    suffix_.assign(static_cast<std::size_t>(segment_count_) + 1, 0u);
+    for (int k = segment_count_ - 1; k >= 0; --k)
+      suffix_[static_cast<std::size_t>(k)] = suffix_[static_cast<std::size_t>(k) + 1] | source_->stream_slots(k);
+    waiting_slots_ = suffix_[0];
+    load(Time(), false);
+    for (int r = 0; r < P_; ++r) {
+      ranks_[static_cast<std::size_t>(r)].wake = false;
+      try_start(r, Time(), OpId{-1, -1});
+    }
+    loop();
+    finish_streaming();
+    StreamRun out;
+    out.ops = ops_;
+    out.messages = tl_.messages;
+    out.peak_live_ops = peak_live_;
+    out.segments = segment_count_;
+    out.timeline = std::move(tl_);
+    return out;
+  }
+
+ private:
+  void loop() {
     std::vector<std::uint64_t> done;
     Time now;
     for (;;) {
@@ -169,72 +260,151 @@ class Executor {
       now = e.time;
       ++tl_.events;
       handle(e);
-    }
-    finish(now);
-    return std::move(tl_);
-  }
-
- private:
-  // ---- setup ------------------------------------------------------------------------
-  void setup() {
-    const int P = s_.ranks();
-    if (P >= (1 << Event::rank_bits)) throw SimulationError("too many ranks for the event key");
-    ranks_.resize(static_cast<std::size_t>(P));
-    {
-      // The structure (streams, transfer group runs, partners, collective instances) is
-      // copied into the ops' records and dropped before the Timeline's op times are
-      // allocated, so that it never adds to the run's peak memory. Each rank's records are
-      // filled as soon as the structure has scanned its ops, while they are in cache; the
-      // matches, final only at the end, are copied then.
-      ZeroTracker zeros;
-      const ScheduleStructure st(s_, StructureDetail::lean,
-                                 [&](const ScheduleStructure& so_far, int r) { fill_rank(so_far, r, zeros); });
-      if (!st.ok()) throw SimulationError(st.summary());
-      if (st.instance_count() >= (1 << step_bits)) throw SimulationError("too many collectives for the event key");
-      instances_.resize(static_cast<std::size_t>(st.instance_count()));
-      for (int id = 0; id < st.instance_count(); ++id) {
-        Instance& inst = instances_[static_cast<std::size_t>(id)];
-        inst.kind = s_.op(st.instance_first(id)).collective()->kind;
-        const auto members = st.members(id);
-        inst.members.assign(members.begin(), members.end());
-      }
-      for (int r = 0; r < P; ++r) {
-        std::vector<OpInfo>& info = ranks_[static_cast<std::size_t>(r)].info;
-        for (std::size_t i = 0; i < info.size(); ++i)
-          if (info[i].kind != OpKind::compute) info[i].match = st.match(OpId{r, static_cast<int>(i)});
+      if (source_ != nullptr) {
+        if (need_load_) load(now, true);
+        if (retire_ready_) retire();
       }
     }
-    tl_.ops.resize(static_cast<std::size_t>(P));
-    for (int r = 0; r < P; ++r) tl_.ops[static_cast<std::size_t>(r)].resize(ranks_[static_cast<std::size_t>(r)].info.size());
-    tl_.compute_busy.assign(static_cast<std::size_t>(P), Time());
-    setup_devices();
   }
 
-  // Rank r's records, all but their matches.
-  void fill_rank(const ScheduleStructure& st, int r, ZeroTracker& zeros) {
-    const Program& prog = s_.programs[static_cast<std::size_t>(r)];
-    const std::size_t n = prog.ops.size();
-    if (static_cast<std::int64_t>(n) >= (std::int64_t{1} << step_bits) * (std::int64_t{1} << step_bits))
-      throw SimulationError("too many ops on one rank for the event key");
+  // ---- appending segments ------------------------------------------------------------
+  // Loads segments while a dry stream waits for a later one, then lets the ranks whose
+  // dry streams got ops look for ops to start (at the same instant: as if they had been
+  // there all along).
+  void load(Time now, bool wake) {
+    need_load_ = false;
+    bool any = false;
+    while (next_segment_ < segment_count_ && (waiting_slots_ & suffix_[static_cast<std::size_t>(next_segment_)]) != 0) {
+      const int k = next_segment_++;
+      auto s = std::make_unique<Schedule>(source_->build(k));
+      const Schedule* raw = s.get();
+      append(std::move(s), raw, now);
+      waiting_slots_ &= ~source_->stream_slots(k);
+      any = true;
+    }
+    if (!any || !wake) return;
+    for (int r = 0; r < P_; ++r) {
+      RankState& rs = ranks_[static_cast<std::size_t>(r)];
+      if (!rs.wake) continue;
+      rs.wake = false;
+      // What the rank waited for, in the whole run, is the op of its own that completed
+      // last (if it is still held).
+      try_start(r, now, live(rs.last_done) ? rs.last_done : OpId{-1, -1});
+    }
+  }
+
+  // Whether an op's records and rich op are still held (its segment not retired).
+  bool live(OpId id) const {
+    return id.rank >= 0 && id.index >= ranks_[static_cast<std::size_t>(id.rank)].retired;
+  }
+
+  void append(std::unique_ptr<Schedule> owned, const Schedule* s, Time now) {
+    (void)now;
+    if (s->ranks() != P_)
+      throw SimulationError(fmt::format("a segment has {} ranks; the run has {}", s->ranks(), P_));
+    if (live_.size() >= 255) throw SimulationError("more than 255 segments in flight at once");
+    Segment seg;
+    seg.owned = std::move(owned);
+    seg.s = s;
+    seg.base.resize(static_cast<std::size_t>(P_));
+    seg.deps.resize(static_cast<std::size_t>(P_));
+    for (int r = 0; r < P_; ++r) seg.base[static_cast<std::size_t>(r)] = ranks_[static_cast<std::size_t>(r)].count;
+    seg.instance_base = instance_base_ + static_cast<int>(instances_.size());
+    live_.push_back(std::move(seg));
+    Segment& g = live_.back();
+    const std::uint8_t ordinal = static_cast<std::uint8_t>(loaded_ & 0xff);
+    ++loaded_;
+    // The structure (streams, transfer group runs, partners, collective instances) is
+    // copied into the ops' records and dropped before anything else is allocated. Each
+    // rank's records are filled as soon as the structure has scanned its ops, while they
+    // are in cache; the matches, final only at the end, are copied then.
+    ZeroTracker zeros;
+    const ScheduleStructure st(*s, StructureDetail::lean, [&](const ScheduleStructure& so_far, int r) {
+      fill_rank(so_far, g, ordinal, r, zeros);
+    });
+    if (!st.ok())
+      throw SimulationError(source_ == nullptr ? st.summary()
+                                               : fmt::format("{} (segment {}, op indices within it)", st.summary(), loaded_ - 1));
+    const std::int64_t instance_end = static_cast<std::int64_t>(g.instance_base) + st.instance_count();
+    if (instance_end >= (std::int64_t{1} << (Event::index_bits - step_bits)))
+      throw SimulationError("too many collectives for the event key");
+    g.instances = st.instance_count();
+    for (int id = 0; id < st.instance_count(); ++id) {
+      Instance inst;
+      const CollectiveOp& first = *s->op(st.instance_first(id)).collective();
+      inst.kind = first.kind;
+      inst.nccl = first.nccl;
+      for (const OpId& m : st.members(id)) {
+        inst.members.push_back(OpId{m.rank, g.base[static_cast<std::size_t>(m.rank)] + m.index});
+        inst.ops.push_back(s->op(m).collective());
+      }
+      instances_.push_back(std::move(inst));
+    }
+    for (int r = 0; r < P_; ++r) {
+      RankState& rs = ranks_[static_cast<std::size_t>(r)];
+      const std::int32_t b = g.base[static_cast<std::size_t>(r)];
+      const auto n = static_cast<std::int32_t>(s->programs[static_cast<std::size_t>(r)].ops.size());
+      for (std::int32_t i = 0; i < n; ++i) {
+        OpInfo& info = rs.at(b + i);
+        if (info.kind == OpKind::compute) continue;
+        const int m = st.match(OpId{r, i});
+        if (info.kind == OpKind::collective) info.match = g.instance_base + m;
+        else info.match = g.base[static_cast<std::size_t>(info.peer)] + m;
+      }
+    }
+    ops_ += static_cast<std::uint64_t>(g.ops);
+    live_ops_ += static_cast<std::uint64_t>(g.ops);
+    peak_live_ = std::max(peak_live_, live_ops_);
+    if (g.ops == 0) retire_ready_ = true;
+  }
+
+  // Rank r's records of segment `g`, all but their matches.
+  void fill_rank(const ScheduleStructure& st, Segment& g, std::uint8_t ordinal, int r, ZeroTracker& zeros) {
+    const Program& prog = g.s->programs[static_cast<std::size_t>(r)];
+    const auto n = static_cast<std::int64_t>(prog.ops.size());
     RankState& rs = ranks_[static_cast<std::size_t>(r)];
-    rs.stream_count = st.stream_count(r);
+    const std::int32_t b = g.base[static_cast<std::size_t>(r)];
+    if (static_cast<std::int64_t>(b) + n >= (std::int64_t{1} << 31) - 1)
+      throw SimulationError("too many ops on one rank for the event key");
+    g.ops += n;
+    g.pending += n;
+    rs.stream_count = std::max(rs.stream_count, st.stream_count(r));
+    std::array<std::int32_t, max_streams> last{};
+    last.fill(-1);
     for (const ScheduleStructure::StreamUse& u : st.streams(r)) {
       if (u.slot >= max_streams)
         throw SimulationError(fmt::format("stream {} is beyond the simulator's {} streams per rank",
                                           prog.ops[static_cast<std::size_t>(u.first)].stream.name(), max_streams));
-      rs.streams[static_cast<std::size_t>(u.slot)].head = u.first;
+      // Chain the stream on from what was appended before: after its last op while the
+      // stream still has something to complete (a group's other member may still run
+      // after the last one ended), or as the head of a stream that ran dry.
+      StreamState& ss = rs.streams[static_cast<std::size_t>(u.slot)];
+      const std::int32_t t = rs.tail[static_cast<std::size_t>(u.slot)];
+      if (ss.head >= 0) {
+        rs.at(t).next = b + u.first;
+      } else {
+        ss.head = b + u.first;
+        rs.wake = true;
+      }
     }
-    rs.info.resize(n);
+    rs.info.resize(rs.info.size() + static_cast<std::size_t>(n));
+    rs.times.resize(rs.times.size() + static_cast<std::size_t>(n));
+    rs.count = b + static_cast<std::int32_t>(n);
     zeros.reset();
-    for (std::size_t i = 0; i < n; ++i) {
-      const Op& op = prog.ops[i];
-      OpInfo& info = rs.info[i];
-      const int idx = static_cast<int>(i);
+    std::vector<std::int32_t>& extra = g.deps[static_cast<std::size_t>(r)];
+    for (std::int64_t i = 0; i < n; ++i) {
+      const Op& op = prog.ops[static_cast<std::size_t>(i)];
+      const auto idx = static_cast<int>(i);
+      const auto global = static_cast<std::int32_t>(b + i);
       const OpId id{r, idx};
+      OpInfo& info = rs.at(global);
       const std::uint8_t zero_adds = zeros.step(op);
       info.kind = op.kind();
+      info.segment = ordinal;
       info.slot = static_cast<std::uint8_t>(st.slot(id));
-      info.next = st.next(id);
+      const int nx = st.next(id);
+      info.next = nx >= 0 ? b + nx : -1;
+      last[info.slot] = global;
       // A run of a transfer group is posted as one when its first op heads its stream.
       if (st.run_head(id) && st.run_last(id) != idx) {
         const int width = st.run_size(id);
@@ -242,26 +412,66 @@ class Executor {
         info.width = static_cast<std::uint16_t>(width);
       }
       if (op.deps.size() > 0xffff) throw SimulationError("an op has more than 65535 dependencies");
+      for (int d : op.deps)
+        if (d < 0 || d >= global)
+          throw SimulationError(fmt::format("op {}/{} ({}) depends on op {}, which does not come before it", r, global,
+                                            op.describe(), d));
       info.dep_count = static_cast<std::uint16_t>(op.deps.size());
       if (op.deps.size() <= 2) {
         for (std::size_t j = 0; j < op.deps.size(); ++j) info.dep[j] = op.deps[j];
       } else {
-        info.dep[0] = static_cast<std::int32_t>(rs.deps.size());
-        rs.deps.insert(rs.deps.end(), op.deps.begin(), op.deps.end());
+        info.dep[0] = static_cast<std::int32_t>(extra.size());
+        extra.insert(extra.end(), op.deps.begin(), op.deps.end());
       }
       if (const ComputeOp* c = op.compute()) {
-        info.duration_ps = compute_time(r, idx, *c, zero_adds).ps();
+        info.duration_ps = compute_time(r, global, *c, zero_adds).ps();
       } else if (const TransferOp* t = op.transfer()) {
         info.bytes = t->size().value();
         info.peer = t->peer;
       }
     }
+    for (int slot = 0; slot < max_streams; ++slot)
+      if (last[static_cast<std::size_t>(slot)] >= 0) rs.tail[static_cast<std::size_t>(slot)] = last[static_cast<std::size_t>(slot)];
   }
 
-  // Several ranks on one device: check the placement and the in_order order.
+  // Drops the oldest segments whose ops are all done: their records, times and instances.
+  void retire() {
+    retire_ready_ = false;
+    while (!live_.empty() && live_.front().pending == 0) {
+      Segment& g = live_.front();
+      for (int r = 0; r < P_; ++r) {
+        RankState& rs = ranks_[static_cast<std::size_t>(r)];
+        const std::size_t n = g.s->programs[static_cast<std::size_t>(r)].ops.size();
+        rs.retired = g.base[static_cast<std::size_t>(r)] + static_cast<std::int32_t>(n);
+        const auto dead = static_cast<std::size_t>(rs.retired - rs.base);
+        // Compact once the dead prefix is half the records: amortized O(1) per op.
+        if (dead > 0 && dead >= rs.info.size() / 2) {
+          rs.info.erase(rs.info.begin(), rs.info.begin() + static_cast<std::ptrdiff_t>(dead));
+          rs.times.erase(rs.times.begin(), rs.times.begin() + static_cast<std::ptrdiff_t>(dead));
+          rs.base = rs.retired;
+        }
+      }
+      for (int i = 0; i < g.instances; ++i) instances_.pop_front();
+      instance_base_ += g.instances;
+      live_ops_ -= static_cast<std::uint64_t>(g.ops);
+      live_.pop_front();
+      ++first_live_;
+    }
+  }
+
+  Segment& segment_of(const OpInfo& info) {
+    return live_[static_cast<std::size_t>(static_cast<std::uint8_t>(info.segment - static_cast<std::uint8_t>(first_live_ & 0xff)))];
+  }
+  const Op& op_at(int rank, std::int32_t index) {
+    const RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+    return segment_of(rs.at(index)).op(rank, index);
+  }
+  Instance& instance(int id) { return instances_[static_cast<std::size_t>(id - instance_base_)]; }
+
+  // Several ranks on one device (execute() only): check the placement and the in_order order.
   void setup_devices() {
     if (o_.device_of.empty()) return;
-    const int P = s_.ranks();
+    const int P = P_;
     if (static_cast<int>(o_.device_of.size()) != P)
       throw SimulationError(fmt::format("device placement names {} ranks; the schedule has {}", o_.device_of.size(), P));
     for (int r = 0; r < P; ++r)
@@ -298,16 +508,12 @@ class Executor {
                                             o_.device_of[static_cast<std::size_t>(r)], r, i));
   }
 
-
   // ---- starting ops -------------------------------------------------------------------
-  const Op& op_at(int rank, int index) const {
-    return s_.programs[static_cast<std::size_t>(rank)].ops[static_cast<std::size_t>(index)];
-  }
-
-  static bool ready(const RankState& rs, const OpInfo& info) {
-    const std::int32_t* d = info.dep_count <= 2 ? info.dep : rs.deps.data() + info.dep[0];
+  static bool ready(const RankState& rs, const OpInfo& info, const Segment* seg, int rank) {
+    const std::int32_t* d = info.dep_count <= 2 ? info.dep
+                                                : seg->deps[static_cast<std::size_t>(rank)].data() + info.dep[0];
     for (int k = 0; k < info.dep_count; ++k)
-      if (rs.info[static_cast<std::size_t>(d[k])].state != OpState::done) return false;
+      if (d[k] >= rs.base && rs.at(d[k]).state != OpState::done) return false;
     return true;
   }
 
@@ -316,26 +522,27 @@ class Executor {
     for (int slot = 0; slot < rs.stream_count; ++slot) {
       StreamState& st = rs.streams[static_cast<std::size_t>(slot)];
       if (st.running > 0 || st.head < 0) continue;
-      const int width = rs.info[static_cast<std::size_t>(st.head)].width;
+      const int width = rs.at(st.head).width;
       bool ok = true;
-      for (std::int32_t k = 0, i = st.head; ok && k < width; ++k, i = rs.info[static_cast<std::size_t>(i)].next)
-        ok = ready(rs, rs.info[static_cast<std::size_t>(i)]);
+      for (std::int32_t k = 0, i = st.head; ok && k < width; ++k, i = rs.at(i).next) {
+        const OpInfo& info = rs.at(i);
+        ok = ready(rs, info, info.dep_count > 2 ? &segment_of(info) : nullptr, rank);
+      }
       if (!ok) continue;
       st.running = width;
       st.width = width;
-      for (std::int32_t k = 0, i = st.head; k < width; ++k, i = rs.info[static_cast<std::size_t>(i)].next)
-        post(rank, i, now, trigger);
+      for (std::int32_t k = 0, i = st.head; k < width; ++k, i = rs.at(i).next) post(rank, i, now, trigger);
     }
   }
 
-  void post(int rank, int index, Time now, OpId trigger) {
+  void post(int rank, std::int32_t index, Time now, OpId trigger) {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    rs.info[static_cast<std::size_t>(index)].state = OpState::posted;
-    rs.info[static_cast<std::size_t>(index)].pred = trigger;
-    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    OpInfo& me = rs.at(index);
+    me.state = OpState::posted;
+    me.pred = trigger;
+    OpTimes& t = rs.time_of(index);
     t.posted = now;
-    const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
-    switch (info.kind) {
+    switch (me.kind) {
       case OpKind::compute: {
         if (!devices_.empty()) {  // a shared device starts it when its turn comes
           const int d = o_.device_of[static_cast<std::size_t>(rank)];
@@ -352,28 +559,32 @@ class Executor {
       }
       case OpKind::send:
       case OpKind::recv: {
-        const int peer = info.peer;
-        const int other = info.match;
+        const int peer = me.peer;
+        const int other = me.match;
         RankState& ps = ranks_[static_cast<std::size_t>(peer)];
-        if (ps.info[static_cast<std::size_t>(other)].state != OpState::posted) break;  // rendezvous: wait
+        OpInfo& them = ps.at(other);
+        if (them.state != OpState::posted) break;  // rendezvous: wait
         // The partner waited for this side.
-        ps.info[static_cast<std::size_t>(other)].pred = OpId{rank, index};
-        tl_.ops[static_cast<std::size_t>(peer)][static_cast<std::size_t>(other)].start = now;
+        them.pred = OpId{rank, index};
+        ps.time_of(other).start = now;
         t.start = now;
-        const bool send = info.kind == OpKind::send;
+        const bool send = me.kind == OpKind::send;
         const int src = send ? rank : peer, sidx = send ? index : other;
-        net_.start(now, src, send ? peer : rank, info.bytes, Event::make(now, EventKind::transfer_done, src, sidx).key);
+        ++tl_.messages;
+        net_.start(now, src, send ? peer : rank, me.bytes, Event::make(now, EventKind::transfer_done, src, sidx).key,
+                   FlowSpec{Traffic::sequence_parallel, false, 0.0});
         communicating(rank, +1, now);
         communicating(peer, +1, now);
         break;
       }
       case OpKind::collective: {
-        const int id = info.match;
-        Instance& inst = instances_[static_cast<std::size_t>(id)];
+        const int id = me.match;
+        Instance& inst = instance(id);
         if (++inst.posted < static_cast<int>(inst.members.size())) break;
         for (const OpId& m : inst.members) {
-          tl_.ops[static_cast<std::size_t>(m.rank)][static_cast<std::size_t>(m.index)].start = now;
-          if (m.rank != rank || m.index != index) ranks_[static_cast<std::size_t>(m.rank)].info[static_cast<std::size_t>(m.index)].pred = OpId{rank, index};
+          RankState& ms = ranks_[static_cast<std::size_t>(m.rank)];
+          ms.time_of(m.index).start = now;
+          if (m.rank != rank || m.index != index) ms.at(m.index).pred = OpId{rank, index};
         }
         for (const OpId& m : inst.members) communicating(m.rank, +1, now);
         start_collective(id, now);
@@ -382,11 +593,17 @@ class Executor {
     }
   }
 
-  void start_compute(int rank, int index, Time now) {
+  void start_compute(int rank, std::int32_t index, Time now) {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    OpTimes& t = rs.time_of(index);
     t.start = now;
-    const std::int64_t work = rs.info[static_cast<std::size_t>(index)].duration_ps;
+    const OpInfo& info = rs.at(index);
+    if (sink_ != nullptr) {
+      const OpId cause = info.pred;
+      const Op* by = live(cause) ? &op_at(cause.rank, cause.index) : nullptr;
+      sink_->compute_started(rank, op_at(rank, index), min(rs.compute_free, now), now, by);
+    }
+    const std::int64_t work = info.duration_ps;
     if (slowdown_ == 1.0) {
       t.end = now + Time::ps(work);
     } else {
@@ -416,7 +633,7 @@ class Executor {
     rs.busy.left_ps -= static_cast<double>((now - rs.busy.since).ps()) / (before ? slowdown_ : 1.0);
     rs.busy.left_ps = std::max(rs.busy.left_ps, 0.0);
     rs.busy.since = now;
-    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    OpTimes& t = rs.time_of(index);
     const Time end = now + Time::ps(Time::nearest_ps(rs.busy.left_ps * rate_factor(rs)));
     if (end == t.end) return;
     t.end = end;
@@ -447,18 +664,18 @@ class Executor {
       if (dev.cursor >= dev.order.size()) return;
       next = dev.order[dev.cursor];
       // Head-of-line: the next op of the order runs only once its own stream posted it.
-      if (ranks_[static_cast<std::size_t>(next.rank)].info[static_cast<std::size_t>(next.index)].state != OpState::posted) return;
+      if (ranks_[static_cast<std::size_t>(next.rank)].at(next.index).state != OpState::posted) return;
       ++dev.cursor;
     }
     dev.busy = true;
+    RankState& rs = ranks_[static_cast<std::size_t>(next.rank)];
     // It waited for the device when the device was what it was waiting for.
-    if (tl_.at(next).posted < now && dev.last.rank >= 0)
-      ranks_[static_cast<std::size_t>(next.rank)].info[static_cast<std::size_t>(next.index)].pred = dev.last;
+    if (rs.time_of(next.index).posted < now && dev.last.rank >= 0) rs.at(next.index).pred = dev.last;
     dev.last = next;
     start_compute(next.rank, next.index, now);
   }
 
-  Time compute_time(int rank, int index, const ComputeOp& c, std::uint8_t zero_adds) const {
+  Time compute_time(int rank, std::int32_t index, const ComputeOp& c, std::uint8_t zero_adds) const {
     double factor = 1.0;
     if (o_.jitter > 0.0) {
       const std::uint64_t h = splitmix64(o_.seed ^ splitmix64((static_cast<std::uint64_t>(rank) << 40) ^ static_cast<std::uint64_t>(index)));
@@ -472,25 +689,31 @@ class Executor {
   }
 
   // ---- collectives ---------------------------------------------------------------------
-  const CollectiveOp& member_op(const Instance& inst, int m) const {
-    const OpId id = inst.members[static_cast<std::size_t>(m)];
-    return *op_at(id.rank, id.index).collective();
-  }
-
   static double bytes_at(const CollectiveOp& c, int j) {
     return j < static_cast<int>(c.bytes_to.size()) ? c.bytes_to[static_cast<std::size_t>(j)].value() : 0.0;
   }
+  static double largest_piece(const CollectiveOp& c) {
+    double b = 0.0;
+    for (const Bytes& x : c.bytes_to) b = std::max(b, x.value());
+    return b;
+  }
 
   void collective_flow(int id, int m, int to, std::int64_t number, double bytes, Time now) {
-    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    Instance& inst = instance(id);
     const int src = inst.members[static_cast<std::size_t>(m)].rank;
     const int dst = inst.members[static_cast<std::size_t>(to)].rank;
+    const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | number;
+    const std::uint64_t key = Event::make(now, EventKind::collective_step, src, index).key;
+    if (inst.nccl) {
+      const bool intra = net_.topology().link_class(src, dst) == LinkClass::intra_node;
+      net_.start(now, src, dst, bytes, key, FlowSpec{Traffic::sharding, true, intra ? inst.cap_intra : inst.cap_inter});
+      return;
+    }
     // The collective pays its regime's base latency once: the largest of its hops' (the
     // regime follows the message size and the link class each hop crosses).
     if (number == 0 || inst.kind == CollectiveKind::all_to_all)
       inst.base_latency = max(inst.base_latency, net_.collective_base_latency(src, dst, bytes));
-    const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | number;
-    net_.start(now, src, dst, bytes, Event::make(now, EventKind::collective_step, src, index).key);
+    net_.start(now, src, dst, bytes, key, FlowSpec{Traffic::sequence_parallel, false, 0.0});
   }
 
   // Steps of a ring collective over n members: all-reduce is a reduce-scatter followed by
@@ -500,35 +723,81 @@ class Executor {
     return inst.kind == CollectiveKind::all_reduce ? 2 * (n - 1) : n - 1;
   }
 
-  // Ring step `step` of member m: what it forwards to member m+1.
-  double ring_chunk(const Instance& inst, int m, int step) const {
+  // Ring step `step` of the member at ring position i of channel c: what it forwards to
+  // the next position. One channel in group order unless nccl (ring, pos).
+  double ring_chunk(const Instance& inst, int c, int i, int step) const {
     const int n = static_cast<int>(inst.members.size());
+    const double share = 1.0 / inst.channels;
+    auto member = [&](int position) {
+      const int p = ((position % n) + n) % n;
+      return inst.nccl ? inst.ring[static_cast<std::size_t>(c * n + p)] : p;
+    };
+    const int m = member(i);
     if (inst.kind == CollectiveKind::all_reduce) {
       // bytes_to counts 2·size/n per peer (schedule.hpp); every step moves size/n.
-      const CollectiveOp& c = member_op(inst, m);
-      double b = 0.0;
-      for (int j = 0; j < n; ++j) b = std::max(b, bytes_at(c, j));
-      return b / 2.0;
+      return largest_piece(*inst.ops[static_cast<std::size_t>(m)]) / 2.0 * share;
     }
-    if (inst.kind == CollectiveKind::all_gather) {
-      const int origin = ((m - step) % n + n) % n;  // whose piece travels
-      const CollectiveOp& c = member_op(inst, origin);
-      double b = 0.0;
-      for (int j = 0; j < n; ++j) b = std::max(b, bytes_at(c, j));
-      return b;
+    if (inst.kind == CollectiveKind::all_gather)  // whose piece travels
+      return largest_piece(*inst.ops[static_cast<std::size_t>(member(i - step))]) * share;
+    // reduce-scatter: the partial sum of the piece that ends at the position step + 1 behind.
+    return bytes_at(*inst.ops[static_cast<std::size_t>(m)], member(i - step - 1)) * share;
+  }
+
+  // NCCL's rings on the cluster (collective_sim.hpp): across nodes one channel per NIC,
+  // channel k entering node j at local GPU (k - j) mod g and leaving it from the GPU
+  // before, so that it crosses each node boundary through its own NIC; inside one node (or
+  // where the members are not whole nodes in order) one ring in group order. And its
+  // fixed cost and caps.
+  void lay_nccl(Instance& inst, Time now) {
+    const int n = static_cast<int>(inst.members.size());
+    const Topology& topo = net_.topology();
+    const int g = topo.gpus_per_node();
+    int lo = inst.members.front().rank, hi = lo;
+    for (const OpId& m : inst.members) lo = std::min(lo, m.rank), hi = std::max(hi, m.rank);
+    inst.first_rank = lo;
+    inst.member_of.assign(static_cast<std::size_t>(hi - lo + 1), -1);
+    for (int m = 0; m < n; ++m) inst.member_of[static_cast<std::size_t>(inst.members[static_cast<std::size_t>(m)].rank - lo)] = m;
+    // Whole nodes in group order: blocks of g consecutive members on one node each.
+    int blocks = 0;
+    bool whole = g > 0 && n % g == 0;
+    for (int m = 0; whole && m < n; m += g) {
+      const int node = inst.members[static_cast<std::size_t>(m)].rank / g;
+      for (int i = 0; whole && i < g; ++i) whole = inst.members[static_cast<std::size_t>(m + i)].rank / g == node;
+      ++blocks;
     }
-    // reduce-scatter: the partial sum of the piece that ends at member m - step - 1.
-    const int dest = ((m - step - 1) % n + n) % n;
-    return bytes_at(member_op(inst, m), dest);
+    inst.channels = whole && blocks > 1 ? std::max(1, topo.nics_per_node()) : 1;
+    const int C = inst.channels;
+    inst.ring.resize(static_cast<std::size_t>(C * n));
+    inst.pos.resize(static_cast<std::size_t>(C * n));
+    for (int c = 0; c < C; ++c) {
+      for (int j = 0, p = 0; p < n; ++j) {
+        const int block = C > 1 ? g : n;
+        const int rot = C > 1 ? (((c - j) % g) + g) % g : 0;
+        for (int i = 0; i < block; ++i, ++p) inst.ring[static_cast<std::size_t>(c * n + p)] = j * block + (rot + i) % block;
+      }
+      for (int p = 0; p < n; ++p) inst.pos[static_cast<std::size_t>(c * n + inst.ring[static_cast<std::size_t>(c * n + p)])] = p;
+    }
+    if (o_.nccl_cost) {
+      const CollectiveOp& op = *inst.ops.front();
+      const double piece = largest_piece(op);
+      const double size = inst.kind == CollectiveKind::all_reduce ? piece * n / 2.0 : piece * n;
+      const NcclCost cost = o_.nccl_cost(inst.kind, n, size);
+      inst.base_latency = cost.fixed;
+      inst.host = cost.host;
+      inst.cap_intra = cost.cap_intra;
+      inst.cap_inter = cost.cap_inter;
+    }
+    inst.started = now;
   }
 
   void start_collective(int id, Time now) {
-    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    Instance& inst = instance(id);
     const int n = static_cast<int>(inst.members.size());
     inst.flows_left = 0;
+    inst.started = now;
     if (n > 1 && inst.kind == CollectiveKind::all_to_all) {
       for (int m = 0; m < n; ++m) {
-        const CollectiveOp& c = member_op(inst, m);
+        const CollectiveOp& c = *inst.ops[static_cast<std::size_t>(m)];
         for (int j = 0; j < n; ++j) {
           if (j == m) continue;
           ++inst.flows_left;
@@ -536,32 +805,42 @@ class Executor {
         }
       }
     } else if (n > 1) {
-      inst.sent.assign(static_cast<std::size_t>(n), -1);
-      inst.received.assign(static_cast<std::size_t>(n), -1);
-      inst.launched.assign(static_cast<std::size_t>(n), 1);
-      inst.flows_left = n * ring_steps(inst);
-      for (int m = 0; m < n; ++m) collective_flow(id, m, (m + 1) % n, 0, ring_chunk(inst, m, 0), now);
+      if (inst.nccl) lay_nccl(inst, now);
+      const int C = inst.channels, steps = ring_steps(inst);
+      if (static_cast<std::int64_t>(C) * steps >= base_latency_done)
+        throw SimulationError("a collective has more steps than the event key holds");
+      inst.sent.assign(static_cast<std::size_t>(C * n), -1);
+      inst.received.assign(static_cast<std::size_t>(C * n), -1);
+      inst.launched.assign(static_cast<std::size_t>(C * n), 1);
+      inst.flows_left = C * n * steps;
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < n; ++i) {
+          const int from = inst.nccl ? inst.ring[static_cast<std::size_t>(c * n + i)] : i;
+          const int to = inst.nccl ? inst.ring[static_cast<std::size_t>(c * n + (i + 1) % n)] : (i + 1) % n;
+          collective_flow(id, from, to, static_cast<std::int64_t>(c) * steps, ring_chunk(inst, c, i, 0), now);
+        }
     }
-    if (inst.flows_left == 0) complete_collective(id, now);
+    if (inst.flows_left == 0) finish_collective(id, now);
   }
 
-  void ring_launch(int id, int m, Time now) {
-    Instance& inst = instances_[static_cast<std::size_t>(id)];
+  void ring_launch(int id, int c, int i, Time now) {
+    Instance& inst = instance(id);
     const int n = static_cast<int>(inst.members.size());
-    const int step = inst.launched[static_cast<std::size_t>(m)];
-    if (step >= ring_steps(inst)) return;
-    if (inst.sent[static_cast<std::size_t>(m)] < step - 1 || inst.received[static_cast<std::size_t>(m)] < step - 1) return;
-    ++inst.launched[static_cast<std::size_t>(m)];
-    collective_flow(id, m, (m + 1) % n, step, ring_chunk(inst, m, step), now);
+    const std::size_t at = static_cast<std::size_t>(c * n + i);
+    const int step = inst.launched[at];
+    const int steps = ring_steps(inst);
+    if (step >= steps) return;
+    if (inst.sent[at] < step - 1 || inst.received[at] < step - 1) return;
+    ++inst.launched[at];
+    const int from = inst.nccl ? inst.ring[at] : i;
+    const int to = inst.nccl ? inst.ring[static_cast<std::size_t>(c * n + (i + 1) % n)] : (i + 1) % n;
+    collective_flow(id, from, to, static_cast<std::int64_t>(c) * steps + step, ring_chunk(inst, c, i, step), now);
   }
-
-  // The step number that marks the end of a collective's base latency (no real step has it).
-  static constexpr int base_latency_done = (1 << step_bits) - 1;
 
   void collective_step_done(const Event& e) {
     const int id = static_cast<int>(e.index() >> step_bits);
     const int number = static_cast<int>(e.index() & ((std::int64_t{1} << step_bits) - 1));
-    Instance& inst = instances_[static_cast<std::size_t>(id)];
+    Instance& inst = instance(id);
     if (number == base_latency_done) {
       complete_collective(id, e.time);
       return;
@@ -569,25 +848,39 @@ class Executor {
     --inst.flows_left;
     if (inst.kind != CollectiveKind::all_to_all) {
       const int n = static_cast<int>(inst.members.size());
-      int m = 0;
-      while (inst.members[static_cast<std::size_t>(m)].rank != e.rank()) ++m;
-      const int next = (m + 1) % n;
-      inst.sent[static_cast<std::size_t>(m)] = number;
-      inst.received[static_cast<std::size_t>(next)] = number;
-      ring_launch(id, m, e.time);
-      ring_launch(id, next, e.time);
+      const int steps = ring_steps(inst);
+      const int c = number / steps, step = number % steps;
+      int i = 0;
+      if (inst.nccl) {
+        const int m = inst.member_of[static_cast<std::size_t>(e.rank() - inst.first_rank)];
+        i = inst.pos[static_cast<std::size_t>(c * n + m)];
+      } else {
+        while (inst.members[static_cast<std::size_t>(i)].rank != e.rank()) ++i;
+      }
+      const int next = (i + 1) % n;
+      inst.sent[static_cast<std::size_t>(c * n + i)] = step;
+      inst.received[static_cast<std::size_t>(c * n + next)] = step;
+      ring_launch(id, c, i, e.time);
+      ring_launch(id, c, next, e.time);
     }
     if (inst.flows_left > 0) return;
-    if (inst.base_latency > Time()) {
+    finish_collective(id, e.time);
+  }
+
+  // The last flow is done: the fixed cost (or the host's floor) still to pay, then done.
+  void finish_collective(int id, Time now) {
+    Instance& inst = instance(id);
+    const Time end = max(now + inst.base_latency, inst.started + inst.host);
+    if (end > now) {
       const std::int64_t index = (static_cast<std::int64_t>(id) << step_bits) | base_latency_done;
-      queue_.push(Event::make(e.time + inst.base_latency, EventKind::collective_step, inst.members.front().rank, index));
+      queue_.push(Event::make(end, EventKind::collective_step, inst.members.front().rank, index));
       return;
     }
-    complete_collective(id, e.time);
+    complete_collective(id, now);
   }
 
   void complete_collective(int id, Time now) {
-    for (const OpId& m : instances_[static_cast<std::size_t>(id)].members) {
+    for (const OpId& m : instance(id).members) {
       communicating(m.rank, -1, now);
       queue_.push(Event::make(now, EventKind::compute_done, m.rank, m.index));
     }
@@ -597,20 +890,21 @@ class Executor {
   void handle(const Event& e) {
     switch (e.kind()) {
       case EventKind::compute_done: {
-        const int rank = e.rank(), index = static_cast<int>(e.index());
+        const int rank = e.rank();
+        const auto index = static_cast<std::int32_t>(e.index());
         if (slowdown_ != 1.0) {
           // A compute op re-timed by communication left its earlier end event behind.
-          const RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-          if (rs.info[static_cast<std::size_t>(index)].state == OpState::done) break;
-          if (rs.info[static_cast<std::size_t>(index)].kind == OpKind::compute && tl_.at(OpId{rank, index}).end != e.time)
-            break;
+          RankState& rs = ranks_[static_cast<std::size_t>(rank)];
+          if (index < rs.base || rs.at(index).state == OpState::done) break;
+          if (rs.at(index).kind == OpKind::compute && rs.time_of(index).end != e.time) break;
         }
         complete(rank, index, e.time);
         break;
       }
       case EventKind::transfer_done: {
-        const int rank = e.rank(), index = static_cast<int>(e.index());
-        const OpInfo& info = ranks_[static_cast<std::size_t>(rank)].info[static_cast<std::size_t>(index)];
+        const int rank = e.rank();
+        const auto index = static_cast<std::int32_t>(e.index());
+        const OpInfo& info = ranks_[static_cast<std::size_t>(rank)].at(index);
         const int peer = info.peer, other = info.match;
         communicating(rank, -1, e.time);
         communicating(peer, -1, e.time);
@@ -630,15 +924,17 @@ class Executor {
     }
   }
 
-  void complete(int rank, int index, Time now) {
+  void complete(int rank, std::int32_t index, Time now) {
     RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    rs.info[static_cast<std::size_t>(index)].state = OpState::done;
-    OpTimes& t = tl_.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
+    OpInfo& info = rs.at(index);
+    info.state = OpState::done;
+    OpTimes& t = rs.time_of(index);
     t.end = now;
-    const OpInfo& info = rs.info[static_cast<std::size_t>(index)];
+    rs.last_done = OpId{rank, index};
     if (info.kind == OpKind::compute) {
       if (rs.busy.running == index) rs.busy.running = -1;
       tl_.compute_busy[static_cast<std::size_t>(rank)] += t.end - t.start;
+      rs.compute_free = max(rs.compute_free, now);
       if (!devices_.empty()) {
         const int d = o_.device_of[static_cast<std::size_t>(rank)];
         devices_[static_cast<std::size_t>(d)].busy = false;
@@ -649,36 +945,51 @@ class Executor {
       tl_.makespan = now;
       last_ = OpId{rank, index};
     }
+    Segment& seg = segment_of(info);
+    if (sink_ != nullptr) sink_->completed(rank, index, seg.op(rank, index), t);
+    if (--seg.pending == 0) retire_ready_ = true;
     StreamState& st = rs.streams[info.slot];
-    if (--st.running == 0)
-      for (std::int32_t k = 0; k < st.width; ++k) st.head = rs.info[static_cast<std::size_t>(st.head)].next;
+    if (--st.running == 0) {
+      for (std::int32_t k = 0; k < st.width; ++k) st.head = rs.at(st.head).next;
+      // A stream that ran dry waits for the next segment with ops on it.
+      if (st.head < 0 && source_ != nullptr && (suffix_[static_cast<std::size_t>(next_segment_)] >> info.slot & 1u) != 0) {
+        waiting_slots_ |= 1u << info.slot;
+        need_load_ = true;
+      }
+    }
     try_start(rank, now, OpId{rank, index});
   }
 
   // ---- results ---------------------------------------------------------------------------
-  void finish(Time end) {
-    for (int r = 0; r < s_.ranks(); ++r) {
-      const RankState& rs = ranks_[static_cast<std::size_t>(r)];
-      for (std::size_t i = 0; i < rs.info.size(); ++i)
-        if (rs.info[i].state != OpState::done)
-          throw SimulationError(fmt::format("op {}/{} ({}) never completed: the schedule deadlocks under the "
-                                            "execution semantics (a wait that can never be met)",
-                                            r, i, op_at(r, static_cast<int>(i)).describe()));
-    }
+  void links_into_timeline(Time end) {
     const auto stats = net_.link_stats(end);
     const Topology& topo = net_.topology();
     tl_.links.resize(stats.size());
     for (std::size_t l = 0; l < stats.size(); ++l) {
       const Link& link = topo.link(static_cast<int>(l));
-      tl_.links[l] = LinkUsage{link.name, link.link_class, stats[l].bytes, stats[l].busy, stats[l].max_flows};
+      tl_.links[l] = LinkUsage{link.name, link.link_class, stats[l].bytes, stats[l].busy, stats[l].max_flows, stats[l].mixed};
     }
     tl_.link_shared = net_.any_link_shared();
+  }
+
+  void finish_whole() {
+    const Segment& g = live_.front();
+    for (int r = 0; r < P_; ++r) {
+      const RankState& rs = ranks_[static_cast<std::size_t>(r)];
+      for (std::size_t i = 0; i < rs.info.size(); ++i)
+        if (rs.info[i].state != OpState::done)
+          throw SimulationError(fmt::format("op {}/{} ({}) never completed: the schedule deadlocks under the "
+                                            "execution semantics (a wait that can never be met)",
+                                            r, i, g.op(r, static_cast<std::int32_t>(i)).describe()));
+    }
+    links_into_timeline(tl_.makespan);
+    const Topology& topo = net_.topology();
     // Critical path: from the op that ended last, back through what each op waited for.
     std::vector<CriticalStep> path;
     OpId at = last_;
     while (at.rank >= 0 && path.size() <= static_cast<std::size_t>(tl_.events) + 1) {
-      const Op& op = op_at(at.rank, at.index);
-      const OpTimes& t = tl_.at(at);
+      const Op& op = g.op(at.rank, at.index);
+      const OpTimes& t = ranks_[static_cast<std::size_t>(at.rank)].time_of(at.index);
       CriticalStep step{at, op.kind(), t.start, t.end, -1};
       if (const TransferOp* tr = op.transfer()) {
         const bool send = op.kind() == OpKind::send;
@@ -691,20 +1002,53 @@ class Executor {
           }
       }
       path.push_back(step);
-      at = ranks_[static_cast<std::size_t>(at.rank)].info[static_cast<std::size_t>(at.index)].pred;
+      at = ranks_[static_cast<std::size_t>(at.rank)].at(at.index).pred;
     }
     std::reverse(path.begin(), path.end());
     tl_.critical_path = std::move(path);
+    tl_.ops.resize(static_cast<std::size_t>(P_));
+    for (int r = 0; r < P_; ++r) tl_.ops[static_cast<std::size_t>(r)] = std::move(ranks_[static_cast<std::size_t>(r)].times);
   }
 
-  const Schedule& s_;
+  void finish_streaming() {
+    if (next_segment_ < segment_count_ || !live_.empty()) {
+      // Something never ran: name the first op of the oldest segment still waiting.
+      for (const Segment& g : live_)
+        for (int r = 0; r < P_; ++r) {
+          const RankState& rs = ranks_[static_cast<std::size_t>(r)];
+          const auto n = static_cast<std::int32_t>(g.s->programs[static_cast<std::size_t>(r)].ops.size());
+          for (std::int32_t i = 0; i < n; ++i) {
+            const std::int32_t index = g.base[static_cast<std::size_t>(r)] + i;
+            if (index >= rs.base && rs.at(index).state != OpState::done)
+              throw SimulationError(fmt::format("op {}/{} ({}) never completed: the program deadlocks under the "
+                                                "execution semantics (a wait that can never be met)",
+                                                r, index, g.op(r, index).describe()));
+          }
+        }
+      throw SimulationError(fmt::format("segment {} of {} was never reached", next_segment_, segment_count_));
+    }
+    links_into_timeline(tl_.makespan);
+  }
+
+  const int P_;
   Network& net_;
   const ComputeCostModel& cost_;
   const SimOptions& o_;
   const double slowdown_;  // 1 + ComputeCalibration::comm_interference
+  SegmentSource* source_;  // null: one schedule, appended whole
+  OpSink* sink_;
   EventQueue queue_;
   std::vector<RankState> ranks_;
-  std::vector<Instance> instances_;
+  std::deque<Instance> instances_;
+  int instance_base_ = 0;           // id of instances_.front()
+  std::deque<Segment> live_;        // appended and not yet retired, oldest first
+  std::int64_t first_live_ = 0;     // ordinal of live_.front()
+  std::int64_t loaded_ = 0;         // segments appended so far
+  int next_segment_ = 0, segment_count_ = 0;
+  std::vector<std::uint32_t> suffix_;  // slots used by segment k or any later one
+  std::uint32_t waiting_slots_ = 0;    // slots some rank's dry stream waits for
+  bool need_load_ = false, retire_ready_ = false;
+  std::uint64_t ops_ = 0, live_ops_ = 0, peak_live_ = 0;
   std::vector<DeviceState> devices_;  // empty: every rank its own GPU
   Timeline tl_;
   OpId last_{-1, -1};
@@ -713,8 +1057,14 @@ class Executor {
 }  // namespace
 
 Timeline execute(const Schedule& s, Network& network, const ComputeCostModel& cost, const SimOptions& options) {
-  Executor ex(s, network, cost, options);
-  return ex.run();
+  Executor ex(s.ranks(), network, cost, options, nullptr, nullptr);
+  return ex.run_whole(s);
+}
+
+StreamRun execute_streaming(SegmentSource& source, Network& network, const ComputeCostModel& cost,
+                            const SimOptions& options, OpSink& sink) {
+  Executor ex(source.ranks(), network, cost, options, &source, &sink);
+  return ex.run_streaming();
 }
 
 Timeline simulate(const Schedule& s, const Cluster& cluster, const Calibration& calibration, const SimOptions& options,

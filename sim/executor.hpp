@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,18 @@
 #include "sim/topology.hpp"
 
 namespace xattn::sim {
+
+// How a CollectiveOp::nccl collective is priced on top of its ring steps' time on the wire
+// (model/link_cost.hpp, plan_collective): a fixed cost paid once after the last step, the
+// host's launch work as a floor on the whole call, and the caps of its flows by link class.
+struct NcclCost {
+  Time fixed;
+  Time host;
+  double cap_intra = 0.0, cap_inter = 0.0;  // B/s (0: the links' own)
+};
+// `size_bytes`: the collective's buffer as nccl-tests counts it (an all-gather's output,
+// a reduce-scatter's input, an all-reduce's buffer) over `members` GPUs.
+using NcclPricing = std::function<NcclCost(CollectiveKind kind, int members, double size_bytes)>;
 
 struct SimOptions {
   NetworkModel network = NetworkModel::flow;
@@ -50,6 +63,8 @@ struct SimOptions {
   // simulate(): messages between one ordered GPU pair one after the other (make_fifo_pairs),
   // as the GPU backend's loopback transport serves them. Off: they share the pair's links.
   bool fifo_pairs = false;
+  // CollectiveOp::nccl collectives: their fixed cost and caps (unset: none, the links' rates).
+  NcclPricing nccl_cost;
   // The bytes a run may use (runner.hpp, check_event_run_fits); nullopt: what this process
   // can still allocate (model/core/memory.hpp). Tests set it to check the refusal.
   std::optional<std::uint64_t> memory_available;
@@ -60,6 +75,52 @@ class SimulationError : public std::runtime_error {
  public:
   explicit SimulationError(const std::string& what) : std::runtime_error(what) {}
 };
+
+// ---- streaming: a program too large to hold at once --------------------------------------
+
+// A program handed out in segments (a training step, one layer's phase at a time:
+// sim/iteration_sim.hpp). Segment k holds ops of every rank; an op's `deps` are indices in
+// the rank's whole program (earlier segments' ops included), and its Send/Recv partners
+// and collective instances lie in the same segment. The stream slots (structure.hpp) a
+// segment uses are the same on every rank, so that the executor knows which later
+// segment a stream that ran dry must wait for.
+class SegmentSource {
+ public:
+  virtual ~SegmentSource() = default;
+  [[nodiscard]] virtual int ranks() const = 0;
+  [[nodiscard]] virtual int segments() const = 0;
+  // Bit i: slot i has ops in segment k. (Not `slots`: Qt defines that as a macro.)
+  [[nodiscard]] virtual std::uint32_t stream_slots(int k) const = 0;
+  [[nodiscard]] virtual Schedule build(int k) = 0;
+};
+
+// What a streaming run tells its caller as it goes (the executor keeps no per-op record
+// once a segment is done).
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  // A compute op of `rank` starts at `now`; the rank had no compute op running since
+  // `idle_since` (== now when it follows straight on); `cause` is the op whose completion
+  // let it start (null at time 0).
+  virtual void compute_started(int rank, const Op& op, Time idle_since, Time now, const Op* cause) = 0;
+  // An op completed; `index` is its place in the rank's whole program.
+  virtual void completed(int rank, int index, const Op& op, const OpTimes& times) = 0;
+};
+
+struct StreamRun {
+  Timeline timeline;            // no per-op times and no critical path: the sink saw them
+  std::uint64_t ops = 0;        // simulated, all ranks
+  std::uint64_t messages = 0;   // point-to-point transfers
+  std::uint64_t peak_live_ops = 0;  // the most ops held at once (the segments ranks were in)
+  int segments = 0;
+};
+
+// Builds and runs the source's segments as ranks reach them and drops each once all its
+// ops are done: memory follows the few segments in flight, not the program. The run is
+// the one execute() would give the whole program (same event order, same times).
+// Device sharing (SimOptions::device_of) is not available here.
+[[nodiscard]] StreamRun execute_streaming(SegmentSource& source, Network& network, const ComputeCostModel& cost,
+                                          const SimOptions& options, OpSink& sink);
 
 // Runs `s` on `network` (which holds the topology), timing compute with `cost`. With
 // in-order device sharing, `options.compute_order` must be set (simulate() makes one).

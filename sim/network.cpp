@@ -2,6 +2,7 @@
 #include "sim/network.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <deque>
@@ -29,6 +30,22 @@ struct LinkUse {
   int max_flows = 0;
   Time busy;
   Time since;  // when `flows` last went from 0 to 1
+  // Flows by Traffic, and the time sequence-parallel and sharding traffic shared the link.
+  std::array<int, 3> by{};
+  Time mixed;
+  Time mixed_since;
+
+  [[nodiscard]] bool is_mixed() const {
+    return by[static_cast<int>(Traffic::sequence_parallel)] > 0 && by[static_cast<int>(Traffic::sharding)] > 0;
+  }
+  // A flow of `t` joins (+1) or leaves (-1) at `now`.
+  void traffic(Traffic t, int delta, Time now) {
+    const bool before = is_mixed();
+    by[static_cast<std::size_t>(t)] += delta;
+    const bool after = is_mixed();
+    if (!before && after) mixed_since = now;
+    if (before && !after) mixed += now - mixed_since;
+  }
 };
 
 void stats_into(const std::vector<LinkUse>& use, Time end, std::vector<LinkStats>& out) {
@@ -37,6 +54,7 @@ void stats_into(const std::vector<LinkUse>& use, Time end, std::vector<LinkStats
     out[i].bytes = use[i].bytes;
     out[i].max_flows = use[i].max_flows;
     out[i].busy = use[i].busy + (use[i].flows > 0 ? end - use[i].since : Time());
+    out[i].mixed = use[i].mixed + (use[i].is_mixed() ? end - use[i].mixed_since : Time());
   }
 }
 
@@ -79,12 +97,21 @@ class AlphaBetaNetwork final : public Network {
  public:
   AlphaBetaNetwork(Topology t, const Calibration* cal) : topo_(std::move(t)), cal_(cal), use_(topo_.links().size()) {}
 
-  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
-    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes);
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id, const FlowSpec& spec) override {
+    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes, spec);
     const Time end = now + p.latency + (p.route.count > 0 ? duration(bytes, p.cap) : Time());
     for (int l : p.route.span()) {
       LinkUse& u = use_[static_cast<std::size_t>(l)];
       u.bytes += bytes;
+      // Sequence-parallel against sharding traffic: the part of this transfer that
+      // overlaps what the other kind has on the link until its latest end.
+      if (spec.traffic != Traffic::other) {
+        auto& mine = class_until_[static_cast<std::size_t>(l)];
+        const int me = spec.traffic == Traffic::sharding ? 1 : 0;
+        const Time other = mine[static_cast<std::size_t>(1 - me)];
+        if (other > now) u.mixed += min(other, end) - now;
+        mine[static_cast<std::size_t>(me)] = max(mine[static_cast<std::size_t>(me)], end);
+      }
       // Intervals start in time order, so the busy union grows at its right end.
       Time& until = busy_until_[static_cast<std::size_t>(l)];
       const bool overlap = until > now;
@@ -112,6 +139,7 @@ class AlphaBetaNetwork final : public Network {
       out[i].bytes = use_[i].bytes;
       out[i].busy = use_[i].busy;
       out[i].max_flows = use_[i].max_flows;
+      out[i].mixed = use_[i].mixed;
     }
     return out;
   }
@@ -127,6 +155,8 @@ class AlphaBetaNetwork final : public Network {
   std::vector<LinkUse> use_;
   std::vector<Time> busy_until_ = std::vector<Time>(use_.size());
   std::vector<std::uint64_t> last_pair_ = std::vector<std::uint64_t>(use_.size());  // (src, dst) of the latest-ending transfer
+  // Per link: the latest end of its sequence-parallel [0] and sharding [1] transfers.
+  std::vector<std::array<Time, 2>> class_until_ = std::vector<std::array<Time, 2>>(use_.size());
   PendingHeap heap_;
   bool shared_ = false;
 };
@@ -143,8 +173,8 @@ class FlowNetwork final : public Network {
     unfixed_.resize(capacity_.size());
   }
 
-  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
-    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes);
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id, const FlowSpec& spec) override {
+    TransferPlan p = plan_transfer(topo_, cal_, src, dst, bytes, spec);
     int slot;
     if (!free_.empty()) {
       slot = free_.back();
@@ -165,6 +195,7 @@ class FlowNetwork final : public Network {
     f.dst = dst;
     f.active = false;
     f.queued = false;
+    f.traffic = spec.traffic;
     ++f.version;
     for (int l : f.route.span()) use_[static_cast<std::size_t>(l)].bytes += bytes;
     if (f.route.count == 0) {
@@ -223,6 +254,7 @@ class FlowNetwork final : public Network {
     bool active = false;
     bool fixed = false;
     bool queued = false;  // its end is in the heap under the current version
+    Traffic traffic = Traffic::other;
   };
 
   void drop_stale() {
@@ -247,6 +279,7 @@ class FlowNetwork final : public Network {
       LinkUse& u = use_[static_cast<std::size_t>(l)];
       if (u.flows++ == 0) u.since = now;
       u.max_flows = std::max(u.max_flows, u.flows);
+      u.traffic(f.traffic, +1, now);
     }
     reshare(f.route, now);
   }
@@ -261,6 +294,7 @@ class FlowNetwork final : public Network {
       list.erase(it);  // keeps the order flows joined in: recomputation stays canonical
       LinkUse& u = use_[static_cast<std::size_t>(l)];
       if (--u.flows == 0) u.busy += now - u.since;
+      u.traffic(f.traffic, -1, now);
     }
     reshare(f.route, now);
   }
@@ -362,6 +396,17 @@ class FlowNetwork final : public Network {
 
 }  // namespace
 
+TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes,
+                           const FlowSpec& spec) {
+  if (!spec.wire_only) return plan_transfer(t, cal, src, dst, bytes);
+  TransferPlan p;
+  p.route = t.route(src, dst);
+  p.cap = inf;
+  for (int l : p.route.span()) p.cap = std::min(p.cap, t.link(l).bandwidth.value());
+  if (spec.cap > 0.0) p.cap = std::min(p.cap, spec.cap);
+  return p;
+}
+
 TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes) {
   TransferPlan p;
   p.route = t.route(src, dst);
@@ -394,16 +439,16 @@ class FifoPairs final : public Network {
  public:
   explicit FifoPairs(std::unique_ptr<Network> inner) : inner_(std::move(inner)) {}
 
-  void start(Time now, int src, int dst, double bytes, std::uint64_t id) override {
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id, const FlowSpec& spec) override {
     const std::uint64_t pair = key(src, dst);
     Queue& q = pairs_[pair];
     if (q.busy) {
-      q.waiting.push_back(Waiting{src, dst, bytes, id});
+      q.waiting.push_back(Waiting{src, dst, bytes, id, spec});
       return;
     }
     q.busy = true;
     pair_of_[id] = pair;
-    inner_->start(now, src, dst, bytes, id);
+    inner_->start(now, src, dst, bytes, id, spec);
   }
 
   Time next_event_after(Time now) override { return inner_->next_event_after(now); }
@@ -424,7 +469,7 @@ class FifoPairs final : public Network {
       const Waiting w = q.waiting.front();
       q.waiting.pop_front();
       pair_of_[w.id] = key(w.src, w.dst);
-      inner_->start(at, w.src, w.dst, w.bytes, w.id);
+      inner_->start(at, w.src, w.dst, w.bytes, w.id, w.spec);
     }
   }
 
@@ -440,6 +485,7 @@ class FifoPairs final : public Network {
     int src, dst;
     double bytes;
     std::uint64_t id;
+    FlowSpec spec;
   };
   struct Queue {
     bool busy = false;

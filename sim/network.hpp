@@ -31,6 +31,19 @@ struct LinkStats {
   double bytes = 0.0;  // carried in all
   Time busy;           // time with at least one transfer on it
   int max_flows = 0;   // most transfers on it at once
+  Time mixed;          // time it carried sequence-parallel and sharding traffic at once (FlowSpec::traffic)
+};
+
+// What a transfer is, for the network: whose traffic (a training step's sequence-parallel
+// point-to-point against its FSDP/ZeRO/DDP collectives, so that a link carrying both at
+// once is seen), and how it is priced. `wire_only`: no latency phase and no protocol
+// regime, only the bytes, at most `cap` B/s (0: the route's) — the steps of a collective
+// that NCCL runs, whose fixed costs the collective model adds once (CollectiveOp::nccl).
+enum class Traffic : std::uint8_t { other, sequence_parallel, sharding };
+struct FlowSpec {
+  Traffic traffic = Traffic::other;
+  bool wire_only = false;
+  double cap = 0.0;
 };
 
 enum class NetworkModel { alpha_beta, flow };
@@ -40,7 +53,8 @@ class Network {
   virtual ~Network() = default;
   // Starts moving `bytes` from GPU `src` to GPU `dst` at `now`; `id` comes back when it
   // is done. `now` is never earlier than the last time the network advanced to.
-  virtual void start(Time now, int src, int dst, double bytes, std::uint64_t id) = 0;
+  void start(Time now, int src, int dst, double bytes, std::uint64_t id) { start(now, src, dst, bytes, id, FlowSpec{}); }
+  virtual void start(Time now, int src, int dst, double bytes, std::uint64_t id, const FlowSpec& spec) = 0;
   // The earliest time >= now at which something happens in the network (a transfer ends
   // or leaves its latency phase); Time::never() when idle.
   [[nodiscard]] virtual Time next_event_after(Time now) = 0;
@@ -73,6 +87,10 @@ struct TransferPlan {
   Time base_latency;  // the regime's once-per-collective cost (zero without regimes)
 };
 [[nodiscard]] TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes);
+// The same for a transfer of this kind: wire-only transfers keep the route and take no
+// latency, no regime and the spec's cap.
+[[nodiscard]] TransferPlan plan_transfer(const Topology& t, const Calibration* cal, int src, int dst, double bytes,
+                                         const FlowSpec& spec);
 
 // `cal` may be null (the links' own figures only); when set it must outlive the network.
 [[nodiscard]] std::unique_ptr<Network> make_network(NetworkModel model, Topology topology, const Calibration* cal);

@@ -1,5 +1,6 @@
 // The runner (runner.hpp): a Scenario, a mechanism and a pass through the closed form, the
-// event engine (Scenario -> Schedule -> Timeline -> Estimate), or both.
+// event engine (Scenario -> Schedule -> Timeline -> Estimate), or both; a training step
+// through the closed form of docs/model.md §13 or the step in the event engine.
 #include "sim/runner.hpp"
 
 #include <utility>
@@ -117,7 +118,8 @@ EventStats event_stats(const Timeline& t) {
   return f;
 }
 
-std::optional<EngineDifference> difference(const Estimate& event, const Estimate& closed) {
+template <class E>
+std::optional<EngineDifference> difference(const E& event, const E& closed) {
   if (!event.feasible || !closed.feasible || !(closed.time.value() > 0.0)) return std::nullopt;
   EngineDifference d;
   d.time_diff_s = event.time.value() - closed.time.value();
@@ -169,6 +171,43 @@ Evaluated evaluate(const Scenario& s, const Mechanism& m, Pass pass, Engine engi
   if (options.keep_timeline && out.evaluations.back().estimate.feasible) {
     out.schedule = std::move(ev.schedule);
     out.timeline = std::move(ev.timeline);
+  }
+  return out;
+}
+
+IterationEvaluated evaluate_iteration(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass, Engine engine,
+                                      const IterationEvaluateOptions& options) {
+  IterationEvaluated out;
+  IterationEstimate closed = estimate_iteration(s, cross, pass);
+  if (engine == Engine::analytic) {
+    out.evaluations.push_back(IterationEvaluation{Engine::analytic, std::move(closed), std::nullopt, std::nullopt});
+    return out;
+  }
+  IterationSimOptions o;
+  o.sim = options.sim;
+  o.record_ranks = options.record_ranks;
+  IterationSimResult ev = simulate_iteration(s, cross, pass, o);
+  IterationEvaluation row{Engine::event, std::move(ev.estimate), std::nullopt, std::nullopt};
+  if (row.estimate.feasible) {
+    StepStats st;
+    st.link = EventStats{ev.link_shared, ev.busiest_link, ev.busiest_utilization, ev.events};
+    st.mixed_link = ev.mixed_link;
+    st.mixed_share = ev.mixed_share;
+    st.messages = ev.messages;
+    st.ops = ev.ops;
+    st.segments = ev.segments;
+    st.critical_rank = ev.critical_rank;
+    st.phases = std::move(ev.phases);
+    row.event = std::move(st);
+  }
+  if (engine == Engine::both) {
+    row.vs_analytic = difference(row.estimate, closed);
+    out.evaluations.push_back(IterationEvaluation{Engine::analytic, std::move(closed), std::nullopt, std::nullopt});
+  }
+  out.evaluations.push_back(std::move(row));
+  if (!options.record_ranks.empty() && out.evaluations.back().estimate.feasible) {
+    out.schedule = std::move(ev.recorded);
+    out.timeline = std::move(ev.recorded_timeline);
   }
   return out;
 }

@@ -19,10 +19,12 @@
 #include <vector>
 
 #include "model/analytic.hpp"
+#include "model/iteration.hpp"
 #include "model/scenario.hpp"
 #include "model/schedule/schedule.hpp"
 #include "model/schedule/timeline.hpp"
 #include "sim/executor.hpp"
+#include "sim/iteration_sim.hpp"
 
 namespace xattn::sim {
 
@@ -108,6 +110,48 @@ struct Evaluated {
 // builder's bug).
 [[nodiscard]] Evaluated evaluate(const Scenario& s, const Mechanism& m, Pass pass, Engine engine,
                                  const EvaluateOptions& options = {});
+
+// ---- one training step, any engine (docs/model.md §13, sim/iteration_sim.hpp) ------------
+
+// What only the event engine knows about a step: EventStats, and the link that carried
+// sequence-parallel and sharding traffic at once the longest (the contention the closed
+// form cannot see, which `-e both` names as the cause where the engines differ), the
+// point-to-point messages, the critical rank and where its time went, phase by phase.
+struct StepStats {
+  EventStats link;
+  std::string mixed_link;   // empty when no link carried both kinds of traffic at once
+  double mixed_share = 0;   // the time it did / the step's time
+  std::uint64_t messages = 0, ops = 0;
+  int segments = 0;
+  int critical_rank = 0;
+  std::vector<PhaseRow> phases;
+};
+
+struct IterationEvaluation {
+  Engine engine = Engine::analytic;  // analytic or event, never both
+  IterationEstimate estimate;
+  std::optional<StepStats> event;               // event evaluations that ran (feasible)
+  std::optional<EngineDifference> vs_analytic;  // Engine::both: the event one, beside a feasible closed form
+};
+
+struct IterationEvaluateOptions {
+  SimOptions sim;
+  std::vector<int> record_ranks;  // the event run keeps these ranks' ops and times (traces, Gantt)
+};
+
+struct IterationEvaluated {
+  std::vector<IterationEvaluation> evaluations;  // Engine::both: analytic, then event
+  // With record_ranks and an event run that could be built: the recorded ranks' ops (the
+  // other ranks' programs empty) and their times.
+  Schedule schedule;
+  Timeline timeline;
+};
+
+// `cross`: the cross-attention mechanism (nullopt for a decoder-only model). Never throws
+// for a set-up that cannot run (feasible = false and why); throws SimulationError only for
+// a step that cannot run to the end.
+[[nodiscard]] IterationEvaluated evaluate_iteration(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass,
+                                                    Engine engine, const IterationEvaluateOptions& options = {});
 
 // The fastest feasible estimate that fits; -1 when none does. no-comm is the floor the
 // ring family cannot beat, not a mechanism one can run: it is never the answer.

@@ -72,9 +72,19 @@ class PointEvaluator {
 }  // namespace
 
 SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const SweepSink& sink) {
-  const std::size_t total = plan.points();
+  const std::size_t all_points = plan.points();
   const std::size_t chunk = std::max<std::size_t>(1, options.chunk_points);
-  const std::size_t chunks = (total + chunk - 1) / chunk;
+  const std::size_t all_chunks = (all_points + chunk - 1) / chunk;
+  // This shard's chunks: k-th is grid chunk shard + k * shards.
+  const std::size_t shards = std::max<std::size_t>(1, options.shards), shard = options.shard % shards;
+  const std::size_t chunks = all_chunks > shard ? (all_chunks - shard + shards - 1) / shards : 0;
+  auto grid_chunk = [&](std::size_t k) { return shard + k * shards; };
+  auto points_in = [&](std::size_t k) {
+    const std::size_t first = grid_chunk(k) * chunk;
+    return std::min(all_points, first + chunk) - first;
+  };
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < chunks; ++k) total += points_in(k);
   const int jobs = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(options.jobs < 1 ? 1 : options.jobs, chunks)));
   // At most this many chunks are evaluated ahead of the one being handed back.
   const std::size_t window = static_cast<std::size_t>(jobs) * 4;
@@ -114,7 +124,7 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const
             spare.pop_back();
           }
         }
-        const std::size_t first = c * chunk, end = std::min(total, (c + 1) * chunk);
+        const std::size_t first = grid_chunk(c) * chunk, end = std::min(all_points, first + chunk);
         points.resize(end - first);
         for (std::size_t p = first; p < end; ++p) {
           if (cancelled()) return halt();
@@ -161,7 +171,7 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const
         std::lock_guard lock(mu);
         spare.push_back(std::move(points));
       }
-      outcome.points_done = std::min(total, (c + 1) * chunk);
+      outcome.points_done += points_in(c);
       if (options.progress) options.progress(outcome.points_done, total);
     }
   } catch (...) {

@@ -51,10 +51,14 @@ struct SweepOptions {
   // Optional: once it reads true, no point is started and run_sweep returns what it
   // handed back so far.
   const std::atomic<bool>* cancel = nullptr;
+  // Several processes (process_group.hpp): this one evaluates only the chunks c with
+  // c % shards == shard, and the sink sees those, in order (points keep their grid index).
+  std::size_t shard = 0;
+  std::size_t shards = 1;
 };
 
 struct SweepOutcome {
-  std::size_t points_done = 0;  // handed to the sink, from point 0 on
+  std::size_t points_done = 0;  // handed to the sink, from point 0 on (of this shard's, when sharded)
   bool cancelled = false;       // stopped by `cancel` before the last point
 };
 

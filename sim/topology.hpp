@@ -95,6 +95,10 @@ class Topology {
   // Whether the links are a listed machine's, whose figures are final: no calibration
   // replaces them (plan_transfer, network.hpp).
   [[nodiscard]] bool listed() const { return listed_; }
+  // A structured cluster's GPUs per node and NICs per node (0 for a listed machine or a
+  // topology built by hand): where NCCL lays its ring channels (one per NIC).
+  [[nodiscard]] int gpus_per_node() const { return structured_ ? gpus_per_node_ : 0; }
+  [[nodiscard]] int nics_per_node() const { return structured_ ? nics_per_node_ : 0; }
 
  private:
   int ranks_ = 0;

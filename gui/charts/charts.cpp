@@ -475,4 +475,66 @@ void HeatmapChart::show_result(std::shared_ptr<const HeatmapResult> r) {
   resize_markers();
 }
 
+PlanChart::PlanChart(QWidget* parent) : ChartBase("Plans: step time against GPU-hours", parent) {
+  setObjectName("planChart");
+}
+
+void PlanChart::show_result(const sim::PlanResult& r) {
+  clear();
+  chart()->setTitle(QString("Training step time against GPU-hours per %1 step%2 — the frontier and the recommended plan")
+                        .arg(r.iterations)
+                        .arg(r.iterations == 1 ? "" : "s"));
+  auto tip = [](const sim::Plan& p) {
+    return QString("%1 GPUs (%2 nodes), sp %3 x dp %4\ncross %5, self %6\nsharding %7, checkpointing %8%9\n"
+                   "step %10, %11 GPU-hours, peak %12 per GPU")
+        .arg(p.gpus).arg(p.nodes).arg(p.sp).arg(p.dp)
+        .arg(qs(p.cross_attention_name()), qs(p.self_attention.name()), qs(std::string(to_string(p.sharding))),
+             qs(std::string(to_string(p.checkpointing))), p.recompute ? QString(", recompute") : QString())
+        .arg(ms_text(p.time), QString::number(p.gpu_hours, 'g', 4), gib_text(p.peak_memory));
+  };
+  auto* x = new QValueAxis;
+  x->setTitleText("GPU-hours");
+  auto* y = new QValueAxis;
+  y->setTitleText("step time (s)");
+  chart()->addAxis(x, Qt::AlignBottom);
+  chart()->addAxis(y, Qt::AlignLeft);
+  double x_hi = 0, y_hi = 0;
+  auto add = [&](QXYSeries* s, const std::vector<sim::Plan>& plans) {
+    QStringList tips;
+    for (const auto& p : plans) {
+      s->append(p.gpu_hours, p.time.value());
+      x_hi = std::max(x_hi, p.gpu_hours);
+      y_hi = std::max(y_hi, p.time.value());
+      tips << tip(p);
+    }
+    chart()->addSeries(s);
+    s->attachAxis(x);
+    s->attachAxis(y);
+    attach_tooltips(s, tips);
+  };
+  auto* frontier = new QLineSeries;
+  frontier->setName("frontier (no plan faster and cheaper)");
+  frontier->setObjectName("plan:frontier");
+  frontier->setPointsVisible(true);
+  frontier->setPen(QPen(QColor(0x1f, 0x77, 0xb4), 2));
+  add(frontier, r.frontier);
+  auto* top = new QScatterSeries;
+  top->setName("top plans");
+  top->setObjectName("plan:top");
+  top->setMarkerSize(8);
+  top->setColor(QColor(0x7f, 0x7f, 0x7f));
+  add(top, r.top);
+  auto* best = new QScatterSeries;
+  best->setName("recommended");
+  best->setObjectName("plan:best");
+  best->setMarkerShape(QScatterSeries::MarkerShapeRectangle);
+  best->setMarkerSize(15);
+  best->setColor(QColor(0xd6, 0x27, 0x28));
+  add(best, r.best ? std::vector<sim::Plan>{*r.best} : std::vector<sim::Plan>{});
+  x->setRange(0, x_hi > 0 ? x_hi * 1.1 : 1);
+  y->setRange(0, y_hi > 0 ? y_hi * 1.1 : 1);
+  x->applyNiceNumbers();
+  y->applyNiceNumbers();
+}
+
 }  // namespace xattn::gui

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "gui/analysis.hpp"
+#include "sim/plan.hpp"
 
 namespace xattn::gui {
 
@@ -69,6 +70,15 @@ class HeatmapChart : public ChartBase {
  private:
   void resize_markers();
   std::shared_ptr<const HeatmapResult> result_;
+};
+
+// The planner's answer: step time against GPU-hours, the frontier (no plan both faster and
+// cheaper) as a line, the top plans as points, the recommended plan highlighted.
+class PlanChart : public ChartBase {
+  Q_OBJECT
+ public:
+  explicit PlanChart(QWidget* parent = nullptr);
+  void show_result(const sim::PlanResult& r);
 };
 
 }  // namespace xattn::gui

@@ -221,6 +221,46 @@ void read_iteration(Reader& r, const YAML::Node& node, IterationCalibration& it)
   }
 }
 
+// compute.gemm_table: measured GEMM shapes (docs/model.md eq. 22). A later file replaces
+// the points of the shapes it names and keeps the others.
+void read_gemm_table(Reader& r, const YAML::Node& table, std::vector<GemmPoint>& out) {
+  const std::string path = "compute.gemm_table";
+  if (!table.IsSequence()) {
+    r.problems.push_back({r.at(table), path, "expected a list of {m, k, n, efficiency, kernels}"});
+    return;
+  }
+  for (const auto& row : table) {
+    if (!row.IsMap()) {
+      r.problems.push_back({r.at(row), path, "expected {m, k, n, efficiency, kernels}"});
+      continue;
+    }
+    r.check_keys(row, path + "[]", {"m", "k", "n", "efficiency", "kernels"});
+    auto m = r.get<std::int64_t>(row, "m", path + "[].m");
+    auto k = r.get<std::int64_t>(row, "k", path + "[].k");
+    auto n = r.get<std::int64_t>(row, "n", path + "[].n");
+    auto e = r.get<double>(row, "efficiency", path + "[].efficiency");
+    auto count = r.get<int>(row, "kernels", path + "[].kernels");
+    if (!m || !k || !n || !e) {
+      r.problems.push_back({r.at(row), path + "[]", "every point needs m, k, n and efficiency"});
+      continue;
+    }
+    if (*m <= 0 || *k <= 0 || *n <= 0) {
+      r.problems.push_back({r.at(row), path + "[]", "m, k and n must be positive"});
+      continue;
+    }
+    if (!(*e > 0 && *e <= 1)) {
+      r.problems.push_back({r.at(row["efficiency"]), path + "[].efficiency", "must be in (0, 1]"});
+      continue;
+    }
+    if (count && *count < 0) {
+      r.problems.push_back({r.at(row["kernels"]), path + "[].kernels", "must not be negative"});
+      continue;
+    }
+    std::erase_if(out, [&](const GemmPoint& p) { return p.m == *m && p.k == *k && p.n == *n; });
+    out.push_back(GemmPoint{*m, *k, *n, *e, count.value_or(0)});
+  }
+}
+
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
@@ -246,7 +286,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
                  {"kernel", "fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows",
                   "fwd_tile_cols", "bwd_tile_rows", "bwd_tile_cols", "kv_half", "q_half", "split_kv", "gqa_packing",
                   "accumulate", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency",
-                  "comm_interference", "table"});
+                  "comm_interference", "table", "gemm_table"});
     // docs/model.md §3: the kernel family and how a ring step folds its partials.
     if (auto v = r.get<std::string>(comp, "kernel", "compute.kernel")) {
       if (auto f = parse_kernel_family(*v)) cc.kernel = *f;
@@ -340,6 +380,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
         old.insert(old.end(), points.begin(), points.end());
       }
     }
+    if (YAML::Node gt = comp["gemm_table"]) read_gemm_table(r, gt, cc.gemm_table);
   }
   if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
@@ -446,6 +487,16 @@ std::string calibration_to_yaml(const Calibration& c) {
           << (p.pass == BlockPass::fwd ? "fwd" : "bwd") << YAML::Key << "head_dim" << YAML::Value << p.head_dim
           << YAML::Key << "q_rows" << YAML::Value << p.q_rows << YAML::Key << "kv_rows" << YAML::Value << p.kv_rows
           << YAML::Key << "efficiency" << YAML::Value << p.efficiency << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  if (!cc.gemm_table.empty()) {
+    out << YAML::Key << "gemm_table" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : cc.gemm_table) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "m" << YAML::Value << p.m << YAML::Key << "k" << YAML::Value
+          << p.k << YAML::Key << "n" << YAML::Value << p.n << YAML::Key << "efficiency" << YAML::Value << p.efficiency;
+      if (p.kernels > 0) out << YAML::Key << "kernels" << YAML::Value << p.kernels;
+      out << YAML::EndMap;
     }
     out << YAML::EndSeq;
   }

@@ -429,7 +429,10 @@ std::string model_mapping_key_text(const ModelSpec& m, std::string_view path) {
     case KeyType::text: return v.s;
     case KeyType::integer_list: {
       std::string out;
-      for (int x : v.list) out += fmt::format("{}{}", out.empty() ? "" : ",", x);  // not string + string: GCC 12 -Wrestrict
+      for (int x : v.list) {  // two appends, not string + string: GCC 12 warns -Wrestrict on that
+        if (!out.empty()) out += ',';
+        out += std::to_string(x);
+      }
       return out;
     }
   }

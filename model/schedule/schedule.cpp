@@ -25,6 +25,10 @@ std::string_view to_string(ComputeKind k) {
     case ComputeKind::copy: return "copy";
     case ComputeKind::fill_empty_output: return "fill_empty_output";
     case ComputeKind::fill_zero: return "fill_zero";
+    case ComputeKind::gemm: return "gemm";
+    case ComputeKind::encoder: return "encoder";
+    case ComputeKind::elementwise: return "elementwise";
+    case ComputeKind::host_sync: return "host_sync";
   }
   return "?";
 }
@@ -92,6 +96,10 @@ NameList Op::reads() const {
       case ComputeKind::copy: r.push(c->src); break;
       case ComputeKind::fill_empty_output: r.push(c->q); break;
       case ComputeKind::fill_zero: r.push(c->src); break;
+      case ComputeKind::gemm:
+      case ComputeKind::encoder:
+      case ComputeKind::elementwise: r.push(c->src); break;
+      case ComputeKind::host_sync: break;
     }
   } else if (const auto* s = std::get_if<SendOp>(&body)) {
     for (const Part& p : s->parts) r.push(p.buffer);
@@ -115,6 +123,10 @@ NameList Op::writes() const {
       case ComputeKind::copy: w.push(c->dst); break;
       case ComputeKind::fill_empty_output: w.push(c->o); w.push(c->lse); break;
       case ComputeKind::fill_zero: w.push(c->dst); break;
+      case ComputeKind::gemm:
+      case ComputeKind::encoder:
+      case ComputeKind::elementwise: w.push(c->dst); break;
+      case ComputeKind::host_sync: break;
     }
   } else if (const auto* rv = std::get_if<RecvOp>(&body)) {
     for (const Part& p : rv->parts) w.push(p.buffer);
@@ -144,6 +156,10 @@ std::string Op::describe() const {
       case ComputeKind::copy: return fmt::format("{} = {} (local hand-over)", c->dst, c->src);
       case ComputeKind::fill_empty_output: return fmt::format("no allowed keys: ({}, {}) = (0, -inf)", c->o, c->lse);
       case ComputeKind::fill_zero: return fmt::format("{} = 0", c->dst);
+      case ComputeKind::gemm: return fmt::format("gemm {:.3g} GFLOP", c->flops.value() * 1e-9);
+      case ComputeKind::encoder: return fmt::format("encoder {:.3g} TFLOP", c->flops.value() * 1e-12);
+      case ComputeKind::elementwise: return fmt::format("elementwise pass over {:.3g} MB", c->touched.value() * 1e-6);
+      case ComputeKind::host_sync: return "host sync";
     }
   } else if (const auto* s = std::get_if<SendOp>(&body)) {
     return fmt::format("send {} to {}", s->tag, s->peer);
@@ -153,6 +169,27 @@ std::string Op::describe() const {
     return fmt::format("{} {}", to_string(col->kind), col->tag);
   }
   return "?";
+}
+
+std::string Op::phase() const {
+  if (part == StepPart::none) return {};
+  std::string text;
+  if (layer >= 0) text = fmt::format("{}layer {} ", part == StepPart::vision ? "vision " : "", layer);
+  const CollectiveOp* col = collective();
+  if (part == StepPart::sharding && col != nullptr) {
+    switch (col->kind) {
+      case CollectiveKind::all_gather: text += "all-gather"; break;
+      case CollectiveKind::reduce_scatter: text += "reduce-scatter"; break;
+      case CollectiveKind::all_reduce: text += "all-reduce"; break;
+      case CollectiveKind::all_to_all: text += "all-to-all"; break;
+    }
+  } else {
+    text += to_string(part);
+    if (direction != StepDirection::none) text += fmt::format(" {}", to_string(direction));
+  }
+  if (round >= 0 && (part == StepPart::self_attention || part == StepPart::cross_attention))
+    text += fmt::format(" round {}", round);
+  return text;
 }
 
 int Schedule::rounds() const {

@@ -36,6 +36,7 @@
 
 #include "model/hardware.hpp"
 #include "model/mechanism.hpp"
+#include "model/step_part.hpp"
 #include "model/core/hash.hpp"
 #include "model/schedule/index_set.hpp"
 #include "model/schedule/layout.hpp"
@@ -46,17 +47,18 @@
 
 namespace xattn {
 
-enum class StreamKind { compute, comm };
+enum class StreamKind : std::uint8_t { compute, comm };
 
+// Four bytes: a 40-million-op step carries one per op.
 struct Stream {
   StreamKind kind = StreamKind::compute;
-  int index = 0;  // several communication streams: comm0, comm1, ...
+  std::int16_t index = 0;  // several communication streams: comm0, comm1, ...
   [[nodiscard]] std::string name() const;
   friend bool operator==(const Stream&, const Stream&) = default;
 };
 
 inline constexpr Stream compute_stream{StreamKind::compute, 0};
-[[nodiscard]] constexpr Stream comm_stream(int i) { return Stream{StreamKind::comm, i}; }
+[[nodiscard]] constexpr Stream comm_stream(int i) { return Stream{StreamKind::comm, static_cast<std::int16_t>(i)}; }
 
 // Stable op id, "rank/index".
 struct OpId {
@@ -77,6 +79,12 @@ enum class ComputeKind : std::uint8_t {
   copy,                // dst = src (a local hand-over where a send would go to itself)
   fill_empty_output,   // (o, lse) = (0, -inf) shaped like q: no keys seen yet
   fill_zero,           // dst = 0 shaped like src
+  // The rest of a training step (sim/iteration_sim.hpp); no data, only a cost, so the
+  // numerical reference passes over them:
+  gemm,                // a projection: `flops` = 2·M·K·N, `touched` = its operands' bytes (eq. 22)
+  encoder,             // a frozen vision encoder's forward: `flops` at η_vision (eq. 19)
+  elementwise,         // a memory-bound pass over `touched` bytes: loss, optimizer (eq. 5)
+  host_sync,           // torch.cuda.synchronize(): waits for every stream (its deps), then the host cost
 };
 
 [[nodiscard]] std::string_view to_string(ComputeKind k);
@@ -190,6 +198,12 @@ struct CollectiveOp {
   Combine combine = Combine::distinct;
   std::vector<IndexSet> parts;   // all_to_all, reduce_scatter: one per group member
   std::vector<Bytes> bytes_to;   // what this rank sends to each member (0 for itself)
+  // false: one ring in group order, each hop priced as a message (the mechanisms'
+  // collectives). true: as NCCL runs it on the cluster (model/collective_model.hpp): one
+  // ring channel per NIC across nodes, each step's flows on the wire without latency, and
+  // the collective model's fixed cost (base latency, hops, local traffic) once at the end
+  // (SimOptions::nccl_fixed). The step's FSDP/ZeRO/DDP collectives run so.
+  bool nccl = false;
   [[nodiscard]] Bytes bytes_sent() const;
 };
 
@@ -221,6 +235,12 @@ struct Op {
   SmallVec<int, 2> deps;  // indices of earlier ops in the same program (ring ops have at most 2)
   int round = -1;         // the ring round it belongs to (-1: outside the rounds)
   Name label;             // for people; empty where describe() derives it from the op
+  // In a training step (sim/iteration_sim.hpp): the layer (LM position, or the vision
+  // encoder's layer for its ops; -1 outside layers), what the op is spent on and in which
+  // direction. Layer-scope schedules leave them unset.
+  std::int16_t layer = -1;
+  StepPart part = StepPart::none;
+  StepDirection direction = StepDirection::none;
 
   [[nodiscard]] OpKind kind() const { return static_cast<OpKind>(body.index()); }
   [[nodiscard]] const ComputeOp* compute() const { return std::get_if<ComputeOp>(&body); }
@@ -233,6 +253,10 @@ struct Op {
   // "merge ring.part_o into o"): builders leave the obvious ones empty, which keeps ten
   // million ops from carrying ten million strings.
   [[nodiscard]] std::string describe() const;
+  // Where in a training step the op sits, for people and trace viewers: "layer 12
+  // self-attention fwd round 3", "layer 13 all-gather", "vision layer 4 fwd", "optimizer";
+  // empty for an op outside a step.
+  [[nodiscard]] std::string phase() const;
 };
 
 // What a Send and its Recv match by (see the semantics at the top): source rank,

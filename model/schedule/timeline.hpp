@@ -26,6 +26,7 @@ struct LinkUsage {
   double bytes = 0.0;
   Time busy;          // time with at least one transfer on it
   int max_flows = 0;  // most transfers on it at once (alpha-beta: 2 means "two or more")
+  Time mixed;         // time it carried a training step's sequence-parallel and sharding traffic at once
 };
 
 // One step of the critical path: an op, and for a transfer the slowest link of its route
@@ -45,6 +46,7 @@ struct Timeline {
   bool link_shared = false;               // a link carried transfers of two GPU pairs at once (network.hpp)
   std::vector<CriticalStep> critical_path;  // first op first; ends with the op that ended last
   std::uint64_t events = 0;               // events the engine processed
+  std::uint64_t messages = 0;             // point-to-point transfers the engine moved
 
   [[nodiscard]] int ranks() const { return static_cast<int>(ops.size()); }
   [[nodiscard]] const OpTimes& at(OpId id) const {

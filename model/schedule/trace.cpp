@@ -116,7 +116,8 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       named[static_cast<std::size_t>(tid)] = true;
       begin_event();
       fmt::format_to(it, R"({{"name": "thread_name", "ph": "M", "pid": {}, "tid": {}, "args": {{"name": )", r, tid);
-      append_json_string(out, op.stream.name());
+      // A training step's sharding collectives have a stream of their own: say so.
+      append_json_string(out, op.part == StepPart::sharding ? fmt::format("dp ({})", op.stream.name()) : op.stream.name());
       out.append(std::string_view("}}"));
     }
   }
@@ -132,7 +133,10 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       const int tid = tid_of(op.stream);
       begin_event();
       out.append(std::string_view(R"({"name": )"));
-      append_json_string(out, op.describe());
+      // In a training step an op is named by where it sits ("layer 12 self-attention fwd
+      // round 3"), what it is going in args.op.
+      const std::string phase = op.phase();
+      append_json_string(out, phase.empty() ? op.describe() : phase);
       fmt::format_to(it, R"(, "cat": "{}", "ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, "args": {{"id": "{}/{}", "kind": )",
                      to_string(op.kind()), r, tid, times.posted.microseconds(), (times.end - times.posted).microseconds(), r, i);
       append_json_string(out, kind_name(op));
@@ -142,6 +146,10 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
       if (tr != nullptr) {
         fmt::format_to(it, R"(, "peer": {}, "tag": )", tr->peer);
         append_json_string(out, tr->tag.view());
+      }
+      if (!phase.empty()) {
+        fmt::format_to(it, R"(, "layer": {}, "part": "{}", "op": )", op.layer, to_string(op.part));
+        append_json_string(out, op.describe());
       }
       out.append(std::string_view("}}"));
       // A flow arrow from the Send (when data starts moving) to its Recv (when it lands).
@@ -177,7 +185,7 @@ std::string chrome_trace_json(const Schedule& s, const Timeline& t, const TraceI
 std::string ops_csv(const Schedule& s, const Timeline& t, const std::vector<int>& only_ranks) {
   fmt::memory_buffer out;
   auto it = std::back_inserter(out);
-  out.append(std::string_view("op_id,rank,index,stream,kind,round,peer,bytes,flops,posted_us,start_us,end_us,duration_us,label\n"));
+  out.append(std::string_view("op_id,rank,index,stream,kind,round,peer,bytes,flops,posted_us,start_us,end_us,duration_us,label,layer,phase\n"));
   for (int r : ranks_to_write(s, only_ranks)) {
     const auto& ops = s.programs[static_cast<std::size_t>(r)].ops;
     for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -186,8 +194,11 @@ std::string ops_csv(const Schedule& s, const Timeline& t, const std::vector<int>
       const TransferOp* tr = op.transfer();
       fmt::format_to(it, "{}/{},{},{},{},{},{},", r, i, r, i, op.stream.name(), kind_name(op), op.round);
       if (tr != nullptr) fmt::format_to(it, "{}", tr->peer);
-      fmt::format_to(it, ",{},{},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", op_bytes(op), op_flops(op), x.posted.microseconds(),
+      fmt::format_to(it, ",{},{},{:.6f},{:.6f},{:.6f},{:.6f},{}", op_bytes(op), op_flops(op), x.posted.microseconds(),
                      x.start.microseconds(), x.end.microseconds(), (x.end - x.posted).microseconds(), csv_quote(op.describe()));
+      // A training step's ops: the layer (-1 outside one) and where in the step they sit.
+      if (op.part == StepPart::none) out.append(std::string_view(",,\n"));
+      else fmt::format_to(it, ",{},{}\n", op.layer, csv_quote(op.phase()));
     }
   }
   return fmt::to_string(out);

@@ -95,7 +95,8 @@ TEST(TcpRendezvous, LaterRanksMayStartLateAndLocalRanksComeFromTheLauncher) {
 
 TEST(TcpRendezvous, AMissingRankTimesOutAndIsNamed) {
   // World 3, rank 2 never starts, timeout 1.5 s. Expected: rank 0 gives up after about
-  // 1.5 s naming rank 2; rank 1, already joined, is told why by rank 0.
+  // 1.5 s naming rank 2; rank 1, already joined, is told why by rank 0 (it waits 2 s past
+  // its own timeout for rank 0's word, so on a loaded machine its own clock cannot win).
   Peers p;
   p.start(0, 3, {"--timeout-ms", "1500", "id"});
   p.start(1, 3, {"--timeout-ms", "1500", "id"});

@@ -26,6 +26,8 @@
 #include "gui/export.hpp"
 #include "gui/gantt_view.hpp"
 #include "gui/main_window.hpp"
+#include "model/iteration.hpp"
+#include "sim/plan.hpp"
 
 using namespace xattn;
 using namespace xattn::gui;
@@ -403,6 +405,53 @@ class GuiTest : public QObject {
     QVERIFY(lines.front().startsWith("GPUs,nodes,lv-xattn (ms)"));
   }
 
+  // The Plan view presents what the planner (sim/plan.hpp) answers for the scenario as
+  // edited, searched again here independently: the recommended plan first in the table and
+  // highlighted in the chart, the frontier as the line, the explanation's sentences; the
+  // load button puts the plan's settings into the inputs.
+  void plan_view_presents_the_planner_and_loads_a_plan() {
+    MainWindow w;
+    QVERIFY(w.controller().load(kScenario));
+    QVERIFY(w.controller().setField("workload.frames", "64"));
+    sim::PlanRequest request;
+    request.spec = w.controller().spec();
+    const sim::PlanResult expected = sim::plan_search(request);
+    QVERIFY(expected.best.has_value());
+
+    auto* run = w.findChild<QPushButton*>("planRun");
+    QVERIFY(run);
+    QTest::mouseClick(run, Qt::LeftButton);
+    w.controller().waitForJob();
+    QVERIFY(w.planResult());
+    QCOMPARE(w.planTable()->rowCount(), static_cast<int>(expected.top.size()));
+    // Row 0 is the recommended plan: its GPUs, degree and step time.
+    QCOMPARE(w.planTable()->item(0, 1)->text(), QString::number(expected.best->gpus));
+    QCOMPARE(w.planTable()->item(0, 3)->text(), QString::number(expected.best->sp));
+    QCOMPARE(w.planTable()->item(0, 10)->text(), QString::number(expected.best->time.value(), 'g', 5));
+    QVERIFY(w.planExplanation()->text().contains(QString::fromStdString(expected.explanation.text.front())));
+    QXYSeries *best = nullptr, *frontier = nullptr;
+    for (QAbstractSeries* series : w.planChart()->chart()->series()) {
+      if (series->objectName() == "plan:best") best = qobject_cast<QXYSeries*>(series);
+      if (series->objectName() == "plan:frontier") frontier = qobject_cast<QXYSeries*>(series);
+    }
+    QVERIFY(best && frontier);
+    QCOMPARE(best->count(), 1);
+    QVERIFY(close_to(best->at(0).y(), expected.best->time.value()));
+    QCOMPARE(frontier->count(), static_cast<int>(expected.frontier.size()));
+
+    // Load it: the inputs now hold the plan's layout and set-up, and the step they give is its.
+    auto* load = w.findChild<QPushButton*>("planLoad");
+    QVERIFY(load && load->isEnabled());
+    QTest::mouseClick(load, Qt::LeftButton);
+    const ScenarioSpec& spec = w.controller().spec();
+    QCOMPARE(spec.training.sp.value_or(0), std::int64_t{expected.best->sp});
+    QCOMPARE(spec.training.dp.value_or(0), std::int64_t{expected.best->dp});
+    const Scenario s = resolve(spec);
+    QCOMPARE(s.ranks(), expected.best->gpus);
+    const IterationEstimate e = estimate_iteration(s, expected.best->cross_attention, Pass::fwd_bwd);
+    QVERIFY(close_to(e.time.value(), expected.best->time.value()));
+  }
+
   // Every view renders to a PNG (the same code path as --screenshot).
   void screenshots_of_every_view() {
     MainWindow w;
@@ -411,7 +460,8 @@ class GuiTest : public QObject {
     QString error;
     const QStringList files = w.screenshot_all(dir, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QCOMPARE(files.size(), 6);
+    QCOMPARE(files.size(), 7);
+    QVERIFY(files.back().endsWith("07-plan.png"));
     for (const QString& f : files) {
       QImage img(f);
       QVERIFY2(!img.isNull(), qPrintable(f));

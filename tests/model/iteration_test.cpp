@@ -91,6 +91,21 @@ TEST(Iteration, SkinnyGemmIsBoundByReadingItsWeights) {
   EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 8192, 4096, 14336).value(), 2.0 * 8192 * 4096 * 14336 / 270e12, 1e-12);
 }
 
+TEST(Iteration, AMeasuredGemmShapeIsChargedAsMeasured) {
+  // compute.gemm_table (written by `xattn import kineto`): the 63-row up_proj above
+  // measured at 10% of the bf16 peak is charged 2·63·4096·14336 / (0.10 · 312e12) =
+  // 237.1 µs, not the roofline's 59.9 µs; the transposed shape keeps the roofline.
+  GpuSpec a100 = *find_gpu("a100-80gb");
+  a100.hbm = BytesPerSecond(2.0e12);
+  ComputeCalibration cal;
+  cal.memory_efficiency = 1.0;
+  cal.gemm_table = {GemmPoint{63, 4096, 14336, 0.10, 4}};
+  EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 63, 4096, 14336).value(), 2.0 * 63 * 4096 * 14336 / (0.10 * 312e12),
+              1e-12);
+  EXPECT_NEAR(gemm_time(a100, cal, DType::bf16, 63, 14336, 4096).value(),
+              (4096.0 * 14336 + 63.0 * 14336 + 63.0 * 4096) * 2 / 2.0e12, 1e-12);
+}
+
 TEST(Iteration, HandComputedDecoderOnlyStep) {
   Scenario s = hand();
   const IterationEstimate e = estimate_iteration(s, std::nullopt, Pass::fwd_bwd);
@@ -366,6 +381,75 @@ TEST(Iteration, AFrozenLanguageModelSkipsTheBackwardBelowTheFirstCrossLayer) {
   const IterationEstimate adapters = estimate_iteration(s, kLv, Pass::bwd);
   EXPECT_LT(adapters.time.value(), full.time.value());
   EXPECT_LT(adapters.memory.optimizer, full.memory.optimizer);
+}
+
+TEST(Iteration, LvXAttnRecomputationKeepsNoCrossAttentionQKV) {
+  // workload.recompute under checkpointing `none` (eq. 24, 27): each Mllama CA layer keeps
+  // its input, O and LSE, not Q (b·s_t·H_c·d_c) or this GPU's K and V of the visual tokens
+  // (2b·s_v·H_kv·d_c), and its backward re-runs the q_proj and k/v_proj forward once.
+  // 16 GPUs, 1008 text tokens and 192 images: s_t = 63, s_v = 192·6404/16 = 76,848; fp16.
+  Scenario s = paper_setup();
+  s.training.checkpointing = Checkpointing::none;
+  const IterationSetup plain_setup = iteration_setup(s);
+  const IterationEstimate keep = estimate_iteration(s, kLv, Pass::bwd);
+  s.recompute = true;
+  const IterationSetup u = iteration_setup(s);
+  ASSERT_TRUE(u.ca_recompute);
+  const IterationEstimate re = estimate_iteration(s, kLv, Pass::bwd);
+  const double saved = 2.0 * 63 * 32 * 128 + 2.0 * 2 * 76848 * 8 * 128;  // 315,285,504 B per layer
+  EXPECT_DOUBLE_EQ(saved_activations(s, plain_setup, LmUnit::cross, Checkpointing::none).value() -
+                       saved_activations(s, u, LmUnit::cross, Checkpointing::none).value(),
+                   saved);
+  // The backward's cross-attention part grows by one forward of q_proj (63 x 4096 x 4096)
+  // and k/v_proj (76,848 x 4096 x 2048) per CA layer, eight layers; LV-XAttn repeats no
+  // communication.
+  const GpuSpec& gpu = s.cluster.gpu;
+  const double again = 8 * (gemm_time(gpu, s.calibration.compute, DType::fp16, 63, 4096, 4096).value() +
+                            gemm_time(gpu, s.calibration.compute, DType::fp16, 76848, 4096, 2048).value());
+  EXPECT_NEAR(re.breakdown.cross_attention.value() - keep.breakdown.cross_attention.value(), again, 1e-12);
+  EXPECT_LT(re.memory.activations, keep.memory.activations);
+  // Ulysses needs Q, K, V in its head layout again: the recomputation repeats its
+  // all-to-alls too (eq. 24), so it costs more than the GEMMs alone.
+  s.recompute = false;
+  const IterationEstimate u_keep = estimate_iteration(s, kUlysses, Pass::bwd);
+  s.recompute = true;
+  const IterationEstimate u_re = estimate_iteration(s, kUlysses, Pass::bwd);
+  EXPECT_GT(u_re.breakdown.cross_attention.value() - u_keep.breakdown.cross_attention.value(), again * (1 + 1e-9));
+  EXPECT_GT(cross_attention_terms(s, kUlysses).recompute_comm.value(), 0.0);
+  // Checkpointing already re-runs the projections: recompute changes nothing there.
+  for (Checkpointing c : {Checkpointing::after_attention, Checkpointing::full}) {
+    s.training.checkpointing = c;
+    s.recompute = false;
+    const IterationEstimate a = estimate_iteration(s, kLv, Pass::fwd_bwd);
+    s.recompute = true;
+    const IterationEstimate b = estimate_iteration(s, kLv, Pass::fwd_bwd);
+    EXPECT_EQ(a.time.value(), b.time.value()) << to_string(c);
+    EXPECT_EQ(a.peak_memory.value(), b.peak_memory.value()) << to_string(c);
+  }
+}
+
+TEST(Iteration, AttentionTermsAreWhatTheStepReads) {
+  // The terms a planner compares mechanisms by are the layer model's estimates on the SP
+  // group: on all 16 GPUs, the scenario's own estimate of the cross-attention layer.
+  Scenario s = paper_setup();
+  const AttentionTerms lv = cross_attention_terms(s, kLv);
+  ASSERT_TRUE(lv.feasible);
+  EXPECT_DOUBLE_EQ(lv.fwd.value(), estimate(s, kLv, Pass::fwd).time.value());
+  EXPECT_DOUBLE_EQ(lv.bwd.value(), estimate(s, kLv, Pass::bwd).time.value());
+  EXPECT_EQ(lv.recompute_comm.value(), 0.0);
+  // Ulysses splits the query heads over the group: 24 heads do not split over 16 GPUs,
+  // and the head rule refuses it with the reason (MECHANISMS.md, "All-to-all").
+  Scenario odd = s;
+  odd.shape.heads = 24;
+  odd.shape.kv_heads = 8;
+  const AttentionTerms refused = cross_attention_terms(odd, Mechanism{MechanismKind::ulysses, 0});
+  EXPECT_FALSE(refused.feasible);
+  EXPECT_NE(refused.reason.find("head"), std::string::npos) << refused.reason;
+  // Self-attention: causal over the text on the same group.
+  const AttentionTerms self = self_attention_terms(s);
+  ASSERT_TRUE(self.feasible);
+  EXPECT_GT(self.bwd.value(), self.fwd.value());
+  EXPECT_GT(self.working_bwd.value(), 0.0);
 }
 
 }  // namespace

@@ -103,6 +103,41 @@ TEST_F(CalibrationFiles, WrittenCalibrationReadsBackEqual) {
   EXPECT_FALSE(back.inter_node.bandwidth.has_value());
 }
 
+TEST_F(CalibrationFiles, GemmTableReadsBackAndALaterFileReplacesItsShapes) {
+  // compute.gemm_table as `xattn import kineto` writes it: each measured shape with its
+  // efficiency and the kernels behind it.
+  Calibration c;
+  c.compute.gemm_table = {GemmPoint{4096, 2048, 6144, 0.62, 8}, GemmPoint{4096, 6144, 2048, 0.58, 8}};
+  Calibration back = load_calibration(write("fit.yaml", calibration_to_yaml(c)));
+  ASSERT_EQ(back.compute.gemm_table.size(), 2u);
+  const GemmPoint* p = back.compute.gemm_point(4096, 2048, 6144);
+  ASSERT_NE(p, nullptr);
+  EXPECT_DOUBLE_EQ(p->efficiency, 0.62);
+  EXPECT_EQ(p->kernels, 8);
+  EXPECT_EQ(back.compute.gemm_point(2048, 4096, 6144), nullptr);
+  // A later file replaces the shape it names and keeps the other.
+  apply_calibration_file(back, write("later.yaml", "compute:\n  gemm_table:\n    - {m: 4096, k: 2048, n: 6144, efficiency: 0.5}\n"));
+  ASSERT_EQ(back.compute.gemm_table.size(), 2u);
+  EXPECT_DOUBLE_EQ(back.compute.gemm_point(4096, 2048, 6144)->efficiency, 0.5);
+  EXPECT_DOUBLE_EQ(back.compute.gemm_point(4096, 6144, 2048)->efficiency, 0.58);
+}
+
+TEST_F(CalibrationFiles, BadGemmTablePointsNameTheirLine) {
+  const std::string p = write("bad-gemm.yaml",
+                              "compute:\n  gemm_table:\n    - {m: 4096, k: 2048, n: 6144, efficiency: 1.5}\n"
+                              "    - {m: 0, k: 2048, n: 6144, efficiency: 0.5}\n    - {m: 1, k: 2, efficiency: 0.5}\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 3u);
+    EXPECT_EQ(e.problems()[0].origin.line, 3);
+    EXPECT_EQ(e.problems()[0].field, "compute.gemm_table[].efficiency");
+    EXPECT_EQ(e.problems()[1].origin.line, 4);
+    EXPECT_EQ(e.problems()[2].origin.line, 5);
+  }
+}
+
 TEST_F(CalibrationFiles, BadValuesNameFileLineAndField) {
   std::string p = write("bad.yaml", "compute:\n  fwd_max_d128: 1.7\n  bogus: 3\nlinks:\n  inter_node: {bandwidth_GBps: -1}\n");
   try {

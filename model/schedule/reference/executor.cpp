@@ -165,7 +165,11 @@ class Runner {
         const Tile& like = get(r, c.src);
         put(r, c.dst) = Tile::zeros(like.tokens, like.heads, like.width);
         break;
-      }
+      }      case ComputeKind::gemm:
+      case ComputeKind::encoder:
+      case ComputeKind::elementwise:
+      case ComputeKind::host_sync:
+        break;  // the rest of a training step: a cost, no attention data
     }
   }
 
