@@ -286,8 +286,12 @@ Origin mark_origin(const std::string& source, const YAML::Node& node) {
 }
 
 // A YAML node as a value of `type`; throws InputError naming the field.
+// A YAML value parsed into its field's type (a syntax error throws, located at the value).
+// Its own check (check_value) is located at the key: a failure goes to `refused` and the value
+// is still returned, so that reading goes on and resolve() can report every problem at once.
 FieldValue node_value(FieldType type, const std::string& path, const YAML::Node& value, const Origin& key_origin,
-                      const std::string& source) {
+                      const std::string& source, std::vector<Problem>& refused) {
+  FieldValue v;
   if (type == FieldType::text_list) {
     std::vector<std::string> items;
     if (value.IsSequence()) {
@@ -300,10 +304,17 @@ FieldValue node_value(FieldType type, const std::string& path, const YAML::Node&
     } else {
       throw InputError(key_origin, path, "expected a list of strings");
     }
-    return items;
+    v = std::move(items);
+  } else {
+    if (!value.IsScalar()) throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(type)));
+    v = parse_value_unchecked(type, path, value.Scalar(), mark_origin(source, value));
   }
-  if (!value.IsScalar()) throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(type)));
-  return parse_value(type, path, value.Scalar(), mark_origin(source, value));
+  try {
+    check_value(path, v, key_origin);
+  } catch (const InputError& e) {
+    refused.insert(refused.end(), e.problems().begin(), e.problems().end());
+  }
+  return v;
 }
 
 // ---- listed links and routes (cluster.links, cluster.routes; docs/topology.md) ------------
@@ -388,7 +399,7 @@ void read_entries(ScenarioSpec& spec, const YAML::Node& list, const std::string&
       spec.origins[path] = key_origin;
       present.push_back(key);
       try {
-        values[key] = node_value(k->type, path, it->second, key_origin, source);
+        values[key] = node_value(k->type, path, it->second, key_origin, source, spec.value_problems);
       } catch (const InputError& e) {
         problems.insert(problems.end(), e.problems().begin(), e.problems().end());
         ok = false;
@@ -477,7 +488,7 @@ void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& 
         continue;
       }
       try {
-        f->set(spec, node_value(f->type, path, value, origin, source));
+        f->set(spec, node_value(f->type, path, value, origin, source, spec.value_problems));
       } catch (const InputError& e) {
         problems.insert(problems.end(), e.problems().begin(), e.problems().end());
       }
@@ -670,9 +681,10 @@ std::string integer_in(const FieldValue& v) {
 std::string number_text(double x, double lo, double hi, bool open, bool zero_ok, std::string_view unit) {
   if (zero_ok && x == 0) return {};
   if (!std::isfinite(x)) return fmt::format("must be a finite number, got {}", x);
+  if (lo >= 0 && (open || lo > 0) && !(x > 0)) return fmt::format("must be positive, got {}", x);
+  if (lo == 0 && !(x >= 0)) return fmt::format("must not be negative, got {}", x);
   if (open ? !(x > lo) : !(x >= lo))
-    return lo == 0 ? fmt::format("must be {}, got {}", open ? "positive" : "non-negative", x)
-                   : fmt::format("must be at least {}{}{}, got {}", lo, unit.empty() ? "" : " ", unit, x);
+    return fmt::format("must be at least {}{}{}, got {}", lo, unit.empty() ? "" : " ", unit, x);
   if (x > hi) return fmt::format("{} is beyond the largest value xattn accepts, {}{}{} (docs/limits.md)", x, hi,
                                  unit.empty() ? "" : " ", unit);
   return {};
@@ -704,27 +716,43 @@ std::string oversubscription_ok(const FieldValue& v) {
   return number_text(x, 1, limits::max_factor, false, false, "");
 }
 
-// A name among those a parser knows; `known` lists them for the message.
-template <auto parse, std::string (*known)()>
+// A name among those a parser knows; `unknown` says why another is not (resolve()'s words).
+template <auto parse, std::string (*unknown)(std::string_view)>
 std::string name_in(const FieldValue& v) {
   const std::string& x = std::get<std::string>(v);
-  return parse(x) ? std::string() : fmt::format("unknown '{}'; known: {}", x, known());
+  return parse(x) ? std::string() : unknown(x);
 }
-template <auto parse, std::string (*known)()>
+template <auto parse, std::string (*unknown)(std::string_view)>
 std::string names_in(const FieldValue& v) {
   for (const std::string& x : std::get<std::vector<std::string>>(v))
-    if (!parse(x)) return fmt::format("unknown '{}'; known: {}", x, known());
+    if (!parse(x)) return unknown(x);
   return {};
 }
-std::string dtype_names() { return "fp16, bf16, fp32"; }
-std::string mask_names() { return "dense, causal, media-local"; }
-std::string accumulator_names() { return "activation, fp32"; }
-std::string intra_names() { return "nvlink-switch, nvlink-mesh, pcie, none"; }
-std::string inter_names() { return "switch, fat-tree"; }
-std::string sharding_names() { return "none, zero1, zero2, zero3"; }
-std::string checkpointing_names() { return "none, after-attention, full"; }
-std::string part_names() { return "vision, projector, lm, cross_attention"; }
-std::string training_preset_names() { return "none, lv-xattn-paper"; }
+std::string unknown_model(std::string_view x) { return fmt::format("unknown model preset '{}'; known: {}", x, model_names()); }
+std::string unknown_dtype(std::string_view x) { return fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", x); }
+std::string unknown_mask(std::string_view x) {
+  return fmt::format("unknown mask '{}'; known: dense, causal, media-local", x);
+}
+std::string unknown_accumulator(std::string_view x) { return fmt::format("unknown '{}'; known: activation, fp32", x); }
+std::string unknown_mechanism(std::string_view x) {
+  return fmt::format("unknown mechanism '{}'; known: {}", x, mechanism_names());
+}
+std::string unknown_sharding(std::string_view x) { return fmt::format("unknown '{}'; known: none, zero1, zero2, zero3", x); }
+std::string unknown_checkpointing(std::string_view x) {
+  return fmt::format("unknown '{}'; known: none, after-attention, full", x);
+}
+std::string unknown_part(std::string_view x) {
+  return fmt::format("unknown part '{}'; known: vision, projector, lm, cross_attention", x);
+}
+std::string unknown_training_preset(std::string_view x) {
+  return fmt::format("unknown preset '{}'; known: none, lv-xattn-paper", x);
+}
+std::string unknown_cluster(std::string_view x) { return fmt::format("unknown cluster preset '{}'; known: {}", x, cluster_names()); }
+std::string unknown_gpu(std::string_view x) { return fmt::format("unknown GPU preset '{}'; known: {}", x, gpu_names()); }
+std::string unknown_intra(std::string_view x) {
+  return fmt::format("unknown fabric '{}'; known: nvlink-switch, nvlink-mesh, pcie, none", x);
+}
+std::string unknown_inter(std::string_view x) { return fmt::format("unknown fabric '{}'; known: switch, fat-tree", x); }
 std::optional<bool> parse_accumulator(std::string_view s) {
   return s == "activation" || s == "fp32" ? std::optional<bool>(true) : std::nullopt;
 }
@@ -737,46 +765,46 @@ std::optional<Mechanism> mechanism(std::string_view s) { return parse_mechanism(
 ValueCheck value_check(std::string_view path) {
   using namespace limits;
   static const std::map<std::string_view, ValueCheck, std::less<>> checks = {
-      {"workload.model", &name_in<model_preset, model_names>},
+      {"workload.model", &name_in<model_preset, unknown_model>},
       {"workload.batch", &integer_in<1, max_batch>},
       {"workload.text_tokens", &integer_in<1, max_tokens>},
       {"workload.frames", &integer_in<0, max_tokens>},
       {"workload.tokens_per_frame", &integer_in<0, max_tokens>},
-      {"workload.dtype", &name_in<parse_dtype, dtype_names>},
-      {"workload.mask", &name_in<parse_mask, mask_names>},
-      {"workload.accumulator_dtype", &name_in<parse_accumulator, accumulator_names>},
+      {"workload.dtype", &name_in<parse_dtype, unknown_dtype>},
+      {"workload.mask", &name_in<parse_mask, unknown_mask>},
+      {"workload.accumulator_dtype", &name_in<parse_accumulator, unknown_accumulator>},
       {"workload.heads", &integer_in<1, max_heads>},
       {"workload.kv_heads", &integer_in<1, max_heads>},
       {"workload.head_dim", &integer_in<1, max_head_dim>},
       {"workload.text_hidden", &integer_in<1, max_hidden>},
       {"workload.visual_hidden", &integer_in<1, max_hidden>},
       {"workload.cross_attention_layers", &integer_in<0, max_layers>},
-      {"training.self_attention", &name_in<mechanism, mechanism_names>},
+      {"training.self_attention", &name_in<mechanism, unknown_mechanism>},
       {"training.sp", &integer_in<1, max_gpus>},
       {"training.dp", &integer_in<1, max_gpus>},
       {"training.global_batch", &integer_in<1, max_global_batch>},
-      {"training.sharding", &name_in<parse_sharding, sharding_names>},
-      {"training.checkpointing", &name_in<parse_checkpointing, checkpointing_names>},
-      {"training.frozen", &names_in<parse_model_part, part_names>},
-      {"training.preset", &name_in<parse_training_preset, training_preset_names>},
-      {"cluster.preset", &name_in<cluster_preset, cluster_names>},
-      {"cluster.gpu", &name_in<gpu_preset, gpu_names>},
+      {"training.sharding", &name_in<parse_sharding, unknown_sharding>},
+      {"training.checkpointing", &name_in<parse_checkpointing, unknown_checkpointing>},
+      {"training.frozen", &names_in<parse_model_part, unknown_part>},
+      {"training.preset", &name_in<parse_training_preset, unknown_training_preset>},
+      {"cluster.preset", &name_in<cluster_preset, unknown_cluster>},
+      {"cluster.gpu", &name_in<gpu_preset, unknown_gpu>},
       {"cluster.nodes", &integer_in<1, max_nodes>},
       {"cluster.gpus_per_node", &integer_in<1, max_gpus_per_node>},
-      {"cluster.intra_node.kind", &name_in<parse_intra_fabric, intra_names>},
+      {"cluster.intra_node.kind", &name_in<parse_intra_fabric, unknown_intra>},
       {"cluster.intra_node.bandwidth_GBps", &bandwidth_or_none},
       {"cluster.intra_node.latency_us", &latency_ok},
       {"cluster.inter_node.bandwidth_GBps", &bandwidth_or_none},
       {"cluster.inter_node.latency_us", &latency_ok},
       {"cluster.inter_node.nics_per_node", &integer_in<1, max_gpus_per_node>},
-      {"cluster.inter_node.fabric", &name_in<parse_inter_fabric, inter_names>},
+      {"cluster.inter_node.fabric", &name_in<parse_inter_fabric, unknown_inter>},
       {"cluster.inter_node.nodes_per_leaf", &integer_in<1, max_nodes>},
       {"cluster.inter_node.oversubscription", &oversubscription_ok},
       {"cluster.gpu_peak_TFLOPS", &tflops_ok},
       {"cluster.gpu_hbm_GBps", &hbm_ok},
       {"cluster.gpu_memory_GB", &memory_ok},
       {"cluster.memory_reserved_GB", &reserved_ok},
-      {"mechanisms", &names_in<mechanism, mechanism_names>},
+      {"mechanisms", &names_in<mechanism, unknown_mechanism>},
   };
   if (auto it = checks.find(path); it != checks.end()) return it->second;
   if (path.starts_with("cluster.links")) {
@@ -870,16 +898,45 @@ void apply_override(ScenarioSpec& spec, const std::string& path, const std::stri
                      fmt::format("no such field; known keys{}: {}", prefix.empty() ? "" : " under " + prefix,
                                  known_keys_under(prefix)));
   }
-  FieldValue v = parse_field_value(*f, value, origin);
-  if (const auto link = split_listed_link_path(path)) {
+  const auto link = split_listed_link_path(path);
+  // A listed link's figure is checked under its entry's name, as the file's value would be.
+  std::string checked_as = path;
+  if (link)
+    for (std::size_t i = 0; i < spec.cluster.graph.links.size(); ++i)
+      if (spec.cluster.graph.links[i].name == link->first) {
+        checked_as = fmt::format("cluster.links[{}].{}", i, link->second);
+        break;
+      }
+  FieldValue v = parse_value_unchecked(f->type, f->path, value, origin);  // a syntax error throws
+  // A value that fails its own check is set and reported by resolve() with every other
+  // problem, as a file's value is (ScenarioSpec::value_problems); a calibration file's name
+  // is not read unless it passes.
+  std::vector<Problem> refused;
+  try {
+    check_value(checked_as, v, origin);
+  } catch (const InputError& e) {
+    if (f->path == "calibration") throw;
+    refused = e.problems();
+  }
+  auto drop_value_problems = [&](const std::string& field) {  // the file's value is replaced
+    std::erase_if(spec.value_problems, [&](const Problem& p) { return p.field == field; });
+  };
+  drop_value_problems(path);
+  if (link) {
     // Problems the link checks find later name the entry's key: point them here too.
     spec.origins[path] = origin;
-    f->set(spec, v);
     const auto& links = spec.cluster.graph.links;
     for (std::size_t i = 0; i < links.size(); ++i)
-      if (links[i].name == link->first) spec.origins[fmt::format("cluster.links[{}].{}", i, link->second)] = origin;
+      if (links[i].name == link->first) {
+        const std::string entry_field = fmt::format("cluster.links[{}].{}", i, link->second);
+        spec.origins[entry_field] = origin;
+        drop_value_problems(entry_field);
+      }
+    spec.value_problems.insert(spec.value_problems.end(), refused.begin(), refused.end());
+    f->set(spec, v);
     return;
   }
+  spec.value_problems.insert(spec.value_problems.end(), refused.begin(), refused.end());
   if (f->path == "calibration") {
     // Files named on the command line are relative to the working directory.
     ScenarioSpec relative_to_cwd;
@@ -1121,10 +1178,12 @@ Scenario resolve(const ScenarioSpec& spec) {
   const bool sizes_in_range = s.frames >= 0 && s.frames <= limits::max_tokens && s.tokens_per_frame >= 0 &&
                               s.tokens_per_frame <= limits::max_tokens && s.text_tokens <= limits::max_tokens;
   s.shape.kv_tokens = decoder_only ? s.text_tokens : sizes_in_range ? s.frames * s.tokens_per_frame : 0;
-  if (!sizes_in_range) {
-    problem("workload.frames", fmt::format("frames ({}) and tokens per frame ({}) are beyond what xattn accepts ({} each; "
-                                           "docs/limits.md)",
-                                           s.frames, s.tokens_per_frame, limits::max_tokens));
+  if (!sizes_in_range) {  // a negative count is positive()'s above; S_q beyond the limit the check's at the top
+    if (s.frames > limits::max_tokens || s.tokens_per_frame > limits::max_tokens)
+      problem("workload.frames",
+              fmt::format("frames ({}) and tokens per frame ({}) are beyond what xattn accepts ({} each; "
+                          "docs/limits.md)",
+                          s.frames, s.tokens_per_frame, limits::max_tokens));
   } else if (s.shape.kv_tokens > limits::max_tokens) {
     problem("workload.frames",
             fmt::format("{} frames x {} tokens per frame = {} visual tokens, beyond the longest sequence xattn accepts, "
@@ -1321,6 +1380,11 @@ Scenario resolve(const ScenarioSpec& spec) {
       else problem("mechanisms", fmt::format("unknown mechanism '{}'; known: {}", name, mechanism_names()));
     }
   }
+  // The file's values that failed their own check, where the checks above did not name the
+  // field themselves (their wording and order stay those of earlier versions).
+  for (const Problem& p : spec.value_problems)
+    if (std::none_of(problems.begin(), problems.end(), [&](const Problem& q) { return q.field == p.field; }))
+      problems.push_back(p);
   if (!problems.empty()) throw InputError(std::move(problems));
   return s;
 }

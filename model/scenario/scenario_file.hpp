@@ -75,6 +75,12 @@ struct ScenarioSpec {
     std::optional<bool> optimizer_step;
   } training;
 
+  // Values read from the file that fail their own check (a limit, a name, a sign; docs/limits.md),
+  // located at their key. They are set anyway so that resolve() reports every problem at once:
+  // it reports these with its own, unless it names the same field itself. --set on the field
+  // drops its entry.
+  std::vector<Problem> value_problems;
+
   std::vector<std::string> mechanisms;        // empty: default_mechanisms()
   std::vector<std::string> calibration_files;  // as written (relative to the scenario file)
   Calibration calibration;                     // the files above, merged in order

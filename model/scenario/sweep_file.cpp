@@ -397,6 +397,11 @@ SweepPlan parse_sweep(const std::string& text, const std::string& path, const st
   } catch (const InputError& e) {
     problems.add(e);
   }
+  // A value of the base (its file, `set:`, --set) that fails its own check is refused here, as
+  // simulate refuses it, not left to make every row infeasible; a grid field's is the grid's.
+  for (const Problem& p : plan.base.value_problems)
+    if (std::none_of(plan.axes.begin(), plan.axes.end(), [&](const auto& a) { return a.field->path == p.field; }))
+      problems.add(p);
   for (const auto& o : overrides) {
     std::string key = o.substr(0, o.find('='));
     key.erase(0, key.find_first_not_of(" \t"));  // as apply_override reads it
