@@ -69,6 +69,7 @@ void register_commands(CLI::App& app, Commands& commands) {
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::string who = "xattn";  // the command chosen, once parsed: messages name it
   try {
     CLI::App app{
         "xattn: how long distributed attention (LV-XAttn, Ring Attention, all-to-all) takes on "
@@ -92,6 +93,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       return code == 0 ? exit_ok : exit_bad_input;
     }
 
+    for (const CLI::App* level = &app; !level->get_subcommands().empty();) {
+      level = level->get_subcommands().front();
+      who += " " + level->get_name();
+    }
     const CommandRun* run = commands.chosen();
     if (run == nullptr) {  // require_subcommand makes this unreachable; be safe anyway
       err << app.help();
@@ -100,7 +105,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     Io io{out, err, &err == &std::cerr && ::isatty(STDERR_FILENO) == 1};
     return (*run)(io);
   } catch (...) {
-    return report_error(std::current_exception(), err);  // the one mapping (errors.hpp)
+    return report_error(std::current_exception(), err, who);  // the one mapping (errors.hpp)
   }
 }
 

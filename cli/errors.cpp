@@ -13,10 +13,11 @@
 #include "model/schedule/builders.hpp"
 #include "model/schedule/checks.hpp"
 #include "sim/executor.hpp"
+#include "sim/process_group.hpp"
 
 namespace xattn::cli {
 
-int report_error(const std::exception_ptr& error, std::ostream& err) noexcept {
+int report_error(const std::exception_ptr& error, std::ostream& err, std::string_view who) noexcept {
   try {
     try {
       std::rethrow_exception(error);
@@ -25,41 +26,44 @@ int report_error(const std::exception_ptr& error, std::ostream& err) noexcept {
       if (e.problems().empty()) err << e.what() << '\n';
       return exit_bad_input;
     } catch (const InfeasibleSchedule& e) {
-      err << "xattn: the mechanism cannot run this shape: " << e.what() << '\n';
+      err << who << ": the mechanism cannot run this shape: " << e.what() << '\n';
       return exit_bad_input;
     } catch (const ClockOverflow& e) {
-      err << "xattn: " << e.what() << "; the closed form (--engine analytic) has no such limit\n";
+      err << who << ": " << e.what() << "; the closed form (--engine analytic) has no such limit\n";
       return exit_bad_input;
     } catch (const gpu::LaunchError& e) {
-      err << "xattn: the launcher's environment: " << e.what() << '\n';
+      err << who << ": the launcher's environment: " << e.what() << '\n';
       return exit_bad_input;
     } catch (const EnvironmentError& e) {
-      err << "xattn: " << e.what() << '\n';
+      err << who << ": " << e.what() << '\n';
       return exit_environment;
     } catch (const gpu::GpuUnavailable& e) {
-      err << "xattn: no GPU to run on: " << e.what() << '\n';
+      err << who << ": " << e.what() << '\n';
+      return exit_environment;
+    } catch (const sim::ProcessGroupError& e) {  // the launcher's processes (MPI) of a sweep or plan
+      err << who << ": " << e.what() << '\n';
       return exit_environment;
     } catch (const gpu::RendezvousError& e) {
-      err << "xattn: the processes of the run could not meet: " << e.what() << '\n';
+      err << who << ": the processes of the run could not meet: " << e.what() << '\n';
       return exit_environment;
     } catch (const std::bad_alloc&) {
-      err << "xattn: not enough memory for this run (the closed form, --engine analytic, needs almost none)\n";
+      err << who << ": not enough memory for this run (the closed form, --engine analytic, needs almost none)\n";
       return exit_environment;
     } catch (const sim::SimulationError& e) {
-      err << "xattn: internal error: the simulator could not finish a schedule xattn built (please report it): "
+      err << who << ": internal error: the simulator could not finish a schedule xattn built (please report it): "
           << e.what() << '\n';
       return exit_failure;
     } catch (const ScheduleError& e) {
-      err << "xattn: internal error: a built schedule fails its checks (please report it): " << e.what() << '\n';
+      err << who << ": internal error: a built schedule fails its checks (please report it): " << e.what() << '\n';
       return exit_failure;
     } catch (const gpu::GpuError& e) {
-      err << "xattn: a CUDA or NCCL call failed: " << e.what() << '\n';
+      err << who << ": a CUDA or NCCL call failed: " << e.what() << '\n';
       return exit_failure;
     } catch (const std::exception& e) {
-      err << "xattn: error: " << e.what() << '\n';
+      err << who << ": error: " << e.what() << '\n';
       return exit_failure;
     } catch (...) {
-      err << "xattn: error: unknown failure\n";
+      err << who << ": error: unknown failure\n";
       return exit_failure;
     }
   } catch (...) {  // writing the message failed (the stream threw): the code still stands

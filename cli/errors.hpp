@@ -9,7 +9,8 @@
 //      (gpu::LaunchError); command-line parse errors are 2 as well (app.cpp)
 //   3  the environment — EnvironmentError (an output that cannot be written, not enough
 //      memory for the run, a part this build lacks), no GPU (gpu::GpuUnavailable), the
-//      processes of a multi-process run that could not meet (gpu::RendezvousError),
+//      processes of a multi-process run that could not meet (gpu::RendezvousError,
+//      sim::ProcessGroupError),
 //      std::bad_alloc
 //   1  anything else: xattn's own failure, reported as such — SimulationError (every
 //      schedule the simulator runs comes from xattn's builders, so one that cannot run to
@@ -20,10 +21,13 @@
 
 #include <exception>
 #include <ostream>
+#include <string_view>
 
 namespace xattn::cli {
 
-// Writes what went wrong to `err` and returns the exit code (1, 2 or 3). Never throws.
-[[nodiscard]] int report_error(const std::exception_ptr& error, std::ostream& err) noexcept;
+// Writes what went wrong to `err`, after `who` (the command: "xattn run", "xattn calibrate
+// gpu"; "xattn" before one is known), and returns the exit code (1, 2 or 3). Never throws.
+[[nodiscard]] int report_error(const std::exception_ptr& error, std::ostream& err,
+                               std::string_view who = "xattn") noexcept;
 
 }  // namespace xattn::cli
