@@ -1064,8 +1064,11 @@ void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
   }
   if (!t.sp && !t.dp) sp = gpus;
   if (!t.dp) dp = gpus / sp;
-  if (sp * dp != gpus) {
-    problem("training.dp", fmt::format("dp x sp = {} x {} = {}, not the {} GPUs", dp, sp, dp * sp, gpus));
+  // sp divides the GPUs on every way here, so sp x dp = GPUs is dp = GPUs / sp; the product
+  // is not formed (dp may be any int64 a file holds: its own check reports that).
+  if (dp != gpus / sp) {
+    problem("training.dp", fmt::format("dp x sp = {} x {} = {:.15g}, not the {} GPUs", dp, sp,
+                                       static_cast<double>(dp) * static_cast<double>(sp), gpus));
     return;
   }
   if (sp < per_node ? per_node % sp != 0 : sp % per_node != 0) {
@@ -1077,7 +1080,8 @@ void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
   }
   r.sp = static_cast<int>(sp);
   r.dp = static_cast<int>(dp);
-  const std::int64_t step = s.batch * dp;
+  std::int64_t step = 0;  // batch x dp; 0 when it would not fit (a batch beyond its limit, reported by its check)
+  if (__builtin_mul_overflow(s.batch, dp, &step)) step = 0;
   r.global_batch = t.global_batch.value_or(step);
   if (t.global_batch && (*t.global_batch <= 0 || step <= 0 || *t.global_batch % step != 0))
     problem("training.global_batch",
