@@ -1202,12 +1202,14 @@ Scenario resolve(const ScenarioSpec& spec) {
                      static_cast<double>(s.shape.heads) * static_cast<double>(s.shape.head_dim);
     const double kv = static_cast<double>(s.batch) * static_cast<double>(s.shape.kv_tokens) *
                       static_cast<double>(s.shape.kv_heads) * static_cast<double>(s.shape.head_dim);
-    if (q > limits::max_tensor_elements)
+    // A count already beyond its own limit is said once, by its check.
+    const bool counts_in_range = s.batch <= limits::max_batch && s.text_tokens <= limits::max_tokens;
+    if (q > limits::max_tensor_elements && counts_in_range)
       problem("workload.text_tokens",
               fmt::format("the queries hold B x S_q x H x d = {} x {} x {} x {} = {:.3g} elements, beyond the 2^50 "
                           "xattn accepts (docs/limits.md)",
                           s.batch, s.shape.q_tokens, s.shape.heads, s.shape.head_dim, q));
-    if (kv > limits::max_tensor_elements)
+    if (kv > limits::max_tensor_elements && counts_in_range)
       problem(decoder_only ? "workload.text_tokens" : "workload.frames",
               fmt::format("the keys hold B x S_kv x H_kv x d = {} x {} x {} x {} = {:.3g} elements, beyond the 2^50 "
                           "xattn accepts (docs/limits.md)",
