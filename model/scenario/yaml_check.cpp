@@ -1,4 +1,5 @@
-// Document-level YAML checks (yaml_check.hpp): duplicate keys, aliases that explode.
+// Document-level YAML checks (yaml_check.hpp): duplicate keys, keys that are not names,
+// aliases that explode.
 #include "model/scenario/yaml_check.hpp"
 
 #include <map>
@@ -36,6 +37,10 @@ struct Walk {
     std::map<std::string, int> seen;  // key -> its line
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;
+      if (!key.IsScalar() && !key.IsNull()) {  // YAML's '? ' complex key: the readers take names only
+        problems.push_back({at(key), path, "a key is a name, not a mapping or a list"});
+        continue;
+      }
       std::string child = path;
       if (key.IsScalar()) {
         const std::string& name = key.Scalar();
