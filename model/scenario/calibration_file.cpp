@@ -29,6 +29,7 @@ struct Reader {
 
   template <class T>
   std::optional<T> get(const YAML::Node& map, const char* key, const std::string& path) {
+    if (!map.IsMap()) return std::nullopt;  // a section that is no mapping: check_keys says so, once
     YAML::Node n = map[key];
     if (!n) return std::nullopt;
     std::optional<T> v;
@@ -64,6 +65,12 @@ struct Reader {
   }
 
   void check_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
+    if (!map.IsMap()) {
+      std::string list;
+      for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      if (!map.IsNull()) problems.push_back({at(map), path, fmt::format("expected a mapping with keys: {}", list)});
+      return;
+    }
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string key = it->first.as<std::string>();
       bool ok = false;
@@ -339,7 +346,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
       else if (r.within(comp["launch_overhead_us"], "compute.launch_overhead_us", *v, 0, limits::max_latency_us, false))
         cc.launch_overhead = microseconds(*v);
     }
-    if (YAML::Node table = comp["table"]) {
+    if (YAML::Node table = comp.IsMap() ? comp["table"] : YAML::Node(YAML::NodeType::Undefined)) {
       std::vector<EfficiencyPoint> points;
       if (!table.IsSequence()) {
         r.problems.push_back({r.at(table), "compute.table", "expected a list of points"});
@@ -380,7 +387,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
         old.insert(old.end(), points.begin(), points.end());
       }
     }
-    if (YAML::Node gt = comp["gemm_table"]) read_gemm_table(r, gt, cc.gemm_table);
+    if (YAML::Node gt = comp.IsMap() ? comp["gemm_table"] : YAML::Node(YAML::NodeType::Undefined)) read_gemm_table(r, gt, cc.gemm_table);
   }
   if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
