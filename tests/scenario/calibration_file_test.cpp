@@ -151,6 +151,16 @@ TEST_F(CalibrationFiles, ASectionThatIsNoMappingIsBadInput) {
     EXPECT_EQ(e.problems()[0].field, "compute");
     EXPECT_NE(std::string(e.what()).find("expected a mapping with keys: kernel"), std::string::npos) << e.what();
   }
+  // links: likewise (its reader subscripted the scalar for launch_overhead_us).
+  p = write("links.yaml", "links: [1, 2]\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].field, "links");
+    EXPECT_NE(std::string(e.what()).find("expected a mapping with keys: intra_node"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(CalibrationFiles, BadValuesNameFileLineAndField) {
