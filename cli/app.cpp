@@ -1,5 +1,6 @@
 // `xattn`: builds the CLI11 application, registers every subcommand from one list, parses,
-// runs the chosen subcommand and maps errors to exit codes (see app.hpp).
+// runs the chosen subcommand and hands any error to the one mapping to exit codes
+// (errors.hpp).
 #include "cli/app.hpp"
 
 #include <unistd.h>
@@ -11,7 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
-#include "model/core/error.hpp"
+#include "cli/errors.hpp"
 
 namespace xattn::cli {
 
@@ -68,6 +69,7 @@ void register_commands(CLI::App& app, Commands& commands) {
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::string who = "xattn";  // the command chosen, once parsed: messages name it
   try {
     CLI::App app{
         "xattn: how long distributed attention (LV-XAttn, Ring Attention, all-to-all) takes on "
@@ -91,6 +93,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       return code == 0 ? exit_ok : exit_bad_input;
     }
 
+    for (const CLI::App* level = &app; !level->get_subcommands().empty();) {
+      level = level->get_subcommands().front();
+      who += " " + level->get_name();
+    }
     const CommandRun* run = commands.chosen();
     if (run == nullptr) {  // require_subcommand makes this unreachable; be safe anyway
       err << app.help();
@@ -98,16 +104,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     }
     Io io{out, err, &err == &std::cerr && ::isatty(STDERR_FILENO) == 1};
     return (*run)(io);
-  } catch (const InputError& e) {
-    for (const auto& p : e.problems()) err << p.str() << '\n';
-    if (e.problems().empty()) err << e.what() << '\n';
-    return exit_bad_input;
-  } catch (const std::exception& e) {
-    err << "xattn: error: " << e.what() << '\n';
-    return exit_failure;
   } catch (...) {
-    err << "xattn: error: unknown failure\n";
-    return exit_failure;
+    return report_error(std::current_exception(), err, who);  // the one mapping (errors.hpp)
   }
 }
 

@@ -27,6 +27,7 @@
 #include "model/calib/nccl_tests.hpp"
 #include "model/calib/gpu_calibration.hpp"
 #include "model/presets.hpp"
+#include "model/scenario/calibration_file.hpp"
 
 #ifdef XATTN_HAVE_PNG
 #include "gui/png/png_export.hpp"
@@ -34,7 +35,6 @@
 #ifdef XATTN_HAVE_GPU
 #include "gpu/calibrate.hpp"
 #include "gpu/transport.hpp"
-#include "model/scenario/calibration_file.hpp"
 #endif
 
 namespace xattn::cli {
@@ -137,7 +137,7 @@ std::string render_fit_json(const LinkFit& fit) {
     j["parameters"].push_back(e);
   }
   j["notes"] = fit.notes;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // `--plot` writes SVG, or PNG when the file name says so (the dashboard's build only).
@@ -160,7 +160,9 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
     problems.add(Problem{Origin{"--plot " + o.plot_path}, "plot",
                          "PNG plots need the build with the Qt6 dashboard; write .svg (or build with qt6-svg-dev)"});
 #endif
-  for (const auto& [path, option] : {std::pair{o.out_path, "--out"}, std::pair{o.plot_path, "--plot"}}) {
+  for (const auto& output : {std::pair{o.out_path, "--out"}, std::pair{o.plot_path, "--plot"}}) {
+    const std::string& path = output.first;  // not a structured binding: the lambda below captures it
+    const char* const option = output.second;
     if (path.empty()) continue;
     problems.check([&] {
       check_output_path(path, option);
@@ -201,16 +203,13 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
     if (plot.empty()) throw InputError(Origin{"--plot " + o.plot_path}, "plot", why);
   }
 #endif
-  if (!o.plot_path.empty()) write_file_atomically(o.plot_path, plot);
-  if (!o.out_path.empty()) write_file_atomically(o.out_path, yaml);
+  write_files_atomically({{o.plot_path, plot}, {o.out_path, yaml}});
   io.out << report << std::flush;
   if (o.out_path.empty()) io.err << "xattn: no --out given: the calibration was not written\n";
   return 0;
 }
 
 // ---- calibrate gpu -----------------------------------------------------------------------
-
-constexpr int exit_no_gpu = 3;
 
 struct CalibrateGpuOptions {
   std::string out_path;
@@ -294,9 +293,6 @@ int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
         io.err << fmt::format("  link {} B: {:.2f} us\n", s.bytes, s.seconds * 1e6);
       }
     }
-  } catch (const gpu::GpuUnavailable& why) {
-    io.err << "xattn calibrate gpu: " << why.what() << '\n';
-    return exit_no_gpu;
   } catch (const std::invalid_argument& why) {
     throw InputError(Origin{"command line"}, "calibrate gpu", why.what());
   }
@@ -310,9 +306,8 @@ int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
   GpuCalibration c;
   try {
     c = calibration_from_timings(t);
-  } catch (const std::invalid_argument& why) {
-    io.err << "xattn calibrate gpu: the timings make no calibration: " << why.what() << '\n';
-    return exit_failure;
+  } catch (const std::invalid_argument& why) {  // what this GPU measured, not what was asked
+    throw EnvironmentError("calibrate gpu", fmt::format("the timings make no calibration: {}", why.what()));
   }
   const std::string yaml = gpu_calibration_yaml(t, c);
   if (!o.out_path.empty()) write_file_atomically(o.out_path, yaml);
@@ -323,11 +318,11 @@ int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
 
 #else
 
-int run_calibrate_gpu(const CalibrateGpuOptions& o, Io& io) {
+int run_calibrate_gpu(const CalibrateGpuOptions& o, Io&) {
   check_calibrate_gpu(o);
-  io.err << "xattn calibrate gpu: this xattn was built without CUDA, so it cannot time kernels; rebuild where the CUDA\n"
-            "toolkit is installed (cmake -DXATTN_GPU=ON) and run it on a machine with a GPU\n";
-  return exit_no_gpu;
+  throw EnvironmentError("calibrate gpu",
+                         "this xattn was built without CUDA, so it cannot time kernels; rebuild where the CUDA toolkit "
+                         "is installed (cmake -DXATTN_GPU=ON) and run it on a machine with a GPU");
 }
 
 #endif

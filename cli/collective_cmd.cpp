@@ -15,6 +15,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,7 @@
 #include "cli/output.hpp"
 #include "model/collective_model.hpp"
 #include "model/core/error.hpp"
+#include "model/core/limits.hpp"
 #include "model/presets.hpp"
 #include "model/scenario.hpp"
 #include "sim/collective_sim.hpp"
@@ -68,7 +70,7 @@ std::optional<double> parse_size(std::string_view s) {
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
-  return static_cast<double>(v) * mult;
+  return static_cast<double>(v) * mult;  // exact below 2^53; beyond the limit anyway above it
 }
 
 // nccl-tests rounds a size down to whole elements, and for collectives that split the
@@ -101,6 +103,12 @@ int run_collective(const CollectiveOptions& o, Io& io) {
   const ClusterPreset* preset = find_cluster(o.cluster);
   if (preset == nullptr)
     problems.add(Problem{Origin{"--cluster " + o.cluster}, "cluster", fmt::format("unknown cluster preset (known: {})", cluster_names())});
+  for (const auto& [count, option, most] : {std::tuple{o.gpus, "--gpus", limits::max_gpus},
+                                            std::tuple{o.gpus_per_node, "--gpus-per-node", limits::max_gpus_per_node},
+                                            std::tuple{o.nics_per_node, "--nics-per-node", limits::max_gpus_per_node}})
+    if (count > most)
+      problems.add(Problem{Origin{fmt::format("{} {}", option, count)}, std::string(option).substr(2),
+                           fmt::format("{} is beyond the largest value xattn accepts, {} (docs/limits.md)", count, most)});
   const int gpus = o.gpus > 0 ? o.gpus : log ? log->ranks() : 0;
   const int per_node = o.gpus_per_node > 0 ? o.gpus_per_node : log ? log->gpus_per_node() : 0;
   if (gpus <= 0 && o.measured_path.empty())
@@ -119,6 +127,11 @@ int run_collective(const CollectiveOptions& o, Io& io) {
   for (const auto& s : o.sizes) {
     auto v = parse_size(s);
     if (!v || *v <= 0) problems.add(Problem{Origin{"--sizes " + s}, "sizes", "expected a positive size in bytes, e.g. 8, 64K, 1M, 16G"});
+    else if (*v > static_cast<double>(limits::max_message_bytes))
+      problems.add(Problem{Origin{"--sizes " + s}, "sizes",
+                           fmt::format("{:.4g} bytes is beyond the largest message xattn accepts, 1 PiB (2^50; "
+                                       "docs/limits.md)",
+                                       *v)});
     else sizes.push_back(*v);
   }
   std::vector<Measured> measured;
@@ -223,7 +236,7 @@ int run_collective(const CollectiveOptions& o, Io& io) {
       j["mape_ge_1MiB"] = mape_large;
       j["max_error"] = max_error;
     }
-    text = j.dump(2) + "\n";
+    text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else {
     fmt::memory_buffer b;
     auto out = std::back_inserter(b);

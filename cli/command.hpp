@@ -6,8 +6,9 @@
 // entry point from one list (register_commands), so a later command is one new file and
 // one new line there.
 //
-// Runners report bad input by throwing xattn::InputError (exit code 2); anything else
-// they throw is exit code 1. They never call exit().
+// Runners report bad input by throwing xattn::InputError (exit code 2) and problems of the
+// machine by throwing xattn::EnvironmentError (exit code 3); every error type's code is
+// decided in one place, cli/errors.hpp. They never call exit().
 #pragma once
 
 #include <functional>

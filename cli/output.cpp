@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
@@ -20,31 +21,42 @@
 namespace xattn::cli {
 namespace {
 
-// Ctrl-C or a kill during a long sweep must not leave the temporary file behind either.
-// A signal handler can only reach global state, so the one temporary being written (the
-// CLI writes one output file at a time) is kept here, in a fixed buffer that the handler
-// reads without allocating; the handler removes it and re-raises the signal.
-char g_interrupt_unlink_path[4096];
-volatile sig_atomic_t g_interrupt_unlink_armed = 0;
+// Ctrl-C or a kill during a long sweep must not leave the temporary files behind either,
+// nor a crash (a failed assertion's abort, a fault). A signal handler can only reach
+// global state, so the temporaries being written (a command writes a few outputs at once,
+// write_files_atomically) are kept here, in fixed slots that the handler reads without
+// allocating; the handler removes them and re-raises the signal, so the process still
+// ends as it would have.
+constexpr int kCleanupSlots = 8;
+char g_interrupt_unlink_path[kCleanupSlots][4096];
+volatile sig_atomic_t g_interrupt_unlink_armed[kCleanupSlots] = {};
 
 extern "C" void unlink_and_reraise(int sig) {
-  if (g_interrupt_unlink_armed) ::unlink(g_interrupt_unlink_path);
+  for (int i = 0; i < kCleanupSlots; ++i)
+    if (g_interrupt_unlink_armed[i]) ::unlink(g_interrupt_unlink_path[i]);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
 
-void arm_interrupt_cleanup(const std::string& path) {
-  if (path.size() >= sizeof g_interrupt_unlink_path) return;  // not worth failing over
-  std::memcpy(g_interrupt_unlink_path, path.c_str(), path.size() + 1);
-  g_interrupt_unlink_armed = 1;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+// The slot now holding `path` (-1: none free, or a path too long: not worth failing over).
+int arm_interrupt_cleanup(const std::string& path) {
+  if (path.size() >= sizeof g_interrupt_unlink_path[0]) return -1;
+  int slot = 0;
+  while (slot < kCleanupSlots && g_interrupt_unlink_armed[slot]) ++slot;
+  if (slot == kCleanupSlots) return -1;
+  std::memcpy(g_interrupt_unlink_path[slot], path.c_str(), path.size() + 1);
+  g_interrupt_unlink_armed[slot] = 1;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGFPE, SIGSEGV, SIGBUS, SIGILL}) {
     struct sigaction old_action {};
     ::sigaction(sig, nullptr, &old_action);
     if (old_action.sa_handler == SIG_DFL) ::signal(sig, unlink_and_reraise);  // leave others' handlers alone
   }
+  return slot;
 }
 
-void disarm_interrupt_cleanup() { g_interrupt_unlink_armed = 0; }
+void disarm_interrupt_cleanup(int slot) {
+  if (slot >= 0) g_interrupt_unlink_armed[slot] = 0;
+}
 
 // Where a write to `path` really lands, and how (output.hpp, "AtomicFile"): a symlink is
 // followed link by link to the file it names (so the link stays a link); a path that is
@@ -72,7 +84,7 @@ OutputTarget output_target(const std::string& path) {
     if (ec) return {p.string(), false};
     p = next.is_absolute() ? next : p.parent_path() / next;
   }
-  throw std::runtime_error(fmt::format("cannot write {}: too many levels of symbolic links", path));
+  throw EnvironmentError(path, "cannot write it: too many levels of symbolic links");
 }
 
 }  // namespace
@@ -83,11 +95,12 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     // Nothing to rename onto a device or a pipe: write it directly; an error is still an
     // error (ENOSPC from /dev/full), but there is no temporary file to leave behind.
     int fd = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+    if (fd < 0) throw EnvironmentError(path_, fmt::format("cannot open it for writing: {}", std::strerror(errno)));
     file_ = ::fdopen(fd, "wb");
     if (file_ == nullptr) {
+      const int e = errno;
       ::close(fd);
-      throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+      throw EnvironmentError(path_, fmt::format("cannot open it for writing: {}", std::strerror(e)));
     }
     in_place_ = true;
     return;
@@ -96,14 +109,15 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   temp_path_ = target_path_ + ".tmp-XXXXXX";
   int fd = ::mkstemp(temp_path_.data());
   if (fd < 0)
-    throw std::runtime_error(fmt::format("cannot create {}: {}", temp_path_, std::strerror(errno)));
+    throw EnvironmentError(path_, fmt::format("cannot create its temporary file {}: {}", temp_path_, std::strerror(errno)));
   file_ = ::fdopen(fd, "wb");
   if (file_ == nullptr) {
+    const int e = errno;
     ::close(fd);
     ::unlink(temp_path_.c_str());
-    throw std::runtime_error(fmt::format("cannot open {}: {}", temp_path_, std::strerror(errno)));
+    throw EnvironmentError(path_, fmt::format("cannot open its temporary file {}: {}", temp_path_, std::strerror(e)));
   }
-  arm_interrupt_cleanup(temp_path_);
+  cleanup_slot_ = arm_interrupt_cleanup(temp_path_);
 }
 
 AtomicFile::~AtomicFile() {
@@ -111,7 +125,7 @@ AtomicFile::~AtomicFile() {
     if (file_ != nullptr) std::fclose(file_);
     return;
   }
-  disarm_interrupt_cleanup();
+  disarm_interrupt_cleanup(cleanup_slot_);
   if (file_ != nullptr) std::fclose(file_);
   if (!committed_) ::unlink(temp_path_.c_str());
 }
@@ -119,14 +133,14 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::write(std::string_view bytes) {
   if (bytes.empty()) return;
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    throw std::runtime_error(fmt::format("cannot write {}: {}", in_place_ ? path_ : temp_path_, std::strerror(errno)));
+    throw EnvironmentError(path_, fmt::format("cannot write it: {}", std::strerror(errno)));
 }
 
 void AtomicFile::commit() {
   if (in_place_) {
     const int rc = std::fclose(file_);
     file_ = nullptr;
-    if (rc != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+    if (rc != 0) throw EnvironmentError(path_, fmt::format("cannot write it: {}", std::strerror(errno)));
     committed_ = true;
     return;
   }
@@ -139,10 +153,10 @@ void AtomicFile::commit() {
   ::fchmod(::fileno(file_), mode);
   int rc = std::fclose(file_);
   file_ = nullptr;
-  if (rc != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", temp_path_, std::strerror(errno)));
-  disarm_interrupt_cleanup();
+  if (rc != 0) throw EnvironmentError(path_, fmt::format("cannot write it: {}", std::strerror(errno)));
   if (std::rename(temp_path_.c_str(), target_path_.c_str()) != 0)
-    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", temp_path_, target_path_, std::strerror(errno)));
+    throw EnvironmentError(path_, fmt::format("cannot rename {} onto it: {}", temp_path_, std::strerror(errno)));
+  disarm_interrupt_cleanup(cleanup_slot_);
   committed_ = true;
 }
 
@@ -160,6 +174,16 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   AtomicFile f(path);
   f.write(content);
   f.commit();
+}
+
+void write_files_atomically(const std::vector<std::pair<std::string, std::string_view>>& outputs) {
+  std::vector<std::unique_ptr<AtomicFile>> files;
+  for (const auto& [path, content] : outputs) {
+    if (path.empty()) continue;
+    files.push_back(std::make_unique<AtomicFile>(path));
+    files.back()->write(content);
+  }
+  for (auto& f : files) f->commit();
 }
 
 void append_csv_cell(fmt::memory_buffer& out, std::string_view text) {

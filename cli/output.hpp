@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -21,12 +23,12 @@ namespace xattn::cli {
 // never renamed over (ARCHITECTURE.md, "Contracts").
 class AtomicFile {
  public:
-  explicit AtomicFile(std::string path);  // throws std::runtime_error if it cannot create
+  explicit AtomicFile(std::string path);  // throws EnvironmentError (exit 3) if it cannot create
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile();
 
-  void write(std::string_view bytes);  // throws std::runtime_error on a write error
+  void write(std::string_view bytes);  // throws EnvironmentError naming the path on a write error
   void commit();                       // flush, close and rename onto the final path
 
   [[nodiscard]] const std::string& temp_path() const { return temp_path_; }
@@ -38,6 +40,7 @@ class AtomicFile {
   bool in_place_ = false;    // a special file, written directly
   std::FILE* file_ = nullptr;
   bool committed_ = false;
+  int cleanup_slot_ = -1;    // where the signal handler finds temp_path_ (output.cpp)
 };
 
 // Checks, before any work is done, that `path` can be created: its folder exists and is a
@@ -46,6 +49,10 @@ void check_output_path(const std::string& path, const std::string& option);
 
 // Writes `content` to `path` through an AtomicFile.
 void write_file_atomically(const std::string& path, std::string_view content);
+// Writes several outputs of one command (path, content; an empty path is skipped): every
+// one is written in full to its temporary file before the first is renamed into place,
+// so an error while writing leaves none of them (at most 8 at once).
+void write_files_atomically(const std::vector<std::pair<std::string, std::string_view>>& outputs);
 
 // A CSV cell: quoted (RFC 4180) only when it holds a comma, quote or line break.
 void append_csv_cell(fmt::memory_buffer& out, std::string_view text);

@@ -23,8 +23,6 @@
 namespace xattn::cli {
 namespace {
 
-constexpr int exit_environment = 3;
-
 struct PlanCommandOptions {
   std::string scenario;
   std::vector<std::string> overrides;
@@ -174,13 +172,8 @@ int run_plan(const PlanCommandOptions& o, CLI::Option* break_even_option, Io& io
   if (o.max_time_s && o.maximize.empty() && (breaking_even || !o.lengths.empty()))
     throw option_error("--max-time-s", "limits the search and --maximize, not --break-even or --lengths");
 
-  std::unique_ptr<sim::ProcessGroup> group;
-  try {
-    group = sim::join_processes();
-  } catch (const sim::ProcessGroupError& e) {
-    io.err << "xattn plan: " << e.what() << '\n';
-    return exit_environment;
-  }
+  // A ProcessGroupError is the environment's (exit 3, cli/errors.hpp).
+  const std::unique_ptr<sim::ProcessGroup> group = sim::join_processes();
   const int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const sim::PlanRequest request = request_of(o);
   const Scenario scenario = sim::plan_scenario(request.spec, request.overrides);

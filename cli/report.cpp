@@ -185,7 +185,7 @@ std::string render_json(const Scenario& s, const ScenarioSpec& spec, const std::
   }
   json doc = {{"scenario", scenario_json(s, spec)}, {"results", results}};
   if (inputs && inputs->with_sensitivity) doc["sensitivity"] = sensitivity_json(*inputs);
-  return doc.dump(2) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // The footnote, and with sensitivity one row per input and pass: each mechanism's time at
@@ -463,7 +463,7 @@ std::string render_iteration_json(const Scenario& s, const ScenarioSpec& spec,
   }
   json doc = {{"scenario", std::move(scenario)}, {"results", std::move(results)}};
   if (inputs.with_sensitivity) doc["sensitivity"] = sensitivity_json(inputs);
-  return doc.dump(2) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string render_iteration_table(const Scenario& s, const std::vector<sim::IterationEvaluation>& rows) {

@@ -29,9 +29,12 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "cli/scenario_input.hpp"
+#include "gpu/errors.hpp"
 #include "gpu/launch.hpp"
 #include "gpu/rendezvous.hpp"
 #include "model/core/error.hpp"
+#include "model/core/limits.hpp"
+#include "model/core/memory.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/schedule/trace.hpp"
 
@@ -43,8 +46,6 @@
 
 namespace xattn::cli {
 namespace {
-
-constexpr int exit_no_gpu = 3;
 
 struct RunOptions {
   std::string scenario;
@@ -179,6 +180,10 @@ int run_run(const RunOptions& o, Io& io) {
     scenario = resolve(spec);
   });
   if (o.ranks < 0) problems.add(Problem{Origin{"--ranks"}, "ranks", "needs P >= 1"});
+  if (o.ranks > limits::max_gpus)
+    problems.add(Problem{Origin{"--ranks"}, "ranks",
+                         fmt::format("{} is beyond the largest cluster xattn accepts, {} (docs/limits.md)", o.ranks,
+                                     limits::max_gpus)});
   if (o.reps < 1) problems.add(Problem{Origin{"--reps"}, "reps", "needs at least 1 timed run"});
   if (o.warmup < 0) problems.add(Problem{Origin{"--warmup"}, "warmup", "cannot be negative"});
   if (!(o.bandwidth_GBps > 0)) problems.add(Problem{Origin{"--link-bandwidth"}, "link-bandwidth", "needs a positive GB/s"});
@@ -202,6 +207,10 @@ int run_run(const RunOptions& o, Io& io) {
   b.media_items = scenario.frames;
   b.accumulator_bytes = scenario.accumulator_bytes();
   Schedule schedule;
+  const ScheduleSize size = schedule_size(m, pass, b.ranks);
+  check_memory(static_cast<std::uint64_t>(std::min(size.bytes(), 1.8e19)),
+               fmt::format("the {} schedule on {} ranks (up to {} ops)", m.name(), b.ranks, size.ops),
+               "run fewer ranks (-P)");
   try {
     schedule = build_schedule(m, pass, b);
   } catch (const InfeasibleSchedule& why) {
@@ -216,13 +225,13 @@ int run_run(const RunOptions& o, Io& io) {
 #ifndef XATTN_HAVE_GPU
   (void)schedule;
   (void)compute;
-  io.err << "xattn run: this xattn was built without CUDA, so it cannot run on a GPU; rebuild where the CUDA\n"
-            "toolkit is installed (cmake -DXATTN_GPU=ON) and run it on a machine with a GPU\n";
-  return exit_no_gpu;
+  (void)io;
+  throw EnvironmentError("run", "this xattn was built without CUDA, so it cannot run on a GPU; rebuild where the CUDA "
+                                "toolkit is installed (cmake -DXATTN_GPU=ON) and run it on a machine with a GPU");
 #else
   // ---- the processes meet (one process per rank) ----
   std::unique_ptr<gpu::Bootstrap> boot;
-  try {
+  {  // a RendezvousError is the environment's (exit 3, cli/errors.hpp)
     if (plan.kind == LaunchPlan::Kind::tcp)
       boot = gpu::tcp_bootstrap(plan.env->rank, plan.env->world, plan.env->local_rank, plan.tcp);
     else if (plan.kind == LaunchPlan::Kind::mpi)
@@ -246,9 +255,6 @@ int run_run(const RunOptions& o, Io& io) {
       if (!mismatch.empty()) throw InputError(Origin{"command line"}, "run", mismatch);
       if (!trace_problem.empty()) throw InputError(Origin{"--trace " + o.trace_path}, "trace", "rank 0: " + trace_problem);
     }
-  } catch (const gpu::RendezvousError& why) {
-    io.err << "xattn run: " << why.what() << '\n';
-    return exit_failure;
   }
 
   gpu::ExecOptions e;
@@ -267,12 +273,9 @@ int run_run(const RunOptions& o, Io& io) {
     r.order = ex.compute_order();
     r.device = ex.device_name();
     local_ranks = ex.local_ranks();
-  } catch (const gpu::GpuUnavailable& why) {
-    io.err << "xattn run: " << (boot ? fmt::format("rank {}: ", boot->rank()) : std::string()) << why.what() << '\n';
-    return exit_no_gpu;
-  } catch (const gpu::RendezvousError& why) {
-    io.err << "xattn run: " << why.what() << '\n';
-    return exit_failure;
+  } catch (const gpu::GpuUnavailable& why) {  // which rank could not run, in a run of several processes
+    if (!boot) throw;
+    throw gpu::GpuUnavailable(fmt::format("rank {}: {}", boot->rank(), why.what()));
   } catch (const std::invalid_argument& why) {
     throw InputError(Origin{"command line"}, "run", why.what());
   }
@@ -281,13 +284,7 @@ int run_run(const RunOptions& o, Io& io) {
   std::vector<gpu::RankTimes> parts;
   for (int rank : local_ranks) parts.push_back(gpu::slice_rank(runs, rank));
   if (boot) {
-    std::vector<std::string> all;
-    try {
-      all = boot->gather(gpu::encode_rank_times(parts.front()));
-    } catch (const gpu::RendezvousError& why) {
-      io.err << "xattn run: " << why.what() << '\n';
-      return exit_failure;
-    }
+    const std::vector<std::string> all = boot->gather(gpu::encode_rank_times(parts.front()));
     if (boot->rank() != 0) return 0;  // rank 0 reports for everyone
     parts.clear();
     for (const std::string& bytes : all) parts.push_back(gpu::decode_rank_times(bytes));
@@ -340,14 +337,14 @@ int run_run(const RunOptions& o, Io& io) {
   if (!o.trace_path.empty()) {
     nlohmann::json doc = nlohmann::json::parse(chrome_trace_json(r.schedule, r.timeline, TraceInfo{scenario.name, "measured"}));
     for (auto& [k, v] : settings.items()) doc["metadata"][k] = v;
-    trace = doc.dump(1) + "\n";
+    trace = doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   if (o.format == "json") {
     nlohmann::json out = {{"scenario", scenario.name},     {"mechanism", m.name()},
                           {"pass", std::string(to_string(pass))}, {"P", b.ranks},
                           {"engine", "measured"},          {"time_s", makespan}};
     for (auto& [k, v] : settings.items()) out[k] = v;
-    io.out << out.dump(1) << '\n';
+    io.out << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   } else {
     io.out << fmt::format("# xattn run: {} {} P={} on {} ({} transport{}{}, {} compute)\n", m.name(), to_string(pass), b.ranks,
                           r.device, gpu::to_string(e.transport),

@@ -2,6 +2,7 @@
 // Schedule (model/schedule), printed for people learning the algorithms: each op with its
 // stable id, stream, round, transfer group, the ops it waits for, its size and FLOPs, and
 // what it does; then the rank's totals and the schedule's static checks.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "cli/command.hpp"
 #include "cli/scenario_input.hpp"
 #include "model/core/error.hpp"
+#include "model/core/memory.hpp"
 #include "model/schedule/builders.hpp"
 #include "model/schedule/checks.hpp"
 #include "model/scenario/scenario_file.hpp"
@@ -85,6 +87,11 @@ int run_schedule(const ScheduleArgs& a, Io& io) {
   b.media_items = std::max<std::int64_t>(1, sc.frames);
   b.accumulator_bytes = sc.accumulator_bytes();
   Schedule s;
+  // The whole schedule is built to show one rank: refuse one this machine cannot hold.
+  const ScheduleSize size = schedule_size(m, passes.front(), b.ranks);
+  check_memory(static_cast<std::uint64_t>(std::min(size.bytes(), 1.8e19)),
+               fmt::format("the {} schedule on {} GPUs (up to {} ops)", m.name(), b.ranks, size.ops),
+               "a rank's program has the same shape on fewer GPUs: try a smaller cluster (--set cluster.nodes=N)");
   try {
     s = build_schedule(m, passes.front(), b);
   } catch (const InfeasibleSchedule& e) {

@@ -20,6 +20,7 @@
 #include "cli/output.hpp"
 #include "cli/report.hpp"
 #include "cli/scenario_input.hpp"
+#include "model/core/limits.hpp"
 #include "model/iteration.hpp"
 #include "sim/runner.hpp"
 #include "model/schedule/trace.hpp"
@@ -130,7 +131,9 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       check_output_path(o.out_path, "--out");
     });
   }
-  for (const auto& [path, option] : {std::pair{o.trace_path, "--trace"}, std::pair{o.ops_path, "--ops"}}) {
+  for (const auto& output : {std::pair{o.trace_path, "--trace"}, std::pair{o.ops_path, "--ops"}}) {
+    const std::string& path = output.first;  // not a structured binding: the lambda below captures it
+    const char* const option = output.second;
     if (path.empty()) continue;
     if (engine == sim::Engine::analytic)
       problems.add(Problem{Origin{option}, "engine", fmt::format("{} records the event engine's run: add --engine event", option)});
@@ -180,8 +183,9 @@ int run_simulate(const SimulateOptions& o, Io& io) {
       problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler",
                            fmt::format("rank {} is not one of the scenario's {} ranks (0..{})", rank, scenario.ranks(),
                                        scenario.ranks() - 1)});
-    } else if (!(factor > 0.0)) {
-      problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler", "the factor must be positive"});
+    } else if (!(factor > 0.0 && factor <= limits::max_factor)) {
+      problems.add(Problem{Origin{"--straggler " + o.straggler}, "straggler",
+                           fmt::format("the factor must be positive and at most {:g} (docs/limits.md)", limits::max_factor)});
     } else {
       sim_options.straggler = rank;
       sim_options.straggler_factor = factor;
@@ -278,13 +282,8 @@ int run_simulate(const SimulateOptions& o, Io& io) {
   else text = render_table(scenario, rows) + model_inputs_table(inputs);
 
   // The whole output is composed before anything is written: an error leaves nothing.
-  if (o.out_path.empty()) {
-    io.out << text << std::flush;
-  } else {
-    write_file_atomically(o.out_path, text);
-  }
-  if (!o.trace_path.empty()) write_file_atomically(o.trace_path, trace);
-  if (!o.ops_path.empty()) write_file_atomically(o.ops_path, ops);
+  write_files_atomically({{o.out_path, text}, {o.trace_path, trace}, {o.ops_path, ops}});
+  if (o.out_path.empty()) io.out << text << std::flush;
   return 0;
 }
 

@@ -56,18 +56,11 @@ class ProgressBar {
   Clock::time_point start_, last_;
 };
 
-constexpr int exit_environment = 3;
-
 int run_sweep_command(const SweepCommandOptions& o, Io& io) {
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");  // before a long sweep, not after
   SweepPlan plan = load_sweep(o.sweep, o.overrides, o.engine);
-  std::unique_ptr<sim::ProcessGroup> group;
-  try {
-    group = sim::join_processes();
-  } catch (const sim::ProcessGroupError& e) {
-    io.err << "xattn sweep: " << e.what() << '\n';
-    return exit_environment;
-  }
+  // A ProcessGroupError is the environment's (exit 3, cli/errors.hpp).
+  const std::unique_ptr<sim::ProcessGroup> group = sim::join_processes();
   sim::SweepOptions options;
   options.jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (group->size() > 1) {

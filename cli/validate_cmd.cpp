@@ -115,7 +115,7 @@ std::string render_json(const std::vector<CaseReport>& reps, const SetSummary& s
   s["by_kind"] = nlohmann::ordered_json::array();
   for (const auto& k : sum.by_kind) s["by_kind"].push_back(stats_json(k));
   j["summary"] = std::move(s);
-  return j.dump(1) + "\n";
+  return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void kind_rows(fmt::memory_buffer& b, const std::vector<ErrorStats>& rows, const ErrorStats* compute,
@@ -299,13 +299,14 @@ int run_validate(const ValidateOptions& o, Io& io) {
   options.link_from = o.link_from == "trace" ? sim::LinkFrom::trace : sim::LinkFrom::calibration;
   options.keep_simulated = !o.simulated_trace.empty();
   const std::vector<CaseReport> reps = sim::validate_cases(cases, options);
+  std::string trace;
   if (!o.simulated_trace.empty()) {
     const CaseReport& r = reps.front();
-    write_file_atomically(o.simulated_trace, chrome_trace_json(r.schedule, r.simulated, TraceInfo{r.c.scenario, "event"}));
+    trace = chrome_trace_json(r.schedule, r.simulated, TraceInfo{r.c.scenario, "event"});
   }
   const SetSummary sum = sim::summarize_set(reps);
   const std::string json = render_json(reps, sum);
-  if (!o.out_path.empty()) write_file_atomically(o.out_path, json);
+  write_files_atomically({{o.simulated_trace, trace}, {o.out_path, json}});
   io.out << (o.format == "json" ? json : render_table(reps, sum)) << std::flush;
   return exit_ok;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -54,7 +55,14 @@ int run_verify(const VerifyArgs& a, Io& io) {
   o.shape.kv_tokens = a.kv_tokens.value_or(*mask == Mask::causal ? o.shape.q_tokens : 6 * a.ranks + 1);
   o.media_items = a.media_items;
   o.seed = a.seed;
-  if (o.shape.heads * o.shape.q_tokens * o.shape.kv_tokens * o.shape.head_dim > 2'000'000'000LL)
+  for (const auto& [value, option] : {std::pair{o.shape.heads, "--heads"}, std::pair{o.shape.kv_heads, "--kv-heads"},
+                                       std::pair{o.shape.head_dim, "--head-dim"}, std::pair{o.shape.q_tokens, "--q-tokens"},
+                                       std::pair{o.shape.kv_tokens, "--kv-tokens"}})
+    if (value < 1) throw bad(option, fmt::format("must be positive, got {}", value));
+  // In doubles: the product of four 64-bit counts would overflow an integer.
+  if (static_cast<double>(o.shape.heads) * static_cast<double>(o.shape.q_tokens) *
+          static_cast<double>(o.shape.kv_tokens) * static_cast<double>(o.shape.head_dim) >
+      2e9)
     throw bad("--q-tokens", "the reference is for small problems: H·S_q·S_kv·d must stay under 2e9");
   reference::VerifyResult r;
   try {
@@ -74,7 +82,7 @@ int run_verify(const VerifyArgs& a, Io& io) {
     j["shape"] = {{"heads", o.shape.heads}, {"kv_heads", o.shape.kv_heads}, {"head_dim", o.shape.head_dim},
                   {"q_tokens", o.shape.q_tokens}, {"kv_tokens", o.shape.kv_tokens},
                   {"mask", std::string(to_string(o.shape.mask))}, {"seed", o.seed}};
-    io.out << j.dump(2) << "\n";
+    io.out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     io.out << fmt::format("# xattn verify: {}, P = {}, H = {}, H_kv = {}, d = {}, S_q = {}, S_kv = {}, mask {}, seed {}\n",
                           mech->name(), a.ranks, o.shape.heads, o.shape.kv_heads, o.shape.head_dim, o.shape.q_tokens,

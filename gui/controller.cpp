@@ -5,6 +5,7 @@
 
 #include <QEventLoop>
 #include <QMetaObject>
+#include <QSaveFile>
 
 #include <fstream>
 
@@ -167,9 +168,10 @@ bool Controller::save(const QString& path) {
     reportError("cannot save: the scenario does not resolve" + (error_.isEmpty() ? QString() : "\n" + error_));
     return false;
   }
-  std::ofstream out(path.toStdString());
-  out << to_yaml(dashboard_->scenario);
-  if (!out) {
+  // Whole or not at all: QSaveFile renames its temporary file onto `path` on commit().
+  QSaveFile out(path);
+  const QByteArray yaml = QByteArray::fromStdString(to_yaml(dashboard_->scenario));
+  if (!out.open(QIODevice::WriteOnly) || out.write(yaml) != yaml.size() || !out.commit()) {
     reportError("cannot write " + path);
     return false;
   }
@@ -209,6 +211,8 @@ void Controller::startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y) {
       message = result->cancelled ? "sweep cancelled" : QString("sweep done: %1 points").arg(result->cells.size());
     } catch (const InputError& e) {
       message = "sweep: " + message_of(e);
+    } catch (const std::exception& e) {  // not enough memory, a run past the clock: never out of the worker
+      message = QString("sweep failed: ") + e.what();
     }
     return std::function<void()>([this, result, message] {
       if (result && !result->cancelled) emit heatmapReady(result);

@@ -1,7 +1,7 @@
 // Exports (see export.hpp).
 #include "gui/export.hpp"
 
-#include <QFile>
+#include <QSaveFile>
 #include <QPainter>
 #include <QPixmap>
 #include <QTextStream>
@@ -27,14 +27,19 @@ QString export_widget(QWidget& widget, const QString& path) {
 QString export_png(QWidget& widget, const QString& path) {
   const QPixmap pixmap = widget.grab();
   if (pixmap.isNull()) return "nothing to draw";
-  if (!pixmap.save(path, "PNG")) return "cannot write " + path;
+  // QSaveFile writes beside the target and renames on commit(): a failed export leaves
+  // the old file, or nothing, never half an image.
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly) || !pixmap.save(&f, "PNG") || !f.commit()) return "cannot write " + path;
   return {};
 }
 
 QString export_svg(QWidget& widget, const QString& path) {
 #ifdef XATTN_HAVE_QT_SVG
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly)) return "cannot write " + path;
   QSvgGenerator svg;
-  svg.setFileName(path);
+  svg.setOutputDevice(&f);
   svg.setSize(widget.size());
   svg.setViewBox(QRect(QPoint(0, 0), widget.size()));
   svg.setTitle(widget.objectName());
@@ -43,7 +48,7 @@ QString export_svg(QWidget& widget, const QString& path) {
   if (!painter.begin(&svg)) return "cannot write " + path;
   widget.render(&painter);
   painter.end();
-  return QFile::exists(path) ? QString() : "cannot write " + path;
+  return f.commit() ? QString() : "cannot write " + path;
 #else
   (void)widget;
   return "SVG export needs Qt SVG (qt6-svg-dev); cannot write " + path;
@@ -64,10 +69,10 @@ QString to_csv(const QAbstractItemModel& model) {
 }
 
 QString export_csv(const QAbstractItemModel& model, const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) return "cannot write " + path;
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return "cannot write " + path;
   QTextStream(&f) << to_csv(model);
-  return f.error() == QFileDevice::NoError ? QString() : "cannot write " + path;
+  return f.commit() ? QString() : "cannot write " + path;
 }
 
 }  // namespace xattn::gui

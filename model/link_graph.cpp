@@ -33,20 +33,31 @@ std::string some_of(const std::vector<std::string>& items, std::size_t shown = 4
   return s;
 }
 
-// Edits (insert, delete, replace a character) that turn a into b.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+// Edits (insert, delete, replace a character) that turn a into b, when at most `limit`;
+// limit + 1 otherwise. Only the diagonal band |i − j| <= limit can stay within the limit,
+// so the work is O(min(|a|, |b|) · limit), whatever the names' length: a suggestion for a
+// misspelt 100,000-character name costs no more than for a short one.
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit) {
+  if (a.size() > b.size()) std::swap(a, b);
+  if (b.size() - a.size() > limit) return limit + 1;
+  const std::size_t far = limit + 1;
+  std::vector<std::size_t> row(b.size() + 1, far);
+  for (std::size_t j = 0; j <= std::min(b.size(), limit); ++j) row[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
+    const std::size_t lo = i > limit ? i - limit : 1, hi = std::min(b.size(), i + limit);
+    std::size_t diagonal = row[lo - 1];
+    row[lo - 1] = lo - 1 == 0 ? i : far;  // left of the band: out of reach
+    std::size_t best = row[lo - 1];
+    for (std::size_t j = lo; j <= hi; ++j) {
       const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row[j] = std::min({up + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1), far});
       diagonal = up;
+      best = std::min(best, row[j]);
     }
+    if (hi < b.size()) row[hi + 1] = far;  // right of the band: out of reach
+    if (best > limit) return far;
   }
-  return row[b.size()];
+  return std::min(row[b.size()], far);
 }
 
 }  // namespace
@@ -168,7 +179,8 @@ RoutedGraph route_graph(const LinkGraph& g, int ranks, std::vector<GraphProblem>
       std::string closest;  // another switch, NIC or bridge at most 2 edits away
       std::size_t best = 3;
       for (int w = ranks; w < static_cast<int>(out.vertices.size()); ++w)
-        if (const std::size_t d = edit_distance(name, out.vertices[static_cast<std::size_t>(w)]); w != v && d < best) {
+        if (const std::size_t d = w == v ? best : edit_distance(name, out.vertices[static_cast<std::size_t>(w)], 2);
+            d < best) {
           best = d;
           closest = out.vertices[static_cast<std::size_t>(w)];
         }

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "model/calibration.hpp"
+#include "model/core/error.hpp"
 #include "model/core/units.hpp"
 #include "model/hardware.hpp"
 #include "model/mechanism.hpp"
@@ -40,8 +42,17 @@ struct Scenario {
   Calibration calibration;
   std::vector<Mechanism> mechanisms;  // layer scope: all; iteration scope: the cross-attention ones
   TrainingSetup training;             // iteration scope (model/iteration.hpp)
+  // Where each field was set (dotted path -> file:line, or the --set that set it), so that
+  // a problem found after resolving (the event engine's clock, a run too large for the
+  // machine) names the input responsible.
+  std::map<std::string, Origin> origins;
 
   [[nodiscard]] int ranks() const { return cluster.ranks(); }
+  // Where `field` was set; the scenario file itself (or "scenario") when it was not.
+  [[nodiscard]] Origin origin_of(const std::string& field) const {
+    if (auto it = origins.find(field); it != origins.end()) return it->second;
+    return Origin{path.empty() ? std::string("scenario") : path, 0, 0};
+  }
   [[nodiscard]] int accumulator_bytes() const {
     return accumulator == AccumulatorDType::fp32 ? 4 : shape.element_bytes();
   }

@@ -8,6 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "model/core/error.hpp"
+#include "model/core/memory.hpp"
 #include "model/link_cost.hpp"
 #include "sim/network.hpp"
 #include "sim/topology.hpp"
@@ -18,6 +22,26 @@ namespace {
 // All-to-all posts n(n−1) flows at once; past this many the max-min solver is too slow
 // for a per-size table, and the ring model answers instead.
 constexpr double max_all_to_all_flows = 262144.0;
+
+// A ring step lays one flow per rank and channel on the topology; past this many (a
+// quarter of a million GPUs with 8 NICs per node) a table of sizes would take hours, and
+// the memory grows with it: such a run is refused (docs/limits.md, "Memory"), the closed
+// form answers it.
+constexpr std::int64_t max_ring_flows = std::int64_t{1} << 21;
+
+// Refuses a ring step this process cannot lay out in bounded work and memory.
+void check_ring_fits(const Cluster& c, std::int64_t flows) {
+  const std::int64_t links = Topology::link_count(c);
+  const double bytes =
+      static_cast<double>(flows) * Topology::bytes_per_flow + static_cast<double>(links) * Topology::bytes_per_link;
+  const std::string what = fmt::format("the collective simulator's ring over {} GPUs ({} flows per step on {} links)",
+                                       c.ranks(), flows, links);
+  const std::string instead = "the closed form (--engine analytic) answers it";
+  if (flows > max_ring_flows)
+    throw EnvironmentError(what, fmt::format("more than the {} flows per step it lays out in bounded time; {}",
+                                             max_ring_flows, instead));
+  check_memory(static_cast<std::uint64_t>(bytes), what, instead);
+}
 
 // The link calibration of one class for protocol p on the network: no latency (the closed
 // form prices it) and one regime, the bandwidth cap. The bottleneck class runs p's regime;
@@ -102,10 +126,12 @@ Seconds SimCollectiveModel::gpu_time(const CollectiveShape& s, Bytes size, Algor
   Calibration cal = cal_;
   cal.intra_node = wire_only(nominal_.intra, cal_.intra_node, p, !across);
   cal.inter_node = wire_only(nominal_.inter, cal_.inter_node, p, across);
-  auto net = make_network(NetworkModel::flow, Topology::from_cluster(c, cal), &cal);
-
   const int g = c.gpus_per_node;
   const int channels = across ? c.nics_per_node : 1;
+  check_ring_fits(c, s.op == NcclCollective::all_to_all ? static_cast<std::int64_t>(a2a_flows)
+                                                         : std::int64_t{n} * channels);
+  auto net = make_network(NetworkModel::flow, Topology::from_cluster(c, cal), &cal);
+
   std::vector<Flow> flows;
   int steps = 1;
   switch (s.op) {

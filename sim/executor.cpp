@@ -610,7 +610,7 @@ class Executor {
       rs.busy.running = index;
       rs.busy.left_ps = static_cast<double>(work);
       rs.busy.since = now;
-      t.end = now + Time::ps(std::llround(static_cast<double>(work) * rate_factor(rs)));
+      t.end = now + Time::ps(Time::nearest_ps(static_cast<double>(work) * rate_factor(rs)));
     }
     queue_.push(Event::make(t.end, EventKind::compute_done, rank, index));
   }
@@ -634,7 +634,7 @@ class Executor {
     rs.busy.left_ps = std::max(rs.busy.left_ps, 0.0);
     rs.busy.since = now;
     OpTimes& t = rs.time_of(index);
-    const Time end = now + Time::ps(std::llround(rs.busy.left_ps * rate_factor(rs)));
+    const Time end = now + Time::ps(Time::nearest_ps(rs.busy.left_ps * rate_factor(rs)));
     if (end == t.end) return;
     t.end = end;
     queue_.push(Event::make(end, EventKind::compute_done, rank, index));

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -64,6 +65,9 @@ struct SimOptions {
   bool fifo_pairs = false;
   // CollectiveOp::nccl collectives: their fixed cost and caps (unset: none, the links' rates).
   NcclPricing nccl_cost;
+  // The bytes a run may use (runner.hpp, check_event_run_fits); nullopt: what this process
+  // can still allocate (model/core/memory.hpp). Tests set it to check the refusal.
+  std::optional<std::uint64_t> memory_available;
 };
 
 // The schedule cannot run to the end (a transfer without its partner, a cycle of waits).

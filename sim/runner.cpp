@@ -5,7 +5,13 @@
 
 #include <utility>
 
+#include <fmt/format.h>
+
+#include "model/core/error.hpp"
+#include "model/core/memory.hpp"
+#include "model/core/time.hpp"
 #include "model/schedule/builders.hpp"
+#include "sim/topology.hpp"
 
 namespace xattn::sim {
 
@@ -26,6 +32,30 @@ std::optional<Engine> parse_engine(std::string_view name) {
 
 namespace {
 
+// Bytes per op of a run beyond the Schedule's own (ScheduleSize::bytes_per_op): the
+// executor's packed record (48), the Timeline's times (24), the critical path and the
+// structure built once over the ops; and per message in flight, a flow of the network
+// model with its route. Measured on the event engine (docs/limits.md, "Memory"), with room.
+constexpr double kRunBytesPerOp = 192;
+
+// The input that makes a run longer than the event engine's clock: by what dominates the
+// closed form's time of the same run — a straggler's factor, the links (the slowest that
+// the scenario set), or the compute of the layer.
+std::pair<std::string, Origin> clock_culprit(const Scenario& s, const Estimate& closed, const SimOptions& o) {
+  if (o.straggler >= 0 && o.straggler_factor > 1.0)
+    return {"--straggler", Origin{fmt::format("--straggler {}:{:g}", o.straggler, o.straggler_factor)}};
+  if (closed.feasible && closed.exposed_comm > closed.compute) {
+    if (!s.cluster.graph.links.empty()) return {"cluster.links", s.origin_of("cluster.links")};
+    const bool inter = s.cluster.nodes > 1 && (s.cluster.gpus_per_node == 1 ||
+                                               s.cluster.inter.bandwidth < s.cluster.intra.bandwidth);
+    const std::string field = inter ? "cluster.inter_node.bandwidth_GBps" : "cluster.intra_node.bandwidth_GBps";
+    return {field, s.origin_of(field)};
+  }
+  for (const char* field : {"cluster.gpu_peak_TFLOPS", "workload.batch", "workload.text_tokens", "workload.frames"})
+    if (s.origins.contains(field)) return {field, s.origin_of(field)};
+  return {"workload", s.origin_of("workload")};
+}
+
 // The event engine, given the closed form's estimate of the same mechanism and pass (its
 // memory, and the refusals the closed form knows about).
 EventResult simulate_with(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options,
@@ -41,6 +71,7 @@ EventResult simulate_with(const Scenario& s, const Mechanism& m, Pass pass, cons
   b.ranks = s.ranks();
   b.media_items = s.frames;
   b.accumulator_bytes = s.accumulator_bytes();
+  check_event_run_fits(s.cluster, m, pass, options.memory_available);
   try {
     r.schedule = build_schedule(m, pass, b);
   } catch (const InfeasibleSchedule& why) {
@@ -48,7 +79,18 @@ EventResult simulate_with(const Scenario& s, const Mechanism& m, Pass pass, cons
     e.reason = why.what();
     return r;
   }
-  r.timeline = simulate(r.schedule, s.cluster, s.calibration, options, s.accumulator_bytes());
+  try {
+    r.timeline = simulate(r.schedule, s.cluster, s.calibration, options, s.accumulator_bytes());
+  } catch (const ClockOverflow& why) {
+    const auto [field, origin] = clock_culprit(s, closed, options);
+    throw InputError(origin, field,
+                     fmt::format("{} {} on {} GPUs runs longer than the event engine can simulate: {}; the closed form "
+                                 "gives {}{} (--engine analytic)",
+                                 m.name(), to_string(pass), b.ranks, why.what(),
+                                 closed.feasible ? fmt::format("{:.3g} s", closed.time.value()) : std::string("no time"),
+                                 closed.feasible && closed.exposed_comm > closed.compute ? ", most of it communication"
+                                                                                         : ""));
+  }
   r.link_shared = r.timeline.link_shared;
   e.feasible = true;
   e.time = r.timeline.makespan.seconds();
@@ -87,6 +129,25 @@ std::optional<EngineDifference> difference(const E& event, const E& closed) {
 }
 
 }  // namespace
+
+double event_run_bytes(const Cluster& cluster, const Mechanism& m, Pass pass) {
+  const int ranks = cluster.ranks();
+  const ScheduleSize z = schedule_size(m, pass, ranks);
+  return z.bytes() + static_cast<double>(z.ops) * kRunBytesPerOp +
+         static_cast<double>(z.all_to_all_flows + 4 * std::int64_t{std::max(ranks, 1)}) * Topology::bytes_per_flow +
+         static_cast<double>(Topology::link_count(cluster)) * Topology::bytes_per_link;
+}
+
+void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass, std::optional<std::uint64_t> available) {
+  const int ranks = cluster.ranks();
+  const double bytes = event_run_bytes(cluster, m, pass);
+  const ScheduleSize z = schedule_size(m, pass, ranks);
+  check_memory(bytes >= 1.8e19 ? std::uint64_t{18000000000000000000u} : static_cast<std::uint64_t>(bytes),
+               fmt::format("the event engine's run of {} {} on {} GPUs (up to {} ops)", m.name(), to_string(pass), ranks,
+                           z.ops),
+               "the closed form (--engine analytic) answers it in microseconds, or simulate fewer GPUs",
+               available);
+}
 
 EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options) {
   return simulate_with(s, m, pass, options, estimate(s, m, pass));

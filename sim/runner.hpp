@@ -49,6 +49,18 @@ struct EventResult {
 [[nodiscard]] EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass,
                                             const SimOptions& options = {});
 
+// ---- what a run needs --------------------------------------------------------------------
+
+// The memory the event engine needs for one run of `m` on `cluster`, from the schedule's
+// size before it is built (model/schedule/builders.hpp, schedule_size): its ops, the
+// simulator's records and the Timeline of each, the flows of its largest all-to-all, and
+// the cluster's links (docs/limits.md, "Memory").
+[[nodiscard]] double event_run_bytes(const Cluster& cluster, const Mechanism& m, Pass pass);
+// Refuses a run that would not fit in `available` bytes (nullopt: what this process can
+// still allocate): EnvironmentError, exit 3, naming the closed form as the alternative.
+void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass,
+                          std::optional<std::uint64_t> available = std::nullopt);
+
 // ---- one evaluation, any engine ----------------------------------------------------------
 
 // What only the event engine knows about its run (the Timeline): whether a link carried
@@ -92,7 +104,10 @@ struct Evaluated {
 };
 
 // Never throws for a mechanism that cannot run: its evaluations say feasible = false and
-// why. Throws sim::SimulationError only for a schedule that cannot run to the end.
+// why. Throws InputError naming the input responsible when the run is longer than the
+// event engine's clock holds (ClockOverflow), EnvironmentError when it would not fit in
+// memory, and sim::SimulationError only for a schedule that cannot run to the end (a
+// builder's bug).
 [[nodiscard]] Evaluated evaluate(const Scenario& s, const Mechanism& m, Pass pass, Engine engine,
                                  const EvaluateOptions& options = {});
 

@@ -103,6 +103,15 @@ Topology Topology::from_graph(const LinkGraph& g, int ranks) {
   return t;
 }
 
+std::int64_t Topology::link_count(const Cluster& c) {
+  if (!c.graph.empty()) return 2 * static_cast<std::int64_t>(c.graph.links.size());  // duplex ones twice
+  const std::int64_t nodes = c.nodes, G = c.gpus_per_node, nics = std::max(1, c.nics_per_node);
+  std::int64_t per_node = 0;
+  if (G > 1) per_node = c.intra_kind == IntraFabric::nvlink_mesh ? G * G : 2 * G + 1;
+  const std::int64_t leaves = (nodes + std::max(1, c.nodes_per_leaf) - 1) / std::max(1, c.nodes_per_leaf);
+  return nodes * per_node + (nodes > 1 ? nodes * 2 * nics + 2 * leaves : 0);
+}
+
 Topology Topology::from_cluster(const Cluster& c, const Calibration& cal, const TopologyOptions& options) {
   if (!c.graph.empty()) return from_graph(c.graph, c.ranks());
   // The cluster's own fabric unless the options ask for a fat-tree themselves.

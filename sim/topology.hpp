@@ -72,6 +72,13 @@ class Topology {
   // every problem, for a graph that does not route (resolve() reports those first, with
   // file and line; this is for clusters built in code).
   [[nodiscard]] static Topology from_graph(const LinkGraph& g, int ranks);
+  // How many links from_cluster makes for `c`, known before it makes any (an NVLink mesh
+  // has G(G−1) per node): what the memory a run needs is estimated from (runner.hpp).
+  [[nodiscard]] static std::int64_t link_count(const Cluster& c);
+  // Bytes per link, with the network model's state of it (measured, with room).
+  static constexpr double bytes_per_link = 256;
+  // Bytes per flow of the network model (a message in flight) with its route.
+  static constexpr double bytes_per_flow = 256;
 
   [[nodiscard]] int ranks() const { return ranks_; }
   [[nodiscard]] const std::vector<Link>& links() const { return links_; }

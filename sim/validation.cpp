@@ -11,12 +11,14 @@
 
 #include <fmt/format.h>
 
-#include "model/presets.hpp"
 #include "model/core/error.hpp"
+#include "model/core/input_file.hpp"
+#include "model/core/time.hpp"
 #include "model/presets.hpp"
 #include "model/scenario/calibration_file.hpp"
 #include "model/scenario/scenario_input.hpp"
 #include "model/schedule/builders.hpp"
+#include "sim/runner.hpp"
 
 namespace xattn::sim {
 
@@ -40,14 +42,7 @@ void finish_stats(ErrorStats& s) {
 }
 
 std::string read_text(const std::string& path, const std::string& field) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw InputError(Origin{path}, field, std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in && !in.eof()) throw InputError(Origin{path}, field, "cannot be read");
-  return s.str();
+  return read_input_file(path, field, kMaxTraceFileBytes);
 }
 
 std::string kind_of(const Op& op) {
@@ -212,6 +207,12 @@ CaseReport validate_case(const ValidationCase& c, const ValidationOptions& o) {
   b.media_items = scenario.frames;
   b.accumulator_bytes = meta.run.accumulator_bytes.value_or(scenario.accumulator_bytes());
   Schedule s;
+  {  // P is the trace's: refuse a run this machine cannot hold before building it
+    Cluster as_traced = scenario.cluster;
+    as_traced.nodes = 1;
+    as_traced.gpus_per_node = b.ranks;
+    check_event_run_fits(as_traced, *mech, *pass);
+  }
   try {
     s = build_schedule(*mech, *pass, b);
   } catch (const InfeasibleSchedule& why) {
@@ -220,7 +221,14 @@ CaseReport validate_case(const ValidationCase& c, const ValidationOptions& o) {
   const Timeline measured = read_chrome_trace(doc, s, c.measured);
 
   // The GPU: --gpu, else the preset of the device the run names, else the scenario's.
-  Timeline simulated = simulate_like_run(s, scenario, cal, c, o, b.accumulator_bytes, rep);
+  Timeline simulated;
+  try {
+    simulated = simulate_like_run(s, scenario, cal, c, o, b.accumulator_bytes, rep);
+  } catch (const ClockOverflow& why) {
+    throw InputError(Origin{c.measured}, "metadata",
+                     fmt::format("the run this trace records cannot be simulated on the event engine's clock: {}",
+                                 why.what()));
+  }
   rep.diff = diff_timelines(s, measured, simulated);
   if (!(rep.diff.makespan_measured_s > 0)) throw InputError(Origin{c.measured}, "traceEvents", "the measured makespan is 0");
   if (o.keep_simulated) {

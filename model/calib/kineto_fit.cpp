@@ -271,7 +271,10 @@ void fit_attention(const std::vector<KinetoTrace>& traces, const GpuSpec* gpu, K
   // call added up equals the measured time (bisection; the time falls as the fraction rises).
   std::map<std::pair<int, bool>, std::vector<const OpCall*>> by_key;
   for (const OpCall& c : calls) by_key[{static_cast<int>(c.op->attention->pass), small_head(c.op->attention->head_dim)}].push_back(&c);
-  for (auto& [key, group] : by_key) {
+  for (auto& entry : by_key) {
+    // Named, not a structured binding: the lambda below captures it (clang 14 cannot capture bindings).
+    const auto& key = entry.first;
+    const std::vector<const OpCall*>& group = entry.second;
     const BlockPass pass = static_cast<BlockPass>(key.first);
     const bool small = key.second;
     double measured = 0;

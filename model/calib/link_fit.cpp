@@ -21,7 +21,6 @@ namespace {
 
 constexpr int kProtocols = 3;
 constexpr std::array<Protocol, kProtocols> kAllProtocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
-constexpr std::array<Algorithm, 3> kAllAlgorithms = {Algorithm::ring, Algorithm::tree, Algorithm::p2p};
 constexpr double kMiB = 1048576.0;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include "model/core/error.hpp"
+#include "model/core/input_file.hpp"
+#include "model/core/limits.hpp"
 
 namespace xattn {
 namespace {
@@ -53,11 +56,19 @@ std::optional<T> to_integer(std::string_view s) {
   return v;
 }
 
+// A finite number (nccl-tests never prints inf; "N/A" and "nan" are read by the callers).
 std::optional<double> to_double(std::string_view s) {
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
   return v;
+}
+
+// nThread, nGpus and ranks: counts of GPUs, within the largest cluster (docs/limits.md).
+std::optional<int> to_count(std::string_view s) {
+  const auto v = to_integer<std::int64_t>(s);
+  if (!v || *v < 1 || *v > limits::max_gpus) return std::nullopt;
+  return static_cast<int>(*v);
 }
 
 // Removes a launcher's line prefix. Open MPI's --tag-output writes "[job,rank]<stdout>:";
@@ -193,8 +204,8 @@ class TextParser {
     }
     if (tokens[0] == "nThread") {
       for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-        if (tokens[i] == "nThread") log_.threads = to_integer<int>(tokens[i + 1]).value_or(1);
-        if (tokens[i] == "nGpus") log_.gpus_per_thread = to_integer<int>(tokens[i + 1]).value_or(1);
+        if (tokens[i] == "nThread") log_.threads = to_count(tokens[i + 1]).value_or(1);
+        if (tokens[i] == "nGpus") log_.gpus_per_thread = to_count(tokens[i + 1]).value_or(1);
       }
       return;
     }
@@ -251,7 +262,12 @@ class TextParser {
       return *v;
     };
     expect("Rank");
-    d.rank = static_cast<int>(integer("rank"));
+    const std::int64_t rank = integer("rank");
+    if (rank != static_cast<std::int64_t>(log_.devices.size()))
+      fail(line_no, "devices", fmt::format("rank {} listed where rank {} was expected", rank, log_.devices.size()));
+    if (rank >= limits::max_gpus)
+      fail(line_no, "devices", fmt::format("more ranks than the largest cluster xattn accepts, {}", limits::max_gpus));
+    d.rank = static_cast<int>(rank);
     if (i < tk.size() && tk[i] == "Group") {
       ++i;
       integer("group");
@@ -262,7 +278,9 @@ class TextParser {
     if (i >= tk.size()) fail(line_no, "devices", "the device line ends before its host name");
     d.host = std::string(tk[i++]);
     expect("device");
-    d.device = static_cast<int>(integer("device"));
+    const std::int64_t device = integer("device");
+    if (device < 0 || device > 2147483647) fail(line_no, "devices", fmt::format("'{}' is not a device number", device));
+    d.device = static_cast<int>(device);
     if (i < tk.size() && tk[i].starts_with('[')) {
       while (i < tk.size() && !tk[i].ends_with(']')) ++i;
       ++i;
@@ -317,7 +335,7 @@ class TextParser {
   }
 
   void check_ranks() const {
-    int expected = log_.threads * log_.gpus_per_thread;
+    const std::int64_t expected = std::int64_t{log_.threads} * log_.gpus_per_thread;
     if (log_.processes() == 1 && expected > 0 && log_.ranks() != expected)
       fail(1, "devices",
            fmt::format("one process with nThread {} nGpus {} should list {} ranks, the device block lists {}",
@@ -347,6 +365,8 @@ NcclLog parse_json(std::string_view text, const std::string& source, std::option
   } catch (const json::parse_error& e) {
     throw InputError(Origin{source, line_of_offset(text, e.byte > 0 ? e.byte - 1 : 0), 0}, "json",
                      fmt::format("malformed or truncated JSON: {}", e.what()));
+  } catch (const json::exception& e) {  // a number beyond a double (1e999)
+    throw InputError(Origin{source, 1, 0}, "json", fmt::format("not nccl-tests JSON xattn can read: {}", e.what()));
   }
   auto fail = [&](const std::string& field, const std::string& message) -> void {
     throw InputError(Origin{source, 1, 0}, field, message);
@@ -356,19 +376,34 @@ NcclLog parse_json(std::string_view text, const std::string& source, std::option
   log.source = source;
   try {
     const json& config = doc.at("config");
-    log.threads = config.value("nthreads", 1);
-    log.gpus_per_thread = config.value("ngpus", 1);
+    // A count from the JSON: an integer from 1 to the largest cluster (docs/limits.md).
+    auto count = [&](const json& v, const std::string& field) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > limits::max_gpus ||
+          (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(limits::max_gpus)))
+        fail(field, fmt::format("expected a count from 1 to {}", limits::max_gpus));
+      return static_cast<int>(v.get<std::int64_t>());
+    };
+    log.threads = config.contains("nthreads") ? count(config["nthreads"], "config.nthreads") : 1;
+    log.gpus_per_thread = config.contains("ngpus") ? count(config["ngpus"], "config.ngpus") : 1;
     if (!config.contains("devices") || !config["devices"].is_array() || config["devices"].empty())
       fail("config.devices", "no devices listed");
     for (const auto& d : config["devices"]) {
       NcclDevice dev;
-      dev.rank = d.at("rank").get<int>();
+      const json& rank = d.at("rank");
+      if (!rank.is_number_integer() || rank.get<std::int64_t>() != static_cast<std::int64_t>(log.devices.size()) ||
+          (rank.is_number_unsigned() && rank.get<std::uint64_t>() != log.devices.size()))
+        fail("config.devices", fmt::format("rank {} listed where rank {} was expected", rank.dump(), log.devices.size()));
+      if (log.devices.size() >= static_cast<std::size_t>(limits::max_gpus))
+        fail("config.devices", fmt::format("more ranks than the largest cluster xattn accepts, {}", limits::max_gpus));
+      dev.rank = static_cast<int>(log.devices.size());
       dev.pid = d.at("pid").get<std::int64_t>();
       dev.host = d.at("hostname").get<std::string>();
-      dev.device = d.at("device").get<int>();
+      const json& device = d.at("device");
+      if (!device.is_number_integer() || device.get<std::int64_t>() < 0 || device.get<std::int64_t>() > 2147483647 ||
+          (device.is_number_unsigned() && device.get<std::uint64_t>() > 2147483647u))
+        fail("config.devices", fmt::format("'{}' is not a device number", device.dump()));
+      dev.device = static_cast<int>(device.get<std::int64_t>());
       dev.gpu = d.value("device_info", std::string());
-      if (dev.rank != static_cast<int>(log.devices.size()))
-        fail("config.devices", fmt::format("rank {} listed where rank {} was expected", dev.rank, log.devices.size()));
       log.devices.push_back(std::move(dev));
     }
     if (!doc.contains("results") || !doc["results"].is_array()) fail("results", "no results list");
@@ -387,6 +422,7 @@ NcclLog parse_json(std::string_view text, const std::string& source, std::option
         const json& m = r[key];
         const json* t = m.contains("time") ? &m["time"] : m.contains("cpu_time") ? &m["cpu_time"] : nullptr;
         if (t == nullptr || !t->is_number()) continue;  // "nan" or absent
+        if (t->get<double>() < 0) fail(where + "." + key + ".time", "must not be negative");
         auto number = [&](const char* k2) -> std::optional<double> {
           if (!m.contains(k2) || !m[k2].is_number()) return std::nullopt;
           return m[k2].get<double>();
@@ -441,11 +477,7 @@ NcclLog parse_nccl_tests(std::string_view text, const std::string& source, std::
 }
 
 NcclLog read_nccl_tests_file(const std::string& path, std::optional<NcclCollective> op) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(Origin{path, 0, 0}, "log", "cannot open the nccl-tests log");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_nccl_tests(buffer.str(), path, op);
+  return parse_nccl_tests(read_input_file(path, "log"), path, op);
 }
 
 }  // namespace xattn

@@ -35,4 +35,7 @@ InputError::InputError(std::vector<Problem> problems)
 InputError::InputError(Origin origin, std::string field, std::string message)
     : InputError(std::vector<Problem>{Problem{std::move(origin), std::move(field), std::move(message)}}) {}
 
+EnvironmentError::EnvironmentError(std::string subject, const std::string& message)
+    : std::runtime_error(subject.empty() ? message : subject + ": " + message), subject_(std::move(subject)) {}
+
 }  // namespace xattn

@@ -1,5 +1,7 @@
 // Errors from bad input. Every problem names where it came from (file and line, or the
 // command-line option) and the field; an InputError carries all problems found at once.
+// Problems of the machine rather than the input (an output that cannot be written, not
+// enough memory for a run, a part this build lacks) are an EnvironmentError.
 #pragma once
 
 #include <stdexcept>
@@ -35,6 +37,18 @@ class InputError : public std::runtime_error {
 
  private:
   std::vector<Problem> problems_;
+};
+
+// The machine, not the input, is the problem: an output that cannot be written, not
+// enough memory for the run, a part this build lacks. `subject` names the file or the
+// thing concerned; the CLI maps it to exit code 3 (docs/limits.md).
+class EnvironmentError : public std::runtime_error {
+ public:
+  EnvironmentError(std::string subject, const std::string& message);
+  [[nodiscard]] const std::string& subject() const { return subject_; }
+
+ private:
+  std::string subject_;
 };
 
 // Gathers the problems of independent checks so that all of them are reported at once.

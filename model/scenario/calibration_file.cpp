@@ -2,6 +2,7 @@
 // several files apply in order, later ones winning per key.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,9 +11,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/core/error.hpp"
+#include "model/core/input_file.hpp"
+#include "model/core/limits.hpp"
 #include "model/kernel_model.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/calibration_file.hpp"
+#include "model/scenario/yaml_check.hpp"
 
 namespace xattn {
 namespace {
@@ -25,17 +29,48 @@ struct Reader {
 
   template <class T>
   std::optional<T> get(const YAML::Node& map, const char* key, const std::string& path) {
+    if (!map.IsMap()) return std::nullopt;  // a section that is no mapping: check_keys says so, once
     YAML::Node n = map[key];
     if (!n) return std::nullopt;
+    std::optional<T> v;
     try {
-      return n.as<T>();
+      v = n.as<T>();
     } catch (const YAML::Exception&) {
       problems.push_back({at(n), path, fmt::format("'{}' has the wrong type", n.IsScalar() ? n.Scalar() : "")});
       return std::nullopt;
     }
+    // Every figure is a finite number, every count within the longest sequence
+    // (docs/limits.md); the callers check signs and the ranges of their own.
+    if constexpr (std::is_same_v<T, double>) {
+      if (!std::isfinite(*v)) {
+        problems.push_back({at(n), path, fmt::format("must be a finite number, got {}", n.Scalar())});
+        return std::nullopt;
+      }
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (*v > limits::max_tokens) {
+        problems.push_back({at(n), path, fmt::format("{} is beyond the largest value xattn accepts, {} (docs/limits.md)",
+                                                     *v, limits::max_tokens)});
+        return std::nullopt;
+      }
+    }
+    return v;
+  }
+
+  // A figure within [lo, hi] (above lo when `open`), else a problem: true when it is.
+  bool within(const YAML::Node& n, const std::string& path, double v, double lo, double hi, bool open) {
+    if ((open ? v > lo : v >= lo) && v <= hi) return true;
+    problems.push_back({at(n), path,
+                        fmt::format("{} is out of range: {} {} to {} (docs/limits.md)", v, open ? "above" : "from", lo, hi)});
+    return false;
   }
 
   void check_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
+    if (!map.IsMap()) {
+      std::string list;
+      for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      if (!map.IsNull()) problems.push_back({at(map), path, fmt::format("expected a mapping with keys: {}", list)});
+      return;
+    }
     for (auto it = map.begin(); it != map.end(); ++it) {
       std::string key = it->first.as<std::string>();
       bool ok = false;
@@ -63,11 +98,13 @@ void read_pair(Reader& r, const YAML::Node& node, const std::string& path, std::
                std::optional<BytesPerSecond>& bandwidth) {
   if (auto v = r.get<double>(node, "latency_us", path + ".latency_us")) {
     if (*v < 0) r.problems.push_back({r.at(node["latency_us"]), path + ".latency_us", "must not be negative"});
-    else latency = microseconds(*v);
+    else if (r.within(node["latency_us"], path + ".latency_us", *v, 0, limits::max_latency_us, false)) latency = microseconds(*v);
   }
   if (auto v = r.get<double>(node, "bandwidth_GBps", path + ".bandwidth_GBps")) {
     if (*v <= 0) r.problems.push_back({r.at(node["bandwidth_GBps"]), path + ".bandwidth_GBps", "must be positive"});
-    else bandwidth = gigabytes_per_second(*v);
+    else if (r.within(node["bandwidth_GBps"], path + ".bandwidth_GBps", *v, limits::min_bandwidth_GBps,
+                      limits::max_bandwidth_GBps, false))
+      bandwidth = gigabytes_per_second(*v);
   }
 }
 
@@ -101,16 +138,20 @@ void read_regimes(Reader& r, const YAML::Node& protos, const std::string& ppath,
     regime.protocol = p;
     if (auto v = r.get<double>(one, "base_latency_us", rpath + ".base_latency_us")) {
       if (*v < 0) r.problems.push_back({r.at(one["base_latency_us"]), rpath + ".base_latency_us", "must not be negative"});
-      else regime.base_latency = microseconds(*v);
+      else if (r.within(one["base_latency_us"], rpath + ".base_latency_us", *v, 0, limits::max_latency_us, false))
+        regime.base_latency = microseconds(*v);
     }
     if (auto v = r.get<double>(one, "tree_latency_us", rpath + ".tree_latency_us")) {
       if (*v < 0) r.problems.push_back({r.at(one["tree_latency_us"]), rpath + ".tree_latency_us", "must not be negative"});
-      else regime.tree_latency = microseconds(*v);
+      else if (r.within(one["tree_latency_us"], rpath + ".tree_latency_us", *v, 0, limits::max_latency_us, false))
+        regime.tree_latency = microseconds(*v);
     }
     if (auto v = r.get<double>(one, "local_bandwidth_GBps", rpath + ".local_bandwidth_GBps")) {
       if (!(*v > 0))
         r.problems.push_back({r.at(one["local_bandwidth_GBps"]), rpath + ".local_bandwidth_GBps", "must be positive"});
-      else regime.local_bandwidth = gigabytes_per_second(*v);
+      else if (r.within(one["local_bandwidth_GBps"], rpath + ".local_bandwidth_GBps", *v, limits::min_bandwidth_GBps,
+                        limits::max_bandwidth_GBps, false))
+        regime.local_bandwidth = gigabytes_per_second(*v);
     }
     if (!one["latency_us"] || !one["bandwidth_GBps"]) {
       r.problems.push_back({r.at(one), rpath, "a protocol regime needs both latency_us and bandwidth_GBps"});
@@ -147,13 +188,15 @@ void read_launch(Reader& r, const YAML::Node& node, LaunchCalibration& launch) {
   r.check_keys(node, path, {"single_process", "mpi", "per_gpu"});
   if (auto v = r.get<double>(node, "per_gpu", path + ".per_gpu")) {
     if (*v < 0) r.problems.push_back({r.at(node["per_gpu"]), path + ".per_gpu", "must not be negative"});
-    else launch.per_gpu = microseconds(*v);
+    else if (r.within(node["per_gpu"], path + ".per_gpu", *v, 0, limits::max_latency_us, false))
+      launch.per_gpu = microseconds(*v);
   }
   for (LaunchMode m : {LaunchMode::single_process, LaunchMode::mpi}) {
     const std::string name(to_string(m));
     if (auto v = r.get<double>(node, name.c_str(), path + "." + name)) {
       if (*v < 0) r.problems.push_back({r.at(node[name]), path + "." + name, "must not be negative"});
-      else (m == LaunchMode::mpi ? launch.mpi : launch.single_process) = microseconds(*v);
+      else if (r.within(node[name], path + "." + name, *v, 0, limits::max_latency_us, false))
+        (m == LaunchMode::mpi ? launch.mpi : launch.single_process) = microseconds(*v);
     }
   }
 }
@@ -171,13 +214,16 @@ void read_iteration(Reader& r, const YAML::Node& node, IterationCalibration& it)
   r.fraction(node, "vision_efficiency", path, it.vision_efficiency);
   if (auto v = r.get<double>(node, "host_sync_us", path + ".host_sync_us")) {
     if (!(*v >= 0)) r.problems.push_back({r.at(node["host_sync_us"]), path + ".host_sync_us", "must not be negative"});
-    else it.host_sync = microseconds(*v);
+    else if (r.within(node["host_sync_us"], path + ".host_sync_us", *v, 0, limits::max_latency_us, false))
+      it.host_sync = microseconds(*v);
   }
   for (auto [key, member] : {std::pair{"zero_bucket_elements", &IterationCalibration::zero_bucket_elements},
                              std::pair{"ddp_bucket_bytes", &IterationCalibration::ddp_bucket_bytes}}) {
     if (auto v = r.get<double>(node, key, path + "." + key)) {
-      if (!(*v >= 1) || !std::isfinite(*v)) r.problems.push_back({r.at(node[key]), path + "." + key, "must be at least 1"});
-      else it.*member = *v;
+      // Buckets of up to 2^50 elements or bytes, as the largest message (docs/limits.md).
+      if (!(*v >= 1)) r.problems.push_back({r.at(node[key]), path + "." + key, "must be at least 1"});
+      else if (r.within(node[key], path + "." + key, *v, 1, static_cast<double>(limits::max_message_bytes), false))
+        it.*member = *v;
     }
   }
 }
@@ -225,18 +271,20 @@ void read_gemm_table(Reader& r, const YAML::Node& table, std::vector<GemmPoint>&
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(Origin{path, 0, 0}, "calibration", "cannot open the calibration file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  apply_calibration_text(c, read_input_file(path, "calibration"), path);
+}
+
+void apply_calibration_text(Calibration& c, const std::string& text, const std::string& path) {
   YAML::Node root;
   try {
-    root = YAML::Load(buffer.str());
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw InputError(Origin{path, e.mark.line + 1, e.mark.column + 1}, "", "malformed YAML: " + e.msg);
   }
   Reader r{path, {}};
   if (!root.IsMap()) throw InputError(Origin{path, 1, 1}, "", "a calibration file is a YAML mapping");
+  check_yaml_document(root, path, text.size(), r.problems);
+  if (!r.problems.empty()) throw InputError(std::move(r.problems));
   r.check_keys(root, "", {"compute", "iteration", "links", "source", "notes"});
   Calibration next = c;
   if (YAML::Node comp = root["compute"]) {
@@ -285,17 +333,20 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
     if (auto v = r.get<double>(comp, "elementwise_overhead_us", "compute.elementwise_overhead_us")) {
       if (!(*v >= 0))
         r.problems.push_back({r.at(comp["elementwise_overhead_us"]), "compute.elementwise_overhead_us", "must not be negative"});
-      else cc.elementwise_overhead = microseconds(*v);
+      else if (r.within(comp["elementwise_overhead_us"], "compute.elementwise_overhead_us", *v, 0, limits::max_latency_us, false))
+        cc.elementwise_overhead = microseconds(*v);
     }
     if (auto v = r.get<double>(comp, "comm_interference", "compute.comm_interference")) {
       if (!(*v >= 0)) r.problems.push_back({r.at(comp["comm_interference"]), "compute.comm_interference", "must not be negative"});
-      else cc.comm_interference = *v;
+      else if (r.within(comp["comm_interference"], "compute.comm_interference", *v, 0, limits::max_factor, false))
+        cc.comm_interference = *v;
     }
     if (auto v = r.get<double>(comp, "launch_overhead_us", "compute.launch_overhead_us")) {
       if (*v < 0) r.problems.push_back({r.at(comp["launch_overhead_us"]), "compute.launch_overhead_us", "must not be negative"});
-      else cc.launch_overhead = microseconds(*v);
+      else if (r.within(comp["launch_overhead_us"], "compute.launch_overhead_us", *v, 0, limits::max_latency_us, false))
+        cc.launch_overhead = microseconds(*v);
     }
-    if (YAML::Node table = comp["table"]) {
+    if (YAML::Node table = comp.IsMap() ? comp["table"] : YAML::Node(YAML::NodeType::Undefined)) {
       std::vector<EfficiencyPoint> points;
       if (!table.IsSequence()) {
         r.problems.push_back({r.at(table), "compute.table", "expected a list of points"});
@@ -336,14 +387,16 @@ void apply_calibration_file(Calibration& c, const std::string& path) {
         old.insert(old.end(), points.begin(), points.end());
       }
     }
-    if (YAML::Node gt = comp["gemm_table"]) read_gemm_table(r, gt, cc.gemm_table);
+    if (YAML::Node gt = comp.IsMap() ? comp["gemm_table"] : YAML::Node(YAML::NodeType::Undefined)) read_gemm_table(r, gt, cc.gemm_table);
   }
   if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
-    r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});
-    read_launch(r, links["launch_overhead_us"], next.launch);
-    read_link(r, links["intra_node"], "links.intra_node", next.intra_node);
-    read_link(r, links["inter_node"], "links.inter_node", next.inter_node);
+    r.check_keys(links, "links", {"intra_node", "inter_node", "launch_overhead_us"});  // says when no mapping
+    if (links.IsMap()) {
+      read_launch(r, links["launch_overhead_us"], next.launch);
+      read_link(r, links["intra_node"], "links.intra_node", next.intra_node);
+      read_link(r, links["inter_node"], "links.inter_node", next.inter_node);
+    }
   }
   if (!r.problems.empty()) throw InputError(std::move(r.problems));
   next.sources.push_back(path);

@@ -12,6 +12,8 @@ namespace xattn {
 // sets only the keys it names; several files apply in order, later ones winning per key
 // (a measured table replaces the earlier table's points of the same pass and head dim).
 void apply_calibration_file(Calibration& c, const std::string& path);
+// The same from text already read; `path` names it in errors and records it as a source.
+void apply_calibration_text(Calibration& c, const std::string& text, const std::string& path);
 [[nodiscard]] Calibration load_calibration(const std::string& path);  // defaults + one file
 [[nodiscard]] std::string calibration_to_yaml(const Calibration& c);
 

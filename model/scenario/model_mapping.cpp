@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "model/core/limits.hpp"
+
 namespace xattn {
 namespace {
 
@@ -176,7 +178,20 @@ std::string names(std::span<const Key> keys) {
   return s;
 }
 
-// Parses one scalar or list as `type`; nothing (and a problem) when it does not parse.
+// The largest value an integer key takes (docs/limits.md), by its name: counts of layers,
+// heads and tokens, vocabularies, and widths (everything else).
+std::int64_t limit_of(std::string_view field) {
+  const std::string_view key = field.substr(field.rfind('.') + 1);
+  if (key == "layers" || key == "hidden_states_kept") return limits::max_layers;
+  if (key == "heads" || key == "kv_heads") return limits::max_heads;
+  if (key == "head_dim") return limits::max_head_dim;
+  if (key == "vocab" || key == "embedding_rows") return limits::max_vocabulary;
+  if (key == "tokens" || key == "output_tokens" || key == "latents") return limits::max_tokens;
+  return limits::max_hidden;
+}
+
+// Parses one scalar or list as `type`; nothing (and a problem) when it does not parse or
+// is beyond its key's limit.
 std::optional<Value> parse(KeyType type, const YAML::Node& node, const Origin& origin, const std::string& field,
                            std::vector<Problem>& problems) {
   Value v;
@@ -188,11 +203,22 @@ std::optional<Value> parse(KeyType type, const YAML::Node& node, const Origin& o
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     return ec == std::errc() && end == text.data() + text.size() && !text.empty();
   };
+  const std::int64_t limit = limit_of(field);
+  auto out_of_range = [&](std::int64_t x) {
+    problems.push_back({origin, field, fmt::format("{} is out of range: 0 to {} (docs/limits.md)", x, limit)});
+    return std::nullopt;
+  };
   if (type == KeyType::integer_list) {
     if (!node.IsSequence()) return bad("a list of integers, e.g. [3, 8, 13]");
+    if (node.size() > static_cast<std::size_t>(limits::max_layers)) return bad("at most one entry per layer");
     for (const auto& item : node) {
       std::int64_t x = 0;
       if (!item.IsScalar() || !integer(item.Scalar(), x)) return bad("a list of integers, e.g. [3, 8, 13]");
+      if (x < 0 || x >= limits::max_layers) {
+        problems.push_back({at(origin.source, item), field,
+                            fmt::format("layer {} is out of range: 0 to {} (docs/limits.md)", x, limits::max_layers - 1)});
+        return std::nullopt;
+      }
       v.list.push_back(static_cast<int>(x));
     }
     return v;
@@ -202,11 +228,13 @@ std::optional<Value> parse(KeyType type, const YAML::Node& node, const Origin& o
   switch (type) {
     case KeyType::integer:
       if (!integer(text, v.i)) return bad("an integer");
+      if (v.i < 0 || v.i > limit) return out_of_range(v.i);
       return v;
     case KeyType::number: {
       char* end = nullptr;
       v.x = std::strtod(text.c_str(), &end);
       if (text.empty() || end != text.c_str() + text.size()) return bad("a number");
+      if (!(v.x >= 0 && v.x <= 1e18)) return bad("a number from 0 to 1e18");
       return v;
     }
     case KeyType::boolean:

@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,10 +18,14 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "model/core/input_file.hpp"
+#include "model/core/limits.hpp"
+#include "model/core/text.hpp"
 #include "model/link_graph.hpp"
 #include "model/scenario/calibration_file.hpp"
 #include "model/scenario/model_mapping.hpp"
 #include "model/scenario/scenario_file.hpp"
+#include "model/scenario/yaml_check.hpp"
 
 namespace xattn {
 namespace {
@@ -46,6 +51,8 @@ std::string trim(std::string_view s) {
 }
 
 FieldValue parse_value(FieldType type, const std::string& path, const std::string& raw, const Origin& origin);
+FieldValue parse_value_unchecked(FieldType type, const std::string& path, const std::string& raw, const Origin& origin);
+void check_value(const std::string& path, const FieldValue& v, const Origin& origin);
 
 std::int64_t as_int(const FieldValue& v) { return std::get<std::int64_t>(v); }
 double as_number(const FieldValue& v) { return std::get<double>(v); }
@@ -279,8 +286,12 @@ Origin mark_origin(const std::string& source, const YAML::Node& node) {
 }
 
 // A YAML node as a value of `type`; throws InputError naming the field.
+// A YAML value parsed into its field's type (a syntax error throws, located at the value).
+// Its own check (check_value) is located at the key: a failure goes to `refused` and the value
+// is still returned, so that reading goes on and resolve() can report every problem at once.
 FieldValue node_value(FieldType type, const std::string& path, const YAML::Node& value, const Origin& key_origin,
-                      const std::string& source) {
+                      const std::string& source, std::vector<Problem>& refused) {
+  FieldValue v;
   if (type == FieldType::text_list) {
     std::vector<std::string> items;
     if (value.IsSequence()) {
@@ -293,10 +304,17 @@ FieldValue node_value(FieldType type, const std::string& path, const YAML::Node&
     } else {
       throw InputError(key_origin, path, "expected a list of strings");
     }
-    return items;
+    v = std::move(items);
+  } else {
+    if (!value.IsScalar()) throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(type)));
+    v = parse_value_unchecked(type, path, value.Scalar(), mark_origin(source, value));
   }
-  if (!value.IsScalar()) throw InputError(mark_origin(source, value), path, fmt::format("expected {}", type_name(type)));
-  return parse_value(type, path, value.Scalar(), mark_origin(source, value));
+  try {
+    check_value(path, v, key_origin);
+  } catch (const InputError& e) {
+    refused.insert(refused.end(), e.problems().begin(), e.problems().end());
+  }
+  return v;
 }
 
 // ---- listed links and routes (cluster.links, cluster.routes; docs/topology.md) ------------
@@ -381,7 +399,7 @@ void read_entries(ScenarioSpec& spec, const YAML::Node& list, const std::string&
       spec.origins[path] = key_origin;
       present.push_back(key);
       try {
-        values[key] = node_value(k->type, path, it->second, key_origin, source);
+        values[key] = node_value(k->type, path, it->second, key_origin, source, spec.value_problems);
       } catch (const InputError& e) {
         problems.insert(problems.end(), e.problems().begin(), e.problems().end());
         ok = false;
@@ -470,7 +488,7 @@ void read_mapping(ScenarioSpec& spec, const YAML::Node& map, const std::string& 
         continue;
       }
       try {
-        f->set(spec, node_value(f->type, path, value, origin, source));
+        f->set(spec, node_value(f->type, path, value, origin, source, spec.value_problems));
       } catch (const InputError& e) {
         problems.insert(problems.end(), e.problems().begin(), e.problems().end());
       }
@@ -539,7 +557,8 @@ const Field* listed_link_field(std::string_view path) {
   static std::map<std::string, std::unique_ptr<Field>, std::less<>> made;
   std::lock_guard<std::mutex> hold(lock);
   if (auto it = made.find(path); it != made.end()) return it->second.get();
-  const auto& [name, key] = *parts;
+  // Copies, not a structured binding: lambdas capture them (clang 14 cannot capture bindings).
+  const std::string name = parts->first, key = parts->second;
   const bool bandwidth = key == "bandwidth_GBps";
   auto field = std::make_unique<Field>(Field{
       std::string(path), FieldType::number,
@@ -633,9 +652,189 @@ FieldValue parse_field_value(const Field& field, const std::string& raw, const O
   return parse_value(field.type, field.path, raw, origin);
 }
 
+void check_field_value(const Field& field, const FieldValue& value, const Origin& origin) {
+  check_value(field.path, value, origin);
+}
+
 namespace {
 
+// ---- what one value may be (docs/limits.md) ---------------------------------------------
+//
+// Every value read for a field — from YAML, --set, a sweep's list or range, a listed link's
+// entry — is checked on its own before it is set: a count within its limit, a figure
+// finite and within its range, a name one of those known. What depends on several values
+// (P = nodes × GPUs per node, S_kv = frames × tokens per frame, a degree that divides) is
+// resolve()'s. A value that passes here never overflows what holds it.
+
+// "" when `v` may be the field's value, else why not.
+using ValueCheck = std::string (*)(const FieldValue& v);
+
+template <std::int64_t lo, std::int64_t hi>
+std::string integer_in(const FieldValue& v) {
+  const std::int64_t x = std::get<std::int64_t>(v);
+  if (x < lo) return lo == 1 ? fmt::format("must be positive, got {}", x) : fmt::format("must not be below {}, got {}", lo, x);
+  if (x > hi) return fmt::format("{} is beyond the largest value xattn accepts, {} (docs/limits.md)", x, hi);
+  return {};
+}
+
+// A figure: finite, at least `lo` (above it when `open`), at most `hi`; `zero_ok` also lets 0 through.
+std::string number_text(double x, double lo, double hi, bool open, bool zero_ok, std::string_view unit) {
+  if (zero_ok && x == 0) return {};
+  if (!std::isfinite(x)) return fmt::format("must be a finite number, got {}", x);
+  if (lo >= 0 && (open || lo > 0) && !(x > 0)) return fmt::format("must be positive, got {}", x);
+  if (lo == 0 && !(x >= 0)) return fmt::format("must not be negative, got {}", x);
+  if (open ? !(x > lo) : !(x >= lo))
+    return fmt::format("must be at least {}{}{}, got {}", lo, unit.empty() ? "" : " ", unit, x);
+  if (x > hi) return fmt::format("{} is beyond the largest value xattn accepts, {}{}{} (docs/limits.md)", x, hi,
+                                 unit.empty() ? "" : " ", unit);
+  return {};
+}
+std::string bandwidth_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), limits::min_bandwidth_GBps, limits::max_bandwidth_GBps, false, false, "GB/s");
+}
+std::string bandwidth_or_none(const FieldValue& v) {  // 0: no such link (one GPU per node, one node)
+  return number_text(std::get<double>(v), limits::min_bandwidth_GBps, limits::max_bandwidth_GBps, false, true, "GB/s");
+}
+std::string latency_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), 0, limits::max_latency_us, false, false, "us");
+}
+std::string tflops_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), 0, limits::max_tflops, true, false, "TFLOP/s");
+}
+std::string hbm_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), 0, limits::max_bandwidth_GBps, true, false, "GB/s");
+}
+std::string memory_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), 0, limits::max_memory_GB, true, false, "GB");
+}
+std::string reserved_ok(const FieldValue& v) {
+  return number_text(std::get<double>(v), 0, limits::max_memory_GB, false, false, "GB");
+}
+std::string oversubscription_ok(const FieldValue& v) {
+  const double x = std::get<double>(v);
+  if (std::isfinite(x) && x < 1) return fmt::format("must be at least 1 (1: non-blocking), got {}", x);
+  return number_text(x, 1, limits::max_factor, false, false, "");
+}
+
+// A name among those a parser knows; `unknown` says why another is not (resolve()'s words).
+template <auto parse, std::string (*unknown)(std::string_view)>
+std::string name_in(const FieldValue& v) {
+  const std::string& x = std::get<std::string>(v);
+  return parse(x) ? std::string() : unknown(x);
+}
+template <auto parse, std::string (*unknown)(std::string_view)>
+std::string names_in(const FieldValue& v) {
+  for (const std::string& x : std::get<std::vector<std::string>>(v))
+    if (!parse(x)) return unknown(x);
+  return {};
+}
+std::string unknown_model(std::string_view x) { return fmt::format("unknown model preset '{}'; known: {}", x, model_names()); }
+std::string unknown_dtype(std::string_view x) { return fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", x); }
+std::string unknown_mask(std::string_view x) {
+  return fmt::format("unknown mask '{}'; known: dense, causal, media-local", x);
+}
+std::string unknown_accumulator(std::string_view x) { return fmt::format("unknown '{}'; known: activation, fp32", x); }
+std::string unknown_mechanism(std::string_view x) {
+  return fmt::format("unknown mechanism '{}'; known: {}", x, mechanism_names());
+}
+std::string unknown_sharding(std::string_view x) { return fmt::format("unknown '{}'; known: none, zero1, zero2, zero3", x); }
+std::string unknown_checkpointing(std::string_view x) {
+  return fmt::format("unknown '{}'; known: none, after-attention, full", x);
+}
+std::string unknown_part(std::string_view x) {
+  return fmt::format("unknown part '{}'; known: vision, projector, lm, cross_attention", x);
+}
+std::string unknown_training_preset(std::string_view x) {
+  return fmt::format("unknown preset '{}'; known: none, lv-xattn-paper", x);
+}
+std::string unknown_cluster(std::string_view x) { return fmt::format("unknown cluster preset '{}'; known: {}", x, cluster_names()); }
+std::string unknown_gpu(std::string_view x) { return fmt::format("unknown GPU preset '{}'; known: {}", x, gpu_names()); }
+std::string unknown_intra(std::string_view x) {
+  return fmt::format("unknown fabric '{}'; known: nvlink-switch, nvlink-mesh, pcie, none", x);
+}
+std::string unknown_inter(std::string_view x) { return fmt::format("unknown fabric '{}'; known: switch, fat-tree", x); }
+std::optional<bool> parse_accumulator(std::string_view s) {
+  return s == "activation" || s == "fp32" ? std::optional<bool>(true) : std::nullopt;
+}
+const ModelSpec* model_preset(std::string_view s) { return find_model(s); }
+const GpuSpec* gpu_preset(std::string_view s) { return find_gpu(s); }
+const ClusterPreset* cluster_preset(std::string_view s) { return find_cluster(s); }
+std::optional<Mechanism> mechanism(std::string_view s) { return parse_mechanism(s); }
+
+// The check of each field by path; a listed link's figures by their key. nullptr: any value.
+ValueCheck value_check(std::string_view path) {
+  using namespace limits;
+  static const std::map<std::string_view, ValueCheck, std::less<>> checks = {
+      {"workload.model", &name_in<model_preset, unknown_model>},
+      {"workload.batch", &integer_in<1, max_batch>},
+      {"workload.text_tokens", &integer_in<1, max_tokens>},
+      {"workload.frames", &integer_in<0, max_tokens>},
+      {"workload.tokens_per_frame", &integer_in<0, max_tokens>},
+      {"workload.dtype", &name_in<parse_dtype, unknown_dtype>},
+      {"workload.mask", &name_in<parse_mask, unknown_mask>},
+      {"workload.accumulator_dtype", &name_in<parse_accumulator, unknown_accumulator>},
+      {"workload.heads", &integer_in<1, max_heads>},
+      {"workload.kv_heads", &integer_in<1, max_heads>},
+      {"workload.head_dim", &integer_in<1, max_head_dim>},
+      {"workload.text_hidden", &integer_in<1, max_hidden>},
+      {"workload.visual_hidden", &integer_in<1, max_hidden>},
+      {"workload.cross_attention_layers", &integer_in<0, max_layers>},
+      {"training.self_attention", &name_in<mechanism, unknown_mechanism>},
+      {"training.sp", &integer_in<1, max_gpus>},
+      {"training.dp", &integer_in<1, max_gpus>},
+      {"training.global_batch", &integer_in<1, max_global_batch>},
+      {"training.sharding", &name_in<parse_sharding, unknown_sharding>},
+      {"training.checkpointing", &name_in<parse_checkpointing, unknown_checkpointing>},
+      {"training.frozen", &names_in<parse_model_part, unknown_part>},
+      {"training.preset", &name_in<parse_training_preset, unknown_training_preset>},
+      {"cluster.preset", &name_in<cluster_preset, unknown_cluster>},
+      {"cluster.gpu", &name_in<gpu_preset, unknown_gpu>},
+      {"cluster.nodes", &integer_in<1, max_nodes>},
+      {"cluster.gpus_per_node", &integer_in<1, max_gpus_per_node>},
+      {"cluster.intra_node.kind", &name_in<parse_intra_fabric, unknown_intra>},
+      {"cluster.intra_node.bandwidth_GBps", &bandwidth_or_none},
+      {"cluster.intra_node.latency_us", &latency_ok},
+      {"cluster.inter_node.bandwidth_GBps", &bandwidth_or_none},
+      {"cluster.inter_node.latency_us", &latency_ok},
+      {"cluster.inter_node.nics_per_node", &integer_in<1, max_gpus_per_node>},
+      {"cluster.inter_node.fabric", &name_in<parse_inter_fabric, unknown_inter>},
+      {"cluster.inter_node.nodes_per_leaf", &integer_in<1, max_nodes>},
+      {"cluster.inter_node.oversubscription", &oversubscription_ok},
+      {"cluster.gpu_peak_TFLOPS", &tflops_ok},
+      {"cluster.gpu_hbm_GBps", &hbm_ok},
+      {"cluster.gpu_memory_GB", &memory_ok},
+      {"cluster.memory_reserved_GB", &reserved_ok},
+      {"mechanisms", &names_in<mechanism, unknown_mechanism>},
+  };
+  if (auto it = checks.find(path); it != checks.end()) return it->second;
+  if (path.starts_with("cluster.links")) {
+    if (path.ends_with(".bandwidth_GBps")) return &bandwidth_ok;
+    if (path.ends_with(".latency_us")) return &latency_ok;
+  }
+  return nullptr;
+}
+
 FieldValue parse_value(FieldType type, const std::string& path, const std::string& raw, const Origin& origin) {
+  FieldValue v = parse_value_unchecked(type, path, raw, origin);
+  check_value(path, v, origin);
+  return v;
+}
+
+void check_value(const std::string& path, const FieldValue& v, const Origin& origin) {
+  // Text is UTF-8 (YAML requires it, and JSON output carries it).
+  const auto valid_text = [&](const std::string& t) {
+    if (!is_valid_utf8(t)) throw InputError(origin, path, "is not valid UTF-8 text");
+  };
+  if (const auto* t = std::get_if<std::string>(&v)) valid_text(*t);
+  if (const auto* l = std::get_if<std::vector<std::string>>(&v))
+    for (const auto& t : *l) valid_text(t);
+  if (const ValueCheck check = value_check(path)) {
+    std::string why = check(v);
+    if (!why.empty()) throw InputError(origin, path, std::move(why));
+  }
+}
+
+FieldValue parse_value_unchecked(FieldType type, const std::string& path, const std::string& raw, const Origin& origin) {
   std::string text = trim(raw);
   auto bad = [&](const std::string& why) {
     return InputError(origin, path, fmt::format("'{}' is not {}{}", text, type_name(type), why));
@@ -699,16 +898,45 @@ void apply_override(ScenarioSpec& spec, const std::string& path, const std::stri
                      fmt::format("no such field; known keys{}: {}", prefix.empty() ? "" : " under " + prefix,
                                  known_keys_under(prefix)));
   }
-  FieldValue v = parse_field_value(*f, value, origin);
-  if (const auto link = split_listed_link_path(path)) {
+  const auto link = split_listed_link_path(path);
+  // A listed link's figure is checked under its entry's name, as the file's value would be.
+  std::string checked_as = path;
+  if (link)
+    for (std::size_t i = 0; i < spec.cluster.graph.links.size(); ++i)
+      if (spec.cluster.graph.links[i].name == link->first) {
+        checked_as = fmt::format("cluster.links[{}].{}", i, link->second);
+        break;
+      }
+  FieldValue v = parse_value_unchecked(f->type, f->path, value, origin);  // a syntax error throws
+  // A value that fails its own check is set and reported by resolve() with every other
+  // problem, as a file's value is (ScenarioSpec::value_problems); a calibration file's name
+  // is not read unless it passes.
+  std::vector<Problem> refused;
+  try {
+    check_value(checked_as, v, origin);
+  } catch (const InputError& e) {
+    if (f->path == "calibration") throw;
+    refused = e.problems();
+  }
+  auto drop_value_problems = [&](const std::string& field) {  // the file's value is replaced
+    std::erase_if(spec.value_problems, [&](const Problem& p) { return p.field == field; });
+  };
+  drop_value_problems(path);
+  if (link) {
     // Problems the link checks find later name the entry's key: point them here too.
     spec.origins[path] = origin;
-    f->set(spec, v);
     const auto& links = spec.cluster.graph.links;
     for (std::size_t i = 0; i < links.size(); ++i)
-      if (links[i].name == link->first) spec.origins[fmt::format("cluster.links[{}].{}", i, link->second)] = origin;
+      if (links[i].name == link->first) {
+        const std::string entry_field = fmt::format("cluster.links[{}].{}", i, link->second);
+        spec.origins[entry_field] = origin;
+        drop_value_problems(entry_field);
+      }
+    spec.value_problems.insert(spec.value_problems.end(), refused.begin(), refused.end());
+    f->set(spec, v);
     return;
   }
+  spec.value_problems.insert(spec.value_problems.end(), refused.begin(), refused.end());
   if (f->path == "calibration") {
     // Files named on the command line are relative to the working directory.
     ScenarioSpec relative_to_cwd;
@@ -742,6 +970,8 @@ ScenarioSpec parse_scenario_spec(const std::string& yaml_text, const std::string
   if (!root.IsMap())
     throw InputError(Origin{source_name, 1, 1}, "", "a scenario is a YAML mapping with workload: and cluster: sections");
   std::vector<Problem> problems;
+  check_yaml_document(root, source_name, yaml_text.size(), problems);
+  if (!problems.empty()) throw InputError(std::move(problems));
   std::vector<std::pair<const Field*, YAML::Node>> deferred;
   read_mapping(spec, root, "", source_name, problems, deferred);
   for (const auto& [field, node] : deferred) {
@@ -764,11 +994,7 @@ ScenarioSpec parse_scenario_spec(const std::string& yaml_text, const std::string
 }
 
 ScenarioSpec load_scenario_spec(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(Origin{path, 0, 0}, "", "cannot open the scenario file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_scenario_spec(buffer.str(), path);
+  return parse_scenario_spec(read_input_file(path, "scenario"), path);
 }
 
 namespace {
@@ -838,8 +1064,11 @@ void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
   }
   if (!t.sp && !t.dp) sp = gpus;
   if (!t.dp) dp = gpus / sp;
-  if (sp * dp != gpus) {
-    problem("training.dp", fmt::format("dp x sp = {} x {} = {}, not the {} GPUs", dp, sp, dp * sp, gpus));
+  // sp divides the GPUs on every way here, so sp x dp = GPUs is dp = GPUs / sp; the product
+  // is not formed (dp may be any int64 a file holds: its own check reports that).
+  if (dp != gpus / sp) {
+    problem("training.dp", fmt::format("dp x sp = {} x {} = {:.15g}, not the {} GPUs", dp, sp,
+                                       static_cast<double>(dp) * static_cast<double>(sp), gpus));
     return;
   }
   if (sp < per_node ? per_node % sp != 0 : sp % per_node != 0) {
@@ -851,7 +1080,8 @@ void resolve_training(const ScenarioSpec& spec, Scenario& s, Report&& problem) {
   }
   r.sp = static_cast<int>(sp);
   r.dp = static_cast<int>(dp);
-  const std::int64_t step = s.batch * dp;
+  std::int64_t step = 0;  // batch x dp; 0 when it would not fit (a batch beyond its limit, reported by its check)
+  if (__builtin_mul_overflow(s.batch, dp, &step)) step = 0;
   r.global_batch = t.global_batch.value_or(step);
   if (t.global_batch && (*t.global_batch <= 0 || step <= 0 || *t.global_batch % step != 0))
     problem("training.global_batch",
@@ -866,10 +1096,21 @@ Scenario resolve(const ScenarioSpec& spec) {
   auto problem = [&](const std::string& field, std::string message) {
     problems.push_back({spec.origin_of(field), field, std::move(message)});
   };
+  // A count held in an `int` is checked in its full type before it narrows: a spec set in
+  // code (a front end, a sweep point) has not necessarily been through parse_value.
+  auto narrowed = [&](const std::string& field, std::int64_t v) -> std::optional<int> {
+    if (const ValueCheck check = value_check(field))
+      if (std::string why = check(FieldValue(v)); !why.empty()) {
+        problem(field, std::move(why));
+        return std::nullopt;
+      }
+    return static_cast<int>(v);
+  };
   Scenario s;
   s.name = spec.name;
   s.description = spec.description;
   s.path = spec.path;
+  s.origins = spec.origins;
   const auto& w = spec.workload;
 
   // Workload: the model (a preset, or a mapping describing it), then the layer's shape.
@@ -890,7 +1131,11 @@ Scenario resolve(const ScenarioSpec& spec) {
   if (w.head_dim) s.model.head_dim = *w.head_dim;
   if (w.text_hidden) s.model.text_hidden = *w.text_hidden;
   if (w.visual_hidden) s.model.visual_hidden = *w.visual_hidden;
-  if (w.cross_attention_layers) s.model.cross_attention_layers = static_cast<int>(*w.cross_attention_layers);
+  if (w.cross_attention_layers)
+    if (auto n = narrowed("workload.cross_attention_layers", *w.cross_attention_layers)) s.model.cross_attention_layers = *n;
+  for (const auto& [field, value] : {std::pair{"workload.batch", w.batch}, std::pair{"workload.text_tokens", w.text_tokens}})
+    if (const ValueCheck check = value_check(field); check && value > 0)
+      if (std::string why = check(FieldValue(value)); !why.empty()) problem(field, std::move(why));
   s.batch = w.batch;
   s.text_tokens = w.text_tokens;
   // frames: given (in a file, with --set, or by a front end), or the model's default.
@@ -933,7 +1178,43 @@ Scenario resolve(const ScenarioSpec& spec) {
   s.shape.kv_heads = s.model.kv_heads;
   s.shape.head_dim = s.model.head_dim;
   s.shape.q_tokens = s.text_tokens;
-  s.shape.kv_tokens = decoder_only ? s.text_tokens : s.frames * s.tokens_per_frame;
+  // Each factor is at most 2^31 here (parse_value), so the product cannot wrap.
+  const bool sizes_in_range = s.frames >= 0 && s.frames <= limits::max_tokens && s.tokens_per_frame >= 0 &&
+                              s.tokens_per_frame <= limits::max_tokens && s.text_tokens <= limits::max_tokens;
+  s.shape.kv_tokens = decoder_only ? s.text_tokens : sizes_in_range ? s.frames * s.tokens_per_frame : 0;
+  if (!sizes_in_range) {  // a negative count is positive()'s above; S_q beyond the limit the check's at the top
+    if (s.frames > limits::max_tokens || s.tokens_per_frame > limits::max_tokens)
+      problem("workload.frames",
+              fmt::format("frames ({}) and tokens per frame ({}) are beyond what xattn accepts ({} each; "
+                          "docs/limits.md)",
+                          s.frames, s.tokens_per_frame, limits::max_tokens));
+  } else if (s.shape.kv_tokens > limits::max_tokens) {
+    problem("workload.frames",
+            fmt::format("{} frames x {} tokens per frame = {} visual tokens, beyond the longest sequence xattn accepts, "
+                        "{} (2^31 - 1, as FlashAttention's and cuDNN's int sequence lengths; docs/limits.md)",
+                        s.frames, s.tokens_per_frame, s.shape.kv_tokens, limits::max_tokens));
+    s.shape.kv_tokens = 0;
+  }
+  // The largest activation of one SP group, Q (or O) and K (or V), in elements: within
+  // 2^50 every byte count of the model is exact in a double and fits an int64.
+  {
+    const double q = static_cast<double>(s.batch) * static_cast<double>(s.shape.q_tokens) *
+                     static_cast<double>(s.shape.heads) * static_cast<double>(s.shape.head_dim);
+    const double kv = static_cast<double>(s.batch) * static_cast<double>(s.shape.kv_tokens) *
+                      static_cast<double>(s.shape.kv_heads) * static_cast<double>(s.shape.head_dim);
+    // A count already beyond its own limit is said once, by its check.
+    const bool counts_in_range = s.batch <= limits::max_batch && s.text_tokens <= limits::max_tokens;
+    if (q > limits::max_tensor_elements && counts_in_range)
+      problem("workload.text_tokens",
+              fmt::format("the queries hold B x S_q x H x d = {} x {} x {} x {} = {:.3g} elements, beyond the 2^50 "
+                          "xattn accepts (docs/limits.md)",
+                          s.batch, s.shape.q_tokens, s.shape.heads, s.shape.head_dim, q));
+    if (kv > limits::max_tensor_elements && counts_in_range)
+      problem(decoder_only ? "workload.text_tokens" : "workload.frames",
+              fmt::format("the keys hold B x S_kv x H_kv x d = {} x {} x {} x {} = {:.3g} elements, beyond the 2^50 "
+                          "xattn accepts (docs/limits.md)",
+                          s.batch, s.shape.kv_tokens, s.shape.kv_heads, s.shape.head_dim, kv));
+  }
   if (auto d = parse_dtype(w.dtype)) s.shape.dtype = *d;
   else problem("workload.dtype", fmt::format("unknown dtype '{}'; known: fp16, bf16, fp32", w.dtype));
   const std::string mask = w.mask.value_or(decoder_only ? "causal" : "dense");
@@ -984,10 +1265,37 @@ Scenario resolve(const ScenarioSpec& spec) {
     s.cluster.gpu.memory = gigabytes(*c.gpu_memory_GB);
     if (*c.gpu_memory_GB <= 0) problem("cluster.gpu_memory_GB", "must be positive");
   }
-  if (c.nodes) s.cluster.nodes = static_cast<int>(*c.nodes);
-  if (c.gpus_per_node) s.cluster.gpus_per_node = static_cast<int>(*c.gpus_per_node);
-  if (c.nics_per_node) s.cluster.nics_per_node = static_cast<int>(*c.nics_per_node);
-  else if (!c.preset) s.cluster.nics_per_node = s.cluster.gpus_per_node;
+  bool cluster_in_range = true;  // every count within its limit: P can be formed
+  if (c.nodes) {
+    if (auto n = narrowed("cluster.nodes", *c.nodes)) s.cluster.nodes = *n;
+    else cluster_in_range = false;
+  }
+  if (c.gpus_per_node) {
+    if (auto n = narrowed("cluster.gpus_per_node", *c.gpus_per_node)) s.cluster.gpus_per_node = *n;
+    else cluster_in_range = false;
+  }
+  if (c.nics_per_node) {
+    if (auto n = narrowed("cluster.inter_node.nics_per_node", *c.nics_per_node)) s.cluster.nics_per_node = *n;
+    else cluster_in_range = false;
+  } else if (!c.preset) {
+    s.cluster.nics_per_node = s.cluster.gpus_per_node;
+  }
+  // P = nodes x GPUs per node, formed from two checked counts (2^20 x 2^10 cannot wrap).
+  if (cluster_in_range) {
+    const std::int64_t gpus = std::int64_t{s.cluster.nodes} * s.cluster.gpus_per_node;
+    if (gpus > limits::max_gpus) {
+      problem(c.nodes || !c.gpus_per_node ? "cluster.nodes" : "cluster.gpus_per_node",
+              fmt::format("{} nodes x {} GPUs per node = {} GPUs, beyond the largest cluster xattn accepts, {} "
+                          "(2^20; docs/limits.md)",
+                          s.cluster.nodes, s.cluster.gpus_per_node, gpus, limits::max_gpus));
+      cluster_in_range = false;
+    }
+  }
+  if (!cluster_in_range) {  // what follows forms P: leave a small, consistent cluster
+    s.cluster.nodes = 1;
+    s.cluster.gpus_per_node = 1;
+    s.cluster.nics_per_node = 1;
+  }
   if (c.intra_kind) {
     if (auto k = parse_intra_fabric(*c.intra_kind)) s.cluster.intra_kind = *k;
     else problem("cluster.intra_node.kind",
@@ -997,11 +1305,8 @@ Scenario resolve(const ScenarioSpec& spec) {
     if (auto k = parse_inter_fabric(*c.inter_kind)) s.cluster.inter_kind = *k;
     else problem("cluster.inter_node.fabric", fmt::format("unknown fabric '{}'; known: switch, fat-tree", *c.inter_kind));
   }
-  if (c.nodes_per_leaf) {
-    if (*c.nodes_per_leaf <= 0)
-      problem("cluster.inter_node.nodes_per_leaf", fmt::format("must be positive, got {}", *c.nodes_per_leaf));
-    else s.cluster.nodes_per_leaf = static_cast<int>(*c.nodes_per_leaf);
-  }
+  if (c.nodes_per_leaf)
+    if (auto n = narrowed("cluster.inter_node.nodes_per_leaf", *c.nodes_per_leaf)) s.cluster.nodes_per_leaf = *n;
   if (c.oversubscription) {
     if (!(*c.oversubscription >= 1.0))
       problem("cluster.inter_node.oversubscription",
@@ -1018,7 +1323,8 @@ Scenario resolve(const ScenarioSpec& spec) {
   // scenario does not set itself become the slowest GPU pair's of each class.
   s.cluster.graph = c.graph;
   bool graph_broken = false;  // its problems say it all: the figures it would give are unknown
-  if ((!c.graph.links.empty() || !c.graph.routes.empty()) && s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
+  if ((!c.graph.links.empty() || !c.graph.routes.empty()) && cluster_in_range && s.cluster.nodes > 0 &&
+      s.cluster.gpus_per_node > 0) {
     std::vector<GraphProblem> graph_problems;
     const RoutedGraph routed = route_graph(c.graph, s.cluster.ranks(), graph_problems);
     for (const GraphProblem& p : graph_problems) {
@@ -1041,10 +1347,7 @@ Scenario resolve(const ScenarioSpec& spec) {
       derive(LinkClass::inter_node, c.inter_bandwidth_GBps, c.inter_latency_us, s.cluster.inter);
     }
   }
-  if (c.nodes && *c.nodes <= 0) problem("cluster.nodes", fmt::format("must be positive, got {}", *c.nodes));
-  if (c.gpus_per_node && *c.gpus_per_node <= 0)
-    problem("cluster.gpus_per_node", fmt::format("must be positive, got {}", *c.gpus_per_node));
-  if (s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
+  if (cluster_in_range && s.cluster.nodes > 0 && s.cluster.gpus_per_node > 0) {
     if (s.cluster.gpus_per_node > 1 && s.cluster.intra.bandwidth.value() <= 0 && !graph_broken)
       problem("cluster.intra_node.bandwidth_GBps",
               fmt::format("must be positive with {} GPUs per node", s.cluster.gpus_per_node));
@@ -1083,6 +1386,11 @@ Scenario resolve(const ScenarioSpec& spec) {
       else problem("mechanisms", fmt::format("unknown mechanism '{}'; known: {}", name, mechanism_names()));
     }
   }
+  // The file's values that failed their own check, where the checks above did not name the
+  // field themselves (their wording and order stay those of earlier versions).
+  for (const Problem& p : spec.value_problems)
+    if (std::none_of(problems.begin(), problems.end(), [&](const Problem& q) { return q.field == p.field; }))
+      problems.push_back(p);
   if (!problems.empty()) throw InputError(std::move(problems));
   return s;
 }

@@ -75,6 +75,12 @@ struct ScenarioSpec {
     std::optional<bool> optimizer_step;
   } training;
 
+  // Values read from the file that fail their own check (a limit, a name, a sign; docs/limits.md),
+  // located at their key. They are set anyway so that resolve() reports every problem at once:
+  // it reports these with its own, unless it names the same field itself. --set on the field
+  // drops its entry.
+  std::vector<Problem> value_problems;
+
   std::vector<std::string> mechanisms;        // empty: default_mechanisms()
   std::vector<std::string> calibration_files;  // as written (relative to the scenario file)
   Calibration calibration;                     // the files above, merged in order
@@ -107,8 +113,12 @@ struct Field {
 [[nodiscard]] const Field* find_field(std::string_view path);
 [[nodiscard]] bool is_listed_link_field(std::string_view path);
 
-// Parses text as a value of the field's type; throws InputError naming origin and field.
+// Parses text as a value of the field's type and checks it (check_field_value); throws
+// InputError naming origin and field.
 [[nodiscard]] FieldValue parse_field_value(const Field& field, const std::string& text, const Origin& origin);
+// Checks one value of the field on its own: within the field's limits (docs/limits.md), a
+// name it knows, UTF-8 text. What depends on other fields is resolve()'s. Throws InputError.
+void check_field_value(const Field& field, const FieldValue& value, const Origin& origin);
 
 // Sets one field (by dotted path) from text, as --set KEY=VALUE does. Throws InputError
 // for an unknown path or a value of the wrong type.

@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "model/core/input_file.hpp"
 #include "model/scenario/scenario_input.hpp"
+#include "model/scenario/yaml_check.hpp"
 
 namespace xattn {
 
@@ -38,7 +40,7 @@ std::vector<std::size_t> SweepPlan::coordinates(std::size_t index) const {
 namespace {
 
 // Guards against a typo that would expand to billions of points.
-constexpr std::size_t kMaxAxisValues = 100'000'000;
+constexpr std::size_t kMaxAxisValues = 1'000'000;  // 40 MB of values; docs/limits.md
 constexpr double kMaxPoints = 1e10;
 
 Origin mark_of(const std::string& source, const YAML::Node& node) {
@@ -116,6 +118,7 @@ std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, 
       if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not an integer", text_of("to")));
       if (*from <= 0) throw InputError(origin_of("from"), path, "a range with a factor must start above 0");
       if (*to < *from) throw InputError(where, path, fmt::format("empty range: to ({}) < from ({})", *to, *from));
+      check_field_value(field, FieldValue(*to), origin_of("to"));
       for (std::int64_t v = *from;;) {
         values.emplace_back(v);
         double next = std::round(static_cast<double>(v) * *factor);
@@ -139,6 +142,9 @@ std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, 
     if (!to) throw InputError(origin_of("to"), path, fmt::format("range to '{}' is not an integer", text_of("to")));
     if (!step || *step == 0)
       throw InputError(origin_of("step"), path, fmt::format("range step '{}' must be a non-zero integer", text_of("step")));
+    // The endpoints first, so that the arithmetic below stays in range.
+    check_field_value(field, FieldValue(*from), origin_of("from"));
+    check_field_value(field, FieldValue(*to), origin_of("to"));
     if ((*to - *from) / *step < 0)
       throw InputError(where, path, fmt::format("empty range: step {} never goes from {} to {}", *step, *from, *to));
     std::size_t n = static_cast<std::size_t>((*to - *from) / *step) + 1;
@@ -162,6 +168,8 @@ std::vector<FieldValue> expand_range(const Field& field, const YAML::Node& map, 
   }
   if (values.size() > kMaxAxisValues)
     throw InputError(where, path, fmt::format("range has more than {} values", kMaxAxisValues));
+  // Every value must be one the field accepts, as a listed value must.
+  for (const FieldValue& v : values) check_field_value(field, v, where);
   return values;
 }
 
@@ -253,21 +261,14 @@ std::vector<Mechanism> base_mechanisms(const ScenarioSpec& base) {
                                  : parse_mechanisms(base.mechanisms, base.origin_of("mechanisms"), "mechanisms");
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    throw InputError(Origin{path}, "", std::filesystem::exists(path, ec) ? "cannot read the sweep file" : "no such file");
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 }  // namespace
 
 SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides, const std::string& engine) {
-  std::string text = read_text_file(path);
+  return parse_sweep(read_input_file(path, "sweep"), path, overrides, engine);
+}
+
+SweepPlan parse_sweep(const std::string& text, const std::string& path, const std::vector<std::string>& overrides,
+                      const std::string& engine) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -276,6 +277,11 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   }
   if (!root.IsMap())
     throw InputError(Origin{path, 1, 1}, "", "a sweep file is a YAML mapping with base: and grid: (docs/sweep.md)");
+  {
+    std::vector<Problem> document;
+    check_yaml_document(root, path, text.size(), document);
+    if (!document.empty()) throw InputError(std::move(document));
+  }
 
   SweepPlan plan;
   plan.path = path;
@@ -391,6 +397,11 @@ SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& ov
   } catch (const InputError& e) {
     problems.add(e);
   }
+  // A value of the base (its file, `set:`, --set) that fails its own check is refused here, as
+  // simulate refuses it, not left to make every row infeasible; a grid field's is the grid's.
+  for (const Problem& p : plan.base.value_problems)
+    if (std::none_of(plan.axes.begin(), plan.axes.end(), [&](const auto& a) { return a.field->path == p.field; }))
+      problems.add(p);
   for (const auto& o : overrides) {
     std::string key = o.substr(0, o.find('='));
     key.erase(0, key.find_first_not_of(" \t"));  // as apply_override reads it

@@ -59,6 +59,9 @@ struct SweepPlan {
 // InputError naming the sweep file, line and field for every problem found.
 [[nodiscard]] SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides = {},
                                    const std::string& engine = {});
+// The same from the file's text already read; `path` names it and anchors its relative base.
+[[nodiscard]] SweepPlan parse_sweep(const std::string& text, const std::string& path,
+                                    const std::vector<std::string>& overrides = {}, const std::string& engine = {});
 
 // One axis given as text: a dotted field path and its values as a user typed them.
 struct GridAxisText {

@@ -11,6 +11,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/core/error.hpp"
+#include "model/core/input_file.hpp"
+#include "model/scenario/yaml_check.hpp"
 
 namespace xattn {
 namespace {
@@ -25,9 +27,14 @@ void check_readable(const std::string& path, const std::string& field) {
 
 std::vector<ValidationCase> read_validation_set(const std::string& path, const std::string& scenario) {
   check_readable(path, "--set-file");
+  return parse_validation_set(read_input_file(path, "--set-file"), path, scenario);
+}
+
+std::vector<ValidationCase> parse_validation_set(const std::string& text, const std::string& path,
+                                                 const std::string& scenario) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw InputError(Origin{path, e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
@@ -47,6 +54,11 @@ std::vector<ValidationCase> read_validation_set(const std::string& path, const s
     return out;
   };
   if (!root.IsMap()) throw InputError(Origin{path}, "", "expected a mapping with `cases:` (docs/validation.md)");
+  {
+    std::vector<Problem> document;
+    check_yaml_document(root, path, text.size(), document);
+    if (!document.empty()) throw InputError(std::move(document));
+  }
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string key = it->first.as<std::string>();
     if (key != "scenario" && key != "calibration" && key != "cases")

@@ -22,5 +22,8 @@ struct ValidationCase {
 // all of them; paths relative to the set file. `scenario`: the one to use where the file
 // names none. Throws InputError naming the set file, line and field.
 [[nodiscard]] std::vector<ValidationCase> read_validation_set(const std::string& path, const std::string& scenario);
+// The same from the file's text already read; `path` names it and anchors relative paths.
+[[nodiscard]] std::vector<ValidationCase> parse_validation_set(const std::string& text, const std::string& path,
+                                                               const std::string& scenario);
 
 }  // namespace xattn

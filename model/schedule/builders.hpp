@@ -5,6 +5,7 @@
 // the cluster in any order.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,6 +34,23 @@ class InfeasibleSchedule : public std::runtime_error {
 // The token layout a mechanism uses for its sequence blocks: ring-zigzag zigzag,
 // ring-stripe striped, StarTrail zigzag when causal, everything else contiguous.
 [[nodiscard]] Layout layout_of(const Mechanism& m, Mask mask);
+
+// How large a schedule will be, known before it is built (docs/limits.md, "Memory"): an
+// upper bound on the ops of one rank's program, from the mechanism's rounds (P for the
+// ring family and LV-XAttn, P/u for USP, P/c² for StarTrail, none for Ulysses) at 8 ops
+// per round and 16 per pass; tests/schedule/schedule_size_test.cpp holds every builder to
+// it. Also the most messages one all-to-all has in flight at once (Ulysses: P(P−1),
+// USP: P(u−1) over its groups; 0 for the others), which the event engine holds as flows.
+struct ScheduleSize {
+  // What one op of a Schedule takes with its dependencies and name (about 216 bytes for
+  // the op; measured, with room): the Schedule alone, before any executor runs it.
+  static constexpr double bytes_per_op = 320;
+  std::int64_t ops_per_rank = 0;
+  std::int64_t ops = 0;              // all ranks
+  std::int64_t all_to_all_flows = 0;
+  [[nodiscard]] double bytes() const { return static_cast<double>(ops) * bytes_per_op; }
+};
+[[nodiscard]] ScheduleSize schedule_size(const Mechanism& m, Pass pass, int ranks);
 
 // Builds the schedule of one pass (fwd, bwd, or fwd+bwd in one program per rank). A
 // backward-only schedule expects what the forward leaves behind (its `inputs`). Throws

@@ -2,10 +2,14 @@
 #include "model/schedule/trace.hpp"
 
 #include "model/core/error.hpp"
+#include "model/core/limits.hpp"
+#include "model/core/text.hpp"
 #include "model/schedule/structure.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -52,7 +56,10 @@ std::string csv_quote(const std::string& s) {
 namespace {
 
 // A JSON string literal: quotes, backslashes and control characters escaped (RFC 8259).
-void append_json_string(fmt::memory_buffer& out, std::string_view text) {
+void append_json_string(fmt::memory_buffer& out, std::string_view raw) {
+  // JSON text is UTF-8 (RFC 8259 §8.1): a name that is not has its bad bytes replaced.
+  const std::string repaired = is_valid_utf8(raw) ? std::string() : to_valid_utf8(raw);
+  const std::string_view text = repaired.empty() ? raw : std::string_view(repaired);
   out.push_back('"');
   for (char ch : text) {
     switch (ch) {
@@ -214,7 +221,24 @@ Time from_us(const nlohmann::json& v, const std::string& source, const std::stri
   if (!v.is_number()) bad(source, field, "expected a number of microseconds");
   const double us = v.get<double>();
   if (!std::isfinite(us) || us < 0) bad(source, field, fmt::format("{} us is not a time", us));
-  return Time::ps(std::llround(us * 1e6));
+  try {
+    return Time::ps(Time::nearest_ps(us * 1e6));
+  } catch (const ClockOverflow& e) {
+    bad(source, field, fmt::format("{} us: {}", us, e.what()));
+  }
+}
+
+// A JSON integer within [lo, hi] (an unsigned one too), or nullopt.
+std::optional<std::int64_t> integer_in(const nlohmann::json& v, std::int64_t lo, std::int64_t hi) {
+  if (v.is_number_unsigned()) {
+    const std::uint64_t u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(hi)) return std::nullopt;
+    const auto x = static_cast<std::int64_t>(u);
+    return x >= lo ? std::optional<std::int64_t>(x) : std::nullopt;
+  }
+  if (!v.is_number_integer()) return std::nullopt;
+  const std::int64_t x = v.get<std::int64_t>();
+  return x >= lo && x <= hi ? std::optional<std::int64_t>(x) : std::nullopt;
 }
 
 }  // namespace
@@ -226,6 +250,8 @@ nlohmann::json parse_trace(const std::string& text, const std::string& source) {
   } catch (const nlohmann::json::parse_error& e) {
     bad(source, "(file)",
         fmt::format("not valid JSON at byte {} (a truncated or unfinished trace?): {}", e.byte, e.what()));
+  } catch (const nlohmann::json::exception& e) {  // a number beyond a double (1e999), nesting too deep
+    bad(source, "(file)", fmt::format("not a trace xattn can read: {}", e.what()));
   }
   if (!doc.is_object()) bad(source, "(file)", "expected a Chrome-trace object with traceEvents and metadata");
   if (!doc.contains("traceEvents") || !doc["traceEvents"].is_array()) bad(source, "traceEvents", "missing, or not an array");
@@ -301,10 +327,12 @@ class MetadataReader {
     if (!m_[key].is_number()) fail(key, "expected a number");
     out = m_[key].get<double>();
   }
-  // An integer as the writers spell it; read as a number and truncated, as it always was.
+  // An integer as the writers spell it; read as a number and truncated, as it always was,
+  // within what an int holds.
   void integer(const char* key, int& out) const {
     double v = out;
     number(key, v);
+    if (!(v >= 0 && v <= 2147483647.0)) fail(key, fmt::format("{} is not a count from 0 to 2^31 - 1", v));
     out = static_cast<int>(v);
   }
   void boolean(const char* key, bool& out) const {
@@ -417,16 +445,21 @@ TraceMetadata trace_metadata(const nlohmann::json& doc, const std::string& sourc
   out.pass = text("pass");
   out.scenario = text("scenario");
   out.engine = m.contains("engine") && m["engine"].is_string() ? m["engine"].get<std::string>() : std::string();
-  if (!m.contains("P") || !m["P"].is_number_integer() || m["P"].get<int>() < 1)
+  if (!m.contains("P") || !m["P"].is_number_integer() || !integer_in(m["P"], 1, std::numeric_limits<std::int64_t>::max()))
     bad(source, "metadata.P", "missing, or not a positive integer");
-  out.ranks = m["P"].get<int>();
+  const auto P = integer_in(m["P"], 1, limits::max_gpus);
+  if (!P)
+    bad(source, "metadata.P",
+        fmt::format("{} ranks is beyond the largest cluster xattn accepts, {} (docs/limits.md)", m["P"].dump(), limits::max_gpus));
+  out.ranks = static_cast<int>(*P);
   if (m.contains("makespan_us") && m["makespan_us"].is_number()) out.makespan_us = m["makespan_us"].get<double>();
   if (m.contains("link_shared") && m["link_shared"].is_boolean()) out.link_shared = m["link_shared"].get<bool>();
   if (m.contains("ranks_traced") && m["ranks_traced"].is_array()) {
     out.ranks_traced.emplace();
     for (const auto& r : m["ranks_traced"]) {
-      if (!r.is_number_integer()) bad(source, "metadata.ranks_traced", "expected an array of ranks");
-      out.ranks_traced->push_back(r.get<int>());
+      const auto rank = integer_in(r, 0, limits::max_gpus - 1);
+      if (!rank) bad(source, "metadata.ranks_traced", "expected an array of ranks, 0 to P - 1");
+      out.ranks_traced->push_back(static_cast<int>(*rank));
     }
   }
   out.run = read_run_settings(m, source, out.engine, out.ranks);
@@ -472,7 +505,7 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
       bad(source, at + ".args.id", fmt::format("op {} is not in the {} {} schedule for P = {}", id, s.mechanism.name(),
                                                to_string(s.pass), s.ranks()));
     const Op& op = s.op(OpId{rank, index});
-    if (ev.contains("pid") && (!ev["pid"].is_number_integer() || ev["pid"].get<int>() != rank))
+    if (ev.contains("pid") && integer_in(ev["pid"], rank, rank) != std::optional<std::int64_t>(rank))
       bad(source, at + ".pid", fmt::format("op {} is drawn on process {}, not on its rank's", id, ev["pid"].dump()));
     if (ev["args"].contains("kind") && ev["args"]["kind"] != kind_name(op))
       bad(source, at + ".args.kind",
@@ -485,12 +518,21 @@ Timeline read_chrome_trace(const nlohmann::json& doc, const Schedule& s, const s
     if (!ev.contains("dur")) bad(source, at + ".dur", fmt::format("op {}: missing", id));
     OpTimes& x = t.ops[static_cast<std::size_t>(rank)][static_cast<std::size_t>(index)];
     x.posted = from_us(ev["ts"], source, at + ".ts");
-    x.end = x.posted + from_us(ev["dur"], source, at + ".dur");
-    x.start = x.posted;
-    if (ev["args"].contains("waited_us")) x.start = x.posted + from_us(ev["args"]["waited_us"], source, at + ".args.waited_us");
+    const Time dur = from_us(ev["dur"], source, at + ".dur");
+    const Time waited = ev["args"].contains("waited_us") ? from_us(ev["args"]["waited_us"], source, at + ".args.waited_us") : Time();
+    try {
+      x.end = x.posted + dur;
+      x.start = x.posted + waited;
+    } catch (const ClockOverflow& over) {
+      bad(source, at + ".dur", fmt::format("op {}: {}", id, over.what()));
+    }
     if (x.start > x.end)
       bad(source, at + ".args.waited_us", fmt::format("op {} starts after it ends", id));
-    if (op.kind() == OpKind::compute) t.compute_busy[static_cast<std::size_t>(rank)] += x.end - x.start;
+    try {
+      if (op.kind() == OpKind::compute) t.compute_busy[static_cast<std::size_t>(rank)] += x.end - x.start;
+    } catch (const ClockOverflow& over) {
+      bad(source, at + ".dur", fmt::format("rank {}'s compute: {}", rank, over.what()));
+    }
     t.makespan = max(t.makespan, x.end);
   }
   for (int r = 0; r < s.ranks(); ++r)

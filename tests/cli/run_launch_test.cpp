@@ -199,12 +199,13 @@ TEST(RunLaunch, ProcessesStartedWithDifferentArgumentsStopTogether) {
 }
 
 TEST(RunLaunch, AProcessThatNeverComesEndsTheRunAtTheTimeout) {
-  // World 2, only rank 0 starts, 1 s to wait. Expected: exit 1 naming rank 1 as missing.
+  // World 2, only rank 0 starts, 1 s to wait. Expected: exit 3 (the environment: the
+  // processes could not meet, cli/errors.hpp) naming rank 1 as missing.
   test::TempDir dir;
   const int port = test::free_port();
   auto f = xattn({"--transport", "nccl", "--rendezvous-timeout", "1"},
                  {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}}, dir);
-  EXPECT_EQ(f.code, 1) << describe(f);
+  EXPECT_EQ(f.code, 3) << describe(f);
   EXPECT_TRUE(has(f.err, "for rank(s) 1 (1 of 2 never joined)")) << f.err;
 }
 

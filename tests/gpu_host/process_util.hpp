@@ -1,6 +1,7 @@
 // Helpers for tests that start real processes (rendezvous_test.cpp, run_launch_test.cpp):
-// start a program with exactly the environment a test chooses (nothing inherited but PATH
-// and HOME, so that a launcher's variables around the test run cannot leak in), collect
+// start a program with exactly the environment a test chooses (nothing inherited but PATH,
+// HOME and the sanitizers' options, so that a launcher's variables around the test run
+// cannot leak in), collect
 // its exit code, stdout and stderr, and kill it if it outlives its limit.
 #pragma once
 
@@ -50,7 +51,9 @@ inline Child start_process(const std::vector<std::string>& argv, const std::map<
   c.out_path = stem + ".out";
   c.err_path = stem + ".err";
   std::vector<std::string> env_text;
-  for (const char* keep : {"PATH", "HOME"})
+  // The sanitizers' options too (the sanitizer build's children must report, and
+  // suppress, as the test does: .ci/stages/20-sanitizers.sh); they launch nothing.
+  for (const char* keep : {"PATH", "HOME", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"})
     if (const char* v = std::getenv(keep); v != nullptr && env.find(keep) == env.end()) env_text.push_back(std::string(keep) + "=" + v);
   for (const auto& [k, v] : env) env_text.push_back(k + "=" + v);
   std::vector<char*> args, envp;

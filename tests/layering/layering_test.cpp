@@ -55,6 +55,8 @@ const std::map<std::string, std::set<std::string>>& allowed() {
       {"bench", {"core", "model", "schedule", "scenario", "calib", "sim", "gpu", "bench"}},
       // The one suite that crosses rooms on purpose (tests/integration/CMakeLists.txt).
       {"integration", {"core", "model", "schedule", "scenario", "calib", "sim", "gpu"}},
+      // The fuzz harnesses drive the parsers of these rooms (tests/fuzz/CMakeLists.txt).
+      {"fuzz", {"core", "model", "schedule", "scenario", "calib", "sim"}},
   };
   return table;
 }

@@ -138,6 +138,31 @@ TEST_F(CalibrationFiles, BadGemmTablePointsNameTheirLine) {
   }
 }
 
+TEST_F(CalibrationFiles, ASectionThatIsNoMappingIsBadInput) {
+  // compute: given a figure, not its keys (found by calibration_fuzz: reading a key of it
+  // threw yaml-cpp's own BadSubscript, which is no InputError).
+  std::string p = write("scalar.yaml", "compute: 0.8\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].origin.line, 1);
+    EXPECT_EQ(e.problems()[0].field, "compute");
+    EXPECT_NE(std::string(e.what()).find("expected a mapping with keys: kernel"), std::string::npos) << e.what();
+  }
+  // links: likewise (its reader subscripted the scalar for launch_overhead_us).
+  p = write("links.yaml", "links: [1, 2]\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].field, "links");
+    EXPECT_NE(std::string(e.what()).find("expected a mapping with keys: intra_node"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(CalibrationFiles, BadValuesNameFileLineAndField) {
   std::string p = write("bad.yaml", "compute:\n  fwd_max_d128: 1.7\n  bogus: 3\nlinks:\n  inter_node: {bandwidth_GBps: -1}\n");
   try {

@@ -162,6 +162,14 @@ TEST(Scenario, MalformedYamlNamesTheLine) {
   EXPECT_NE(e.find("malformed YAML"), std::string::npos) << e;
 }
 
+TEST(Scenario, AKeyThatIsAMappingIsBadInput) {
+  // YAML's complex key ('? '): a mapping as a key. yaml-cpp reads it; as a name it would throw
+  // its own conversion error (exit 1, no file named; found by scenario_fuzz).
+  const std::string e = problems_of("workload:\n  ? {vision: 1}\n  : 2\ncluster:\n  preset: lvxattn-16xa100\n");
+  EXPECT_NE(e.find("test.yaml:2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("workload: a key is a name, not a mapping or a list"), std::string::npos) << e;
+}
+
 TEST(Scenario, CausalMaskNeedsSelfAttention) {
   std::string e = problems_of(kBase, {"workload.mask=causal"});
   EXPECT_NE(e.find("a causal mask is for self-attention"), std::string::npos) << e;

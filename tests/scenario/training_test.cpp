@@ -102,6 +102,11 @@ TEST(Training, BadInputNamesFileLineAndField) {
   // dp x sp != GPUs.
   e = problems_of(base + "training:\n  sp: 4\n  dp: 2\n");  // dp on line 9
   EXPECT_NE(e.find("test.yaml:9:3: training.dp: dp x sp = 2 x 4 = 8, not the 16 GPUs"), std::string::npos) << e;
+  // dp beyond its limit with sp given: said without forming sp x dp, which would wrap an
+  // int64 (2^62 x 4 = 2^64; the sanitizer build would call the wrap undefined behaviour).
+  e = problems_of(kBase, {"training.sp=4", "training.dp=4611686018427387904"});
+  EXPECT_NE(e.find("training.dp: dp x sp = 4611686018427387904 x 4 = "), std::string::npos) << e;
+  EXPECT_NE(e.find("not the 16 GPUs"), std::string::npos) << e;
   // A global batch that is no multiple of batch x dp.
   e = problems_of(base + "training:\n  sp: 4\n  global_batch: 6\n");
   EXPECT_NE(e.find("test.yaml:9:3: training.global_batch: must be a positive multiple of batch x dp = 1 x 4 = 4, "

@@ -17,6 +17,36 @@ Layout layout_of(const Mechanism& m, Mask mask) {
   }
 }
 
+ScheduleSize schedule_size(const Mechanism& m, Pass pass, int ranks) {
+  const std::int64_t P = std::max(ranks, 1);
+  std::int64_t rounds = P;  // per pass
+  std::int64_t flows = 0;
+  switch (m.kind) {
+    case MechanismKind::ulysses:
+      rounds = 0;
+      flows = P * (P - 1);
+      break;
+    case MechanismKind::usp: {
+      const std::int64_t u = std::clamp<std::int64_t>(m.param, 1, P);
+      rounds = std::max<std::int64_t>(1, P / u);
+      flows = P * (u - 1);
+      break;
+    }
+    case MechanismKind::startrail: {
+      const std::int64_t c = std::clamp<std::int64_t>(m.param, 1, P);
+      rounds = std::max<std::int64_t>(1, P / (c * c));
+      break;
+    }
+    default: break;
+  }
+  const std::int64_t passes = pass == Pass::fwd_bwd ? 2 : 1;
+  ScheduleSize z;
+  z.ops_per_rank = passes * (8 * rounds + 16);
+  z.ops = z.ops_per_rank * P;
+  z.all_to_all_flows = flows;
+  return z;
+}
+
 namespace {
 
 void validate(const Mechanism& m, const BuildOptions& o) {
