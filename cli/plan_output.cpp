@@ -92,6 +92,7 @@ ordered_json explanation_json(const sim::PlanExplanation& x) {
   j["dominant"] = std::move(dominant);
   if (x.runner_up) j["runner_up"] = {{"worse_by", x.runner_up_worse_by}, {"plan", plan_object(*x.runner_up)}};
   else j["runner_up"] = nullptr;
+  if (x.sharding_tie) j["sharding_tie"] = plan_object(*x.sharding_tie);
   ordered_json alternatives = ordered_json::array();
   for (const auto& a : x.alternatives)
     alternatives.push_back({{"mechanism", a.mechanism}, {"worse_by", a.worse_by}, {"plan", plan_object(a.plan)}});

@@ -174,8 +174,12 @@ struct PlanNodeStep {
 
 struct PlanExplanation {
   std::vector<PlanTerm> dominant;               // the winner's largest terms, largest first
+  // The nearest plan of the top ones that differs from the winner in more than the sharding
+  // stage, when the nearest of all differs only in sharding and is within 0.1% (that one is
+  // then `sharding_tie`: the same step, another memory footprint); otherwise the second plan.
   std::optional<Plan> runner_up;
   double runner_up_worse_by = 0;
+  std::optional<Plan> sharding_tie;
   std::vector<PlanAlternative> alternatives;    // per other mechanism (cross; self for a decoder-only model), best first
   std::vector<PlanFlip> flips;
   std::optional<PlanNodeStep> fewer_nodes, more_nodes;
