@@ -98,12 +98,13 @@ void confirm_in_event_engine(const PlanRequest& request, PlanResult& result, int
                        big.difference_rel >= 0 ? "longer" : "shorter");
     if (first == 0) {
       text += " It puts the same plan first.";
-    } else {
-      const double gain = 1.0 - event_key(result.top[first], result.objective) /
-                                    (result.top.front().event->ran ? event_key(result.top.front(), result.objective)
-                                                                   : objective_key(result.top.front(), result.objective));
+    } else if (result.top.front().event->ran) {
+      const double gain =
+          1.0 - event_key(result.top[first], result.objective) / event_key(result.top.front(), result.objective);
       text += fmt::format(" It puts plan {} first, {} {} than plan 1 there.", first + 1, percent(gain),
                           result.objective == PlanObjective::time ? "faster" : "cheaper");
+    } else {
+      text += fmt::format(" Of the plans it ran it puts plan {} first.", first + 1);
     }
     if (ran < n) {
       for (std::size_t i = 0; i < n; ++i) {
