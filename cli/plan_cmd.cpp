@@ -159,16 +159,15 @@ void emit(const PlanCommandOptions& o, Io& io, const std::string& text) {
 }
 
 int run_plan(const PlanCommandOptions& o, CLI::Option* break_even_option, Io& io) {
-  if (!o.confirm.empty()) {
-    if (o.confirm != "event") throw option_error("--confirm", fmt::format("unknown engine '{}'; known: event", o.confirm));
-    throw option_error("--confirm",
-                       "re-running plans in the event engine is not wired yet (run `xattn simulate --engine both` "
-                       "on a plan's settings): plans are evaluated with the closed form only; leave --confirm out");
-  }
+  const bool confirm = !o.confirm.empty();
+  if (confirm && o.confirm != "event")
+    throw option_error("--confirm", fmt::format("unknown engine '{}'; known: event", o.confirm));
   if (!o.out_path.empty()) check_output_path(o.out_path, "--out");
   if (!o.svg_path.empty()) check_output_path(o.svg_path, "--svg");
   const bool breaking_even = break_even_option->count() > 0;
   if (!o.svg_path.empty() && !breaking_even) throw option_error("--svg", "the picture is of --break-even's map");
+  if (confirm && (breaking_even || !o.lengths.empty()))
+    throw option_error("--confirm", "re-runs the search's top plans, not --break-even's map or --lengths' policy");
   if (o.max_time_s && o.maximize.empty() && (breaking_even || !o.lengths.empty()))
     throw option_error("--max-time-s", "limits the search and --maximize, not --break-even or --lengths");
 
@@ -225,6 +224,7 @@ int run_plan(const PlanCommandOptions& o, CLI::Option* break_even_option, Io& io
     result = sim::plan_search(request, options);
     if (!group->root()) return 0;
   }
+  if (confirm) sim::confirm_in_event_engine(request, result, jobs);  // at rank 0 only, after the search
   emit(o, io, o.format == "json" ? plan_json(scenario, result, maximized)
               : o.format == "csv" ? plan_csv(result)
                                   : plan_table(scenario, result, maximized));
@@ -269,7 +269,10 @@ void add_plan(CLI::App& app, Commands& commands) {
   sub->add_option("--price-per-gpu-hour", o->price, "USD per GPU-hour: every plan gets cost_usd")->type_name("USD");
   sub->add_option("--iterations", o->iterations, "Training steps GPU-hours and cost are counted for (default 1)")->type_name("N");
   sub->add_option("--top", o->top, "Plans listed, best first (default 5)")->type_name("K");
-  sub->add_option("--confirm", o->confirm, "Re-run the top plans in the event engine (not yet wired: use xattn simulate --engine both)")->type_name("event");
+  sub->add_option("--confirm", o->confirm,
+                  "Re-run the top plans in the event engine through their set and report both step times\n"
+                  "and their difference (the ranking stays the closed form's)")
+      ->type_name("event");
   sub->add_option("--maximize", o->maximize,
                   "The largest value of an integer field (e.g. workload.frames, workload.text_tokens) for which some\n"
                   "plan fits (and meets --max-time-s), by bisection, with that plan")

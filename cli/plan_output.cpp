@@ -64,6 +64,23 @@ ordered_json plan_object(const sim::Plan& p) {
   j["fits"] = p.fits;
   j["breakdown_s"] = breakdown_json(p.breakdown);
   j["set"] = p.set;
+  if (p.event) {
+    // --confirm event: the closed form's figure, the event engine's, their difference.
+    const sim::PlanConfirmation& c = *p.event;
+    ordered_json e;
+    e["ran"] = c.ran;
+    e["closed_form_time_s"] = c.closed_form.value();
+    if (c.ran) {
+      e["event_time_s"] = c.event.value();
+      e["difference_s"] = c.difference_s;
+      e["difference_rel"] = c.difference_rel;
+      e["closed_form"] = c.verdict;
+      if (!c.mixed_link.empty()) e["mixed_link"] = {{"link", c.mixed_link}, {"share", c.mixed_share}};
+    } else {
+      e["error"] = c.error;
+    }
+    j["event"] = std::move(e);
+  }
   return j;
 }
 
@@ -75,6 +92,7 @@ ordered_json explanation_json(const sim::PlanExplanation& x) {
   j["dominant"] = std::move(dominant);
   if (x.runner_up) j["runner_up"] = {{"worse_by", x.runner_up_worse_by}, {"plan", plan_object(*x.runner_up)}};
   else j["runner_up"] = nullptr;
+  if (x.sharding_tie) j["sharding_tie"] = plan_object(*x.sharding_tie);
   ordered_json alternatives = ordered_json::array();
   for (const auto& a : x.alternatives)
     alternatives.push_back({{"mechanism", a.mechanism}, {"worse_by", a.worse_by}, {"plan", plan_object(a.plan)}});
@@ -159,6 +177,26 @@ std::string plan_table(const Scenario& scenario, const sim::PlanResult& r, const
   out += fmt::format("\n# top {}, best first\n", r.top.size());
   out += table_header();
   for (std::size_t i = 0; i < r.top.size(); ++i) out += table_row(std::to_string(i + 1), r.top[i]);
+  if (r.confirmed) {
+    out += "\n# the top plans re-run in the event engine (--confirm event), each through its set\n";
+    out += fmt::format("# {:>4} {:>13} {:>13} {:>13} {:>9}  {:<12} {}\n", "rank", "closed form", "event", "difference",
+                       "", "closed form", "note");
+    out += fmt::format("# {:>4} {:>13} {:>13} {:>13} {:>9}  {:<12}\n", "", "s", "s", "s", "%", "");
+    for (std::size_t i = 0; i < r.top.size(); ++i) {
+      if (!r.top[i].event) continue;
+      const sim::PlanConfirmation& c = *r.top[i].event;
+      if (c.ran) {
+        out += fmt::format("  {:>4} {:>13.6g} {:>13.6g} {:>+13.4g} {:>+9.2f}  {:<12} {}\n", i + 1, c.closed_form.value(),
+                           c.event.value(), c.difference_s, 100.0 * c.difference_rel, c.verdict,
+                           c.mixed_link.empty() || c.mixed_share < 0.001 ? std::string()
+                                                : fmt::format("{} carried both kinds of traffic {:.1f}% of the step",
+                                                              c.mixed_link, 100.0 * c.mixed_share));
+      } else {
+        out += fmt::format("  {:>4} {:>13.6g} {:>13} {:>13} {:>9}  {:<12} not run: {}\n", i + 1, c.closed_form.value(), "-",
+                           "-", "-", "-", c.error);
+      }
+    }
+  }
   out += "\n# frontier: step time against GPU-hours, no plan both faster and cheaper (GPU-hours ascending)\n";
   out += table_header();
   for (const auto& p : r.frontier) out += table_row("-", p);
@@ -204,7 +242,10 @@ std::string plan_csv(const sim::PlanResult& r) {
   fmt::memory_buffer b;
   b.append(std::string_view(
       "role,rank,gpus,nodes,sp,dp,cross_attention,self_attention,sharding,checkpointing,recompute,time_s,gpu_hours,"
-      "cost_usd,samples_per_s_per_gpu,peak_memory_bytes,fits,set\n"));
+      "cost_usd,samples_per_s_per_gpu,peak_memory_bytes,fits,set"));
+  // --confirm event: the event engine's figures beside each top plan's (empty for the frontier).
+  if (r.confirmed) b.append(std::string_view(",event_time_s,event_difference_s,event_difference_rel,event_error"));
+  b.push_back('\n');
   auto row = [&](std::string_view role, std::size_t rank, const sim::Plan& p) {
     fmt::format_to(std::back_inserter(b), "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},", role, rank, p.gpus, p.nodes,
                    p.sp, p.dp, p.cross_attention_name(), p.self_attention.name(), to_string(p.sharding),
@@ -212,6 +253,15 @@ std::string plan_csv(const sim::PlanResult& r) {
                    p.cost_usd ? fmt::format("{}", *p.cost_usd) : std::string(), p.samples_per_s_per_gpu,
                    p.peak_memory.value(), p.fits ? "true" : "false");
     append_csv_cell(b, join_set(p.set, " "));
+    if (r.confirmed) {
+      if (p.event && p.event->ran) {
+        fmt::format_to(std::back_inserter(b), ",{},{},{},", p.event->event.value(), p.event->difference_s,
+                       p.event->difference_rel);
+      } else {
+        b.append(std::string_view(",,,,"));
+        if (p.event) append_csv_cell(b, p.event->error);
+      }
+    }
     b.push_back('\n');
   };
   for (std::size_t i = 0; i < r.top.size(); ++i) row("top", i + 1, r.top[i]);

@@ -372,8 +372,12 @@ class StepSource final : public SegmentSource {
         if (offset != 0) {
           if (auto* s = std::get_if<SendOp>(&op.body)) s->peer += offset;
           else if (auto* v = std::get_if<RecvOp>(&op.body)) v->peer += offset;
-          else if (auto* c = std::get_if<CollectiveOp>(&op.body))
+          else if (auto* c = std::get_if<CollectiveOp>(&op.body)) {
             for (int& m : c->group) m += offset;
+            // Each SP group's collective is its own instance: the k-th op with a tag on
+            // each rank is instance (tag, k) (structure.hpp), so the groups' tags differ.
+            c->tag = Name(fmt::format("{}.sp{}", c->tag.view(), group));
+          }
         }
         op.layer = static_cast<std::int16_t>(layer);
         op.part = part;

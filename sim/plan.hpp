@@ -90,6 +90,20 @@ struct PlanChoice {
   friend auto operator<=>(const PlanChoice&, const PlanChoice&) = default;
 };
 
+// A plan re-run in the event engine (--confirm event; docs/plan.md, "Confirming in the event
+// engine"): its step through its `set`, as `xattn simulate -e event --scope iteration` runs it.
+struct PlanConfirmation {
+  bool ran = false;       // the event engine ran the step to the end
+  std::string error;      // otherwise why not: the engine's own message
+  Seconds closed_form;    // the plan's time_s
+  Seconds event;          // the event engine's step time
+  double difference_s = 0;    // event - closed form
+  double difference_rel = 0;  // (event - closed form) / closed form
+  std::string verdict;        // the closed form "agrees", is "optimistic" or "pessimistic" (runner.hpp)
+  std::string mixed_link;     // a link that carried sequence-parallel and sharding traffic at once, the longest
+  double mixed_share = 0;     // the time it did / the step
+};
+
 struct Plan {
   PlanChoice choice;
   int gpus = 0, nodes = 0, sp = 0, dp = 0;
@@ -109,6 +123,7 @@ struct Plan {
   bool fits = false;
   IterationBreakdown breakdown;
   std::vector<std::string> set;     // KEY=VALUE overrides that reproduce it (filled for the plans reported)
+  std::optional<PlanConfirmation> event;  // with --confirm event (the top plans only)
 
   [[nodiscard]] std::string cross_attention_name() const { return cross_attention ? cross_attention->name() : "none"; }
 };
@@ -159,8 +174,12 @@ struct PlanNodeStep {
 
 struct PlanExplanation {
   std::vector<PlanTerm> dominant;               // the winner's largest terms, largest first
+  // The nearest plan of the top ones that differs from the winner in more than the sharding
+  // stage, when the nearest of all differs only in sharding and is within 0.1% (that one is
+  // then `sharding_tie`: the same step, another memory footprint); otherwise the second plan.
   std::optional<Plan> runner_up;
   double runner_up_worse_by = 0;
+  std::optional<Plan> sharding_tie;
   std::vector<PlanAlternative> alternatives;    // per other mechanism (cross; self for a decoder-only model), best first
   std::vector<PlanFlip> flips;
   std::optional<PlanNodeStep> fewer_nodes, more_nodes;
@@ -180,6 +199,7 @@ struct PlanResult {
   std::vector<Plan> top;        // best first, at most request.top
   std::vector<Plan> frontier;   // step time against GPU-hours, no dominated point; GPU-hours ascending
   PlanExplanation explanation;  // of best
+  bool confirmed = false;       // --confirm event: the top plans carry `event`
 };
 
 // The objective's value of a plan, smaller is better (cost and throughput: GPUs x time).
@@ -193,6 +213,17 @@ struct PlanResult {
 // The scenario a plan's `set` gives: the request's spec with the overrides applied,
 // resolved (what `xattn simulate SCENARIO --set ...` evaluates).
 [[nodiscard]] Scenario plan_scenario(const ScenarioSpec& spec, const std::vector<std::string>& set);
+
+// ---- confirming in the event engine (--confirm event) -----------------------------------
+
+// Re-runs each of result.top in the event engine (sim::evaluate_iteration, pass fwd+bwd) on
+// the Scenario its `set` gives (plan_scenario(request.spec, plan.set)), `jobs` plans at a
+// time; fills each plan's `event` (best's too) and adds to the explanation a sentence on how
+// far the two engines differ and which plan the event engine puts first. A plan the event
+// engine cannot run keeps its closed-form figures and says why in `event.error`. The order
+// stays the closed form's: the search ranks plans with it, and the event figures are its
+// check. Call on the root's result only (under MPI: rank 0).
+void confirm_in_event_engine(const PlanRequest& request, PlanResult& result, int jobs = 1);
 
 // ---- the largest workload that fits (--maximize) -----------------------------------------
 

@@ -178,8 +178,29 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
     if (x.dominant.size() < 3 && (x.dominant.empty() || term.share >= 0.05)) x.dominant.push_back(term);
 
   // The runner-up, and the best plan of each other mechanism.
+  // A plan differing only in the sharding stage and within 0.1% is the same step with
+  // another memory footprint: named as a tie, and the runner-up is then the nearest plan of
+  // the top ones that differs in more (the second plan where none does).
   if (all.top.size() > 1) {
-    x.runner_up = all.top[1];
+    auto sharding_only = [&](const Plan& q) {
+      Plan same = q;
+      same.sharding = best.sharding;
+      return differences(best, same).empty();
+    };
+    std::size_t pick = 1;
+    if (sharding_only(all.top[1]) && objective_key(all.top[1], p.objective) / key - 1.0 <= 1e-3) {
+      for (std::size_t i = 2; i < all.top.size(); ++i) {
+        if (!sharding_only(all.top[i])) {
+          pick = i;
+          break;
+        }
+      }
+      if (pick != 1) {
+        x.sharding_tie = all.top[1];
+        x.sharding_tie->set = plan_set(p, *x.sharding_tie);
+      }
+    }
+    x.runner_up = all.top[pick];
     x.runner_up->set = plan_set(p, *x.runner_up);
     x.runner_up_worse_by = objective_key(*x.runner_up, p.objective) / key - 1.0;
   }
@@ -255,9 +276,14 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
   }
   if (x.runner_up) {
     const auto d = differences(best, *x.runner_up);
-    x.text.push_back(fmt::format("Runner-up: {} — {} {}.", d.empty() ? std::string("the same set-up") : join(d, ", "),
+    std::string tie;
+    if (x.sharding_tie)
+      tie = fmt::format(" (sharding {} ties within 0.1%, at {:.2f} GB peak instead of {:.2f} GB)",
+                        to_string(x.sharding_tie->sharding), x.sharding_tie->peak_memory.value() * 1e-9,
+                        best.peak_memory.value() * 1e-9);
+    x.text.push_back(fmt::format("Runner-up: {} — {} {}{}.", d.empty() ? std::string("the same set-up") : join(d, ", "),
                                  percent(x.runner_up_worse_by),
-                                 p.objective == PlanObjective::time ? "slower" : "more GPU-hours"));
+                                 p.objective == PlanObjective::time ? "slower" : "more GPU-hours", tie));
   }
   if (!x.alternatives.empty()) {
     std::vector<std::string> a;
