@@ -56,6 +56,14 @@ const GemmPoint* ComputeCalibration::gemm_point(double m, double k, double n) co
   return nullptr;
 }
 
+const AttentionPoint* ComputeCalibration::attention_point(BlockPass pass, std::int64_t head_dim, std::int64_t q_rows,
+                                                         std::int64_t kv_rows, bool causal) const {
+  for (const AttentionPoint& p : attention_table)
+    if (p.pass == pass && p.head_dim == head_dim && p.q_rows == q_rows && p.kv_rows == kv_rows && p.causal == causal)
+      return &p;
+  return nullptr;
+}
+
 bool ComputeCalibration::table_covers(BlockPass pass, std::int64_t head_dim) const {
   return std::any_of(table.begin(), table.end(),
                      [&](const EfficiencyPoint& p) { return p.pass == pass && p.head_dim == head_dim; });

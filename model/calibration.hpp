@@ -41,6 +41,23 @@ struct GemmPoint {
   int kernels = 0;  // calls behind the figure (0: not said)
 };
 
+// One attention call shape as measured (a profiler trace, `xattn import kineto`): calls of
+// `pass` with q_rows query rows against kv_rows key rows per head at head dimension
+// head_dim, under the kernel's causal mask or none, ran at `efficiency` of the GPU's peak
+// for the dtype: their FLOPs (eq. 2, the allowed pairs) over the time of their kernels,
+// `kernels` kernels together. kernel_cost (model/kernel_model.hpp, docs/model.md eq. 3f)
+// charges a call of exactly this shape FLOPs / (efficiency · F), the measurement standing
+// for the whole call (its launches, extra passes and bytes); any other shape keeps the
+// grid table or the kernel family's model. Batch and heads are not part of the shape: the
+// fraction is per FLOP.
+struct AttentionPoint {
+  BlockPass pass = BlockPass::fwd;
+  std::int64_t head_dim = 0, q_rows = 0, kv_rows = 0;
+  bool causal = false;
+  double efficiency = 0.0;
+  int kernels = 0;  // kernels behind the figure (0: not said)
+};
+
 // Which family of attention kernels runs the blocks (docs/model.md §3): each has its own
 // tiles, peak efficiencies, split-KV and GQA rules and its own extra passes. By default
 // FlashAttention-2 on Ampere GPUs (A100, A30) and FlashAttention-3 on Hopper (H100, H200):
@@ -94,6 +111,13 @@ struct ComputeCalibration {
   std::vector<GemmPoint> gemm_table;
   // The measured point of exactly this shape, or nullptr (never allocates).
   [[nodiscard]] const GemmPoint* gemm_point(double m, double k, double n) const;
+
+  // Measured attention call shapes (docs/model.md eq. 3f): each replaces the grid table and
+  // the kernel model for its shape.
+  std::vector<AttentionPoint> attention_table;
+  // The measured point of exactly this call, or nullptr (never allocates).
+  [[nodiscard]] const AttentionPoint* attention_point(BlockPass pass, std::int64_t head_dim, std::int64_t q_rows,
+                                                      std::int64_t kv_rows, bool causal) const;
 
   // The defaults of the fields above that are not the kernel family's (docs/model.md §3).
   static constexpr double kMemoryEfficiency = 0.8;  // streaming kernels reach ~80% of HBM peak

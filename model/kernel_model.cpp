@@ -293,6 +293,15 @@ KernelCost kernel_cost(const GpuSpec& gpu, const ComputeCalibration& cal, DType 
   const BytesPerSecond hbm = gpu.hbm * cal.hbm_efficiency();
   const FlopsPerSecond peak = gpu.peak(dtype);
 
+  if (const AttentionPoint* m = cal.attention_point(pass, dims.head_dim, R, C, causal)) {
+    // eq. 3f: a measured call shape (compute.attention_table, `xattn import kineto`) is
+    // charged as measured, its efficiency standing for the whole call.
+    k.from_table = true;
+    k.efficiency = m->efficiency;
+    k.compute = flops / (peak * k.efficiency);
+    k.time = k.compute;
+    return k;
+  }
   if (cal.table_covers(pass, dims.head_dim)) {
     // A measured table (xattn calibrate gpu) prices the call as it was measured: its
     // efficiency at the call's rows and keys, eq. 4b's bytes, one launch.

@@ -87,7 +87,7 @@ struct KernelCost {
   Seconds compute;           // FLOPs / (peak · efficiency)
   Bytes kernel_bytes;        // HBM traffic of the main kernel (eq. 4b)
   Bytes pass_bytes;          // HBM traffic of its separate passes (combine, convert, sums)
-  bool from_table = false;   // a measured efficiency table priced it
+  bool from_table = false;   // a measured efficiency table or call shape priced it
 };
 
 // docs/model.md eq. 3-4b: one attention block doing `flops` FLOPs (the Schedule's: its

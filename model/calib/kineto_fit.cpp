@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -234,6 +235,60 @@ void fit_elementwise(const std::vector<KinetoTrace>& traces, const GpuSpec* gpu,
                          spread ? "the same fit's fixed cost" : "one size only: no fixed cost can be told apart"});
 }
 
+// The key of an attention call shape as kernel_cost sees it (docs/model.md eq. 3c): the
+// kernel's causal mask only where it leaves pairs out.
+std::tuple<int, std::int64_t, std::int64_t, std::int64_t, bool> attention_shape(const AttentionCall& a) {
+  const bool causal = a.causal && a.pairs() < static_cast<double>(a.q_rows) * static_cast<double>(a.kv_rows);
+  return {static_cast<int>(a.pass), a.head_dim, a.q_rows, a.kv_rows, causal};
+}
+
+std::string attention_shape_text(const AttentionPoint& p) {
+  return fmt::format("{} {}x{} d{}{}", p.pass == BlockPass::fwd ? "fwd" : "bwd", p.q_rows, p.kv_rows, p.head_dim,
+                     p.causal ? " causal" : "");
+}
+
+// compute.attention_table: per call shape, FLOPs over the time of its calls at the peak of
+// the dtype most of its time ran in (docs/model.md eq. 3f).
+void fit_attention_table(const std::vector<OpCall>& calls, const GpuSpec& gpu, KinetoFit& fit) {
+  struct Group {
+    std::map<int, std::tuple<double, double, std::int64_t>> by_dtype;  // dtype -> (flops, time, calls)
+    std::int64_t kernels = 0;
+  };
+  std::map<std::tuple<int, std::int64_t, std::int64_t, std::int64_t, bool>, Group> groups;
+  for (const OpCall& c : calls) {
+    const AttentionCall& a = *c.op->attention;
+    Group& g = groups[attention_shape(a)];
+    auto& [flops, time, n] = g.by_dtype[static_cast<int>(dtype_or_bf16(*c.op))];
+    flops += a.flops();
+    time += c.time_s;
+    ++n;
+    g.kernels += c.kernels;
+  }
+  for (const auto& [key, g] : groups) {
+    const auto& [pass, d, q, kv, causal] = key;
+    auto best = std::max_element(g.by_dtype.begin(), g.by_dtype.end(), [](const auto& x, const auto& y) {
+      return std::get<1>(x.second) < std::get<1>(y.second);
+    });
+    const DType dt = static_cast<DType>(best->first);
+    const auto& [flops, time, n] = best->second;
+    AttentionPoint p{static_cast<BlockPass>(pass), d, q, kv, causal, 0.0, static_cast<int>(g.kernels)};
+    const double e = time > 0 ? flops / (gpu.peak(dt).value() * time) : 0.0;
+    if (!(e > 0) || e > 1) {
+      fit.left_out.push_back({"compute.attention_table",
+                              fmt::format("{} {}: {:.2f} of the {} peak, outside (0, 1] (another GPU than {}, or a "
+                                          "mask the recorded arguments did not say)",
+                                          attention_shape_text(p), to_string(dt), e, gpu.name, gpu.name)});
+      continue;
+    }
+    p.efficiency = e;
+    fit.calibration.compute.attention_table.push_back(p);
+    fit.entries.push_back({"compute.attention_table", fmt::format("{} {}", attention_shape_text(p), to_string(dt)), e,
+                           g.kernels,
+                           fmt::format("FLOPs over the kernel time of {} calls ({:.1f} TFLOP/s)", n,
+                                       flops / time * 1e-12)});
+  }
+}
+
 // compute.kernel and the attention family's peak fractions.
 void fit_attention(const std::vector<KinetoTrace>& traces, const GpuSpec* gpu, KinetoFit& fit) {
   std::vector<OpCall> calls;
@@ -313,9 +368,10 @@ void fit_attention(const std::vector<KinetoTrace>& traces, const GpuSpec* gpu, K
                            fmt::format("peak fraction at which the kernel model's time of the {} calls adds up to theirs",
                                        group.size())});
   }
-  fit.left_out.push_back({"compute.table", "an efficiency table needs a full q_rows x kv_rows grid per pass and head "
-                                           "dim; the trace's shapes are fitted through the family's peak fraction "
-                                           "instead (eq. 3 gives the shape dependence)"});
+  fit_attention_table(calls, *gpu, fit);
+  fit.left_out.push_back({"compute.table", "an efficiency grid needs a full q_rows x kv_rows grid per pass and head "
+                                           "dim; the trace's call shapes are in compute.attention_table instead, and "
+                                           "other shapes take the family's peak fraction through eq. 3"});
   if (unshaped > 0)
     fit.notes.push_back(fmt::format("{} attention calls have no recorded shape and are not fitted", unshaped));
 }

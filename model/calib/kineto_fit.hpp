@@ -9,9 +9,11 @@
 //    when the next one was already queued (the GPU's own cost of starting a kernel).
 //  - compute.memory_efficiency and elementwise_overhead_us: elementwise calls, time =
 //    fixed + bytes / (η_mem · HBM), least squares over the calls (eq. 5).
+//  - compute.attention_table: per attention call shape (pass, head dim, query rows x key
+//    rows, causal or not), FLOPs over the time of its calls at the GPU's peak (eq. 3f).
 //  - compute.{fwd,bwd}_max_d{64,128} and compute.kernel: per pass and head-dimension class,
 //    the attention family's peak fraction that makes its kernel model (eq. 3-4b) add up to
-//    the measured calls' time.
+//    the measured calls' time: for the shapes the table does not hold.
 //  - links: NCCL kernels with their recorded size and group, turned into nccl-tests rows
 //    (median time per size) and fitted as `xattn calibrate nccl-tests` fits logs.
 //

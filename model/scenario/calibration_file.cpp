@@ -268,6 +268,58 @@ void read_gemm_table(Reader& r, const YAML::Node& table, std::vector<GemmPoint>&
   }
 }
 
+// compute.attention_table: measured attention call shapes (docs/model.md eq. 3f). A later
+// file replaces the points of the shapes it names and keeps the others.
+void read_attention_table(Reader& r, const YAML::Node& table, std::vector<AttentionPoint>& out) {
+  const std::string path = "compute.attention_table";
+  const std::string fields = "{pass, head_dim, q_rows, kv_rows, causal, efficiency, kernels}";
+  if (!table.IsSequence()) {
+    r.problems.push_back({r.at(table), path, "expected a list of " + fields});
+    return;
+  }
+  for (const auto& row : table) {
+    if (!row.IsMap()) {
+      r.problems.push_back({r.at(row), path, "expected " + fields});
+      continue;
+    }
+    r.check_keys(row, path + "[]", {"pass", "head_dim", "q_rows", "kv_rows", "causal", "efficiency", "kernels"});
+    auto pass = r.get<std::string>(row, "pass", path + "[].pass");
+    auto d = r.get<std::int64_t>(row, "head_dim", path + "[].head_dim");
+    auto q = r.get<std::int64_t>(row, "q_rows", path + "[].q_rows");
+    auto kv = r.get<std::int64_t>(row, "kv_rows", path + "[].kv_rows");
+    auto causal = r.get<bool>(row, "causal", path + "[].causal");
+    auto e = r.get<double>(row, "efficiency", path + "[].efficiency");
+    auto count = r.get<int>(row, "kernels", path + "[].kernels");
+    if (!pass || !d || !q || !kv || !e) {
+      r.problems.push_back({r.at(row), path + "[]", "every point needs pass, head_dim, q_rows, kv_rows and efficiency"});
+      continue;
+    }
+    if (*pass != "fwd" && *pass != "bwd") {
+      r.problems.push_back({r.at(row["pass"]), path + "[].pass", "must be fwd or bwd"});
+      continue;
+    }
+    if (*d <= 0 || *q <= 0 || *kv <= 0) {
+      r.problems.push_back({r.at(row), path + "[]", "head_dim, q_rows and kv_rows must be positive"});
+      continue;
+    }
+    if (!(*e > 0 && *e <= 1)) {
+      r.problems.push_back({r.at(row["efficiency"]), path + "[].efficiency", "must be in (0, 1]"});
+      continue;
+    }
+    if (count && *count < 0) {
+      r.problems.push_back({r.at(row["kernels"]), path + "[].kernels", "must not be negative"});
+      continue;
+    }
+    const AttentionPoint p{*pass == "fwd" ? BlockPass::fwd : BlockPass::bwd, *d, *q, *kv, causal.value_or(false), *e,
+                           count.value_or(0)};
+    std::erase_if(out, [&](const AttentionPoint& o) {
+      return o.pass == p.pass && o.head_dim == p.head_dim && o.q_rows == p.q_rows && o.kv_rows == p.kv_rows &&
+             o.causal == p.causal;
+    });
+    out.push_back(p);
+  }
+}
+
 }  // namespace
 
 void apply_calibration_file(Calibration& c, const std::string& path) {
@@ -293,7 +345,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
                  {"kernel", "fwd_max_d64", "fwd_max_d128", "bwd_max_d64", "bwd_max_d128", "fwd_tile_rows",
                   "fwd_tile_cols", "bwd_tile_rows", "bwd_tile_cols", "kv_half", "q_half", "split_kv", "gqa_packing",
                   "accumulate", "launch_overhead_us", "elementwise_overhead_us", "memory_efficiency", "gemm_efficiency",
-                  "comm_interference", "table", "gemm_table"});
+                  "comm_interference", "table", "gemm_table", "attention_table"});
     // docs/model.md §3: the kernel family and how a ring step folds its partials.
     if (auto v = r.get<std::string>(comp, "kernel", "compute.kernel")) {
       if (auto f = parse_kernel_family(*v)) cc.kernel = *f;
@@ -388,6 +440,7 @@ void apply_calibration_text(Calibration& c, const std::string& text, const std::
       }
     }
     if (YAML::Node gt = comp.IsMap() ? comp["gemm_table"] : YAML::Node(YAML::NodeType::Undefined)) read_gemm_table(r, gt, cc.gemm_table);
+    if (YAML::Node at = comp.IsMap() ? comp["attention_table"] : YAML::Node(YAML::NodeType::Undefined)) read_attention_table(r, at, cc.attention_table);
   }
   if (YAML::Node it = root["iteration"]) read_iteration(r, it, next.iteration);
   if (YAML::Node links = root["links"]) {
@@ -504,6 +557,19 @@ std::string calibration_to_yaml(const Calibration& c) {
     for (const auto& p : cc.gemm_table) {
       out << YAML::Flow << YAML::BeginMap << YAML::Key << "m" << YAML::Value << p.m << YAML::Key << "k" << YAML::Value
           << p.k << YAML::Key << "n" << YAML::Value << p.n << YAML::Key << "efficiency" << YAML::Value << p.efficiency;
+      if (p.kernels > 0) out << YAML::Key << "kernels" << YAML::Value << p.kernels;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  if (!cc.attention_table.empty()) {
+    out << YAML::Key << "attention_table" << YAML::Value << YAML::BeginSeq;
+    for (const auto& p : cc.attention_table) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "pass" << YAML::Value
+          << (p.pass == BlockPass::fwd ? "fwd" : "bwd") << YAML::Key << "head_dim" << YAML::Value << p.head_dim
+          << YAML::Key << "q_rows" << YAML::Value << p.q_rows << YAML::Key << "kv_rows" << YAML::Value << p.kv_rows
+          << YAML::Key << "causal" << YAML::Value << p.causal << YAML::Key << "efficiency" << YAML::Value
+          << p.efficiency;
       if (p.kernels > 0) out << YAML::Key << "kernels" << YAML::Value << p.kernels;
       out << YAML::EndMap;
     }

@@ -250,6 +250,17 @@ TEST(KinetoFitTest, FindsTheSyntheticTruthAgain) {
   EXPECT_NEAR(cc.launch_overhead->value() * 1e6, 2.0, 0.01);
   ASSERT_TRUE(cc.kernel);
   EXPECT_EQ(*cc.kernel, KernelFamily::flash_attention_2);
+  // Attention by call shape: the causal 4096 x 4096 call, d = 128, whole call (all its
+  // kernels) at ATTN_EFF = 0.50 forward and 0.40 backward (+-3% jitter); 1 and 3 kernels
+  // per layer x 2 layers x 2 steps x 2 ranks.
+  const AttentionPoint* fwd = cc.attention_point(BlockPass::fwd, 128, 4096, 4096, true);
+  const AttentionPoint* bwd = cc.attention_point(BlockPass::bwd, 128, 4096, 4096, true);
+  ASSERT_NE(fwd, nullptr);
+  ASSERT_NE(bwd, nullptr);
+  EXPECT_NEAR(fwd->efficiency, 0.50, 0.50 * 0.03);
+  EXPECT_NEAR(bwd->efficiency, 0.40, 0.40 * 0.03);
+  EXPECT_EQ(fwd->kernels, 8);
+  EXPECT_EQ(bwd->kernels, 24);
   // Every figure says how many kernels support it.
   for (const FitEntry& e : fit.entries) EXPECT_GT(e.kernels, 0) << e.key << " " << e.what;
 }
@@ -265,6 +276,11 @@ TEST(KinetoFitTest, TheWrittenCalibrationReproducesTheKernelsWithinFivePercent) 
   Calibration back;
   apply_calibration_file(back, path);
   EXPECT_EQ(back.compute.gemm_table.size(), fit.calibration.compute.gemm_table.size());
+  // The attention calls by shape (compute.attention_table): one causal 4096 x 4096 call of
+  // head dim 128 per pass (make_synthetic.py: S = 4096, D = 128, causal SDPA).
+  ASSERT_EQ(back.compute.attention_table.size(), 2u);
+  ASSERT_NE(back.compute.attention_point(BlockPass::fwd, 128, 4096, 4096, true), nullptr);
+  ASSERT_NE(back.compute.attention_point(BlockPass::bwd, 128, 4096, 4096, true), nullptr);
   const std::vector<ReplayRow> rows = replay_kineto(back, *find_gpu("a100-80gb"), ts);
   ASSERT_GE(rows.size(), 3u);
   bool gemm = false, attention = false, elementwise = false;
@@ -277,6 +293,14 @@ TEST(KinetoFitTest, TheWrittenCalibrationReproducesTheKernelsWithinFivePercent) 
                                          << r.predicted_s << " s";
   }
   EXPECT_TRUE(gemm && attention && elementwise);
+  // Without the table, the family's peak fractions alone still reproduce the attention
+  // calls within 5% (they were fitted to add up): the table is not what makes it pass.
+  Calibration no_table = back;
+  no_table.compute.attention_table.clear();
+  for (const ReplayRow& r : replay_kineto(no_table, *find_gpu("a100-80gb"), ts))
+    if (r.what == "attention") {
+      EXPECT_LT(std::abs(r.error()), 0.05) << r.predicted_s << " against " << r.measured_s;
+    }
   // Without the fit (the A100's defaults) the same replay is off by more: the round trip
   // tests the fit, not a tolerance wide enough for anything.
   const std::vector<ReplayRow> plain = replay_kineto(Calibration{}, *find_gpu("a100-80gb"), ts);

@@ -78,6 +78,46 @@ TEST(ImportKineto, OutWritesACalibrationTheScenarioReadsAndTheStepUsesIt) {
   EXPECT_LT(calibrated_step, std::abs(find_row(j.at("rows"), "phase", "step").at("error").get<double>()));
 }
 
+TEST(ValidateKineto, TwoMicroStepsPerOptimizerStepAreAllCounted) {
+  // synthetic-fsdp-2rank-accum2 (make_synthetic.py): the same run with gradient
+  // accumulation, two forward-backward micro-steps per ProfilerStep and one optimizer; its
+  // scenario says global_batch 4 = 2 micro-steps x batch 1 x dp 2.
+  const std::string a0 = kDir + "synthetic-fsdp-2rank-accum2/rank0.json";
+  const std::string a1 = kDir + "synthetic-fsdp-2rank-accum2/rank1.json";
+  const std::string scenario = kDir + "synthetic-fsdp-2rank-accum2/scenario.yaml";
+  TempDir dir;
+  const std::string out = dir.path("fitted.yaml");
+  CliResult r = run({"import", "kineto", a0, a1, "--out", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run({"validate", "--scenario", scenario, "--calibration", out, "--measured-kineto", a0, a1, "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json two = nlohmann::json::parse(r.out);
+  EXPECT_EQ(two.at("micro_steps"), 2);
+  // Fitted to these very calls (compute.attention_table), the attention rows of the whole
+  // step (both micro-steps) come back within 1%, as in the one-micro-step run above.
+  for (const char* phase : {"forward: attention", "backward: attention"})
+    EXPECT_LT(std::abs(find_row(two.at("rows"), "phase", phase).at("error").get<double>()), 0.01) << phase;
+  // Measured: twice the forward and backward work of the one-micro-step traces (the same
+  // kernels, jitter +-3%), and the same optimizer.
+  r = run({"validate", "--scenario", kFsdpScenario, "--measured-kineto", kRank0, kRank1, "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json one = nlohmann::json::parse(r.out);
+  auto measured = [&](const nlohmann::json& j, const char* phase) {
+    return find_row(j.at("rows"), "phase", phase).at("measured_s").get<double>();
+  };
+  for (const char* phase : {"forward: GEMM", "forward: attention", "backward: GEMM", "backward: attention"})
+    EXPECT_NEAR(measured(two, phase) / measured(one, phase), 2.0, 2.0 * 0.03) << phase;
+  EXPECT_NEAR(measured(two, "optimizer") / measured(one, "optimizer"), 1.0, 0.03);
+  // The same traces against the one-micro-step scenario: the prediction holds half the
+  // forward and backward work, and the rows say so (-50%, within the jitter).
+  r = run({"validate", "--scenario", kFsdpScenario, "--calibration", out, "--measured-kineto", a0, a1, "--format",
+           "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json wrong = nlohmann::json::parse(r.out);
+  for (const char* phase : {"forward: attention", "backward: attention"})
+    EXPECT_NEAR(find_row(wrong.at("rows"), "phase", phase).at("error").get<double>(), -0.5, 0.01) << phase;
+}
+
 TEST(ValidateKineto, JsonRowsMediansAndUnmatchedPhases) {
   const CliResult r =
       run({"validate", "--scenario", kFsdpScenario, "--measured-kineto", kRank0, kRank1, "--format", "json"});

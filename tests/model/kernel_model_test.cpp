@@ -222,6 +222,39 @@ TEST(KernelModel, ATableOverridesEverythingButLaunchAndBytes) {
   EXPECT_NEAR(k.time.value(), 10e-6 + fwd_flops(b).value() / (989e12 * 0.25), 1e-12);
 }
 
+TEST(KernelModel, AMeasuredCallShapeIsChargedAsMeasuredAndOnlyThatShape) {
+  // compute.attention_table (written by `xattn import kineto`, docs/model.md eq. 3f): a
+  // call of exactly the measured shape costs FLOPs / (efficiency · peak), nothing added —
+  // the measurement stands for its launches and passes. A100 bf16 peak 312 TFLOP/s
+  // (datasheet). Llama's 4096 x 4096 forward block at 0.5: 4·32·128·4096² FLOPs =
+  // 2.749e11 over 156e12 FLOP/s = 1.762 ms.
+  ComputeCalibration cal;
+  cal.attention_table = {AttentionPoint{BlockPass::fwd, 128, 4096, 4096, false, 0.5, 4}};
+  const BlockDims b = llama(4096, 4096);
+  const KernelCost k = kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, b, fwd_flops(b));
+  EXPECT_TRUE(k.from_table);
+  EXPECT_NEAR(k.time.value(), 4.0 * 32 * 128 * 4096.0 * 4096.0 / (312e12 * 0.5), 1e-12);
+  // The backward pass, another head dimension, a causal call or another shape is not the
+  // measured one: the kernel model prices it as before.
+  const ComputeCalibration plain;
+  const BlockDims other = llama(4096, 8192);
+  EXPECT_FALSE(kernel_cost(a100(), cal, DType::bf16, BlockPass::bwd, b, fwd_flops(b) * 2.5).from_table);
+  EXPECT_FALSE(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, other, fwd_flops(other)).from_table);
+  EXPECT_DOUBLE_EQ(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, other, fwd_flops(other)).time.value(),
+                   kernel_cost(a100(), plain, DType::bf16, BlockPass::fwd, other, fwd_flops(other)).time.value());
+  BlockDims causal = b;
+  causal.mask = Mask::causal;
+  causal.pairs = 4096.0 * 4097.0 / 2;
+  EXPECT_FALSE(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, causal, fwd_flops(b) * 0.5).from_table);
+  cal.attention_table.push_back(AttentionPoint{BlockPass::fwd, 128, 4096, 4096, true, 0.4, 4});
+  EXPECT_TRUE(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, causal, fwd_flops(b) * 0.5).from_table);
+  // It takes precedence over a grid table covering the same pass and head dimension.
+  cal.table = {{BlockPass::fwd, 128, 32, 1024, 0.25}, {BlockPass::fwd, 128, 32, 65536, 0.25},
+               {BlockPass::fwd, 128, 8192, 1024, 0.25}, {BlockPass::fwd, 128, 8192, 65536, 0.25}};
+  EXPECT_DOUBLE_EQ(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, b, fwd_flops(b)).efficiency, 0.5);
+  EXPECT_DOUBLE_EQ(kernel_cost(a100(), cal, DType::bf16, BlockPass::fwd, other, fwd_flops(other)).efficiency, 0.25);
+}
+
 TEST(KernelModel, FlatEfficiencyIsPureFlops) {
   const ComputeCalibration flat = flat_efficiency(0.5);
   for (BlockPass p : {BlockPass::fwd, BlockPass::bwd}) {

@@ -122,6 +122,50 @@ TEST_F(CalibrationFiles, GemmTableReadsBackAndALaterFileReplacesItsShapes) {
   EXPECT_DOUBLE_EQ(back.compute.gemm_point(4096, 6144, 2048)->efficiency, 0.58);
 }
 
+TEST_F(CalibrationFiles, AttentionTableReadsBackAndALaterFileReplacesItsShapes) {
+  // compute.attention_table as `xattn import kineto` writes it: each measured call shape
+  // (pass, head dim, query x key rows, causal) with its efficiency and kernels.
+  Calibration c;
+  c.compute.attention_table = {AttentionPoint{BlockPass::fwd, 128, 4096, 4096, true, 0.5, 8},
+                               AttentionPoint{BlockPass::bwd, 128, 4096, 4096, true, 0.4, 24}};
+  Calibration back = load_calibration(write("fit.yaml", calibration_to_yaml(c)));
+  ASSERT_EQ(back.compute.attention_table.size(), 2u);
+  const AttentionPoint* p = back.compute.attention_point(BlockPass::bwd, 128, 4096, 4096, true);
+  ASSERT_NE(p, nullptr);
+  EXPECT_DOUBLE_EQ(p->efficiency, 0.4);
+  EXPECT_EQ(p->kernels, 24);
+  EXPECT_EQ(back.compute.attention_point(BlockPass::bwd, 128, 4096, 4096, false), nullptr);
+  // A later file replaces the shape it names (causal left out: false, a new shape) and keeps the others.
+  apply_calibration_file(back, write("later.yaml", "compute:\n  attention_table:\n"
+                                                   "    - {pass: fwd, head_dim: 128, q_rows: 4096, kv_rows: 4096, causal: true, efficiency: 0.45}\n"
+                                                   "    - {pass: fwd, head_dim: 64, q_rows: 512, kv_rows: 2048, efficiency: 0.3}\n"));
+  ASSERT_EQ(back.compute.attention_table.size(), 3u);
+  EXPECT_DOUBLE_EQ(back.compute.attention_point(BlockPass::fwd, 128, 4096, 4096, true)->efficiency, 0.45);
+  EXPECT_DOUBLE_EQ(back.compute.attention_point(BlockPass::bwd, 128, 4096, 4096, true)->efficiency, 0.4);
+  ASSERT_NE(back.compute.attention_point(BlockPass::fwd, 64, 512, 2048, false), nullptr);
+}
+
+TEST_F(CalibrationFiles, BadAttentionTablePointsNameTheirLine) {
+  const std::string p = write("bad-attn.yaml",
+                              "compute:\n  attention_table:\n"
+                              "    - {pass: fwd, head_dim: 128, q_rows: 4096, kv_rows: 4096, efficiency: 1.5}\n"
+                              "    - {pass: sideways, head_dim: 128, q_rows: 4096, kv_rows: 4096, efficiency: 0.5}\n"
+                              "    - {pass: bwd, head_dim: 128, q_rows: 0, kv_rows: 4096, efficiency: 0.5}\n"
+                              "    - {pass: bwd, head_dim: 128, q_rows: 8, kv_rows: 4096, efficiency: 0.5, tile: 4}\n");
+  try {
+    (void)load_calibration(p);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.problems().size(), 4u);
+    EXPECT_EQ(e.problems()[0].origin.line, 3);
+    EXPECT_EQ(e.problems()[0].field, "compute.attention_table[].efficiency");
+    EXPECT_EQ(e.problems()[1].origin.line, 4);
+    EXPECT_EQ(e.problems()[1].field, "compute.attention_table[].pass");
+    EXPECT_EQ(e.problems()[2].origin.line, 5);
+    EXPECT_EQ(e.problems()[3].origin.line, 6);
+  }
+}
+
 TEST_F(CalibrationFiles, BadGemmTablePointsNameTheirLine) {
   const std::string p = write("bad-gemm.yaml",
                               "compute:\n  gemm_table:\n    - {m: 4096, k: 2048, n: 6144, efficiency: 1.5}\n"

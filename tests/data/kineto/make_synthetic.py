@@ -184,9 +184,39 @@ def _numel(d):
     return n
 
 
-def step(tr, index, t0):
+def step(tr, index, t0, micro_steps=1):
+    """One optimizer step: `micro_steps` forward-backward passes (gradient accumulation:
+    FSDP gathers and reduce-scatters every micro-step), then one optimizer."""
     tr.cpu[tr.main] = t0 + 20.0
     begin = t0
+    for i in range(micro_steps):
+        if i > 0:
+            tr.cpu[tr.main] = max(tr.cpu[tr.main], tr.cpu[tr.bwd]) + 20.0
+        micro_step(tr)
+    b = tr.bwd
+    # The optimizer on the main thread, after the gradients are in.
+    tr.cpu[tr.main] = max(tr.cpu[tr.main], tr.cpu[b]) + 20.0
+    opt_t0 = tr.cpu[tr.main]
+    shard = (LAYERS * LAYER_PARAMS + ROOT_PARAMS) // tr.world
+    chunks = 4
+    per = shard // chunks
+    for _ in range(chunks):
+        tr.gpu_free[7] = max(tr.gpu_free[7], tr.gpu_free[20])
+        # Fused AdamW: reads param, grad, exp_avg, exp_avg_sq, writes three of them.
+        tr.op(tr.main, "aten::_fused_adamw_", 25.0,
+              {"Input Dims": [[[per]], [[per]], [[per]], [[per]], [], [], [], [], [], [], [], [], []],
+               "Input type": ["TensorList"] * 4 + ["Scalar"] * 9},
+              [(ADAM, 7, elem_us(7 * 2.0 * per), {})])
+    opt_t1 = tr.cpu[tr.main] + 5.0
+    tr.annotate(tr.main, "Optimizer.step#AdamW.step", opt_t0 - 2.0, opt_t1)
+    # The step ends when the host has waited for the GPU (loss.item()).
+    end = max(tr.gpu_free[7], tr.gpu_free[20]) + 30.0
+    tr.annotate(tr.main, "ProfilerStep#%d" % index, begin, end)
+    return end + 200.0  # data loading before the next step
+
+
+def micro_step(tr):
+    """One forward and backward of the whole model, with FSDP's collectives."""
     # Forward: the root unit's all-gather (nothing hides it), then each layer's ahead of it.
     ag_done = collective(tr, tr.main, "allgather", ROOT_PARAMS)
     for layer in range(LAYERS):
@@ -250,35 +280,16 @@ def step(tr, index, t0):
         node("MulBackward0", lambda: elementwise(tr, b, "aten::mul", [[1, S, H], [H]]))
         collective(tr, b, "reduce_scatter", LAYER_PARAMS, after=tr.gpu_free[7])
     collective(tr, b, "reduce_scatter", ROOT_PARAMS, after=tr.gpu_free[7])
-    # The optimizer on the main thread, after the gradients are in.
-    tr.cpu[tr.main] = max(tr.cpu[tr.main], tr.cpu[b]) + 20.0
-    opt_t0 = tr.cpu[tr.main]
-    shard = (LAYERS * LAYER_PARAMS + ROOT_PARAMS) // tr.world
-    chunks = 4
-    per = shard // chunks
-    for _ in range(chunks):
-        tr.gpu_free[7] = max(tr.gpu_free[7], tr.gpu_free[20])
-        # Fused AdamW: reads param, grad, exp_avg, exp_avg_sq, writes three of them.
-        tr.op(tr.main, "aten::_fused_adamw_", 25.0,
-              {"Input Dims": [[[per]], [[per]], [[per]], [[per]], [], [], [], [], [], [], [], [], []],
-               "Input type": ["TensorList"] * 4 + ["Scalar"] * 9},
-              [(ADAM, 7, elem_us(7 * 2.0 * per), {})])
-    opt_t1 = tr.cpu[tr.main] + 5.0
-    tr.annotate(tr.main, "Optimizer.step#AdamW.step", opt_t0 - 2.0, opt_t1)
-    # The step ends when the host has waited for the GPU (loss.item()).
-    end = max(tr.gpu_free[7], tr.gpu_free[20]) + 30.0
-    tr.annotate(tr.main, "ProfilerStep#%d" % index, begin, end)
-    return end + 200.0  # data loading before the next step
 
 
-def make_fsdp():
-    out = os.path.join(HERE, "synthetic-fsdp-2rank")
+def make_fsdp(folder="synthetic-fsdp-2rank", micro_steps=1, seed=17):
+    out = os.path.join(HERE, folder)
     os.makedirs(out, exist_ok=True)
     for rank in range(2):
-        tr = Trace(rank, 2, seed=17 + 31 * rank, metadata_on_kernels=(rank == 0))
+        tr = Trace(rank, 2, seed=seed + 31 * rank, metadata_on_kernels=(rank == 0))
         t = 1.0e6 + 3.0 * rank
         for i in range(2):
-            t = step(tr, 10 + i, t)
+            t = step(tr, 10 + i, t, micro_steps)
         tr.write(os.path.join(out, "rank%d.json" % rank))
 
 
@@ -316,4 +327,6 @@ def make_families():
 
 if __name__ == "__main__":
     make_fsdp()
+    # Gradient accumulation: two micro-steps per optimizer step (global batch 4 over dp 2).
+    make_fsdp("synthetic-fsdp-2rank-accum2", micro_steps=2, seed=23)
     make_families()
