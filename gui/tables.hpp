@@ -16,6 +16,11 @@ void fill_scaling_table(QStandardItemModel& model, const Dashboard& d);
 // table's columns.
 void fill_estimate_table(QStandardItemModel& model, const Dashboard& d);
 
+// The training step at the scenario's own size, one row per cross-attention mechanism:
+// step (s), compute, exposed, tokens/s, MFU, peak GiB, fits, sp × dp, micro-steps; the
+// fastest that fits highlighted, an infeasible one with its reason.
+void fill_step_table(QStandardItemModel& model, const Dashboard& d);
+
 // One row per grid point: x value, y value, fastest mechanism, its time.
 void fill_heatmap_table(QStandardItemModel& model, const HeatmapResult& r);
 
