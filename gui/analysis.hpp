@@ -132,7 +132,9 @@ struct TimelineResult {
   bool step = false;
   int first_rank = 0, recorded = 0;  // step: the ranks whose ops `result.schedule` holds
   sim::EventResult result;           // step: estimate.feasible/reason, the recorded schedule and timeline
-  std::optional<sim::IterationEvaluation> step_eval;  // step: the event engine's figures of the whole step
+  // step: the event engine's figures of the whole step, its phases and links (event) and
+  // its difference from the closed form (vs_analytic).
+  std::optional<sim::IterationEvaluation> step_eval;
 };
 [[nodiscard]] TimelineResult simulate_timeline(const Scenario& s, const Mechanism& m, Pass pass);
 // A training step with ranks first_rank .. first_rank + count - 1 recorded (clamped to the

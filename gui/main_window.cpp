@@ -267,8 +267,19 @@ QWidget* MainWindow::build_timeline_tab() {
   engine_note->setWordWrap(true);
   bar->addWidget(engine_note, 1);
   l->addLayout(bar);
+  sim_summary_ = new QLabel;
+  sim_summary_->setObjectName("timelineSummary");
+  sim_summary_->setWordWrap(true);
+  sim_summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  l->addWidget(sim_summary_);
   gantt_ = new GanttView;
-  l->addWidget(gantt_, 1);
+  phase_model_ = new QStandardItemModel(this);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(gantt_);
+  split->addWidget(make_table(phase_model_, "phaseTableView"));
+  split->setStretchFactor(0, 4);
+  split->setStretchFactor(1, 1);
+  l->addWidget(split, 1);
   connect(first_rank, qOverload<int>(&QSpinBox::valueChanged), this, [this](int r) {
     gantt_->show_ranks(r);
     // A step keeps only the ranks it recorded: another window is another run.
@@ -280,6 +291,34 @@ QWidget* MainWindow::build_timeline_tab() {
   });
   connect(&controller_, &Controller::planReady, this,
           [this](const std::shared_ptr<const sim::PlanResult>& r) { show_plan(r); });
+  connect(&controller_, &Controller::timelineReady, this, [this](const std::shared_ptr<const TimelineResult>& r) {
+    fill_phase_table(*phase_model_, *r);
+    QString text;
+    if (r->step && r->step_eval && r->step_eval->event) {
+      const auto& e = *r->step_eval;
+      const sim::StepStats& st = *e.event;
+      text = QString("Event engine: %1 s per %2").arg(e.estimate.time.value(), 0, 'g', 5)
+                 .arg(r->pass == Pass::fwd_bwd ? QString("step") : QString("phase"));
+      if (e.vs_analytic)
+        text += QString(", closed form %1 s (%2%3%, %4)")
+                    .arg(e.estimate.time.value() - e.vs_analytic->time_diff_s, 0, 'g', 5)
+                    .arg(e.vs_analytic->time_diff_rel >= 0 ? "+" : "")
+                    .arg(e.vs_analytic->time_diff_rel * 100, 0, 'f', 2)
+                    .arg(QString::fromUtf8(e.vs_analytic->closed_form.data(),
+                                           static_cast<int>(e.vs_analytic->closed_form.size())));
+      text += QString(". Critical rank %1; %2 events, %3 messages.").arg(st.critical_rank).arg(st.link.events).arg(st.messages);
+      if (!st.link.busiest_link.empty())
+        text += QString(" Busiest link %1, busy %2% of the time.")
+                    .arg(QString::fromStdString(st.link.busiest_link))
+                    .arg(st.link.busiest_utilization * 100, 0, 'f', 1);
+      if (!st.mixed_link.empty())
+        text += QString(" Sequence-parallel and sharding traffic shared %1 for %2% of it.")
+                    .arg(QString::fromStdString(st.mixed_link))
+                    .arg(st.mixed_share * 100, 0, 'f', 1);
+    }
+    sim_summary_->setText(text);
+    sim_summary_->setVisible(!text.isEmpty());
+  });
   connect(&controller_, &Controller::timelineReady, this, [first_rank](const std::shared_ptr<const TimelineResult>& r) {
     const int ranks = r && r->result.estimate.feasible ? r->result.schedule.ranks() : 1;
     QSignalBlocker block(first_rank);
@@ -394,6 +433,7 @@ QStandardItemModel* MainWindow::currentTable() const {
     case 0: return step_model_;
     case 1: return scaling_model_;
     case 5: return heatmap_model_;
+    case 6: return phase_model_;
     default: return estimate_model_;
   }
 }

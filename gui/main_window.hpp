@@ -46,6 +46,8 @@ class MainWindow : public QMainWindow {
   [[nodiscard]] QStandardItemModel* scalingTable() const { return scaling_model_; }
   [[nodiscard]] QStandardItemModel* estimateTable() const { return estimate_model_; }
   [[nodiscard]] QStandardItemModel* heatmapTable() const { return heatmap_model_; }
+  [[nodiscard]] QStandardItemModel* phaseTable() const { return phase_model_; }
+  [[nodiscard]] QLabel* timelineSummary() const { return sim_summary_; }
   [[nodiscard]] PlanChart* planChart() const { return plan_chart_; }
   [[nodiscard]] QStandardItemModel* planTable() const { return plan_model_; }
   [[nodiscard]] QLabel* planExplanation() const { return plan_text_; }
@@ -115,6 +117,8 @@ class MainWindow : public QMainWindow {
   QComboBox* sim_pass_ = nullptr;
   QComboBox* sim_scope_ = nullptr;  // "training step" or "one layer"
   QSpinBox* first_rank_ = nullptr;
+  QLabel* sim_summary_ = nullptr;               // a step's event vs closed form, busiest and shared links
+  QStandardItemModel* phase_model_ = nullptr;  // a step's phases (fill_phase_table)
   QPushButton* sim_run_ = nullptr;
   // Plan view.
   PlanChart* plan_chart_ = nullptr;

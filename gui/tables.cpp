@@ -51,6 +51,33 @@ void fill_step_table(QStandardItemModel& model, const Dashboard& d) {
   }
 }
 
+void fill_phase_table(QStandardItemModel& model, const TimelineResult& r) {
+  model.clear();
+  model.setHorizontalHeaderLabels({"phase (critical rank)", "compute (s)", "sp busy (s)", "dp busy (s)", "exposed (s)",
+                                   "share (%)", "ops"});
+  if (!r.step || !r.step_eval || !r.step_eval->event) return;
+  const double time = r.step_eval->estimate.time.value();
+  double c = 0, sp = 0, dp = 0, x = 0, ops = 0;
+  auto add = [&](const QString& name, double cv, double spv, double dpv, double xv, double n, bool bold) {
+    QList<QStandardItem*> items{text_item(name), number_item(cv, 4, cv), number_item(spv, 4, spv),
+                                number_item(dpv, 4, dpv), number_item(xv, 4, xv),
+                                number_item(time > 0 ? 100.0 * (cv + xv) / time : 0.0, 1, time > 0 ? (cv + xv) / time : 0.0),
+                                number_item(n, 0, n)};
+    if (bold)
+      for (QStandardItem* it : items) {
+        QFont f = it->font();
+        f.setBold(true);
+        it->setFont(f);
+      }
+    model.appendRow(items);
+  };
+  for (const sim::PhaseRow& p : r.step_eval->event->phases) {
+    add(qs(p.phase), p.compute_s, p.sp_s, p.dp_s, p.exposed_s, static_cast<double>(p.ops), false);
+    c += p.compute_s, sp += p.sp_s, dp += p.dp_s, x += p.exposed_s, ops += static_cast<double>(p.ops);
+  }
+  add("all phases", c, sp, dp, x, ops, true);
+}
+
 void fill_scaling_table(QStandardItemModel& model, const Dashboard& d) {
   model.clear();
   QStringList headers{"GPUs", "nodes"};

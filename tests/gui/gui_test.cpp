@@ -571,6 +571,25 @@ class GuiTest : public QObject {
     }
     QVERIFY(ops > 0);
     QCOMPARE(g->bar_count(), ops);
+    // The phase table: the critical rank's PhaseRows, then their sums; compute plus
+    // exposed over every phase is the step (the compute stream is busy or waiting
+    // throughout, docs/simulator.md §8).
+    const auto& phases = direct.evaluations.back().event->phases;
+    const QStandardItemModel* pt = w.phaseTable();
+    QCOMPARE(pt->rowCount(), static_cast<int>(phases.size()) + 1);
+    double busy_and_waits = 0;
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+      const int row = static_cast<int>(i);
+      QCOMPARE(pt->item(row, 0)->text(), QString::fromStdString(phases[i].phase));
+      QVERIFY(close_to(pt->item(row, 1)->data(Qt::UserRole).toDouble(), phases[i].compute_s));
+      QVERIFY(close_to(pt->item(row, 4)->data(Qt::UserRole).toDouble(), phases[i].exposed_s));
+      busy_and_waits += phases[i].compute_s + phases[i].exposed_s;
+    }
+    QVERIFY(close_to(busy_and_waits, r->step_eval->estimate.time.value(), 1e-6));
+    // Engine::both: the closed form's time sits beside the event run.
+    QVERIFY(r->step_eval->vs_analytic);
+    const IterationEstimate closed = estimate_iteration(s, *parse_mechanism("ring"), Pass::fwd);
+    QVERIFY(close_to(r->step_eval->estimate.time.value() - r->step_eval->vs_analytic->time_diff_s, closed.time.value(), 1e-6));
     // Ranks 16-31: a new run that records them.
     auto* spin = w.findChild<QSpinBox*>("ganttFirstRank");
     QVERIFY(spin && spin->isEnabled());
