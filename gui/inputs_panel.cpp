@@ -98,7 +98,8 @@ InputsPanel::InputsPanel(Controller& controller, QWidget* parent) : QWidget(pare
   pass_ = new QComboBox;
   pass_->setObjectName("pass");
   pass_->addItems({"fwd", "bwd", "fwd+bwd"});
-  pass_->setToolTip("the pass the GPU-count table, the scaling and speedup charts and the sweep use");
+  pass_->setToolTip("the pass the single-layer views (GPU-count table, scaling and speedup charts) and the sweep use;\n"
+                    "the Training step tab always shows the whole step (fwd+bwd)");
   wf->addRow("pass", pass_);
   top->addWidget(work);
 
