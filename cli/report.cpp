@@ -564,6 +564,50 @@ std::string render_iteration_table(const Scenario& s, const std::vector<sim::Ite
                      e.mfu * 100.0, e.peak_memory.value() / kGiB, e.fits ? "yes" : "NO", largest);
     }
   }
+  // The event runs: where the step's time went, phase by phase and per kind of stream.
+  for (const sim::IterationEvaluation& r : rows)
+    if (r.event && r.estimate.feasible && !r.event->phases.empty()) b.append(render_step_phases(r));
+  return fmt::to_string(b);
+}
+
+std::string render_step_phases(const sim::IterationEvaluation& r) {
+  fmt::memory_buffer b;
+  if (!r.event || !r.estimate.feasible) return {};
+  auto out = std::back_inserter(b);
+  const sim::StepStats& st = *r.event;
+  const IterationEstimate& e = r.estimate;
+  fmt::format_to(out, "#\n# where the time went: {} {}, event engine, critical rank {} (the rank that finished last)\n",
+                 e.cross_attention_name(), to_string(e.pass), st.critical_rank);
+  fmt::format_to(out, "# busy: time the phase's ops ran on the compute, sequence-parallel (sp0..) and sharding (dp) "
+                      "streams; exposed: time the compute stream waited on the phase\n");
+  auto line = [&](std::string_view phase, std::string_view c, std::string_view sp, std::string_view dp,
+                  std::string_view x, std::string_view share, std::string_view ops) {
+    fmt::format_to(out, "{:<30} {:>12} {:>12} {:>12} {:>12} {:>7} {:>10}\n", phase, c, sp, dp, x, share, ops);
+  };
+  line("# phase", "compute (s)", "sp busy (s)", "dp busy (s)", "exposed (s)", "(%)", "ops");
+  double compute = 0, sp = 0, dp = 0, exposed = 0;
+  std::uint64_t ops = 0;
+  const double time = e.time.value();
+  auto pct = [&](double v) { return time > 0 ? fmt::format("{:.1f}", 100.0 * v / time) : std::string("-"); };
+  for (const sim::PhaseRow& p : st.phases) {
+    line("  " + p.phase, fmt::format("{:.4f}", p.compute_s), fmt::format("{:.4f}", p.sp_s), fmt::format("{:.4f}", p.dp_s),
+         fmt::format("{:.4f}", p.exposed_s), pct(p.compute_s + p.exposed_s), fmt::format("{}", p.ops));
+    compute += p.compute_s;
+    sp += p.sp_s;
+    dp += p.dp_s;
+    exposed += p.exposed_s;
+    ops += p.ops;
+  }
+  line("  all phases", fmt::format("{:.4f}", compute), fmt::format("{:.4f}", sp), fmt::format("{:.4f}", dp),
+       fmt::format("{:.4f}", exposed), pct(compute + exposed), fmt::format("{}", ops));
+  fmt::format_to(out, "# step {:.4f} s; (%) is the phase's compute and exposed time over the step\n", time);
+  if (!st.link.busiest_link.empty())
+    fmt::format_to(out, "# busiest link {}, busy {:.1f}% of the step", st.link.busiest_link,
+                   st.link.busiest_utilization * 100.0);
+  if (!st.mixed_link.empty())
+    fmt::format_to(out, "; sequence-parallel and sharding traffic shared {} for {:.1f}% of the step", st.mixed_link,
+                   st.mixed_share * 100.0);
+  if (!st.link.busiest_link.empty() || !st.mixed_link.empty()) fmt::format_to(out, "\n");
   return fmt::to_string(b);
 }
 

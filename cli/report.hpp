@@ -92,7 +92,14 @@ struct ModelInputsReport {
 // The step's table: header lines (model, tokens, cluster, training set-up), one row per
 // mechanism and pass with time, compute, exposed communication (s), speedup over Ring,
 // tokens/s, MFU, peak memory, fits and the largest parts of the breakdown.
+// Event rows are followed by render_step_phases().
 [[nodiscard]] std::string render_iteration_table(const Scenario& s, const std::vector<sim::IterationEvaluation>& rows);
+
+// For people without a trace viewer: where an event run's step went, one line per phase of
+// the critical rank (sim::PhaseRow: compute, sequence-parallel and sharding stream busy
+// time, the compute stream's exposed wait, ops), their sums, the busiest link and the link
+// where sequence-parallel and sharding traffic met. Empty for an analytic or infeasible row.
+[[nodiscard]] std::string render_step_phases(const sim::IterationEvaluation& r);
 
 // One header row with units in the names (every breakdown and memory part), one row per entry.
 [[nodiscard]] std::string render_iteration_csv(const std::vector<sim::IterationEvaluation>& rows);

@@ -116,6 +116,38 @@ SpeedupResult speedup_vs_visual_tokens(const ScenarioSpec& spec, const Scenario&
   return r;
 }
 
+int fastest_step_fitting(const std::vector<IterationEstimate>& steps) {
+  int best = -1;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const IterationEstimate& e = steps[i];
+    if (!e.feasible || !e.fits) continue;
+    if (e.cross_attention && e.cross_attention->kind == MechanismKind::no_comm) continue;
+    if (best < 0 || e.time < steps[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+StepScalingResult step_scaling(const ScenarioSpec& spec, const Scenario& base) {
+  StepScalingResult r;
+  r.gpus_per_node = base.cluster.gpus_per_node;
+  const std::vector<int> counts =
+      base.cluster.graph.empty() ? scaling_node_counts(r.gpus_per_node) : std::vector<int>{base.cluster.nodes};
+  for (int n : counts) {
+    StepScalingRow row;
+    row.nodes = n;
+    row.gpus = n * r.gpus_per_node;
+    try {
+      const Scenario s = resolve(with_field(spec, "cluster.nodes", std::to_string(n)));
+      row.estimates = estimate_iteration_all(s, {Pass::fwd_bwd});
+      row.best = fastest_step_fitting(row.estimates);
+    } catch (const InputError& e) {
+      row.error = first_problem(e);
+    }
+    r.rows.push_back(std::move(row));
+  }
+  return r;
+}
+
 Dashboard evaluate(const ScenarioSpec& spec, Pass pass) {
   Dashboard d;
   d.scenario = resolve(spec);
@@ -126,6 +158,9 @@ Dashboard evaluate(const ScenarioSpec& spec, Pass pass) {
   d.scaling = scaling(spec, d.scenario, pass);
   d.speedup = speedup_vs_visual_tokens(spec, d.scenario, pass);
   d.capacity = d.scenario.cluster.gpu.memory - d.scenario.memory_reserved;
+  d.step = estimate_iteration_all(d.scenario, {Pass::fwd_bwd});
+  d.step_best = fastest_step_fitting(d.step);
+  d.step_scaling = step_scaling(spec, d.scenario);
   return d;
 }
 
@@ -174,6 +209,28 @@ TimelineResult simulate_timeline(const Scenario& s, const Mechanism& m, Pass pas
   r.mechanism = m.name();
   r.pass = pass;
   r.result = sim::simulate_scenario(s, m, pass);
+  return r;
+}
+
+TimelineResult simulate_step_timeline(const Scenario& s, const Mechanism& m, Pass pass, int first_rank, int count) {
+  TimelineResult r;
+  r.pass = pass;
+  r.step = true;
+  const int gpus = s.ranks();
+  r.first_rank = std::clamp(first_rank, 0, std::max(0, gpus - 1));
+  r.recorded = std::clamp(count, 0, gpus - r.first_rank);
+  sim::IterationEvaluateOptions options;
+  for (int k = 0; k < r.recorded; ++k) options.record_ranks.push_back(r.first_rank + k);
+  const std::optional<Mechanism> cross = s.model.arch.multimodal() ? std::optional<Mechanism>(m) : std::nullopt;
+  r.mechanism = cross ? cross->name() : "none";
+  // Engine::both: the event run and, beside it, the closed form's time (microseconds more).
+  sim::IterationEvaluated e = sim::evaluate_iteration(s, cross, pass, sim::Engine::both, options);
+  r.step_eval = std::move(e.evaluations.back());
+  r.result.estimate.feasible = r.step_eval->estimate.feasible;
+  r.result.estimate.reason = r.step_eval->estimate.reason;
+  r.result.estimate.time = r.step_eval->estimate.time;
+  r.result.schedule = std::move(e.schedule);
+  r.result.timeline = std::move(e.timeline);
   return r;
 }
 

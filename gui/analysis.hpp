@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/analytic.hpp"
+#include "model/iteration.hpp"
 #include "model/scenario.hpp"
 #include "sim/runner.hpp"
 #include "model/scenario/scenario_file.hpp"
@@ -58,6 +59,25 @@ struct SpeedupResult {
 };
 [[nodiscard]] SpeedupResult speedup_vs_visual_tokens(const ScenarioSpec& spec, const Scenario& base, Pass pass);
 
+// The planning question at iteration scope (docs/model.md §13): one whole training step
+// (fwd+bwd, gradient accumulation and optimizer included) per cross-attention mechanism,
+// from estimate_iteration_all() on the scenario with cluster.nodes changed.
+struct StepScalingRow {
+  int gpus = 0;
+  int nodes = 0;
+  std::string error;                         // the scenario does not resolve at this size
+  std::vector<IterationEstimate> estimates;  // one per cross-attention mechanism ("none" for a decoder-only model)
+  int best = -1;                             // fastest_step_fitting(estimates)
+};
+struct StepScalingResult {
+  int gpus_per_node = 1;
+  std::vector<StepScalingRow> rows;  // ascending GPU count, the counts scaling() takes
+};
+// The fastest feasible step whose whole step fits in memory; no-comm (the floor, not a
+// runnable mechanism) excluded; -1 when none.
+[[nodiscard]] int fastest_step_fitting(const std::vector<IterationEstimate>& steps);
+[[nodiscard]] StepScalingResult step_scaling(const ScenarioSpec& spec, const Scenario& base);
+
 // Everything the closed-form views show for one scenario. Built in microseconds.
 struct Dashboard {
   Scenario scenario;
@@ -66,6 +86,11 @@ struct Dashboard {
   ScalingResult scaling;
   SpeedupResult speedup;
   Bytes capacity;  // per GPU for attention: the GPU's memory less the reserved part
+  // The training step (pass fwd+bwd) at the scenario's own size, one per cross-attention
+  // mechanism, its fastest that fits, and the step against GPU count.
+  std::vector<IterationEstimate> step;
+  int step_best = -1;
+  StepScalingResult step_scaling;
 };
 // Throws InputError when the spec does not resolve.
 [[nodiscard]] Dashboard evaluate(const ScenarioSpec& spec, Pass pass);
@@ -95,12 +120,26 @@ using Progress = std::function<void(std::size_t done, std::size_t total)>;
 [[nodiscard]] HeatmapResult heatmap(const ScenarioSpec& spec, Pass pass, const HeatmapAxis& x, const HeatmapAxis& y,
                                     const std::atomic<bool>& cancel, const Progress& progress);
 
-// The simulated schedule of one mechanism and pass on the scenario's own cluster.
+// The simulated schedule of one mechanism and pass on the scenario's own cluster: one
+// layer (sim::simulate_scenario), or a whole training step (sim::evaluate_iteration, the
+// event engine streamed layer by layer) of which only the ranks first_rank ..
+// first_rank + recorded - 1 keep their ops (the other ranks' programs are empty).
+// Ranks the Gantt view draws at once (issue 17: "16 ranks at a time").
+inline constexpr int kGanttRanks = 16;
 struct TimelineResult {
   std::string mechanism;
   Pass pass = Pass::fwd;
-  sim::EventResult result;
+  bool step = false;
+  int first_rank = 0, recorded = 0;  // step: the ranks whose ops `result.schedule` holds
+  sim::EventResult result;           // step: estimate.feasible/reason, the recorded schedule and timeline
+  // step: the event engine's figures of the whole step, its phases and links (event) and
+  // its difference from the closed form (vs_analytic).
+  std::optional<sim::IterationEvaluation> step_eval;
 };
 [[nodiscard]] TimelineResult simulate_timeline(const Scenario& s, const Mechanism& m, Pass pass);
+// A training step with ranks first_rank .. first_rank + count - 1 recorded (clamped to the
+// scenario's GPUs). `m` is ignored for a model without cross-attention layers.
+[[nodiscard]] TimelineResult simulate_step_timeline(const Scenario& s, const Mechanism& m, Pass pass, int first_rank,
+                                                    int count);
 
 }  // namespace xattn::gui

@@ -259,6 +259,17 @@ bool Controller::applyPlan(const std::vector<std::string>& set) {
 }
 
 void Controller::startTimeline(const QString& mechanism, Pass pass) {
+  runTimeline(mechanism, [pass](const Scenario& s, const Mechanism& m) { return simulate_timeline(s, m, pass); });
+}
+
+void Controller::startStepTimeline(const QString& mechanism, Pass pass, int first_rank) {
+  runTimeline(mechanism, [pass, first_rank](const Scenario& s, const Mechanism& m) {
+    return simulate_step_timeline(s, m, pass, first_rank, kGanttRanks);
+  });
+}
+
+void Controller::runTimeline(const QString& mechanism,
+                             std::function<TimelineResult(const Scenario&, const Mechanism&)> sim) {
   if (worker_ || !dashboard_) return;
   const auto m = parse_mechanism(mechanism.toStdString());
   if (!m) {
@@ -266,11 +277,11 @@ void Controller::startTimeline(const QString& mechanism, Pass pass) {
     return;
   }
   const Scenario s = dashboard_->scenario;
-  runJob("simulation", [this, s, mech = *m, pass] {
+  runJob("simulation", [this, s, mech = *m, sim = std::move(sim)] {
     QString message;
     std::shared_ptr<const TimelineResult> result;
     try {
-      result = std::make_shared<const TimelineResult>(simulate_timeline(s, mech, pass));
+      result = std::make_shared<const TimelineResult>(sim(s, mech));
       message = result->result.estimate.feasible ? "simulation done" : "infeasible: " + QString::fromStdString(result->result.estimate.reason);
     } catch (const std::exception& e) {
       message = QString("simulation failed: ") + e.what();

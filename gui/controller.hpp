@@ -51,6 +51,9 @@ class Controller : public QObject {
   // Worker-thread jobs; one of each kind at a time.
   void startHeatmap(const HeatmapAxis& x, const HeatmapAxis& y);
   void startTimeline(const QString& mechanism, Pass pass);
+  // A whole training step in the event engine, ranks first_rank .. first_rank + 15 recorded
+  // (GanttView::kMaxRanks) for the Gantt view.
+  void startStepTimeline(const QString& mechanism, Pass pass, int first_rank);
   // The planner (sim/plan.hpp) over the scenario as edited: every GPU count up to its
   // nodes, every layout, mechanism, sharding and checkpointing; emits planReady.
   void startPlan();
@@ -79,6 +82,7 @@ class Controller : public QObject {
   bool commitEdit(const std::function<ScenarioSpec()>& edit, bool announce);
   void reportError(const QString& message);
   void runJob(const QString& what, std::function<std::function<void()>()> body);
+  void runTimeline(const QString& mechanism, std::function<TimelineResult(const Scenario&, const Mechanism&)> sim);
 
   ScenarioSpec spec_;
   Pass pass_ = Pass::fwd;

@@ -10,12 +10,40 @@
 #include <cmath>
 #include <map>
 
+#include "model/schedule/structure.hpp"
+#include "sim/iteration_sim.hpp"
+
 namespace xattn::gui {
 namespace {
 
 constexpr int kLeft = 110, kTop = 34, kBottom = 52, kRight = 16;
 
+// A training step's ops by phase (Op::part, model/step_part.hpp): one colour per part of
+// the `breakdown_s` contract; the recomputed forward lighter, the backward darker than
+// the forward.
+QColor part_color(StepPart part) {
+  switch (part) {
+    case StepPart::vision: return QColor(0x8c, 0x56, 0x4b);
+    case StepPart::projector: return QColor(0xc4, 0x9c, 0x94);
+    case StepPart::self_attention: return QColor(0x1f, 0x77, 0xb4);
+    case StepPart::cross_attention: return QColor(0xd6, 0x27, 0x28);
+    case StepPart::mlp: return QColor(0x2c, 0xa0, 0x2c);
+    case StepPart::other_gemm: return QColor(0xbc, 0xbd, 0x22);
+    case StepPart::lm_head: return QColor(0x17, 0xbe, 0xcf);
+    case StepPart::sharding: return QColor(0x94, 0x67, 0xbd);
+    case StepPart::optimizer: return QColor(0x7f, 0x7f, 0x7f);
+    case StepPart::none: break;
+  }
+  return QColor(0xbb, 0xbb, 0xbb);
+}
+
 QColor op_color(const Op& op) {
+  if (op.part != StepPart::none) {
+    const QColor c = part_color(op.part);
+    if (op.direction == StepDirection::recompute) return c.lighter(135);
+    if (op.direction == StepDirection::backward) return c.darker(125);
+    return c;
+  }
   switch (op.kind()) {
     case OpKind::compute: {
       const ComputeOp* c = op.compute();
@@ -45,9 +73,11 @@ QString op_details(const Schedule& s, const Timeline& t, OpId id) {
     kind += " " + QString::fromUtf8(to_string(co->kind).data());
     amount = QString("%1 MB sent, group of %2").arg(co->bytes_sent().value() * 1e-6, 0, 'g', 4).arg(co->group.size());
   }
-  return QString("op %1 on %2: %3\n%4\n%5\nstart %6 µs, end %7 µs (%8 µs)")
+  const std::string phase = op.phase();
+  return QString("op %1 on %2: %3\n%4%5\n%6\nstart %7 µs, end %8 µs (%9 µs)")
       .arg(QString::fromStdString(id.str()), QString::fromStdString(op.stream.name()), kind,
-           QString::fromStdString(op.describe()), amount)
+           phase.empty() ? QString() : QString::fromStdString(phase) + "\n", QString::fromStdString(op.describe()),
+           amount)
       .arg(times.start.microseconds(), 0, 'f', 2)
       .arg(times.end.microseconds(), 0, 'f', 2)
       .arg((times.end - times.start).microseconds(), 0, 'f', 2);
@@ -158,6 +188,15 @@ void GanttView::paintEvent(QPaintEvent*) {
   }
   const auto& est = result_->result.estimate;
   p.setFont(title);
+  if (result_->step)
+    p.drawText(QRectF(0, 4, width(), kTop - 8), Qt::AlignHCenter | Qt::AlignVCenter,
+               QString("Simulated training step: %1 cross-attention, %2, %3 ranks — %4 ms (ranks %5–%6 shown)")
+                   .arg(QString::fromStdString(result_->mechanism), QString::fromUtf8(to_string(result_->pass).data()))
+                   .arg(result_->result.schedule.ranks())
+                   .arg(est.feasible ? result_->result.timeline.makespan.microseconds() * 1e-3 : 0.0, 0, 'f', 2)
+                   .arg(first_rank_)
+                   .arg(last_rank()));
+  else
   p.drawText(QRectF(0, 4, width(), kTop - 8), Qt::AlignHCenter | Qt::AlignVCenter,
              QString("Simulated schedule: %1, %2, %3 ranks — %4 µs%5")
                  .arg(QString::fromStdString(result_->mechanism), QString::fromUtf8(to_string(result_->pass).data()))
@@ -182,7 +221,10 @@ void GanttView::paintEvent(QPaintEvent*) {
     if (rows_[i].rank % 2 == 0) p.fillRect(band, QColor(0xf4, 0xf4, 0xf4));
     if (row_h >= 7 || i % static_cast<std::size_t>(std::ceil(7 / row_h)) == 0)
       p.drawText(QRectF(4, band.top(), kLeft - 8, row_h), Qt::AlignRight | Qt::AlignVCenter,
-                 QString("rank %1 %2").arg(rows_[i].rank).arg(QString::fromStdString(rows_[i].stream.name())));
+                 QString("rank %1 %2")
+                     .arg(rows_[i].rank)
+                     .arg(QString::fromStdString(result_->step ? sim::step_stream_name(stream_slot(rows_[i].stream))
+                                                               : rows_[i].stream.name())));
   }
   // Bars.
   p.save();
@@ -205,16 +247,27 @@ void GanttView::paintEvent(QPaintEvent*) {
   for (double t = std::ceil(view_start_us_ / nice) * nice; t <= view_end_us_; t += nice) {
     const double x = x_of(t);
     p.drawLine(QPointF(x, r.bottom()), QPointF(x, r.bottom() + 4));
-    p.drawText(QRectF(x - 50, r.bottom() + 5, 100, 16), Qt::AlignHCenter, QString::number(t, 'g', 6));
+    // A step runs for seconds: its axis is in ms.
+    p.drawText(QRectF(x - 50, r.bottom() + 5, 100, 16), Qt::AlignHCenter,
+               QString::number(result_->step ? t * 1e-3 : t, 'g', 6));
   }
   p.drawText(QRectF(r.left(), r.bottom() + 20, r.width(), 16), Qt::AlignHCenter,
-             "time (µs) — mouse wheel zooms, right-click resets");
-  // Legend.
-  const std::pair<QString, QColor> legend[] = {{"attention", QColor(0x1f, 0x77, 0xb4)},
-                                               {"merge / elementwise", QColor(0x9e, 0xc9, 0xe8)},
-                                               {"send", QColor(0xff, 0x7f, 0x0e)},
-                                               {"recv", QColor(0x2c, 0xa0, 0x2c)},
-                                               {"collective", QColor(0x94, 0x67, 0xbd)}};
+             result_->step ? "time (ms) — bwd darker, recompute lighter; mouse wheel zooms, right-click resets"
+                           : "time (µs) — mouse wheel zooms, right-click resets");
+  // Legend: by op kind for one layer, by phase for a step.
+  std::vector<std::pair<QString, QColor>> legend;
+  if (result_->step) {
+    for (int k = 1; k < step_part_count; ++k) {
+      const auto part = static_cast<StepPart>(k);
+      legend.emplace_back(QString::fromUtf8(to_string(part).data()), part_color(part));
+    }
+  } else {
+    legend = {{"attention", QColor(0x1f, 0x77, 0xb4)},
+              {"merge / elementwise", QColor(0x9e, 0xc9, 0xe8)},
+              {"send", QColor(0xff, 0x7f, 0x0e)},
+              {"recv", QColor(0x2c, 0xa0, 0x2c)},
+              {"collective", QColor(0x94, 0x67, 0xbd)}};
+  }
   double lx = r.left();
   const double ly = height() - 16;
   for (const auto& [name, color] : legend) {

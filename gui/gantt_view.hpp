@@ -19,7 +19,7 @@ class GanttView : public QWidget {
   Q_OBJECT
  public:
   explicit GanttView(QWidget* parent = nullptr);
-  static constexpr int kMaxRanks = 16;
+  static constexpr int kMaxRanks = kGanttRanks;
   void show_result(std::shared_ptr<const TimelineResult> r);
   [[nodiscard]] const TimelineResult* result() const { return result_.get(); }
   void reset_zoom();

@@ -98,7 +98,8 @@ InputsPanel::InputsPanel(Controller& controller, QWidget* parent) : QWidget(pare
   pass_ = new QComboBox;
   pass_->setObjectName("pass");
   pass_->addItems({"fwd", "bwd", "fwd+bwd"});
-  pass_->setToolTip("the pass the GPU-count table, the scaling and speedup charts and the sweep use");
+  pass_->setToolTip("the pass the single-layer views (GPU-count table, scaling and speedup charts) and the sweep use;\n"
+                    "the Training step tab always shows the whole step (fwd+bwd)");
   wf->addRow("pass", pass_);
   top->addWidget(work);
 
@@ -118,6 +119,18 @@ InputsPanel::InputsPanel(Controller& controller, QWidget* parent) : QWidget(pare
   add_edit(cf, "NICs / node", "cluster.inter_node.nics_per_node");
   add_edit(cf, "reserved GB", "cluster.memory_reserved_GB");
   top->addWidget(clus);
+
+  // ---- the training step: every training.* key of the field table (scenario_file.hpp),
+  // so a key added there appears here with its help as the tooltip.
+  auto* train = new QGroupBox("Training step");
+  train->setObjectName("trainingGroup");
+  auto* tf = new QFormLayout(train);
+  for (const Field& f : scenario_fields()) {
+    const QString path = QString::fromStdString(f.path);
+    if (!path.startsWith("training.")) continue;
+    add_edit(tf, path.mid(static_cast<int>(std::string_view("training.").size())), path);
+  }
+  top->addWidget(train);
 
   // ---- mechanisms
   auto* mech = new QGroupBox("Mechanisms");

@@ -62,9 +62,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   estimate_model_ = new QStandardItemModel(this);
   heatmap_model_ = new QStandardItemModel(this);
 
+  step_model_ = new QStandardItemModel(this);
   tabs_ = new QTabWidget;
   tabs_->setObjectName("views");
-  // 1. The question: GPUs 8..1024.
+  // 0. The planning question at iteration scope: the whole training step.
+  tabs_->addTab(build_step_tab(), "Training step");
+  // 1. The single-layer question: GPUs 8..1024.
   {
     auto* page = new QWidget;
     auto* l = new QVBoxLayout(page);
@@ -80,7 +83,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
     l->addWidget(split, 1);
-    tabs_->addTab(page, "GPUs 8–1024");
+    tabs_->addTab(page, "Layer: GPUs 8–1024");
   }
   // 2. Breakdown, with the simulate-style table.
   {
@@ -90,12 +93,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     split->addWidget(make_table(estimate_model_, "estimateTableView"));
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
-    tabs_->addTab(split, "Breakdown");
+    tabs_->addTab(split, "Layer: breakdown");
   }
   speedup_chart_ = new SpeedupChart;
-  tabs_->addTab(speedup_chart_, "Speedup");
+  tabs_->addTab(speedup_chart_, "Layer: speedup");
   memory_chart_ = new MemoryChart;
-  tabs_->addTab(memory_chart_, "Memory");
+  tabs_->addTab(memory_chart_, "Layer: memory");
   tabs_->addTab(build_sweep_tab(), "Sweep");
   tabs_->addTab(build_timeline_tab(), "Timeline");
   tabs_->addTab(build_plan_tab(), "Plan");
@@ -141,6 +144,34 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
           [this](const std::shared_ptr<const TimelineResult>& r) { gantt_->show_result(r); });
   if (controller_.dashboard()) show_dashboard(controller_.dashboard());
   resize(1500, 950);
+}
+
+QWidget* MainWindow::build_step_tab() {
+  auto* page = new QWidget;
+  auto* l = new QVBoxLayout(page);
+  step_answer_ = new QLabel;
+  step_answer_->setObjectName("stepAnswer");
+  step_answer_->setWordWrap(true);
+  step_answer_->setStyleSheet("QLabel { font-size: 11pt; padding: 4px; }");
+  l->addWidget(step_answer_);
+  auto* split = new QSplitter(Qt::Vertical);
+  step_scaling_chart_ = new StepScalingChart;
+  split->addWidget(step_scaling_chart_);
+  auto* parts = new QSplitter(Qt::Horizontal);
+  step_breakdown_chart_ = new StepBreakdownChart;
+  step_memory_chart_ = new StepMemoryChart;
+  // Side by side they must fit the window's 1500 px beside the inputs panel.
+  step_breakdown_chart_->setMinimumWidth(320);
+  step_memory_chart_->setMinimumWidth(320);
+  parts->addWidget(step_breakdown_chart_);
+  parts->addWidget(step_memory_chart_);
+  split->addWidget(parts);
+  split->addWidget(make_table(step_model_, "stepTableView"));
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 3);
+  split->setStretchFactor(2, 1);
+  l->addWidget(split, 1);
+  return page;
 }
 
 QWidget* MainWindow::build_sweep_tab() {
@@ -207,9 +238,17 @@ QWidget* MainWindow::build_timeline_tab() {
   sim_pass_ = new QComboBox;
   sim_pass_->setObjectName("simPass");
   sim_pass_->addItems({"fwd", "bwd", "fwd+bwd"});
+  sim_pass_->setCurrentText("fwd+bwd");
+  sim_pass_->setToolTip("training step: fwd and bwd are one micro-step's phases, fwd+bwd the whole step");
+  sim_scope_ = new QComboBox;
+  sim_scope_->setObjectName("simScope");
+  sim_scope_->addItems({"training step", "one layer"});
+  sim_scope_->setToolTip("training step: the whole step in the event engine (sim::evaluate_iteration), "
+                         "16 ranks recorded, coloured by phase;\none layer: the attention mechanism's schedule");
   sim_run_ = new QPushButton("Simulate");
   sim_run_->setObjectName("simRun");
   auto* cancel = new QPushButton("Cancel");
+  bar->addWidget(sim_scope_);
   bar->addWidget(new QLabel("mechanism"));
   bar->addWidget(sim_mechanism_);
   bar->addWidget(new QLabel("pass"));
@@ -217,23 +256,74 @@ QWidget* MainWindow::build_timeline_tab() {
   bar->addWidget(sim_run_);
   bar->addWidget(cancel);
   // Which ranks the Gantt draws: at most GanttView::kMaxRanks from this one.
-  auto* first_rank = new QSpinBox;
+  auto* first_rank = first_rank_ = new QSpinBox;
   first_rank->setObjectName("ganttFirstRank");
   first_rank->setRange(0, 0);
   first_rank->setSingleStep(GanttView::kMaxRanks);
   first_rank->setToolTip(QString("The first rank drawn; %1 ranks are shown at a time").arg(GanttView::kMaxRanks));
   bar->addWidget(new QLabel("from rank"));
   bar->addWidget(first_rank);
-  bar->addWidget(new QLabel("event simulator on the scenario's own cluster (sim/)"), 1);
+  auto* engine_note = new QLabel("event simulator on the scenario's own cluster (sim/)");
+  engine_note->setWordWrap(true);
+  bar->addWidget(engine_note, 1);
   l->addLayout(bar);
+  sim_summary_ = new QLabel;
+  sim_summary_->setObjectName("timelineSummary");
+  sim_summary_->setWordWrap(true);
+  sim_summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  l->addWidget(sim_summary_);
   gantt_ = new GanttView;
-  l->addWidget(gantt_, 1);
-  connect(first_rank, qOverload<int>(&QSpinBox::valueChanged), this, [this](int r) { gantt_->show_ranks(r); });
+  phase_model_ = new QStandardItemModel(this);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(gantt_);
+  split->addWidget(make_table(phase_model_, "phaseTableView"));
+  split->setStretchFactor(0, 4);
+  split->setStretchFactor(1, 1);
+  l->addWidget(split, 1);
+  connect(first_rank, qOverload<int>(&QSpinBox::valueChanged), this, [this](int r) {
+    gantt_->show_ranks(r);
+    // A step keeps only the ranks it recorded: another window is another run.
+    const TimelineResult* t = gantt_->result();
+    if (t && t->step && t->result.estimate.feasible && gantt_->first_rank() != t->first_rank)
+      controller_.startStepTimeline(QString::fromStdString(t->mechanism == "none" ? sim_mechanism_->currentText().toStdString()
+                                                                                  : t->mechanism),
+                                    t->pass, gantt_->first_rank());
+  });
   connect(&controller_, &Controller::planReady, this,
           [this](const std::shared_ptr<const sim::PlanResult>& r) { show_plan(r); });
+  connect(&controller_, &Controller::timelineReady, this, [this](const std::shared_ptr<const TimelineResult>& r) {
+    fill_phase_table(*phase_model_, *r);
+    QString text;
+    if (r->step && r->step_eval && r->step_eval->event) {
+      const auto& e = *r->step_eval;
+      const sim::StepStats& st = *e.event;
+      text = QString("Event engine: %1 s per %2").arg(e.estimate.time.value(), 0, 'g', 5)
+                 .arg(r->pass == Pass::fwd_bwd ? QString("step") : QString("phase"));
+      if (e.vs_analytic)
+        text += QString(", closed form %1 s (%2%3%, %4)")
+                    .arg(e.estimate.time.value() - e.vs_analytic->time_diff_s, 0, 'g', 5)
+                    .arg(e.vs_analytic->time_diff_rel >= 0 ? "+" : "")
+                    .arg(e.vs_analytic->time_diff_rel * 100, 0, 'f', 2)
+                    .arg(QString::fromUtf8(e.vs_analytic->closed_form.data(),
+                                           static_cast<int>(e.vs_analytic->closed_form.size())));
+      text += QString(". Critical rank %1; %2 events, %3 messages.").arg(st.critical_rank).arg(st.link.events).arg(st.messages);
+      if (!st.link.busiest_link.empty())
+        text += QString(" Busiest link %1, busy %2% of the time.")
+                    .arg(QString::fromStdString(st.link.busiest_link))
+                    .arg(st.link.busiest_utilization * 100, 0, 'f', 1);
+      if (!st.mixed_link.empty())
+        text += QString(" Sequence-parallel and sharding traffic shared %1 for %2% of it.")
+                    .arg(QString::fromStdString(st.mixed_link))
+                    .arg(st.mixed_share * 100, 0, 'f', 1);
+    }
+    sim_summary_->setText(text);
+    sim_summary_->setVisible(!text.isEmpty());
+  });
   connect(&controller_, &Controller::timelineReady, this, [first_rank](const std::shared_ptr<const TimelineResult>& r) {
     const int ranks = r && r->result.estimate.feasible ? r->result.schedule.ranks() : 1;
+    QSignalBlocker block(first_rank);
     first_rank->setRange(0, std::max(0, ranks - 1));
+    if (r && r->step) first_rank->setValue(r->first_rank);
     first_rank->setEnabled(ranks > GanttView::kMaxRanks);
   });
   connect(sim_run_, &QPushButton::clicked, this, [this] { start_simulation(); });
@@ -255,6 +345,40 @@ void MainWindow::build_menus() {
 void MainWindow::show_dashboard(const std::shared_ptr<const Dashboard>& d) {
   QElapsedTimer timer;
   timer.start();
+  step_scaling_chart_->show_result(*d);
+  step_breakdown_chart_->show_result(*d);
+  step_memory_chart_->show_result(*d);
+  fill_step_table(*step_model_, *d);
+  {
+    const Scenario& s = d->scenario;
+    QString a = QString("<b>%1</b>, one training step (fwd+bwd, global batch %2) on %3 × %4 %5: ")
+                    .arg(QString::fromStdString(s.model.name))
+                    .arg(d->step.empty() ? 0 : d->step.front().layout.global_batch)
+                    .arg(s.cluster.nodes).arg(s.cluster.gpus_per_node)
+                    .arg(QString::fromStdString(s.cluster.gpu.name));
+    if (d->step_best >= 0) {
+      const IterationEstimate& b = d->step[static_cast<std::size_t>(d->step_best)];
+      a += QString("fastest whose whole step fits: <b>%1</b>, %2 s per step (sp %3 × dp %4, peak %5 GiB of %6). ")
+               .arg(QString::fromStdString(b.cross_attention_name()))
+               .arg(b.time.value(), 0, 'g', 4).arg(b.layout.sp).arg(b.layout.dp)
+               .arg(b.peak_memory.value() / 1073741824.0, 0, 'f', 1)
+               .arg(d->capacity.value() / 1073741824.0, 0, 'f', 1);
+    } else {
+      a += "<b>no cross-attention mechanism's step fits here.</b> ";
+    }
+    const StepScalingRow* first_fit = nullptr;
+    for (const StepScalingRow& row : d->step_scaling.rows)
+      if (row.best >= 0) {
+        first_fit = &row;
+        break;
+      }
+    if (first_fit)
+      a += QString("Fewest GPUs where a step fits: <b>%1</b> (%2).")
+               .arg(first_fit->gpus)
+               .arg(QString::fromStdString(
+                   first_fit->estimates[static_cast<std::size_t>(first_fit->best)].cross_attention_name()));
+    step_answer_->setText(a);
+  }
   scaling_chart_->show_result(*d);
   breakdown_chart_->show_result(*d);
   speedup_chart_->show_result(*d);
@@ -293,20 +417,23 @@ void MainWindow::show_dashboard(const std::shared_ptr<const Dashboard>& d) {
 
 QWidget* MainWindow::currentChart() const {
   switch (tabs_->currentIndex()) {
-    case 0: return scaling_chart_;
-    case 1: return breakdown_chart_;
-    case 2: return speedup_chart_;
-    case 3: return memory_chart_;
-    case 4: return heatmap_chart_;
-    case 5: return gantt_;
+    case 0: return step_scaling_chart_;
+    case 1: return scaling_chart_;
+    case 2: return breakdown_chart_;
+    case 3: return speedup_chart_;
+    case 4: return memory_chart_;
+    case 5: return heatmap_chart_;
+    case 6: return gantt_;
   }
   return nullptr;
 }
 
 QStandardItemModel* MainWindow::currentTable() const {
   switch (tabs_->currentIndex()) {
-    case 0: return scaling_model_;
-    case 4: return heatmap_model_;
+    case 0: return step_model_;
+    case 1: return scaling_model_;
+    case 5: return heatmap_model_;
+    case 6: return phase_model_;
     default: return estimate_model_;
   }
 }
@@ -434,7 +561,10 @@ bool MainWindow::load_plan(int row) {
 
 void MainWindow::start_simulation() {
   auto pass = parse_pass(sim_pass_->currentText().toStdString());
-  controller_.startTimeline(sim_mechanism_->currentText(), pass.value_or(Pass::fwd));
+  if (sim_scope_->currentText() == "training step")
+    controller_.startStepTimeline(sim_mechanism_->currentText(), pass.value_or(Pass::fwd_bwd), first_rank_->value());
+  else
+    controller_.startTimeline(sim_mechanism_->currentText(), pass.value_or(Pass::fwd));
 }
 
 QStringList MainWindow::screenshot_all(const QString& dir, QString* error) {
@@ -451,8 +581,8 @@ QStringList MainWindow::screenshot_all(const QString& dir, QString* error) {
   controller_.waitForJob();
   start_plan();
   controller_.waitForJob();
-  const char* const names[] = {"gpus", "breakdown", "speedup", "memory", "sweep", "timeline", "plan"};
-  static_assert(std::size(names) == 7);
+  const char* const names[] = {"step", "gpus", "breakdown", "speedup", "memory", "sweep", "timeline", "plan"};
+  static_assert(std::size(names) == 8);
   for (int i = 0; i < tabs_->count() && i < static_cast<int>(std::size(names)); ++i) {
     tabs_->setCurrentIndex(i);
     QApplication::processEvents();

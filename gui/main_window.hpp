@@ -1,6 +1,8 @@
-// The dashboard's window: the inputs panel on the left, one tab per view (GPU scaling
-// table and chart, time breakdown, speedup over Ring, memory, sweep heatmap, simulated
-// timeline, the planner's answer), File menu actions for scenarios and exports, and the screenshot mode
+// The dashboard's window: the inputs panel on the left, one tab per view (first the
+// training step: time per step against GPU count per cross-attention mechanism, the
+// fastest whose whole step fits, its time and memory stacked by part; then the
+// single-layer views — GPU scaling table and chart, time breakdown, speedup over Ring,
+// memory —, sweep heatmap, simulated timeline of a step or a layer, the planner's answer), File menu actions for scenarios and exports, and the screenshot mode
 // behind `xattn-gui --scenario FILE --screenshot DIR`.
 #pragma once
 
@@ -10,6 +12,7 @@
 #include <QMainWindow>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableView>
@@ -29,6 +32,11 @@ class MainWindow : public QMainWindow {
   [[nodiscard]] Controller& controller() { return controller_; }
   [[nodiscard]] InputsPanel* inputs() const { return inputs_; }
   [[nodiscard]] QTabWidget* tabs() const { return tabs_; }
+  [[nodiscard]] StepScalingChart* stepScalingChart() const { return step_scaling_chart_; }
+  [[nodiscard]] StepBreakdownChart* stepBreakdownChart() const { return step_breakdown_chart_; }
+  [[nodiscard]] StepMemoryChart* stepMemoryChart() const { return step_memory_chart_; }
+  [[nodiscard]] QStandardItemModel* stepTable() const { return step_model_; }
+  [[nodiscard]] QLabel* stepAnswer() const { return step_answer_; }
   [[nodiscard]] ScalingChart* scalingChart() const { return scaling_chart_; }
   [[nodiscard]] BreakdownChart* breakdownChart() const { return breakdown_chart_; }
   [[nodiscard]] SpeedupChart* speedupChart() const { return speedup_chart_; }
@@ -38,6 +46,8 @@ class MainWindow : public QMainWindow {
   [[nodiscard]] QStandardItemModel* scalingTable() const { return scaling_model_; }
   [[nodiscard]] QStandardItemModel* estimateTable() const { return estimate_model_; }
   [[nodiscard]] QStandardItemModel* heatmapTable() const { return heatmap_model_; }
+  [[nodiscard]] QStandardItemModel* phaseTable() const { return phase_model_; }
+  [[nodiscard]] QLabel* timelineSummary() const { return sim_summary_; }
   [[nodiscard]] PlanChart* planChart() const { return plan_chart_; }
   [[nodiscard]] QStandardItemModel* planTable() const { return plan_model_; }
   [[nodiscard]] QLabel* planExplanation() const { return plan_text_; }
@@ -62,6 +72,7 @@ class MainWindow : public QMainWindow {
 
  private:
   void build_menus();
+  QWidget* build_step_tab();
   QWidget* build_sweep_tab();
   QWidget* build_timeline_tab();
   QWidget* build_plan_tab();
@@ -76,6 +87,11 @@ class MainWindow : public QMainWindow {
 
   Controller controller_;
   InputsPanel* inputs_ = nullptr;
+  StepScalingChart* step_scaling_chart_ = nullptr;
+  StepBreakdownChart* step_breakdown_chart_ = nullptr;
+  StepMemoryChart* step_memory_chart_ = nullptr;
+  QStandardItemModel* step_model_ = nullptr;
+  QLabel* step_answer_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   ScalingChart* scaling_chart_ = nullptr;
   BreakdownChart* breakdown_chart_ = nullptr;
@@ -99,6 +115,10 @@ class MainWindow : public QMainWindow {
   // Timeline controls.
   QComboBox* sim_mechanism_ = nullptr;
   QComboBox* sim_pass_ = nullptr;
+  QComboBox* sim_scope_ = nullptr;  // "training step" or "one layer"
+  QSpinBox* first_rank_ = nullptr;
+  QLabel* sim_summary_ = nullptr;               // a step's event vs closed form, busiest and shared links
+  QStandardItemModel* phase_model_ = nullptr;  // a step's phases (fill_phase_table)
   QPushButton* sim_run_ = nullptr;
   // Plan view.
   PlanChart* plan_chart_ = nullptr;

@@ -22,6 +22,62 @@ const QColor kBest(0xd4, 0xf1, 0xd4), kUnfit(0xfb, 0xd5, 0xd5), kInfeasible(0xe8
 
 }  // namespace
 
+void fill_step_table(QStandardItemModel& model, const Dashboard& d) {
+  model.clear();
+  model.setHorizontalHeaderLabels({"cross-attention", "step (s)", "compute (s)", "exposed (s)", "tokens/s", "MFU (%)",
+                                   "peak (GiB)", "fits", "sp × dp", "micro-steps"});
+  for (std::size_t m = 0; m < d.step.size(); ++m) {
+    const IterationEstimate& e = d.step[m];
+    QList<QStandardItem*> items{text_item(qs(e.cross_attention_name()))};
+    if (!e.feasible) {
+      auto* it = text_item("infeasible");
+      it->setToolTip(qs(e.reason));
+      items << it;
+      for (QStandardItem* c : items) c->setBackground(kInfeasible);
+      model.appendRow(items);
+      continue;
+    }
+    items << number_item(e.time.value(), 4, e.time.value()) << number_item(e.compute.value(), 4, e.compute.value())
+          << number_item(e.exposed_comm.value(), 4, e.exposed_comm.value())
+          << number_item(e.tokens_per_s, 0, e.tokens_per_s) << number_item(e.mfu * 100, 1, e.mfu)
+          << number_item(e.peak_memory.value() / 1073741824.0, 2, e.peak_memory.value())
+          << text_item(e.fits ? "yes" : "no")
+          << text_item(QString("%1 × %2").arg(e.layout.sp).arg(e.layout.dp))
+          << number_item(static_cast<double>(e.layout.micro_steps), 0, static_cast<double>(e.layout.micro_steps));
+    const QColor bg = !e.fits ? kUnfit : static_cast<int>(m) == d.step_best ? kBest : QColor();
+    if (bg.isValid())
+      for (QStandardItem* c : items) c->setBackground(bg);
+    model.appendRow(items);
+  }
+}
+
+void fill_phase_table(QStandardItemModel& model, const TimelineResult& r) {
+  model.clear();
+  model.setHorizontalHeaderLabels({"phase (critical rank)", "compute (s)", "sp busy (s)", "dp busy (s)", "exposed (s)",
+                                   "share (%)", "ops"});
+  if (!r.step || !r.step_eval || !r.step_eval->event) return;
+  const double time = r.step_eval->estimate.time.value();
+  double c = 0, sp = 0, dp = 0, x = 0, ops = 0;
+  auto add = [&](const QString& name, double cv, double spv, double dpv, double xv, double n, bool bold) {
+    QList<QStandardItem*> items{text_item(name), number_item(cv, 4, cv), number_item(spv, 4, spv),
+                                number_item(dpv, 4, dpv), number_item(xv, 4, xv),
+                                number_item(time > 0 ? 100.0 * (cv + xv) / time : 0.0, 1, time > 0 ? (cv + xv) / time : 0.0),
+                                number_item(n, 0, n)};
+    if (bold)
+      for (QStandardItem* it : items) {
+        QFont f = it->font();
+        f.setBold(true);
+        it->setFont(f);
+      }
+    model.appendRow(items);
+  };
+  for (const sim::PhaseRow& p : r.step_eval->event->phases) {
+    add(qs(p.phase), p.compute_s, p.sp_s, p.dp_s, p.exposed_s, static_cast<double>(p.ops), false);
+    c += p.compute_s, sp += p.sp_s, dp += p.dp_s, x += p.exposed_s, ops += static_cast<double>(p.ops);
+  }
+  add("all phases", c, sp, dp, x, ops, true);
+}
+
 void fill_scaling_table(QStandardItemModel& model, const Dashboard& d) {
   model.clear();
   QStringList headers{"GPUs", "nodes"};

@@ -194,6 +194,227 @@ void ScalingChart::show_result(const Dashboard& d) {
   y->setRange(a, b);
 }
 
+// ---- the training step ------------------------------------------------------------------
+
+StepScalingChart::StepScalingChart(QWidget* parent) : ChartBase("Time per training step vs GPUs", parent) {
+  setObjectName("stepScalingChart");
+}
+
+void StepScalingChart::show_result(const Dashboard& d) {
+  clear();
+  chart()->setTitle(QString("Time per training step (fwd+bwd, optimizer included) vs GPUs — %1 per node")
+                        .arg(d.step_scaling.gpus_per_node));
+  auto* x = log_axis("GPUs", 2, "%d");
+  auto* y = log_axis("time per step (s)", 10, "%g");
+  chart()->addAxis(x, Qt::AlignBottom);
+  chart()->addAxis(y, Qt::AlignLeft);
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  auto* unfit = new QScatterSeries;
+  unfit->setName("step does not fit in memory");
+  unfit->setObjectName("step:unfit");
+  unfit->setMarkerShape(QScatterSeries::MarkerShapeCircle);
+  unfit->setMarkerSize(13);
+  unfit->setColor(QColor(255, 255, 255, 0));
+  unfit->setBorderColor(QColor(0xd6, 0x27, 0x28));
+  unfit->setPen(QPen(QColor(0xd6, 0x27, 0x28), 2.5));
+  auto* best = new QScatterSeries;
+  best->setName("fastest that fits");
+  best->setObjectName("step:best");
+  best->setMarkerShape(QScatterSeries::MarkerShapeRectangle);
+  best->setMarkerSize(12);
+  best->setColor(QColor(255, 255, 255, 0));
+  best->setBorderColor(Qt::black);
+  best->setPen(QPen(Qt::black, 2));
+  QStringList unfit_tips, best_tips;
+  const std::size_t lines = d.step.size();
+  for (std::size_t m = 0; m < lines; ++m) {
+    const QString name = qs(d.step[m].cross_attention_name());
+    auto* s = new QLineSeries;
+    s->setName(name);
+    s->setObjectName("step:" + name);
+    s->setPointsVisible(true);
+    s->setPen(mechanism_pen(name));
+    QStringList tips;
+    for (const StepScalingRow& row : d.step_scaling.rows) {
+      if (row.estimates.size() <= m) continue;
+      const IterationEstimate& e = row.estimates[m];
+      if (!e.feasible) continue;
+      const double t = e.time.value();
+      if (!(t > 0)) continue;
+      s->append(row.gpus, t);
+      lo = std::min(lo, t);
+      hi = std::max(hi, t);
+      QString tip = QString("%1 on %2 GPUs (sp %3 × dp %4, %5 micro-steps)\nstep %6 s = compute %7 s + exposed %8 s\n"
+                            "MFU %9%, peak %10 per GPU%11")
+                        .arg(name).arg(row.gpus).arg(e.layout.sp).arg(e.layout.dp).arg(e.layout.micro_steps)
+                        .arg(e.time.value(), 0, 'g', 4).arg(e.compute.value(), 0, 'g', 4).arg(e.exposed_comm.value(), 0, 'g', 4)
+                        .arg(e.mfu * 100, 0, 'f', 1).arg(gib_text(e.peak_memory))
+                        .arg(e.fits ? QString() : QString(" — does not fit in %1").arg(gib_text(d.capacity)));
+      tips << tip;
+      if (!e.fits) {
+        unfit->append(row.gpus, t);
+        unfit_tips << tip;
+      }
+      if (row.best == static_cast<int>(m)) {
+        best->append(row.gpus, t);
+        best_tips << "fastest that fits: " + tip;
+      }
+    }
+    chart()->addSeries(s);
+    s->attachAxis(x);
+    s->attachAxis(y);
+    attach_tooltips(s, tips);
+  }
+  for (auto [series, tips] : {std::pair{unfit, &unfit_tips}, std::pair{best, &best_tips}}) {
+    chart()->addSeries(series);
+    series->attachAxis(x);
+    series->attachAxis(y);
+    attach_tooltips(series, *tips);
+    for (QLegendMarker* mk : chart()->legend()->markers(series)) {
+      mk->setVisible(series->count() > 0);
+      mk->setPen(series->pen());
+      mk->setBrush(Qt::white);
+    }
+  }
+  const int first = d.step_scaling.rows.empty() ? 8 : d.step_scaling.rows.front().gpus;
+  const int last = d.step_scaling.rows.empty() ? 1024 : d.step_scaling.rows.back().gpus;
+  x->setRange(first / 1.3, last * 1.3);
+  auto [a, b] = decade_range(lo, hi);
+  y->setRange(a, b);
+}
+
+namespace {
+
+// The parts of `breakdown_s` and `memory_bytes`, in the contract's order, with the colours
+// the Timeline uses for the same phases.
+struct StepPartView {
+  const char* key;
+  const char* label;
+  QColor color;
+  Seconds IterationBreakdown::*member;
+};
+const StepPartView kBreakdownParts[] = {
+    {"vision", "vision encoder", QColor(0x8c, 0x56, 0x4b), &IterationBreakdown::vision},
+    {"projector", "projector", QColor(0xc4, 0x9c, 0x94), &IterationBreakdown::projector},
+    {"self_attention", "self-attention", QColor(0x1f, 0x77, 0xb4), &IterationBreakdown::self_attention},
+    {"cross_attention", "cross-attention", QColor(0xd6, 0x27, 0x28), &IterationBreakdown::cross_attention},
+    {"mlp", "MLP", QColor(0x2c, 0xa0, 0x2c), &IterationBreakdown::mlp},
+    {"other_gemm", "other GEMMs", QColor(0xbc, 0xbd, 0x22), &IterationBreakdown::other_gemm},
+    {"lm_head", "LM head and loss", QColor(0x17, 0xbe, 0xcf), &IterationBreakdown::lm_head},
+    {"sharding_comm_exposed", "sharding exposed", QColor(0x94, 0x67, 0xbd),
+     &IterationBreakdown::sharding_comm_exposed},
+    {"optimizer", "optimizer", QColor(0x7f, 0x7f, 0x7f), &IterationBreakdown::optimizer},
+};
+struct MemoryPartView {
+  const char* key;
+  const char* label;
+  QColor color;
+  Bytes IterationMemory::*member;
+};
+const MemoryPartView kMemoryParts[] = {
+    {"parameters", "parameters", QColor(0x1f, 0x4e, 0x79), &IterationMemory::parameters},
+    {"gradients", "gradients", QColor(0x4c, 0x9f, 0xd8), &IterationMemory::gradients},
+    {"optimizer", "optimizer state", QColor(0x7f, 0x7f, 0x7f), &IterationMemory::optimizer},
+    {"activations", "activations", QColor(0x2c, 0xa0, 0x2c), &IterationMemory::activations},
+    {"transient", "transient", QColor(0xff, 0x7f, 0x0e), &IterationMemory::transient},
+};
+
+}  // namespace
+
+StepBreakdownChart::StepBreakdownChart(QWidget* parent) : ChartBase("Where the training step's time goes", parent) {
+  setObjectName("stepBreakdownChart");
+}
+
+void StepBreakdownChart::show_result(const Dashboard& d) {
+  clear();
+  chart()->setTitle(QString("Step time by part, %1 GPUs (s)").arg(d.scenario.ranks()));
+  auto* series = new QStackedBarSeries;
+  QStringList categories;
+  for (const IterationEstimate& e : d.step) categories << qs(e.cross_attention_name());
+  double hi = 0;
+  for (const IterationEstimate& e : d.step)
+    if (e.feasible) hi = std::max(hi, e.breakdown.total().value());
+  for (const StepPartView& part : kBreakdownParts) {
+    auto* set = new QBarSet(part.label);
+    set->setObjectName(QString("breakdown:") + part.key);
+    set->setColor(part.color);
+    QStringList tips;
+    for (const IterationEstimate& e : d.step) {
+      const double v = e.feasible ? (e.breakdown.*part.member).value() : 0.0;
+      *set << v;
+      tips << (e.feasible ? QString("%1: %2 %3 s of %4 s").arg(qs(e.cross_attention_name()), part.label)
+                                .arg(v, 0, 'g', 4).arg(e.time.value(), 0, 'g', 4)
+                          : qs(e.cross_attention_name()) + ": infeasible — " + qs(e.reason));
+    }
+    series->append(set);
+    attach_bar_tooltips(set, tips);
+  }
+  series->setBarWidth(0.6);
+  chart()->addSeries(series);
+  auto* x = new QBarCategoryAxis;
+  x->append(categories);
+  auto* y = new QValueAxis;
+  y->setTitleText("time per step (s)");
+  y->setRange(0, hi > 0 ? hi * 1.08 : 1);
+  y->applyNiceNumbers();
+  chart()->addAxis(x, Qt::AlignBottom);
+  chart()->addAxis(y, Qt::AlignLeft);
+  series->attachAxis(x);
+  series->attachAxis(y);
+  chart()->legend()->setAlignment(Qt::AlignRight);
+}
+
+StepMemoryChart::StepMemoryChart(QWidget* parent) : ChartBase("The training step's memory per GPU", parent) {
+  setObjectName("stepMemoryChart");
+}
+
+void StepMemoryChart::show_result(const Dashboard& d) {
+  clear();
+  chart()->setTitle(QString("Step peak memory per GPU, %1 GPUs (GiB)").arg(d.scenario.ranks()));
+  auto* series = new QStackedBarSeries;
+  QStringList categories;
+  for (const IterationEstimate& e : d.step) categories << qs(e.cross_attention_name());
+  double hi = d.capacity.value() / kGiB;
+  for (const IterationEstimate& e : d.step) hi = std::max(hi, e.memory.total().value() / kGiB);
+  for (const MemoryPartView& part : kMemoryParts) {
+    auto* set = new QBarSet(part.label);
+    set->setObjectName(QString("memory:") + part.key);
+    set->setColor(part.color);
+    QStringList tips;
+    for (const IterationEstimate& e : d.step) {
+      *set << (e.memory.*part.member).value() / kGiB;
+      tips << QString("%1: %2 %3 of %4 per GPU%5")
+                  .arg(qs(e.cross_attention_name()), part.label, gib_text(e.memory.*part.member), gib_text(e.memory.total()))
+                  .arg(e.fits ? QString(" — fits") : QString(" — does not fit"));
+    }
+    series->append(set);
+    attach_bar_tooltips(set, tips);
+  }
+  series->setBarWidth(0.6);
+  chart()->addSeries(series);
+  auto* x = new QBarCategoryAxis;
+  x->append(categories);
+  auto* y = new QValueAxis;
+  y->setTitleText("GiB per GPU");
+  y->setRange(0, hi * 1.1);
+  y->applyNiceNumbers();
+  chart()->addAxis(x, Qt::AlignBottom);
+  chart()->addAxis(y, Qt::AlignLeft);
+  series->attachAxis(x);
+  series->attachAxis(y);
+  auto* cap = new QLineSeries;
+  cap->setName(QString("capacity %1").arg(gib_text(d.capacity)));
+  cap->setObjectName("stepMemory:capacity");
+  cap->setPen(QPen(QColor(0xd6, 0x27, 0x28), 2, Qt::DashLine));
+  const double n = static_cast<double>(categories.size());
+  cap->append(-0.5, d.capacity.value() / kGiB);
+  cap->append(n - 0.5, d.capacity.value() / kGiB);
+  chart()->addSeries(cap);
+  cap->attachAxis(x);
+  cap->attachAxis(y);
+  chart()->legend()->setAlignment(Qt::AlignRight);
+}
+
 // ---- breakdown ------------------------------------------------------------------------
 
 BreakdownChart::BreakdownChart(QWidget* parent) : ChartBase("Compute vs exposed communication", parent) {

@@ -36,6 +36,34 @@ class ScalingChart : public ChartBase {
   void show_result(const Dashboard& d);
 };
 
+// ---- iteration scope: the whole training step (pass fwd+bwd, docs/model.md §13) ----------
+
+// Time per training step against GPU count, one line per cross-attention mechanism (log-log),
+// hollow red markers where the whole step does not fit, the fastest that fits ringed.
+class StepScalingChart : public ChartBase {
+  Q_OBJECT
+ public:
+  explicit StepScalingChart(QWidget* parent = nullptr);
+  void show_result(const Dashboard& d);
+};
+
+// The step's time per mechanism, stacked by the parts of `breakdown_s` (IterationBreakdown).
+class StepBreakdownChart : public ChartBase {
+  Q_OBJECT
+ public:
+  explicit StepBreakdownChart(QWidget* parent = nullptr);
+  void show_result(const Dashboard& d);
+};
+
+// The step's peak memory per GPU per mechanism, stacked by the parts of `memory_bytes`
+// (IterationMemory), against the GPU's capacity.
+class StepMemoryChart : public ChartBase {
+  Q_OBJECT
+ public:
+  explicit StepMemoryChart(QWidget* parent = nullptr);
+  void show_result(const Dashboard& d);
+};
+
 // Compute vs exposed communication per mechanism, forward and backward, stacked (ms).
 class BreakdownChart : public ChartBase {
   Q_OBJECT

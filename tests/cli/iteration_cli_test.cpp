@@ -4,6 +4,7 @@
 // field, the iteration knobs as calibration keys, `--set` into a model mapping, the
 // paper preset's rule for explicit keys, sweeps' `scope`, and `xattn reproduce`'s structure.
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "model/iteration.hpp"
 #include "model/presets.hpp"
 #include "model/scenario/scenario_file.hpp"
+#include "sim/runner.hpp"
 #include "tests/cli/cli_test_util.hpp"
 
 namespace xattn::cli::test {
@@ -106,6 +108,81 @@ TEST(IterationCli, TheEventEngineRunsTheStepBesideTheClosedForm) {
   ASSERT_EQ(alone["results"].size(), 1u);
   EXPECT_EQ(alone["results"][0]["engine"], "event");
   EXPECT_NEAR(alone["results"][0]["time_s"].get<double>(), te, 1e-12 * te);
+}
+
+// `-e event` at iteration scope prints where the step went, phase by phase (issue 17 §2):
+// the rows are the event engine's PhaseRows of the critical rank (sim::evaluate_iteration
+// on the same scenario, printed to 4 decimals), and the compute stream's busy plus
+// exposed time over every phase is the step's time (the compute stream is busy or waiting
+// from the step's start to its end).
+TEST(IterationCli, EventRunPrintsWhereTheStepWentPerPhaseAndStream) {
+  const CliResult r = run({"simulate", kDefaultScenario, "-e", "event", "-m", "ring", "-p", "fwd+bwd"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Scenario s = load_scenario(kDefaultScenario);
+  const sim::IterationEvaluated direct =
+      sim::evaluate_iteration(s, *parse_mechanism("ring"), Pass::fwd_bwd, sim::Engine::event);
+  const sim::IterationEvaluation& ev = direct.evaluations.back();
+  ASSERT_TRUE(ev.estimate.feasible && ev.event);
+  const auto& phases = ev.event->phases;
+  ASSERT_GE(phases.size(), 5u);
+
+  // The summary's rows: "  NAME  compute sp dp exposed share ops" after the "# phase" header.
+  struct Printed {
+    std::string name;
+    double v[5];
+    long long ops;
+  };
+  std::vector<Printed> rows;
+  std::istringstream in(r.out);
+  std::string line;
+  bool in_summary = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("# phase", 0) == 0) {
+      in_summary = true;
+      continue;
+    }
+    if (!in_summary || line.rfind("  ", 0) != 0) {
+      if (in_summary && line.rfind("#", 0) == 0 && !rows.empty()) break;
+      continue;
+    }
+    std::istringstream l(line);
+    std::vector<std::string> words;
+    for (std::string w; l >> w;) words.push_back(w);
+    ASSERT_GE(words.size(), 7u) << line;
+    Printed p;
+    for (std::size_t i = 0; i + 6 < words.size(); ++i) p.name += (i ? " " : "") + words[i];
+    for (int k = 0; k < 5; ++k) p.v[k] = std::stod(words[words.size() - 6 + static_cast<std::size_t>(k)]);
+    p.ops = std::stoll(words.back());
+    rows.push_back(p);
+  }
+  ASSERT_EQ(rows.size(), phases.size() + 1) << r.out;  // the phases, then "all phases"
+  double compute = 0, exposed = 0;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    EXPECT_EQ(rows[i].name, phases[i].phase);
+    EXPECT_NEAR(rows[i].v[0], phases[i].compute_s, 5e-5);
+    EXPECT_NEAR(rows[i].v[1], phases[i].sp_s, 5e-5);
+    EXPECT_NEAR(rows[i].v[2], phases[i].dp_s, 5e-5);
+    EXPECT_NEAR(rows[i].v[3], phases[i].exposed_s, 5e-5);
+    EXPECT_EQ(static_cast<std::uint64_t>(rows[i].ops), phases[i].ops);
+    compute += phases[i].compute_s;
+    exposed += phases[i].exposed_s;
+  }
+  EXPECT_EQ(rows.back().name, "all phases");
+  EXPECT_NEAR(compute + exposed, ev.estimate.time.value(), 1e-6 * ev.estimate.time.value());
+  EXPECT_NEAR(rows.back().v[4], 100.0, 0.05);
+  // Ring's K/V transfers run on the sequence-parallel streams: the cross-attention rows
+  // carry sp busy time, and the sharding collectives dp time.
+  double cross_sp = 0, dp = 0;
+  for (const auto& p : phases) {
+    if (p.part == StepPart::cross_attention) cross_sp += p.sp_s;
+    dp += p.dp_s;
+  }
+  EXPECT_GT(cross_sp, 0.0);
+  EXPECT_GT(dp, 0.0);
+  // The closed form alone prints no summary: it has no phases of a run.
+  const CliResult analytic = run({"simulate", kDefaultScenario, "-m", "ring", "-p", "fwd+bwd"});
+  ASSERT_EQ(analytic.code, 0) << analytic.err;
+  EXPECT_EQ(analytic.out.find("# phase"), std::string::npos);
 }
 
 TEST(IterationCli, AMechanismThatCannotRunTheLayerIsAnInfeasibleEntry) {

@@ -27,6 +27,7 @@
 #include "gui/gantt_view.hpp"
 #include "gui/main_window.hpp"
 #include "model/iteration.hpp"
+#include "sim/runner.hpp"
 #include "sim/plan.hpp"
 
 using namespace xattn;
@@ -288,7 +289,7 @@ class GuiTest : public QObject {
   void sweep_heatmap_and_cancel() {
     MainWindow w;
     QVERIFY(w.controller().load(kScenario));
-    w.tabs()->setCurrentIndex(4);
+    w.tabs()->setCurrentIndex(5);
     type_into(w.findChild<QLineEdit*>("sweepXValues"), "1, 2, 4");
     type_into(w.findChild<QLineEdit*>("sweepYValues"), "8, 192, 2048");
     QSignalSpy progress(&w.controller(), &Controller::jobProgress);
@@ -333,7 +334,9 @@ class GuiTest : public QObject {
   void timeline_equals_simulator() {
     MainWindow w;
     QVERIFY(w.controller().load(kScenario));
-    w.tabs()->setCurrentIndex(5);
+    w.tabs()->setCurrentIndex(6);
+    pick(w.findChild<QComboBox*>("simScope"), "one layer");
+    pick(w.findChild<QComboBox*>("simPass"), "fwd");
     pick(w.findChild<QComboBox*>("simMechanism"), "ring");
     QSignalSpy done(&w.controller(), &Controller::jobFinished);
     QTest::mouseClick(w.findChild<QPushButton*>("simRun"), Qt::LeftButton);
@@ -353,7 +356,9 @@ class GuiTest : public QObject {
     const QString dgx = QStringLiteral(XATTN_SOURCE_DIR "/scenarios/llama32v-dgx-h100.yaml");
     MainWindow w;
     QVERIFY(w.controller().load(dgx));
-    w.tabs()->setCurrentIndex(5);
+    w.tabs()->setCurrentIndex(6);
+    pick(w.findChild<QComboBox*>("simScope"), "one layer");
+    pick(w.findChild<QComboBox*>("simPass"), "fwd");
     pick(w.findChild<QComboBox*>("simMechanism"), "ring");
     QSignalSpy done(&w.controller(), &Controller::jobFinished);
     QTest::mouseClick(w.findChild<QPushButton*>("simRun"), Qt::LeftButton);
@@ -452,6 +457,154 @@ class GuiTest : public QObject {
     QVERIFY(close_to(e.time.value(), expected.best->time.value()));
   }
 
+  // The main view at iteration scope: the step table, the time-per-step chart, the stacked
+  // breakdown and memory charts hold estimate_iteration() of the same scenario (pass
+  // fwd+bwd), the fastest whose step fits is marked; a training key typed into the left
+  // panel (through the field table) reaches them.
+  void step_view_equals_estimate_iteration() {
+    MainWindow w;
+    QVERIFY(w.controller().load(kScenario));
+    QCOMPARE(w.tabs()->tabText(0), QString("Training step"));
+    ScenarioSpec spec = load_scenario_spec(kScenario.toStdString());
+    auto check = [&](const ScenarioSpec& sp, std::vector<IterationEstimate>& expected) {
+      const Scenario s = resolve(sp);
+      expected = estimate_iteration_all(s, {Pass::fwd_bwd});
+      const QStandardItemModel* t = w.stepTable();
+      QCOMPARE(t->rowCount(), static_cast<int>(expected.size()));
+      QVERIFY(expected.size() >= 3);  // lv-xattn, ring, ulysses, no-comm in this file
+      int best = -1;
+      for (std::size_t m = 0; m < expected.size(); ++m) {
+        const IterationEstimate& e = expected[m];
+        const int row = static_cast<int>(m);
+        QCOMPARE(t->item(row, 0)->text(), QString::fromStdString(e.cross_attention_name()));
+        if (!e.feasible) {
+          QCOMPARE(t->item(row, 1)->text(), QString("infeasible"));
+          continue;
+        }
+        QVERIFY(close_to(t->item(row, 1)->data(Qt::UserRole).toDouble(), e.time.value()));
+        QVERIFY(close_to(t->item(row, 6)->data(Qt::UserRole).toDouble(), e.peak_memory.value()));
+        if (e.fits && e.cross_attention->kind != MechanismKind::no_comm &&
+            (best < 0 || e.time < expected[static_cast<std::size_t>(best)].time))
+          best = row;
+        // The stacked bars: each part is the breakdown's, and the parts add up to the step
+        // (docs/model.md §13.4: the breakdown sums to the time).
+        double time_sum = 0, memory_sum = 0;
+        for (QAbstractSeries* a : w.stepBreakdownChart()->chart()->series())
+          if (auto* bars = qobject_cast<QAbstractBarSeries*>(a))
+            for (QBarSet* set : bars->barSets()) time_sum += set->at(row);
+        for (QAbstractSeries* a : w.stepMemoryChart()->chart()->series())
+          if (auto* bars = qobject_cast<QAbstractBarSeries*>(a))
+            for (QBarSet* set : bars->barSets()) memory_sum += set->at(row);
+        QVERIFY2(close_to(time_sum, e.time.value(), 1e-6), qPrintable(QString::number(time_sum)));
+        QVERIFY(close_to(memory_sum, e.memory.total().value() / 1073741824.0, 1e-6));
+        // The time-per-step line at the scenario's own GPU count.
+        QLineSeries* line = series_named(w.stepScalingChart(), "step:" + QString::fromStdString(e.cross_attention_name()));
+        QVERIFY(line);
+        const auto pts = line->points();
+        auto it = std::find_if(pts.begin(), pts.end(), [&](const QPointF& p) { return p.x() == s.ranks(); });
+        QVERIFY2(it != pts.end(), "the scenario's own count is on the chart");
+        QVERIFY(close_to(it->y(), e.time.value()));
+      }
+      QCOMPARE(w.controller().dashboard()->step_best, best);
+    };
+    std::vector<IterationEstimate> before, after;
+    check(spec, before);
+    if (QTest::currentTestFailed()) return;
+    // A breakdown part by name: cross-attention's bar of the first mechanism.
+    QBarSet* cross = nullptr;
+    for (QAbstractSeries* a : w.stepBreakdownChart()->chart()->series())
+      if (auto* bars = qobject_cast<QAbstractBarSeries*>(a))
+        for (QBarSet* set : bars->barSets())
+          if (set->objectName() == "breakdown:cross_attention") cross = set;
+    QVERIFY(cross);
+    QVERIFY(close_to(cross->at(0), before.front().breakdown.cross_attention.value()));
+
+    // Twice the global batch through the panel's editor: twice the micro-steps
+    // (global_batch / (batch x dp), docs/model.md §13.1).
+    QLineEdit* gb = w.inputs()->editor("training.global_batch");
+    QVERIFY2(gb, "training.global_batch has an editor in the left panel");
+    const std::int64_t doubled = before.front().layout.global_batch * 2;
+    type_into(gb, QString::number(doubled));
+    QVERIFY2(w.controller().error().isEmpty(), qPrintable(w.controller().error()));
+    apply_override(spec, "training.global_batch=" + std::to_string(doubled));
+    check(spec, after);
+    if (QTest::currentTestFailed()) return;
+    QCOMPARE(after.front().layout.micro_steps, before.front().layout.micro_steps * 2);
+    // Every training.* key of the field table has an editor.
+    for (const Field& f : scenario_fields())
+      if (f.path.rfind("training.", 0) == 0) QVERIFY2(w.inputs()->editor(QString::fromStdString(f.path)), f.path.c_str());
+  }
+
+  // The Timeline tab's default: a simulated training step (sim::evaluate_iteration, event
+  // engine), 16 ranks recorded, every op tagged with its phase; another window of ranks
+  // is another run recording those ranks.
+  void step_timeline_by_phase() {
+    const QString dgx = QStringLiteral(XATTN_SOURCE_DIR "/scenarios/llama32v-dgx-h100.yaml");
+    MainWindow w;
+    QVERIFY(w.controller().load(dgx));
+    w.tabs()->setCurrentIndex(6);
+    QCOMPARE(w.findChild<QComboBox*>("simScope")->currentText(), QString("training step"));
+    pick(w.findChild<QComboBox*>("simMechanism"), "ring");
+    pick(w.findChild<QComboBox*>("simPass"), "fwd");
+    QSignalSpy done(&w.controller(), &Controller::jobFinished);
+    QTest::mouseClick(w.findChild<QPushButton*>("simRun"), Qt::LeftButton);
+    QVERIFY(done.wait(300000));
+    GanttView* g = w.ganttView();
+    const TimelineResult* r = g->result();
+    QVERIFY(r && r->step);
+    QVERIFY2(r->result.estimate.feasible, r->result.estimate.reason.c_str());
+    const Scenario s = load_scenario(dgx.toStdString());
+    QCOMPARE(s.ranks(), 32);
+    sim::IterationEvaluateOptions o;
+    const sim::IterationEvaluated direct = sim::evaluate_iteration(s, *parse_mechanism("ring"), Pass::fwd, sim::Engine::event, o);
+    QVERIFY(close_to(r->step_eval->estimate.time.value(), direct.evaluations.back().estimate.time.value()));
+    QCOMPARE(r->result.schedule.ranks(), 32);
+    QCOMPARE(r->first_rank, 0);
+    QCOMPARE(r->recorded, GanttView::kMaxRanks);
+    QCOMPARE(g->last_rank(), 15);
+    std::size_t ops = 0;
+    for (int k = 0; k < 32; ++k) {
+      const Program& p = r->result.schedule.programs[static_cast<std::size_t>(k)];
+      if (k >= 16) QVERIFY(p.ops.empty());  // not recorded
+      for (const Op& op : p.ops) QVERIFY(op.part != StepPart::none);  // coloured by phase
+      ops += p.ops.size();
+    }
+    QVERIFY(ops > 0);
+    QCOMPARE(g->bar_count(), ops);
+    // The phase table: the critical rank's PhaseRows, then their sums; compute plus
+    // exposed over every phase is the step (the compute stream is busy or waiting
+    // throughout, docs/simulator.md §8).
+    const auto& phases = direct.evaluations.back().event->phases;
+    const QStandardItemModel* pt = w.phaseTable();
+    QCOMPARE(pt->rowCount(), static_cast<int>(phases.size()) + 1);
+    double busy_and_waits = 0;
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+      const int row = static_cast<int>(i);
+      QCOMPARE(pt->item(row, 0)->text(), QString::fromStdString(phases[i].phase));
+      QVERIFY(close_to(pt->item(row, 1)->data(Qt::UserRole).toDouble(), phases[i].compute_s));
+      QVERIFY(close_to(pt->item(row, 4)->data(Qt::UserRole).toDouble(), phases[i].exposed_s));
+      busy_and_waits += phases[i].compute_s + phases[i].exposed_s;
+    }
+    QVERIFY(close_to(busy_and_waits, r->step_eval->estimate.time.value(), 1e-6));
+    // Engine::both: the closed form's time sits beside the event run.
+    QVERIFY(r->step_eval->vs_analytic);
+    const IterationEstimate closed = estimate_iteration(s, *parse_mechanism("ring"), Pass::fwd);
+    QVERIFY(close_to(r->step_eval->estimate.time.value() - r->step_eval->vs_analytic->time_diff_s, closed.time.value(), 1e-6));
+    // Ranks 16-31: a new run that records them.
+    auto* spin = w.findChild<QSpinBox*>("ganttFirstRank");
+    QVERIFY(spin && spin->isEnabled());
+    done.clear();
+    spin->setValue(16);
+    QVERIFY(done.wait(300000));
+    r = g->result();
+    QCOMPARE(r->first_rank, 16);
+    QCOMPARE(g->first_rank(), 16);
+    QCOMPARE(g->last_rank(), 31);
+    QVERIFY(r->result.schedule.programs[0].ops.empty());
+    QVERIFY(!r->result.schedule.programs[16].ops.empty());
+    QVERIFY(close_to(r->step_eval->estimate.time.value(), direct.evaluations.back().estimate.time.value()));
+  }
+
   // Every view renders to a PNG (the same code path as --screenshot).
   void screenshots_of_every_view() {
     MainWindow w;
@@ -460,8 +613,9 @@ class GuiTest : public QObject {
     QString error;
     const QStringList files = w.screenshot_all(dir, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
-    QCOMPARE(files.size(), 7);
-    QVERIFY(files.back().endsWith("07-plan.png"));
+    QCOMPARE(files.size(), 8);
+    QVERIFY(files.front().endsWith("01-step.png"));
+    QVERIFY(files.back().endsWith("08-plan.png"));
     for (const QString& f : files) {
       QImage img(f);
       QVERIFY2(!img.isNull(), qPrintable(f));
