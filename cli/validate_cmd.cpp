@@ -201,7 +201,7 @@ std::string render_step_json(const ValidateOptions& o, const sim::StepComparison
   j["ranks"] = m.ranks;
   j["steps_per_rank"] = m.steps;
   j["rows"] = nlohmann::ordered_json::array();
-  for (const sim::PhaseRow& r : c.rows) {
+  for (const sim::ComparedPhase& r : c.rows) {
     nlohmann::ordered_json row = {{"phase", r.phase},
                                   {"measured_s", r.measured_s ? nlohmann::ordered_json(*r.measured_s) : nlohmann::ordered_json(nullptr)},
                                   {"predicted_s", r.predicted_s ? nlohmann::ordered_json(*r.predicted_s) : nlohmann::ordered_json(nullptr)},
@@ -228,14 +228,14 @@ std::string render_step_table(const ValidateOptions& o, const sim::StepCompariso
                  m.ranks, m.steps, m.device.empty() ? "" : ", " + m.device);
   fmt::format_to(out, "# {:>34} {:>11} {:>11} {:>9}\n", "phase", "measured", "predicted", "error");
   fmt::format_to(out, "# {:>34} {:>11} {:>11} {:>9}\n", "", "(ms)", "(ms)", "(%)");
-  for (const sim::PhaseRow& r : c.rows) {
+  for (const sim::ComparedPhase& r : c.rows) {
     const auto e = r.error();
     fmt::format_to(out, "  {:>34} {:>11} {:>11} {:>9}\n", r.phase, ms_or_dash(r.measured_s), ms_or_dash(r.predicted_s),
                    e ? fmt::format("{:+.1f}", 100 * *e) : std::string("-"));
   }
   fmt::format_to(out, "# {} phases matched: median |error| {:.1f}%, max {:.1f}%{}\n", c.matched, 100 * c.median_abs_error,
                  100 * c.max_abs_error, c.max_phase.empty() ? "" : " (" + c.max_phase + ")");
-  for (const sim::PhaseRow& r : c.rows)
+  for (const sim::ComparedPhase& r : c.rows)
     if (!r.matched() && !r.why.empty()) fmt::format_to(out, "# not matched: {}: {}\n", r.phase, r.why);
   for (const std::string& n : c.notes) fmt::format_to(out, "# note: {}\n", n);
   for (const std::string& n : m.notes) fmt::format_to(out, "# note: {}\n", n);

@@ -42,7 +42,7 @@ StepComparison compare_step(const Scenario& s, const MeasuredStep& m) {
 
   auto row = [&](std::string phase, const MeasuredPhase& mp, bool busy, std::optional<double> predicted,
                  const char* pass_name, const char* what) {
-    PhaseRow r;
+    ComparedPhase r;
     r.phase = std::move(phase);
     if (mp.present) r.measured_s = (busy ? mp.busy : mp.kernel_sum).value();
     r.predicted_s = predicted;
@@ -51,7 +51,7 @@ StepComparison compare_step(const Scenario& s, const MeasuredStep& m) {
     c.rows.push_back(std::move(r));
   };
   auto unmatched = [&](std::string phase, std::optional<double> measured, std::optional<double> predicted, std::string why) {
-    c.rows.push_back(PhaseRow{std::move(phase), measured, predicted, std::move(why)});
+    c.rows.push_back(ComparedPhase{std::move(phase), measured, predicted, std::move(why)});
   };
 
   // Forward, per layer kind; then the same for the backward.
@@ -77,7 +77,7 @@ StepComparison compare_step(const Scenario& s, const MeasuredStep& m) {
   // Communication nothing hid: the measured NCCL time with no compute kernel running; the
   // closed form's step time less its compute (collectives, transfers and host waits).
   {
-    PhaseRow r;
+    ComparedPhase r;
     r.phase = "exposed communication";
     if (m.comm.present) r.measured_s = m.comm_exposed.value();
     r.predicted_s = step.exposed_comm.value();
@@ -89,12 +89,12 @@ StepComparison compare_step(const Scenario& s, const MeasuredStep& m) {
             "the closed form has no host-side gaps: data loading, Python overhead, launch-bound stretches and "
             "synchronisation are not modelled");
   {
-    PhaseRow r{"step", m.step.value(), step.time.value(), {}};
+    ComparedPhase r{"step", m.step.value(), step.time.value(), {}};
     c.rows.push_back(r);
   }
 
   std::vector<double> errs;
-  for (const PhaseRow& r : c.rows)
+  for (const ComparedPhase& r : c.rows)
     if (auto e = r.error()) {
       errs.push_back(std::abs(*e));
       if (std::abs(*e) > c.max_abs_error) {

@@ -19,7 +19,7 @@ namespace xattn::sim {
 
 // One phase of the step. A phase is matched when both sides have it (measured > 0);
 // error = predicted / measured - 1.
-struct PhaseRow {
+struct ComparedPhase {
   std::string phase;
   std::optional<double> measured_s;
   std::optional<double> predicted_s;
@@ -35,7 +35,7 @@ struct StepComparison {
   std::string cross_attention;  // the mechanism estimated ("none" for a decoder-only model)
   std::string self_attention;
   std::int64_t micro_steps = 1;
-  std::vector<PhaseRow> rows;   // in the order of docs/kineto.md §7
+  std::vector<ComparedPhase> rows;   // in the order of docs/kineto.md §7
   int matched = 0;
   double median_abs_error = 0;  // over the matched phases
   double max_abs_error = 0;

@@ -27,8 +27,8 @@ MeasuredPhase phase(double seconds) {
   return p;
 }
 
-const PhaseRow& row(const StepComparison& c, const std::string& name) {
-  auto it = std::find_if(c.rows.begin(), c.rows.end(), [&](const PhaseRow& r) { return r.phase == name; });
+const ComparedPhase& row(const StepComparison& c, const std::string& name) {
+  auto it = std::find_if(c.rows.begin(), c.rows.end(), [&](const ComparedPhase& r) { return r.phase == name; });
   if (it == c.rows.end()) throw std::runtime_error("no row " + name);
   return *it;
 }
@@ -67,7 +67,7 @@ TEST(KinetoCompare, EveryMatchedRowCarriesTheErrorPutIn) {
   // Matched: forward and backward GEMM, attention and compute, exposed communication,
   // optimizer, step = 9 (docs/kineto.md §7); each predicted 1.25 x measured.
   EXPECT_EQ(c.matched, 9);
-  for (const PhaseRow& r : c.rows) {
+  for (const ComparedPhase& r : c.rows) {
     if (r.matched()) {
       EXPECT_NEAR(*r.error(), 0.25, 1e-9) << r.phase;
     }
@@ -87,11 +87,11 @@ TEST(KinetoCompare, PhasesOneSideCannotGiveAreNamedWithWhy) {
   m.comm = MeasuredPhase{};  // no NCCL kernels in the traces
   m.fwd_other = phase(1e-3);
   const StepComparison c = compare_step(s, m);
-  const PhaseRow& comm = row(c, "exposed communication");
+  const ComparedPhase& comm = row(c, "exposed communication");
   EXPECT_FALSE(comm.matched());
   EXPECT_NE(comm.why.find("no NCCL kernels"), std::string::npos) << comm.why;
   // Elementwise kernels: measured, but the closed form folds them into its efficiencies.
-  const PhaseRow& other = row(c, "forward: elementwise and other");
+  const ComparedPhase& other = row(c, "forward: elementwise and other");
   EXPECT_FALSE(other.matched());
   ASSERT_TRUE(other.measured_s);
   EXPECT_DOUBLE_EQ(*other.measured_s, 1e-3);
