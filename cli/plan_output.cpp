@@ -2,6 +2,7 @@
 #include "cli/plan_output.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/output.hpp"
@@ -16,15 +17,6 @@ std::string count_text(std::uint64_t n) {
   for (std::size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
     out += digits[i];
-  }
-  return out;
-}
-
-std::string join_set(const std::vector<std::string>& set, std::string_view sep) {
-  std::string out;
-  for (const auto& s : set) {
-    if (!out.empty()) out += sep;
-    out += s;
   }
   return out;
 }
@@ -252,7 +244,7 @@ std::string plan_csv(const sim::PlanResult& r) {
                    to_string(p.checkpointing), p.recompute ? "true" : "false", p.time.value(), p.gpu_hours,
                    p.cost_usd ? fmt::format("{}", *p.cost_usd) : std::string(), p.samples_per_s_per_gpu,
                    p.peak_memory.value(), p.fits ? "true" : "false");
-    append_csv_cell(b, join_set(p.set, " "));
+    append_csv_cell(b, fmt::format("{}", fmt::join(p.set, " ")));
     if (r.confirmed) {
       if (p.event && p.event->ran) {
         fmt::format_to(std::back_inserter(b), ",{},{},{},", p.event->event.value(), p.event->difference_s,
@@ -287,7 +279,7 @@ std::string lengths_table(const Scenario& scenario, const sim::LengthPolicy& p) 
                      p.static_plan->cross_attention_name(), setup(*p.static_plan), p.static_epoch.value());
   if (p.policy_plan) {
     out += fmt::format("Per-length policy (switching among {}): {}: {:.6g} s per epoch, {} {} than static.\n",
-                       join_set(p.switchable, ", "), setup(*p.policy_plan), p.policy_epoch.value(),
+                       fmt::join(p.switchable, ", "), setup(*p.policy_plan), p.policy_epoch.value(),
                        fmt::format("{:.1f}%", 100.0 * std::abs(p.gain)), p.gain >= 0 ? "faster" : "slower");
     out += "\n# buckets of the policy, frames ascending\n";
     out += fmt::format("# {:>8} {:>8} {:>8} {:>8} {:<16} {:>8} {:>12}\n", "frames", "to", "text", "to", "mechanism", "samples",

@@ -116,17 +116,6 @@ SpeedupResult speedup_vs_visual_tokens(const ScenarioSpec& spec, const Scenario&
   return r;
 }
 
-int fastest_step_fitting(const std::vector<IterationEstimate>& steps) {
-  int best = -1;
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    const IterationEstimate& e = steps[i];
-    if (!e.feasible || !e.fits) continue;
-    if (e.cross_attention && e.cross_attention->kind == MechanismKind::no_comm) continue;
-    if (best < 0 || e.time < steps[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
-  }
-  return best;
-}
-
 StepScalingResult step_scaling(const ScenarioSpec& spec, const Scenario& base) {
   StepScalingResult r;
   r.gpus_per_node = base.cluster.gpus_per_node;
@@ -139,7 +128,7 @@ StepScalingResult step_scaling(const ScenarioSpec& spec, const Scenario& base) {
     try {
       const Scenario s = resolve(with_field(spec, "cluster.nodes", std::to_string(n)));
       row.estimates = estimate_iteration_all(s, {Pass::fwd_bwd});
-      row.best = fastest_step_fitting(row.estimates);
+      row.best = sim::fastest_fitting(row.estimates);
     } catch (const InputError& e) {
       row.error = first_problem(e);
     }
@@ -159,7 +148,7 @@ Dashboard evaluate(const ScenarioSpec& spec, Pass pass) {
   d.speedup = speedup_vs_visual_tokens(spec, d.scenario, pass);
   d.capacity = d.scenario.cluster.gpu.memory - d.scenario.memory_reserved;
   d.step = estimate_iteration_all(d.scenario, {Pass::fwd_bwd});
-  d.step_best = fastest_step_fitting(d.step);
+  d.step_best = sim::fastest_fitting(d.step);
   d.step_scaling = step_scaling(spec, d.scenario);
   return d;
 }

@@ -67,15 +67,12 @@ struct StepScalingRow {
   int nodes = 0;
   std::string error;                         // the scenario does not resolve at this size
   std::vector<IterationEstimate> estimates;  // one per cross-attention mechanism ("none" for a decoder-only model)
-  int best = -1;                             // fastest_step_fitting(estimates)
+  int best = -1;                             // sim::fastest_fitting(estimates)
 };
 struct StepScalingResult {
   int gpus_per_node = 1;
   std::vector<StepScalingRow> rows;  // ascending GPU count, the counts scaling() takes
 };
-// The fastest feasible step whose whole step fits in memory; no-comm (the floor, not a
-// runnable mechanism) excluded; -1 when none.
-[[nodiscard]] int fastest_step_fitting(const std::vector<IterationEstimate>& steps);
 [[nodiscard]] StepScalingResult step_scaling(const ScenarioSpec& spec, const Scenario& base);
 
 // Everything the closed-form views show for one scenario. Built in microseconds.

@@ -377,45 +377,44 @@ class SpGroup {
   const Cluster* ptr_ = nullptr;
 };
 
+// One attention layer `q` under mechanism m, forward and backward (eq. 9-11 by
+// mechanism); present = false with the reason when m cannot run it.
+Attention priced(const Scenario& s, const LayerQuery& q, const Mechanism& m) {
+  Attention a;
+  a.run = m;
+  a.shape = q.shape;
+  a.fwd = estimate(s, q, m, Pass::fwd);
+  if (!a.fwd.feasible) {
+    a.reason = a.fwd.reason;
+    return a;
+  }
+  a.present = true;
+  a.bwd = estimate(s, q, m, Pass::bwd);
+  return a;
+}
+
 // Self-attention: causal over the whole text (eq. 9-11 by mechanism). The paper
 // harness's ring applies the causal flag at every step, so every step costs a
 // diagonal-shaped block: ring-stripe's fractions (ITERATION.md §5). present = false with
 // the reason when the mechanism cannot run.
 Attention self_attention(const Scenario& s, const IterationSetup& u, const Cluster* group) {
-  Attention self;
   Mechanism run = s.training.self_attention;
   if (u.paper && run.kind == MechanismKind::ring) run.kind = MechanismKind::ring_stripe;
   LayerQuery q{AttentionShape{s.batch, u.self_heads, u.self_kv_heads, u.self_head_dim, s.text_tokens, s.text_tokens,
                               s.shape.dtype, Mask::causal},
                group, false};
-  self.run = run;
-  self.shape = q.shape;
-  self.fwd = estimate(s, q, run, Pass::fwd);
-  if (!self.fwd.feasible) {
-    self.reason = self.fwd.reason;
-    return self;
-  }
-  self.present = true;
-  self.bwd = estimate(s, q, run, Pass::bwd);
-  self.model_fwd = q.shape.forward_flops().value();
+  Attention self = priced(s, q, run);
+  if (self.present) self.model_fwd = q.shape.forward_flops().value();
   return self;
 }
 
 // Cross-attention: the scenario's layer (workload overrides applied) under the mechanism
 // compared, K/V repeated in the paper harness.
 Attention cross_attention(const Scenario& s, const IterationSetup& u, const Cluster* group, const Mechanism& m) {
-  Attention cross;
   LayerQuery q{s.shape, group, false};
   q.shape.kv_heads = u.cross_kv_heads;
-  cross.run = m;
-  cross.shape = q.shape;
-  cross.fwd = estimate(s, q, m, Pass::fwd);
-  if (!cross.fwd.feasible) {
-    cross.reason = cross.fwd.reason;
-    return cross;
-  }
-  cross.present = true;
-  cross.bwd = estimate(s, q, m, Pass::bwd);
+  Attention cross = priced(s, q, m);
+  if (!cross.present) return cross;
   cross.model_fwd = s.shape.forward_flops().value();
   if ((u.paper || u.ca_recompute) && repeats_communication(m.kind)) {
     // eq. 24: the recomputation needs Q, K, V in the mechanism's layout again: the layer

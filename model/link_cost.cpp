@@ -141,29 +141,11 @@ Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s,
 }
 
 Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p) {
-  Seconds best(kInfinity);
-  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p}) best = std::min(best, gpu_time(links, s, size, a, p));
-  return max(links.host(s), best);
+  return nccl_choice(s, links.host(s), [&](Algorithm a, Protocol q) { return gpu_time(links, s, size, a, q); }, p).time;
 }
 
 CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {
-  const CollectiveTerms t = collective_terms(s, size);
-  CollectiveEstimate best{Seconds(kInfinity), Protocol::simple, t.bottleneck,
-                          s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
-  Seconds best_gpu(kInfinity);
-  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
-    for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
-      const Seconds g = gpu_time(links, s, size, a, p);
-      if (g < best_gpu) {
-        best_gpu = g;
-        best.protocol = p;
-        best.algorithm = a;
-      }
-    }
-  const Seconds host = links.host(s);
-  best.time = max(host, best_gpu);
-  best.host_bound = host > best_gpu;
-  return best;
+  return nccl_choice(s, links.host(s), [&](Algorithm a, Protocol p) { return gpu_time(links, s, size, a, p); });
 }
 
 CollectivePlan plan_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {

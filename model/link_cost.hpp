@@ -23,6 +23,8 @@
 //     work (price_collective).
 #pragma once
 
+#include <limits>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -99,6 +101,35 @@ struct GpuTimeParts {
 [[nodiscard]] Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p);
 // With the algorithm and protocol NCCL's tuner would pick: the smallest GPUs' time.
 [[nodiscard]] CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size);
+
+// Step 3's choice, whoever times the GPUs: of every algorithm (ring, tree, p2p) and
+// protocol (LL, LL128, Simple) — or only protocol `only` (NCCL_PROTO) — the pair whose
+// GPUs' time gpu_time(a, p) is smallest, the first tried on a tie, as NCCL's tuner picks
+// it; the call takes the larger of that and the host's launch work `host`
+// (docs/calibration.md, "The collective model"). The closed form (price_collective, on
+// gpu_time) and the simulator (sim::SimCollectiveModel, its ring's wire on the network)
+// both choose through it.
+template <class GpuTime>
+[[nodiscard]] CollectiveEstimate nccl_choice(const CollectiveShape& s, Seconds host, GpuTime&& gpu_time,
+                                             std::optional<Protocol> only = std::nullopt) {
+  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple,
+                          s.nodes() > 1 ? LinkClass::inter_node : LinkClass::intra_node,
+                          s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
+  Seconds best_gpu(std::numeric_limits<double>::infinity());
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
+    for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
+      if (only && p != *only) continue;
+      const Seconds g = gpu_time(a, p);
+      if (g < best_gpu) {
+        best_gpu = g;
+        best.protocol = p;
+        best.algorithm = a;
+      }
+    }
+  best.time = max(host, best_gpu);
+  best.host_bound = host > best_gpu;
+  return best;
+}
 
 // How the event engine runs one collective as NCCL would (CollectiveOp::nccl,
 // sim/executor.hpp): NCCL's choice of algorithm and protocol (price_collective), what of

@@ -165,29 +165,11 @@ Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Algo
 }
 
 Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
-  Seconds best(std::numeric_limits<double>::infinity());
-  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p}) best = std::min(best, gpu_time(s, size, a, p));
-  return max(links_.host(s), best);
+  return nccl_choice(s, links_.host(s), [&](Algorithm a, Protocol q) { return gpu_time(s, size, a, q); }, p).time;
 }
 
 CollectiveEstimate SimCollectiveModel::estimate(const CollectiveShape& s, Bytes size) const {
-  CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple,
-                          s.nodes() > 1 ? LinkClass::inter_node : LinkClass::intra_node,
-                          s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
-  Seconds best_gpu(std::numeric_limits<double>::infinity());
-  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
-    for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
-      const Seconds t = gpu_time(s, size, a, p);
-      if (t < best_gpu) {
-        best_gpu = t;
-        best.protocol = p;
-        best.algorithm = a;
-      }
-    }
-  const Seconds host = links_.host(s);
-  best.time = max(host, best_gpu);
-  best.host_bound = host > best_gpu;
-  return best;
+  return nccl_choice(s, links_.host(s), [&](Algorithm a, Protocol p) { return gpu_time(s, size, a, p); });
 }
 
 }  // namespace xattn::sim

@@ -543,13 +543,7 @@ class StepSource final : public SegmentSource {
   // unit's last attention and its host sync instead.
   void forward_unit(Out& o, int j) {
     const ChainUnit& u = forward_[static_cast<std::size_t>(j)];
-    if (j == 0) {
-      collective(o, CollectiveKind::all_gather, u.ag, unit_layer(u), unit_label(u, "all-gather"), [](int) { return -1; });
-      set_ag_next_from(o, u);
-    }
-    std::vector<std::int32_t> mine(static_cast<std::size_t>(rank_count(o)), -1);
-    if (!o.dry())
-      for (int r = 0; r < P_; ++r) mine[static_cast<std::size_t>(r)] = handles_[static_cast<std::size_t>(r)].ag_next;
+    const std::vector<std::int32_t> mine = own_all_gather(o, u, j == 0);
     const bool has_next = j + 1 < static_cast<int>(forward_.size());
     const ChainUnit next = has_next ? forward_[static_cast<std::size_t>(j) + 1] : ChainUnit{};
     bool issued = !has_next;
@@ -583,18 +577,25 @@ class StepSource final : public SegmentSource {
   }
   void set_ag_next_from(Out& o, const ChainUnit& u) { set_ag_next(o, u.ag > 0 && P_ > 1); }
 
-  // eq. 31: unit j of the backward chain. Before its compute: the reduce-scatter of the
-  // unit before it (waiting for that unit's gradients), then the all-gather of the unit
-  // after it (issued as this unit starts); the first unit's own all-gather first.
-  void backward_unit(Out& o, int j, bool buckets) {
-    const ChainUnit& u = backward_[static_cast<std::size_t>(j)];
-    if (j == 0) {
+  // The all-gather unit u waits for, per rank (-1: none, and all -1 in a dry run): issued
+  // here for the first unit of a chain, else by the unit before it.
+  std::vector<std::int32_t> own_all_gather(Out& o, const ChainUnit& u, bool first) {
+    if (first) {
       collective(o, CollectiveKind::all_gather, u.ag, unit_layer(u), unit_label(u, "all-gather"), [](int) { return -1; });
       set_ag_next_from(o, u);
     }
     std::vector<std::int32_t> mine(static_cast<std::size_t>(rank_count(o)), -1);
     if (!o.dry())
       for (int r = 0; r < P_; ++r) mine[static_cast<std::size_t>(r)] = handles_[static_cast<std::size_t>(r)].ag_next;
+    return mine;
+  }
+
+  // eq. 31: unit j of the backward chain. Before its compute: the reduce-scatter of the
+  // unit before it (waiting for that unit's gradients), then the all-gather of the unit
+  // after it (issued as this unit starts); the first unit's own all-gather first.
+  void backward_unit(Out& o, int j, bool buckets) {
+    const ChainUnit& u = backward_[static_cast<std::size_t>(j)];
+    const std::vector<std::int32_t> mine = own_all_gather(o, u, j == 0);
     if (j > 0) {
       const ChainUnit& before = backward_[static_cast<std::size_t>(j) - 1];
       collective(o, CollectiveKind::reduce_scatter, before.rs, unit_layer(before), unit_label(before, "reduce-scatter"),

@@ -10,18 +10,17 @@
 #include <iterator>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "sim/plan_internal.hpp"
+#include "sim/workers.hpp"
 
 namespace xattn::sim {
 
@@ -419,46 +418,32 @@ bool run_items(const Prepared& p, const std::vector<Item>& items, const PlanOpti
   std::vector<std::size_t> mine;
   for (std::size_t i = rank; i < items.size(); i += size) mine.push_back(i);
   const int jobs = std::max(1, std::min<int>(o.jobs < 1 ? 1 : o.jobs, static_cast<int>(std::max<std::size_t>(1, mine.size()))));
-  std::atomic<std::size_t> next{0}, done{0};
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  std::exception_ptr failure;
+  std::atomic<std::size_t> done{0};
   std::vector<Partial> partials(static_cast<std::size_t>(jobs));
   auto cancelled = [&] { return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed); };
+  Workers pool;
   auto work = [&](std::size_t w) {
-    try {
-      std::vector<Scenario> bases = p.bases;  // this worker's own, mutated field by field
-      for (;;) {
-        if (stop.load(std::memory_order_relaxed) || cancelled()) return;
-        const std::size_t k = next.fetch_add(1);
-        if (k >= mine.size()) return;
-        evaluate_item(p, items[mine[k]], bases, partials[w]);
-        done.fetch_add(1);
-        cv.notify_all();
-      }
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!failure) failure = std::current_exception();
-      stop = true;
-      cv.notify_all();
+    std::vector<Scenario> bases = p.bases;  // this worker's own, mutated field by field
+    while (!cancelled()) {
+      const std::optional<std::size_t> k = pool.take(mine.size());
+      if (!k) return;
+      evaluate_item(p, items[mine[*k]], bases, partials[w]);
+      done.fetch_add(1);
+      pool.changed().notify_all();
     }
   };
-  std::vector<std::thread> threads;
-  for (int j = 0; j < jobs; ++j) threads.emplace_back(work, static_cast<std::size_t>(j));
-  {
-    std::unique_lock lock(mu);
-    while (done.load() < mine.size() && !stop.load() && !cancelled()) {
-      cv.wait_for(lock, std::chrono::milliseconds(100));
+  auto report = [&] {
+    std::unique_lock lock(pool.mutex());
+    while (done.load() < mine.size() && !pool.stopped() && !cancelled()) {
+      pool.changed().wait_for(lock, std::chrono::milliseconds(100));
       if (o.progress) {
         lock.unlock();
         o.progress(done.load(), mine.size());
         lock.lock();
       }
     }
-  }
-  for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
+  };
+  pool.run(jobs, work, report);
   for (const Partial& part : partials) out.merge(part, static_cast<std::size_t>(p.top), p.objective);
   // Only rank 0 counts the whole space (every rank priced the same branches).
   return cancelled() && done.load() < mine.size();

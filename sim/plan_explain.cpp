@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sim/plan_internal.hpp"
 
@@ -39,15 +40,6 @@ std::vector<std::string> differences(const Plan& a, const Plan& b) {
   if (a.checkpointing != b.checkpointing) d.push_back(fmt::format("checkpointing {}", to_string(b.checkpointing)));
   if (a.recompute != b.recompute) d.push_back(b.recompute ? "LV-XAttn recomputation" : "no recomputation");
   return d;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
 }
 
 // The winner's set-up with another value of one field and another mechanism.
@@ -272,7 +264,7 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
   {
     std::vector<std::string> d;
     for (const PlanTerm& term : x.dominant) d.push_back(fmt::format("{} {}", term.part, percent(term.share)));
-    if (!d.empty()) x.text.push_back(fmt::format("Where the step goes: {}.", join(d, ", ")));
+    if (!d.empty()) x.text.push_back(fmt::format("Where the step goes: {}.", fmt::join(d, ", ")));
   }
   if (x.runner_up) {
     const auto d = differences(best, *x.runner_up);
@@ -281,8 +273,8 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
       tie = fmt::format(" (sharding {} ties within 0.1%, at {:.2f} GB peak instead of {:.2f} GB)",
                         to_string(x.sharding_tie->sharding), x.sharding_tie->peak_memory.value() * 1e-9,
                         best.peak_memory.value() * 1e-9);
-    x.text.push_back(fmt::format("Runner-up: {} — {} {}{}.", d.empty() ? std::string("the same set-up") : join(d, ", "),
-                                 percent(x.runner_up_worse_by),
+    const std::string what = d.empty() ? std::string("the same set-up") : fmt::format("{}", fmt::join(d, ", "));
+    x.text.push_back(fmt::format("Runner-up: {} — {} {}{}.", what, percent(x.runner_up_worse_by),
                                  p.objective == PlanObjective::time ? "slower" : "more GPU-hours", tie));
   }
   if (!x.alternatives.empty()) {
@@ -291,7 +283,7 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
       a.push_back(fmt::format("{} {} {}", x.alternatives[i].mechanism, percent(x.alternatives[i].worse_by),
                               p.objective == PlanObjective::time ? "slower" : "costlier"));
     x.text.push_back(fmt::format("Best plan with another {}: {}.", p.multimodal ? "cross-attention" : "self-attention",
-                                 join(a, "; ")));
+                                 fmt::join(a, "; ")));
   }
   for (const auto& [tm, rival] : rivals) {
     std::vector<std::string> unflipped;
@@ -306,7 +298,7 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
       else unflipped.push_back(fmt::format("{} {}..{}", f.field, value_text(f.low, integer), value_text(f.high, integer)));
     }
     if (!unflipped.empty())
-      x.text.push_back(fmt::format("{} stays ahead of {} over {}.", winner.name(), rival.name(), join(unflipped, ", ")));
+      x.text.push_back(fmt::format("{} stays ahead of {} over {}.", winner.name(), rival.name(), fmt::join(unflipped, ", ")));
   }
   auto node_text = [&](const PlanNodeStep& n, const char* what) {
     return fmt::format("{} ({} GPUs): {} {}, {} {} GPU-hours", what, n.plan.gpus, percent(n.time_change),
@@ -317,7 +309,7 @@ PlanExplanation explain(const Prepared& p, const Partial& all, const Plan& best)
     std::vector<std::string> n;
     if (x.more_nodes) n.push_back(node_text(*x.more_nodes, x.more_nodes->plan.nodes == best.nodes + 1 ? "One node more" : "More nodes"));
     if (x.fewer_nodes) n.push_back(node_text(*x.fewer_nodes, x.fewer_nodes->plan.nodes + 1 == best.nodes ? "One node fewer" : "Fewer nodes"));
-    if (!n.empty()) x.text.push_back(join(n, "; ") + ".");
+    if (!n.empty()) x.text.push_back(fmt::format("{}.", fmt::join(n, "; ")));
   }
   return x;
 }

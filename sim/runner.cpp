@@ -212,14 +212,30 @@ IterationEvaluated evaluate_iteration(const Scenario& s, const std::optional<Mec
   return out;
 }
 
-int fastest_fitting(const std::vector<Estimate>& es) {
+namespace {
+
+// The fastest of `es` that can run and fits; `floor(e)`: e is no-comm, never the answer.
+template <class E, class Floor>
+int fastest_of(const std::vector<E>& es, Floor floor) {
   int best = -1;
   for (std::size_t i = 0; i < es.size(); ++i) {
-    const Estimate& e = es[i];
-    if (!e.feasible || !e.fits || e.mechanism.kind == MechanismKind::no_comm) continue;
+    const E& e = es[i];
+    if (!e.feasible || !e.fits || floor(e)) continue;
     if (best < 0 || e.time < es[static_cast<std::size_t>(best)].time) best = static_cast<int>(i);
   }
   return best;
+}
+
+}  // namespace
+
+int fastest_fitting(const std::vector<Estimate>& es) {
+  return fastest_of(es, [](const Estimate& e) { return e.mechanism.kind == MechanismKind::no_comm; });
+}
+
+int fastest_fitting(const std::vector<IterationEstimate>& steps) {
+  return fastest_of(steps, [](const IterationEstimate& e) {
+    return e.cross_attention && e.cross_attention->kind == MechanismKind::no_comm;
+  });
 }
 
 }  // namespace xattn::sim

@@ -156,5 +156,9 @@ struct IterationEvaluated {
 // The fastest feasible estimate that fits; -1 when none does. no-comm is the floor the
 // ring family cannot beat, not a mechanism one can run: it is never the answer.
 [[nodiscard]] int fastest_fitting(const std::vector<Estimate>& estimates);
+// The same for whole training steps (estimate_iteration_all): the fastest feasible step
+// whose whole step fits; a no-comm cross-attention excluded, a decoder-only step (no
+// cross-attention) not.
+[[nodiscard]] int fastest_fitting(const std::vector<IterationEstimate>& steps);
 
 }  // namespace xattn::sim

@@ -4,13 +4,12 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <exception>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include "model/scenario/scenario_file.hpp"
+#include "sim/workers.hpp"
 
 namespace xattn::sim {
 
@@ -90,77 +89,57 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const
   const std::size_t window = static_cast<std::size_t>(jobs) * 4;
   auto cancelled = [&] { return options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed); };
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::optional<std::vector<SweepPoint>>> done(window);  // slot = chunk % window
+  Workers pool;
+  std::mutex& mu = pool.mutex();
+  std::condition_variable& cv = pool.changed();
+  std::vector<std::optional<std::vector<SweepPoint>>> done(window);  // slot = chunk % window; guarded by mu
   std::vector<std::vector<SweepPoint>> spare;                       // handed back, for reuse; guarded by mu
   std::size_t next_to_write = 0;                                    // guarded by mu
-  bool stop = false;                                                // guarded by mu
-  std::exception_ptr failure;                                       // guarded by mu
-  std::atomic<std::size_t> next_chunk{0};
-  auto halt = [&] {
-    std::lock_guard lock(mu);
-    stop = true;
-    cv.notify_all();
-  };
 
-  auto work = [&] {
-    try {
-      PointEvaluator evaluator(plan);
-      for (;;) {
-        std::size_t c = next_chunk.fetch_add(1);
-        if (c >= chunks) return;
-        {
-          std::unique_lock lock(mu);
-          cv.wait(lock, [&] { return stop || c < next_to_write + window; });
-          if (stop) return;
-        }
-        // A chunk the sink is done with, if there is one: its points' storage is reused.
-        std::vector<SweepPoint> points;
-        {
-          std::lock_guard lock(mu);
-          if (!spare.empty()) {
-            points = std::move(spare.back());
-            spare.pop_back();
-          }
-        }
-        const std::size_t first = grid_chunk(c) * chunk, end = std::min(all_points, first + chunk);
-        points.resize(end - first);
-        for (std::size_t p = first; p < end; ++p) {
-          if (cancelled()) return halt();
-          evaluator.evaluate_point(p, points[p - first]);
-        }
-        {
-          std::lock_guard lock(mu);
-          done[c % window].emplace(std::move(points));
-        }
-        cv.notify_all();
+  auto work = [&](std::size_t) {
+    PointEvaluator evaluator(plan);
+    for (;;) {
+      const std::optional<std::size_t> next = pool.take(chunks);
+      if (!next) return;
+      const std::size_t c = *next;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return pool.stopped() || c < next_to_write + window; });
+        if (pool.stopped()) return;
       }
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!failure) failure = std::current_exception();
-      stop = true;
+      // A chunk the sink is done with, if there is one: its points' storage is reused.
+      std::vector<SweepPoint> points;
+      {
+        std::lock_guard lock(mu);
+        if (!spare.empty()) {
+          points = std::move(spare.back());
+          spare.pop_back();
+        }
+      }
+      const std::size_t first = grid_chunk(c) * chunk, end = std::min(all_points, first + chunk);
+      points.resize(end - first);
+      for (std::size_t p = first; p < end; ++p) {
+        if (cancelled()) return pool.stop();
+        evaluator.evaluate_point(p, points[p - first]);
+      }
+      {
+        std::lock_guard lock(mu);
+        done[c % window].emplace(std::move(points));
+      }
       cv.notify_all();
     }
   };
 
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<std::size_t>(jobs));
-  for (int j = 0; j < jobs; ++j) workers.emplace_back(work);
-
   // This thread hands the chunks over in order as they complete.
   SweepOutcome outcome;
-  try {
+  auto hand_over = [&] {
     for (std::size_t c = 0; c < chunks; ++c) {
-      if (cancelled()) {
-        halt();
-        break;
-      }
+      if (cancelled()) return pool.stop();
       std::vector<SweepPoint> points;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || done[c % window].has_value(); });
-        if (stop) break;
+        cv.wait(lock, [&] { return pool.stopped() || done[c % window].has_value(); });
+        if (pool.stopped()) return;
         points = std::move(*done[c % window]);
         done[c % window].reset();
         next_to_write = c + 1;
@@ -174,14 +153,8 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options, const
       outcome.points_done += points_in(c);
       if (options.progress) options.progress(outcome.points_done, total);
     }
-  } catch (...) {
-    std::lock_guard lock(mu);
-    if (!failure) failure = std::current_exception();
-    stop = true;
-    cv.notify_all();
-  }
-  for (auto& t : workers) t.join();
-  if (failure) std::rethrow_exception(failure);
+  };
+  pool.run(jobs, work, hand_over);
   outcome.cancelled = outcome.points_done < total;  // nothing else stops the loop early
   return outcome;
 }

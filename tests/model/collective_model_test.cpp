@@ -1,10 +1,12 @@
 // The collective model worked by hand: the ring's step counts and the hops a chunk crosses
 // between nodes, NCCL's tree across nodes, bytes on the wire, which link class gates, NIC
 // sharing, the host's launch work against the GPUs', protocol and algorithm choice, lone
-// messages, and nccl-tests' size/busbw definitions.
+// messages, and nccl-tests' size/busbw definitions; nccl_choice, the tuner's walk both
+// engines choose through, on made-up GPU times.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "model/collective_model.hpp"
 #include "model/link_cost.hpp"
@@ -264,6 +266,38 @@ TEST(CollectiveModel, PredictedRowsFollowNcclTestsDefinitions) {
   EXPECT_EQ(r.count, 100000000);
   EXPECT_NEAR(r.algbw_GBps, 4e8 / r.time.value() * 1e-9, 1e-12);
   EXPECT_NEAR(r.busbw_GBps, r.algbw_GBps * 1.5, 1e-12);
+}
+
+TEST(CollectiveModel, NcclChoiceTakesTheFirstSmallestGpuTimeAgainstTheHost) {
+  // A made-up GPU time per (algorithm, protocol): 10 us everywhere but tree/LL128 and
+  // p2p/Simple at 4 us (a tie: tree is tried first, so it wins) and ring/Simple at 6 us.
+  auto gpu = [](Algorithm a, Protocol p) {
+    if ((a == Algorithm::tree && p == Protocol::ll128) || (a == Algorithm::p2p && p == Protocol::simple))
+      return microseconds(4);
+    if (a == Algorithm::ring && p == Protocol::simple) return microseconds(6);
+    return microseconds(10);
+  };
+  const CollectiveShape across = shape(NcclCollective::all_reduce, 16, 8);
+  const CollectiveEstimate e = nccl_choice(across, microseconds(1), gpu);
+  EXPECT_EQ(e.algorithm, Algorithm::tree);
+  EXPECT_EQ(e.protocol, Protocol::ll128);
+  EXPECT_NEAR(e.time.value(), 4e-6, 1e-15);
+  EXPECT_FALSE(e.host_bound);
+  EXPECT_EQ(e.bottleneck, LinkClass::inter_node);  // 2 nodes
+  // Simple forced (NCCL_PROTO): the tie's other half, p2p at 4 us, beats ring's 6 us.
+  const CollectiveEstimate simple_only = nccl_choice(across, microseconds(1), gpu, Protocol::simple);
+  EXPECT_EQ(simple_only.algorithm, Algorithm::p2p);
+  EXPECT_NEAR(simple_only.time.value(), 4e-6, 1e-15);
+  // A host slower than every GPU time: the call is the host's 20 us, host-bound.
+  const CollectiveEstimate slow_host = nccl_choice(shape(NcclCollective::all_gather, 8, 8), microseconds(20), gpu);
+  EXPECT_NEAR(slow_host.time.value(), 20e-6, 1e-15);
+  EXPECT_TRUE(slow_host.host_bound);
+  EXPECT_EQ(slow_host.bottleneck, LinkClass::intra_node);  // one node
+  // Nothing runs (every time infinite): infinity, and a sendrecv reports p2p.
+  const auto never = [](Algorithm, Protocol) { return Seconds(std::numeric_limits<double>::infinity()); };
+  const CollectiveEstimate none = nccl_choice(shape(NcclCollective::sendrecv, 2, 2), microseconds(1), never);
+  EXPECT_TRUE(std::isinf(none.time.value()));
+  EXPECT_EQ(none.algorithm, Algorithm::p2p);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // and, when asked, the Schedule and Timeline it ran; both gives the two, analytic first,
 // with the event one's distance from the closed form. A mechanism that cannot run is an
 // evaluation that says so, never an exception.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,27 @@ TEST(Runner, FastestFittingSkipsNoCommAndWhatDoesNotFit) {
   es[2].fits = true;
   EXPECT_EQ(fastest_fitting(es), 2);
   EXPECT_EQ(fastest_fitting({make("no-comm", 1, true, true)}), -1);
+}
+
+TEST(Runner, FastestFittingStepSkipsNoCommAndWhatDoesNotFit) {
+  // Whole steps, times 3, 1 (no-comm cross-attention: the floor), 2 (does not fit), 0.5
+  // (infeasible): the first is the answer; with the third fitting, the third. A step
+  // without cross-attention (decoder-only) is a real answer, not a floor.
+  auto make = [](std::optional<const char*> cross, double t, bool fits, bool feasible) {
+    IterationEstimate e;
+    if (cross) e.cross_attention = *parse_mechanism(*cross);
+    e.time = Seconds(t);
+    e.fits = fits;
+    e.feasible = feasible;
+    return e;
+  };
+  std::vector<IterationEstimate> es = {make("ring", 3, true, true), make("no-comm", 1, true, true),
+                                       make("lv-xattn", 2, false, true), make("ulysses", 0.5, true, false)};
+  EXPECT_EQ(fastest_fitting(es), 0);
+  es[2].fits = true;
+  EXPECT_EQ(fastest_fitting(es), 2);
+  EXPECT_EQ(fastest_fitting(std::vector<IterationEstimate>{make("no-comm", 1, true, true)}), -1);
+  EXPECT_EQ(fastest_fitting(std::vector<IterationEstimate>{make(std::nullopt, 1, true, true)}), 0);
 }
 
 }  // namespace
