@@ -175,7 +175,7 @@ void TrainingStep(benchmark::State& state) {
   state.counters["ops_per_s"] = cpu > 0.0 ? static_cast<double>(r.ops) / cpu : 0.0;
   state.counters["simulated_s"] = r.estimate.time.value();
 }
-BENCHMARK(TrainingStep)->Arg(4)->Arg(64)->Iterations(1)->Unit(benchmark::kSecond)->UseManualTime();
+BENCHMARK(TrainingStep)->Arg(4)->Arg(16)->Arg(64)->Iterations(1)->Unit(benchmark::kSecond)->UseManualTime();
 
 }  // namespace
 
