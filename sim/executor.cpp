@@ -122,6 +122,9 @@ struct Instance {
   std::vector<int> member_of;  // nccl: rank - first_rank -> member index
   int first_rank = 0;
   double cap_intra = 0.0, cap_inter = 0.0;
+  // Ring collectives: each member's largest piece (largest_piece of its op), found once
+  // when the collective starts rather than per step (a step would scan all n pieces).
+  std::vector<double> piece;
 };
 
 // A device shared by several ranks (device_share.hpp): runs one compute op at a time.
@@ -735,10 +738,10 @@ class Executor {
     const int m = member(i);
     if (inst.kind == CollectiveKind::all_reduce) {
       // bytes_to counts 2·size/n per peer (schedule.hpp); every step moves size/n.
-      return largest_piece(*inst.ops[static_cast<std::size_t>(m)]) / 2.0 * share;
+      return inst.piece[static_cast<std::size_t>(m)] / 2.0 * share;
     }
     if (inst.kind == CollectiveKind::all_gather)  // whose piece travels
-      return largest_piece(*inst.ops[static_cast<std::size_t>(member(i - step))]) * share;
+      return inst.piece[static_cast<std::size_t>(member(i - step))] * share;
     // reduce-scatter: the partial sum of the piece that ends at the position step + 1 behind.
     return bytes_at(*inst.ops[static_cast<std::size_t>(m)], member(i - step - 1)) * share;
   }
@@ -809,6 +812,8 @@ class Executor {
       const int C = inst.channels, steps = ring_steps(inst);
       if (static_cast<std::int64_t>(C) * steps >= base_latency_done)
         throw SimulationError("a collective has more steps than the event key holds");
+      inst.piece.resize(static_cast<std::size_t>(n));
+      for (int m = 0; m < n; ++m) inst.piece[static_cast<std::size_t>(m)] = largest_piece(*inst.ops[static_cast<std::size_t>(m)]);
       inst.sent.assign(static_cast<std::size_t>(C * n), -1);
       inst.received.assign(static_cast<std::size_t>(C * n), -1);
       inst.launched.assign(static_cast<std::size_t>(C * n), 1);
