@@ -228,14 +228,17 @@ class StepSource final : public SegmentSource {
   // the same kinds of ops on the same streams).
   [[nodiscard]] int rank_count(const Out& o) const { return o.dry() ? 1 : P_; }
 
-  std::int32_t add_op(Out& o, int r, Op op) {
+  std::int32_t add_op(Out& o, int r, Op&& op) {
     const int slot = stream_slot(op.stream);
     o.slots |= bit(slot);
     if (o.dry()) return -1;
+    o.seg->programs[static_cast<std::size_t>(r)].ops.push_back(std::move(op));
+    return added(o, r, slot);
+  }
+  // Rank r's op just appended to the segment, on stream `slot`: its index in the program.
+  std::int32_t added(Out& o, int r, int slot) {
     Handles& h = handles_[static_cast<std::size_t>(r)];
-    auto& ops = o.seg->programs[static_cast<std::size_t>(r)].ops;
-    const auto index = h.count + static_cast<std::int32_t>(ops.size());
-    ops.push_back(std::move(op));
+    const auto index = h.count + static_cast<std::int32_t>(o.seg->programs[static_cast<std::size_t>(r)].ops.size()) - 1;
     h.last_on[static_cast<std::size_t>(slot)] = index;
     if (slot == 0) h.last_compute = index;
     return index;
@@ -353,13 +356,19 @@ class StepSource final : public SegmentSource {
       auto& ops = o.seg->programs[static_cast<std::size_t>(r)].ops;
       const std::int32_t base = h.count + static_cast<std::int32_t>(ops.size());
       const auto& src = t.s.programs[static_cast<std::size_t>(tr)].ops;
-      ops.reserve(ops.size() + src.size());
+      // Geometric growth: an exact reserve per call would move the segment's ops again
+      // at every attention call of the unit.
+      if (const std::size_t need = ops.size() + src.size(); need > ops.capacity())
+        ops.reserve(std::max(need, 2 * ops.capacity()));
       std::uint32_t seen = 0;
       // Transfer-group numbers name one run per rank within a segment: a unit's backward
       // stamps two templates (recomputed forward, backward), so each gets its own range.
       const int groups = h.groups;
       for (const Op& from : src) {
-        Op op = from;
+        // Copied once, straight into the segment (the template serves the next call too),
+        // and adjusted there.
+        ops.push_back(from);
+        Op& op = ops.back();
         for (int& d : op.deps) d += base;
         if (auto* sd = std::get_if<SendOp>(&op.body); sd != nullptr && sd->group >= 0) sd->group += groups;
         else if (auto* rv = std::get_if<RecvOp>(&op.body); rv != nullptr && rv->group >= 0) rv->group += groups;
@@ -382,7 +391,8 @@ class StepSource final : public SegmentSource {
         op.layer = static_cast<std::int16_t>(layer);
         op.part = part;
         op.direction = dir;
-        add_op(o, r, std::move(op));
+        o.slots |= bit(slot);
+        added(o, r, slot);
       }
       for (int slot = 1; slot < kSlots; ++slot)
         if ((seen & bit(slot)) != 0) h.wait.push_back(h.last_on[static_cast<std::size_t>(slot)]);
