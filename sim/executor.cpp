@@ -67,6 +67,7 @@ struct OpInfo {
   std::uint8_t slot = 0;       // stream
   OpState state = OpState::waiting;
   std::uint8_t segment = 0;    // the segment it came in, modulo 256 (Executor::segment_of)
+  std::uint8_t tag = 0;        // streaming: what OpSink::appended said of it
   OpId pred{-1, -1};           // what this op last waited for (critical path)
   std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none yet)
   std::int32_t dep[2] = {0, 0};
@@ -122,6 +123,9 @@ struct Instance {
   std::vector<int> member_of;  // nccl: rank - first_rank -> member index
   int first_rank = 0;
   double cap_intra = 0.0, cap_inter = 0.0;
+  // Ring collectives: each member's largest piece (largest_piece of its op), found once
+  // when the collective starts rather than per step (a step would scan all n pieces).
+  std::vector<double> piece;
 };
 
 // A device shared by several ranks (device_share.hpp): runs one compute op at a time.
@@ -423,6 +427,7 @@ class Executor {
         info.dep[0] = static_cast<std::int32_t>(extra.size());
         extra.insert(extra.end(), op.deps.begin(), op.deps.end());
       }
+      if (sink_ != nullptr) info.tag = sink_->appended(r, global, op);
       if (const ComputeOp* c = op.compute()) {
         info.duration_ps = compute_time(r, global, *c, zero_adds).ps();
       } else if (const TransferOp* t = op.transfer()) {
@@ -461,10 +466,6 @@ class Executor {
 
   Segment& segment_of(const OpInfo& info) {
     return live_[static_cast<std::size_t>(static_cast<std::uint8_t>(info.segment - static_cast<std::uint8_t>(first_live_ & 0xff)))];
-  }
-  const Op& op_at(int rank, std::int32_t index) {
-    const RankState& rs = ranks_[static_cast<std::size_t>(rank)];
-    return segment_of(rs.at(index)).op(rank, index);
   }
   Instance& instance(int id) { return instances_[static_cast<std::size_t>(id - instance_base_)]; }
 
@@ -600,8 +601,10 @@ class Executor {
     const OpInfo& info = rs.at(index);
     if (sink_ != nullptr) {
       const OpId cause = info.pred;
-      const Op* by = live(cause) ? &op_at(cause.rank, cause.index) : nullptr;
-      sink_->compute_started(rank, op_at(rank, index), min(rs.compute_free, now), now, by);
+      const std::optional<std::uint8_t> by =
+          live(cause) ? std::optional<std::uint8_t>(ranks_[static_cast<std::size_t>(cause.rank)].at(cause.index).tag)
+                      : std::nullopt;
+      sink_->compute_started(rank, info.tag, min(rs.compute_free, now), now, by);
     }
     const std::int64_t work = info.duration_ps;
     if (slowdown_ == 1.0) {
@@ -735,10 +738,10 @@ class Executor {
     const int m = member(i);
     if (inst.kind == CollectiveKind::all_reduce) {
       // bytes_to counts 2·size/n per peer (schedule.hpp); every step moves size/n.
-      return largest_piece(*inst.ops[static_cast<std::size_t>(m)]) / 2.0 * share;
+      return inst.piece[static_cast<std::size_t>(m)] / 2.0 * share;
     }
     if (inst.kind == CollectiveKind::all_gather)  // whose piece travels
-      return largest_piece(*inst.ops[static_cast<std::size_t>(member(i - step))]) * share;
+      return inst.piece[static_cast<std::size_t>(member(i - step))] * share;
     // reduce-scatter: the partial sum of the piece that ends at the position step + 1 behind.
     return bytes_at(*inst.ops[static_cast<std::size_t>(m)], member(i - step - 1)) * share;
   }
@@ -809,6 +812,8 @@ class Executor {
       const int C = inst.channels, steps = ring_steps(inst);
       if (static_cast<std::int64_t>(C) * steps >= base_latency_done)
         throw SimulationError("a collective has more steps than the event key holds");
+      inst.piece.resize(static_cast<std::size_t>(n));
+      for (int m = 0; m < n; ++m) inst.piece[static_cast<std::size_t>(m)] = largest_piece(*inst.ops[static_cast<std::size_t>(m)]);
       inst.sent.assign(static_cast<std::size_t>(C * n), -1);
       inst.received.assign(static_cast<std::size_t>(C * n), -1);
       inst.launched.assign(static_cast<std::size_t>(C * n), 1);
@@ -946,7 +951,7 @@ class Executor {
       last_ = OpId{rank, index};
     }
     Segment& seg = segment_of(info);
-    if (sink_ != nullptr) sink_->completed(rank, index, seg.op(rank, index), t);
+    if (sink_ != nullptr) sink_->completed(rank, index, info.slot, info.tag, t, seg.op(rank, index));
     if (--seg.pending == 0) retire_ready_ = true;
     StreamState& st = rs.streams[info.slot];
     if (--st.running == 0) {

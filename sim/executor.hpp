@@ -95,16 +95,24 @@ class SegmentSource {
 };
 
 // What a streaming run tells its caller as it goes (the executor keeps no per-op record
-// once a segment is done).
+// once a segment is done). The sink sees each rich op once, as its segment is appended
+// (while it is in cache), and says in an 8-bit tag what it wants to know of it later:
+// starts and completions hand that tag back, so that a run of millions of ops does not
+// reread each op's 184 bytes from memory when it completes.
 class OpSink {
  public:
   virtual ~OpSink() = default;
-  // A compute op of `rank` starts at `now`; the rank had no compute op running since
-  // `idle_since` (== now when it follows straight on); `cause` is the op whose completion
-  // let it start (null at time 0).
-  virtual void compute_started(int rank, const Op& op, Time idle_since, Time now, const Op* cause) = 0;
-  // An op completed; `index` is its place in the rank's whole program.
-  virtual void completed(int rank, int index, const Op& op, const OpTimes& times) = 0;
+  // Op `index` (its place in the rank's whole program) of `rank` was appended.
+  virtual std::uint8_t appended(int rank, int index, const Op& op) = 0;
+  // A compute op of `rank`, tagged `tag`, starts at `now`; the rank had no compute op
+  // running since `idle_since` (== now when it follows straight on); `cause` is the tag of
+  // the op whose completion let it start (nullopt at time 0, or when that op is dropped).
+  virtual void compute_started(int rank, std::uint8_t tag, Time idle_since, Time now,
+                               std::optional<std::uint8_t> cause) = 0;
+  // An op completed; `slot` is its stream's (structure.hpp, stream_slot). `op` is still
+  // held, but reading it costs a cache miss: a sink reads it only where it needs more than
+  // the tag (keeping a rank's ops for a trace).
+  virtual void completed(int rank, int index, int slot, std::uint8_t tag, const OpTimes& times, const Op& op) = 0;
 };
 
 struct StreamRun {

@@ -228,14 +228,17 @@ class StepSource final : public SegmentSource {
   // the same kinds of ops on the same streams).
   [[nodiscard]] int rank_count(const Out& o) const { return o.dry() ? 1 : P_; }
 
-  std::int32_t add_op(Out& o, int r, Op op) {
+  std::int32_t add_op(Out& o, int r, Op&& op) {
     const int slot = stream_slot(op.stream);
     o.slots |= bit(slot);
     if (o.dry()) return -1;
+    o.seg->programs[static_cast<std::size_t>(r)].ops.push_back(std::move(op));
+    return added(o, r, slot);
+  }
+  // Rank r's op just appended to the segment, on stream `slot`: its index in the program.
+  std::int32_t added(Out& o, int r, int slot) {
     Handles& h = handles_[static_cast<std::size_t>(r)];
-    auto& ops = o.seg->programs[static_cast<std::size_t>(r)].ops;
-    const auto index = h.count + static_cast<std::int32_t>(ops.size());
-    ops.push_back(std::move(op));
+    const auto index = h.count + static_cast<std::int32_t>(o.seg->programs[static_cast<std::size_t>(r)].ops.size()) - 1;
     h.last_on[static_cast<std::size_t>(slot)] = index;
     if (slot == 0) h.last_compute = index;
     return index;
@@ -353,13 +356,19 @@ class StepSource final : public SegmentSource {
       auto& ops = o.seg->programs[static_cast<std::size_t>(r)].ops;
       const std::int32_t base = h.count + static_cast<std::int32_t>(ops.size());
       const auto& src = t.s.programs[static_cast<std::size_t>(tr)].ops;
-      ops.reserve(ops.size() + src.size());
+      // Geometric growth: an exact reserve per call would move the segment's ops again
+      // at every attention call of the unit.
+      if (const std::size_t need = ops.size() + src.size(); need > ops.capacity())
+        ops.reserve(std::max(need, 2 * ops.capacity()));
       std::uint32_t seen = 0;
       // Transfer-group numbers name one run per rank within a segment: a unit's backward
       // stamps two templates (recomputed forward, backward), so each gets its own range.
       const int groups = h.groups;
       for (const Op& from : src) {
-        Op op = from;
+        // Copied once, straight into the segment (the template serves the next call too),
+        // and adjusted there.
+        ops.push_back(from);
+        Op& op = ops.back();
         for (int& d : op.deps) d += base;
         if (auto* sd = std::get_if<SendOp>(&op.body); sd != nullptr && sd->group >= 0) sd->group += groups;
         else if (auto* rv = std::get_if<RecvOp>(&op.body); rv != nullptr && rv->group >= 0) rv->group += groups;
@@ -382,7 +391,8 @@ class StepSource final : public SegmentSource {
         op.layer = static_cast<std::int16_t>(layer);
         op.part = part;
         op.direction = dir;
-        add_op(o, r, std::move(op));
+        o.slots |= bit(slot);
+        added(o, r, slot);
       }
       for (int slot = 1; slot < kSlots; ++slot)
         if ((seen & bit(slot)) != 0) h.wait.push_back(h.last_on[static_cast<std::size_t>(slot)]);
@@ -690,6 +700,16 @@ int row_of(const Op& op) {
   return static_cast<int>(op.part) * 4 + static_cast<int>(op.direction);
 }
 constexpr int kRows = step_part_count * 4 + 4;
+StepPart part_of_row(int row) { return row >= step_part_count * 4 ? StepPart::sharding : static_cast<StepPart>(row / 4); }
+
+// What StepSink keeps of an op in its 8-bit tag (OpSink::appended): the phase row (bits
+// 0-6) and whether it is a compute op (bit 7).
+static_assert(kRows <= 128);
+constexpr std::uint8_t kComputeBit = 0x80;
+std::uint8_t op_tag(const Op& op) {
+  return static_cast<std::uint8_t>(row_of(op) | (op.compute() != nullptr ? kComputeBit : 0));
+}
+int tag_row(std::uint8_t tag) { return tag & 0x7f; }
 
 std::string row_name(int row) {
   if (row >= step_part_count * 4) {
@@ -716,21 +736,30 @@ class StepSink final : public OpSink {
     times.resize(static_cast<std::size_t>(ranks));
   }
 
-  void compute_started(int rank, const Op& op, Time idle_since, Time now, const Op* cause) override {
-    if (now <= idle_since) return;
-    PerRank& p = rank_[static_cast<std::size_t>(rank)];
-    const Op& why = cause != nullptr && cause->part != StepPart::none ? *cause : op;
-    const double gap = (now - idle_since).seconds().value();
-    p.rows[static_cast<std::size_t>(row_of(why))].exposed += gap;
-    p.parts[static_cast<std::size_t>(why.part)] += gap;
+  std::uint8_t appended(int rank, int index, const Op& op) override {
+    (void)index;
+    // A rank's compute ops run one at a time on its compute stream, in program order: the
+    // order they complete in, so the sum is the same as adding them up as they complete.
+    if (const ComputeOp* c = op.compute()) rank_[static_cast<std::size_t>(rank)].flops += c->flops.value();
+    return op_tag(op);
   }
 
-  void completed(int rank, int index, const Op& op, const OpTimes& t) override {
+  void compute_started(int rank, std::uint8_t tag, Time idle_since, Time now,
+                       std::optional<std::uint8_t> cause) override {
+    if (now <= idle_since) return;
     PerRank& p = rank_[static_cast<std::size_t>(rank)];
-    const int row = row_of(op);
+    const int row = cause && part_of_row(tag_row(*cause)) != StepPart::none ? tag_row(*cause) : tag_row(tag);
+    const double gap = (now - idle_since).seconds().value();
+    p.rows[static_cast<std::size_t>(row)].exposed += gap;
+    p.parts[static_cast<std::size_t>(part_of_row(row))] += gap;
+  }
+
+  void completed(int rank, int index, int slot, std::uint8_t tag, const OpTimes& t, const Op& op) override {
+    PerRank& p = rank_[static_cast<std::size_t>(rank)];
+    const int row = tag_row(tag);
+    const StepPart part = part_of_row(row);
     Row& x = p.rows[static_cast<std::size_t>(row)];
     ++x.ops;
-    const int slot = stream_slot(op.stream);
     Time& until = p.until[static_cast<std::size_t>(std::clamp(slot, 0, kSlots - 1))];
     const Time from = max(t.start, until);
     const double busy = t.end > from ? (t.end - from).seconds().value() : 0.0;
@@ -738,15 +767,14 @@ class StepSink final : public OpSink {
     if (slot == 0) x.compute += busy;
     else if (slot == kDpSlot) x.dp += busy;
     else x.sp += busy;
-    if (const ComputeOp* c = op.compute()) {
-      p.parts[static_cast<std::size_t>(op.part)] += (t.end - t.start).seconds().value();
+    if ((tag & kComputeBit) != 0) {
+      p.parts[static_cast<std::size_t>(part)] += (t.end - t.start).seconds().value();
       p.compute_end = max(p.compute_end, t.end);
-      p.flops += c->flops.value();
     }
     if (t.end >= p.last_end) {
       p.last_end = t.end;
       p.last_row = row;
-      p.last_part = op.part;
+      p.last_part = part;
     }
     if (record_[static_cast<std::size_t>(rank)]) {
       auto& ops = recorded.programs[static_cast<std::size_t>(rank)].ops;

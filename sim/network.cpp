@@ -58,13 +58,11 @@ void stats_into(const std::vector<LinkUse>& use, Time end, std::vector<LinkStats
   }
 }
 
-// A min-heap of timed entries ordered by (time, order, id): internal to the networks.
+// A min-heap of timed entries ordered by (time, order, id): the alpha-beta model's.
 struct Pending {
   Time time;
   int order = 0;          // 0: a transfer ends; 1: a transfer leaves its latency phase
   std::uint64_t id = 0;   // the executor's id: a canonical tie-breaker
-  int slot = 0;
-  std::uint32_t version = 0;
   friend bool operator>(const Pending& a, const Pending& b) {
     if (a.time != b.time) return a.time > b.time;
     if (a.order != b.order) return a.order > b.order;
@@ -89,6 +87,82 @@ class PendingHeap {
 
  private:
   std::vector<Pending> heap_;
+};
+
+// The flows' next events (a flow leaves its latency phase, a flow ends), at most one per
+// flow slot, ordered as PendingHeap orders them: by (time, order, id). When max-min
+// sharing moves a flow's end, its entry is moved in place (the heap keeps each slot's
+// position), so the heap holds no stale entries to skip and stays as small as the flows.
+class FlowHeap {
+ public:
+  struct Entry {
+    Time time;
+    std::uint64_t id = 0;
+    int order = 0;
+    int slot = 0;
+  };
+  // The entry of `slot`: added, or moved to its new place.
+  void set(int slot, Time time, int order, std::uint64_t id) {
+    const auto s = static_cast<std::size_t>(slot);
+    if (pos_.size() <= s) pos_.resize(s + 1, -1);
+    const Entry e{time, id, order, slot};
+    if (pos_[s] < 0) {
+      heap_.push_back(e);
+      up(heap_.size() - 1);
+      return;
+    }
+    const auto at = static_cast<std::size_t>(pos_[s]);
+    const bool sooner = before(e, heap_[at]);
+    heap_[at] = e;
+    if (sooner) up(at);
+    else down(at);
+  }
+  Entry pop() {
+    const Entry top = heap_.front();
+    pos_[static_cast<std::size_t>(top.slot)] = -1;
+    heap_.front() = heap_.back();
+    heap_.pop_back();
+    if (!heap_.empty()) down(0);
+    return top;
+  }
+  [[nodiscard]] bool empty() const { return heap_.empty(); }
+  [[nodiscard]] const Entry& top() const { return heap_.front(); }
+
+ private:
+  static bool before(const Entry& a, const Entry& b) {
+    if (a.time != b.time) return a.time < b.time;
+    if (a.order != b.order) return a.order < b.order;
+    return a.id < b.id;
+  }
+  void place(std::size_t i, const Entry& e) {
+    heap_[i] = e;
+    pos_[static_cast<std::size_t>(e.slot)] = static_cast<int>(i);
+  }
+  void up(std::size_t i) {
+    const Entry e = heap_[i];
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / 2;
+      if (!before(e, heap_[parent])) break;
+      place(i, heap_[parent]);
+      i = parent;
+    }
+    place(i, e);
+  }
+  void down(std::size_t i) {
+    const Entry e = heap_[i];
+    const std::size_t n = heap_.size();
+    for (;;) {
+      std::size_t c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && before(heap_[c + 1], heap_[c])) ++c;
+      if (!before(heap_[c], e)) break;
+      place(i, heap_[c]);
+      i = c;
+    }
+    place(i, e);
+  }
+  std::vector<Entry> heap_;
+  std::vector<int> pos_;  // per flow slot: its entry's index in heap_ (-1: none)
 };
 
 // ---- alpha-beta ---------------------------------------------------------------------
@@ -123,7 +197,7 @@ class AlphaBetaNetwork final : public Network {
       u.busy += end > max(until, now) ? end - max(until, now) : Time();
       until = max(until, end);
     }
-    heap_.push(Pending{end, 0, id, 0, 0});
+    heap_.push(Pending{end, 0, id});
   }
 
   Time next_event_after(Time) override { return heap_.empty() ? Time::never() : heap_.top().time; }
@@ -196,33 +270,27 @@ class FlowNetwork final : public Network {
     f.active = false;
     f.queued = false;
     f.traffic = spec.traffic;
-    ++f.version;
     for (int l : f.route.span()) use_[static_cast<std::size_t>(l)].bytes += bytes;
     if (f.route.count == 0) {
-      heap_.push(Pending{now + p.latency, 0, id, slot, f.version});  // to itself: latency only
+      heap_.set(slot, now + p.latency, 0, id);  // to itself: latency only
       f.finish = now + p.latency;
       return;
     }
-    heap_.push(Pending{now + p.latency, 1, id, slot, f.version});
+    heap_.set(slot, now + p.latency, 1, id);
   }
 
-  Time next_event_after(Time) override {
-    drop_stale();
-    return heap_.empty() ? Time::never() : heap_.top().time;
-  }
+  Time next_event_after(Time) override { return heap_.empty() ? Time::never() : heap_.top().time; }
 
   void advance(Time now, Time dt, std::vector<std::uint64_t>& done) override {
     const Time to = now + dt;
-    for (;;) {
-      drop_stale();
-      if (heap_.empty() || heap_.top().time > to) break;
-      Pending e = heap_.pop();
+    while (!heap_.empty() && heap_.top().time <= to) {
+      const FlowHeap::Entry e = heap_.pop();
       Flow& f = flows_[static_cast<std::size_t>(e.slot)];
       if (e.order == 1) {
         activate(e.slot, e.time);
       } else {
         if (f.active) deactivate(e.slot, e.time);
-        ++f.version;
+        f.queued = false;
         done.push_back(f.id);
         free_.push_back(e.slot);
       }
@@ -250,20 +318,11 @@ class FlowNetwork final : public Network {
     Time finish;
     std::uint64_t id = 0;
     int src = 0, dst = 0;
-    std::uint32_t version = 0;
     bool active = false;
     bool fixed = false;
-    bool queued = false;  // its end is in the heap under the current version
+    bool queued = false;  // its end is in the heap
     Traffic traffic = Traffic::other;
   };
-
-  void drop_stale() {
-    while (!heap_.empty()) {
-      const Pending& p = heap_.top();
-      if (flows_[static_cast<std::size_t>(p.slot)].version == p.version) return;
-      heap_.pop();
-    }
-  }
 
   void activate(int slot, Time now) {
     Flow& f = flows_[static_cast<std::size_t>(slot)];
@@ -321,6 +380,17 @@ class FlowNetwork final : public Network {
       f.last = now;
       f.fixed = false;
     }
+    if (comp_flows_.size() == 1) {
+      // Alone on its links (the common case): progressive filling's one round gives the
+      // smallest of its links' capacities and its cap, the same values compared.
+      Flow& f = flows_[static_cast<std::size_t>(comp_flows_.front())];
+      double share = inf;
+      for (int l : f.route.span()) share = std::min(share, capacity_[static_cast<std::size_t>(l)]);
+      f.rate = std::min(share, f.cap);
+      f.fixed = true;
+      requeue(now);
+      return;
+    }
     for (int l : comp_links_) {
       rem_[static_cast<std::size_t>(l)] = capacity_[static_cast<std::size_t>(l)];
       unfixed_[static_cast<std::size_t>(l)] = static_cast<int>(on_link_[static_cast<std::size_t>(l)].size());
@@ -359,6 +429,11 @@ class FlowNetwork final : public Network {
         }
       }
     }
+    requeue(now);
+  }
+
+  // The new ends of the component's flows, into the heap where they moved.
+  void requeue(Time now) {
     for (int s : comp_flows_) {
       Flow& f = flows_[static_cast<std::size_t>(s)];
       const Time finish = now + duration(f.remaining, f.rate);
@@ -367,7 +442,7 @@ class FlowNetwork final : public Network {
       if (finish == f.finish && f.queued) continue;
       f.finish = finish;
       f.queued = true;
-      heap_.push(Pending{f.finish, 0, f.id, s, ++f.version});
+      heap_.set(s, f.finish, 0, f.id);
     }
   }
 
@@ -390,7 +465,7 @@ class FlowNetwork final : public Network {
   std::vector<int> free_;
   std::vector<int> comp_links_, comp_flows_, newly_fixed_;
   std::uint64_t epoch_ = 0;
-  PendingHeap heap_;
+  FlowHeap heap_;
   bool shared_ = false;
 };
 
