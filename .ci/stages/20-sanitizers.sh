@@ -9,6 +9,7 @@
 # The build is shared with 30-fuzz.sh (same folder, same flags: XATTN_FUZZ adds only the
 # coverage hooks libFuzzer reads), so the fuzz stage reuses it instead of building again.
 # Open MPI's own leaks are suppressed by name (.ci/lsan-openmpi.supp); nothing else is.
+# Its plugins are kept mapped until the leak check (.ci/keep-plugins.c) so that they can be.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$(date +%s)
@@ -34,6 +35,10 @@ say "built in $(( $(date +%s) - started )) s"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$(pwd)/.ci/lsan-openmpi.supp:print_suppressions=0"
+# Open MPI's plugins stay mapped until the leak check, so their frames can be named
+# (.ci/keep-plugins.c says why).
+clang-14 -shared -fPIC -O1 -o "$build/keep-plugins.so" .ci/keep-plugins.c
+export LD_PRELOAD="$(pwd)/$build/keep-plugins.so"
 tested=$(date +%s)
 status=0
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 900 2>&1 | tee "$build.ctest.log" || status=$?

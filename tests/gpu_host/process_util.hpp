@@ -51,9 +51,10 @@ inline Child start_process(const std::vector<std::string>& argv, const std::map<
   c.out_path = stem + ".out";
   c.err_path = stem + ".err";
   std::vector<std::string> env_text;
-  // The sanitizers' options too (the sanitizer build's children must report, and
+  // The sanitizers' options too, and the sanitizer stage's preload that keeps Open MPI's
+  // plugins mapped for the leak check (the sanitizer build's children must report, and
   // suppress, as the test does: .ci/stages/20-sanitizers.sh); they launch nothing.
-  for (const char* keep : {"PATH", "HOME", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"})
+  for (const char* keep : {"PATH", "HOME", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "LD_PRELOAD"})
     if (const char* v = std::getenv(keep); v != nullptr && env.find(keep) == env.end()) env_text.push_back(std::string(keep) + "=" + v);
   for (const auto& [k, v] : env) env_text.push_back(k + "=" + v);
   std::vector<char*> args, envp;
