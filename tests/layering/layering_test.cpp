@@ -170,5 +170,89 @@ TEST(Layering, EveryIncludeOfTheTreeGoesTheAllowedWay) {
   EXPECT_TRUE(all.empty()) << all.size() << " include(s) go the wrong way (docs/layout.md):\n" << report;
 }
 
+// Where a type is defined at namespace scope: "xattn::sim::PhaseRow" -> "sim/x.hpp:12".
+// Two definitions of one name in two files break the one-definition rule silently: the
+// linker keeps one copy of their inline member functions for both (two branches once
+// each added a `sim::PhaseRow`, and only the AddressSanitizer build showed the wrong move
+// constructor running). The tree's style makes this readable line by line: namespaces
+// open at column 0 (`namespace xattn::sim {`) and close with `}  // namespace`, types at
+// namespace scope start at column 0; types in an anonymous namespace are the file's own.
+std::vector<Violation> check_type_names(const std::vector<std::pair<std::string, std::string>>& files) {
+  static const std::regex opens(R"re(^namespace\s*([A-Za-z_:0-9]*)\s*\{)re");
+  static const std::regex closes(R"re(^\}\s*//\s*namespace)re");
+  static const std::regex type(R"re(^(?:struct|class|union|enum\s+class|enum\s+struct|enum)\s+(?:\[\[[^\]]*\]\]\s*)?([A-Za-z_]\w*)\s*(.*)$)re");
+  std::map<std::string, std::pair<std::string, int>> first;
+  std::vector<Violation> out;
+  for (const auto& [path, text] : files) {
+    std::vector<std::string> stack;
+    std::istringstream in(text);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++n;
+      std::smatch m;
+      if (std::regex_search(line, m, opens)) {
+        stack.push_back(m[1].str().empty() ? "(anonymous)" : m[1].str());
+        continue;
+      }
+      if (std::regex_search(line, m, closes)) {
+        if (!stack.empty()) stack.pop_back();
+        continue;
+      }
+      if (!std::regex_search(line, m, type)) continue;
+      const std::string rest = m[2];
+      if (!rest.empty() && rest[0] == ';') continue;  // declared only
+      if (!rest.empty() && rest[0] == '<') continue;  // a specialization of a template named elsewhere
+      if (rest.rfind("::", 0) == 0) continue;          // Outer::Inner, std::hash<...>: declared elsewhere
+      if (std::find(stack.begin(), stack.end(), "(anonymous)") != stack.end()) continue;
+      std::string name;
+      for (const auto& ns : stack) name += ns + "::";
+      name += m[1].str();
+      const auto [it, fresh] = first.emplace(name, std::make_pair(path, n));
+      if (!fresh && it->second.first != path)
+        out.push_back({path, n, name + " is also defined at " + it->second.first + ":" + std::to_string(it->second.second)});
+    }
+  }
+  return out;
+}
+
+TEST(Layering, TheTypeNameCheckCatchesOneNameDefinedTwice) {
+  // Two files each defining xattn::sim::Row (hand-written): one violation naming both;
+  // the same name in an anonymous namespace, in another namespace, or declared only, is fine.
+  const auto v = check_type_names({{"sim/a.hpp", "namespace xattn::sim {\n\nstruct Row {\n  int x;\n};\n\n}  // namespace xattn::sim\n"},
+                                   {"sim/b.hpp", "namespace xattn::sim {\nstruct Row;\nstruct Row {\n  double y;\n};\n}  // namespace xattn::sim\n"}});
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].line, 3);
+  EXPECT_NE(v[0].what.find("xattn::sim::Row is also defined at sim/a.hpp:3"), std::string::npos) << v[0].what;
+  EXPECT_TRUE(check_type_names({{"sim/a.cpp", "namespace xattn::sim {\nnamespace {\nstruct Row {};\n}  // namespace\n}  // namespace xattn::sim\n"},
+                                {"sim/b.cpp", "namespace xattn::sim {\nnamespace {\nstruct Row {};\n}  // namespace\n}  // namespace xattn::sim\n"},
+                                {"gpu/c.hpp", "namespace xattn::gpu {\nstruct Row {};\n}  // namespace xattn::gpu\n"},
+                                {"gpu/c.cpp", "namespace xattn::gpu {\nstruct Row::Impl {};\n}  // namespace xattn::gpu\ntemplate <>\nstruct std::hash<Row> {};\n"}})
+                  .empty());
+}
+
+TEST(Layering, NoTwoFilesDefineOneTypeName) {
+  const fs::path root = XATTN_SOURCE_DIR;
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const char* top : {"model", "sim", "gpu", "gui", "cli"}) {
+    if (!fs::exists(root / top)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+      if (!e.is_regular_file()) continue;
+      const std::string ext = e.path().extension().string();
+      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      files.emplace_back(fs::relative(e.path(), root).generic_string(), text.str());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  EXPECT_GT(files.size(), 100u) << "the source tree was not found under " << root;
+  const auto all = check_type_names(files);
+  std::string report;
+  for (const auto& v : all) report += v.file + ":" + std::to_string(v.line) + ": " + v.what + "\n";
+  EXPECT_TRUE(all.empty()) << all.size() << " type name(s) defined in two files (the one-definition rule):\n" << report;
+}
+
+
 }  // namespace
 }  // namespace xattn
