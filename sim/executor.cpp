@@ -52,6 +52,14 @@ enum AddsIntoZeros : std::uint8_t { dq_zero = 1, dkv_zero = 2 };
 // predecessor, successor on its stream and first two dependencies included: one cache
 // line serves the checks an event makes) so that a 10-million-op schedule is walked from
 // one compact array per rank instead of the Schedule's rich ops (about 184 bytes each).
+// An OpKind in one byte (OpKind itself is int-sized), so that OpInfo stays 48 bytes.
+struct KindByte {
+  std::uint8_t v = 0;
+  KindByte() = default;
+  KindByte(OpKind k) : v(static_cast<std::uint8_t>(k)) {}  // NOLINT: converts both ways on purpose
+  operator OpKind() const { return static_cast<OpKind>(v); }
+};
+
 struct OpInfo {
   union {
     std::int64_t duration_ps = 0;  // compute: its time, jitter included
@@ -63,11 +71,11 @@ struct OpInfo {
   // as the slice [dep[0], dep[0] + dep_count) of its segment's Segment::deps.
   std::uint16_t dep_count = 0;
   std::uint16_t width = 1;     // ops posted together when this op reaches its stream's head
-  OpKind kind = OpKind::compute;
+  KindByte kind = OpKind::compute;
   std::uint8_t slot = 0;       // stream
   OpState state = OpState::waiting;
-  std::uint8_t segment = 0;    // the segment it came in, modulo 256 (Executor::segment_of)
   std::uint8_t tag = 0;        // streaming: what OpSink::appended said of it
+  std::uint16_t segment = 0;   // the segment it came in, modulo 65536 (Executor::segment_of)
   OpId pred{-1, -1};           // what this op last waited for (critical path)
   std::int32_t next = -1;      // the next op on the same stream of the rank (-1: none yet)
   std::int32_t dep[2] = {0, 0};
@@ -306,7 +314,7 @@ class Executor {
     (void)now;
     if (s->ranks() != P_)
       throw SimulationError(fmt::format("a segment has {} ranks; the run has {}", s->ranks(), P_));
-    if (live_.size() >= 255) throw SimulationError("more than 255 segments in flight at once");
+    if (live_.size() >= 65535) throw SimulationError("more than 65535 segments in flight at once");
     Segment seg;
     seg.owned = std::move(owned);
     seg.s = s;
@@ -316,7 +324,7 @@ class Executor {
     seg.instance_base = instance_base_ + static_cast<int>(instances_.size());
     live_.push_back(std::move(seg));
     Segment& g = live_.back();
-    const std::uint8_t ordinal = static_cast<std::uint8_t>(loaded_ & 0xff);
+    const std::uint16_t ordinal = static_cast<std::uint16_t>(loaded_ & 0xffff);
     ++loaded_;
     // The structure (streams, transfer group runs, partners, collective instances) is
     // copied into the ops' records and dropped before anything else is allocated. Each
@@ -363,7 +371,7 @@ class Executor {
   }
 
   // Rank r's records of segment `g`, all but their matches.
-  void fill_rank(const ScheduleStructure& st, Segment& g, std::uint8_t ordinal, int r, ZeroTracker& zeros) {
+  void fill_rank(const ScheduleStructure& st, Segment& g, std::uint16_t ordinal, int r, ZeroTracker& zeros) {
     const Program& prog = g.s->programs[static_cast<std::size_t>(r)];
     const auto n = static_cast<std::int64_t>(prog.ops.size());
     RankState& rs = ranks_[static_cast<std::size_t>(r)];
@@ -465,7 +473,7 @@ class Executor {
   }
 
   Segment& segment_of(const OpInfo& info) {
-    return live_[static_cast<std::size_t>(static_cast<std::uint8_t>(info.segment - static_cast<std::uint8_t>(first_live_ & 0xff)))];
+    return live_[static_cast<std::size_t>(static_cast<std::uint16_t>(info.segment - static_cast<std::uint16_t>(first_live_ & 0xffff)))];
   }
   Instance& instance(int id) { return instances_[static_cast<std::size_t>(id - instance_base_)]; }
 
