@@ -53,7 +53,18 @@ class PointEvaluator {
     }
     if (plan_.scope == Scope::iteration) {
       scenario->mechanisms = plan_.mechanisms;
-      point.steps = estimate_iteration_all(*scenario, plan_.passes);
+      if (engine_ == Engine::analytic) {
+        point.steps = estimate_iteration_all(*scenario, plan_.passes);
+        return;
+      }
+      // The event engine runs each step (runner.hpp), in estimate_iteration_all's order:
+      // mechanism by mechanism (one step for a decoder-only model), pass by pass.
+      auto run = [&](const std::optional<Mechanism>& cross) {
+        for (Pass pass : plan_.passes)
+          point.steps.push_back(std::move(evaluate_iteration(*scenario, cross, pass, engine_).evaluations.front().estimate));
+      };
+      if (!scenario->model.arch.multimodal()) run(std::nullopt);
+      else for (const Mechanism& m : plan_.mechanisms) run(m);
       return;
     }
     for (const Mechanism& m : plan_.mechanisms)

@@ -326,11 +326,6 @@ SweepPlan parse_sweep(const std::string& text, const std::string& path, const st
     else problems.add(Problem{mark_of(path, engine_node), "engine", "expected analytic or event"});
   }
 
-  if (plan.scope == Scope::iteration && plan.engine == SweepEngine::event)
-    problems.add(Problem{!engine.empty() ? Origin{"--engine " + engine} : mark_of(path, engine_node), "engine",
-                         "the event engine does not simulate a whole training step yet (it comes with the next "
-                         "issue, #17): add `scope: layer` to sweep one attention layer, or use the analytic engine"});
-
   // The base scenario, relative to the sweep file.
   bool have_base = false;
   if (base.IsNull()) {

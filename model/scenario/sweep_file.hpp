@@ -54,8 +54,8 @@ struct SweepPlan {
 
 // Reads a sweep file; `overrides` ("KEY=VALUE", from --set) apply after the file's `set`,
 // and `engine` ("analytic" or "event", from --engine; empty: the file's, else analytic)
-// wins over the file's `engine:`. `scope:` is `iteration` (default) or `layer`; the event
-// engine runs at layer scope only (a whole step comes to it with issue 17). Throws
+// wins over the file's `engine:`. `scope:` is `iteration` (default) or `layer`; both
+// engines run at either scope. Throws
 // InputError naming the sweep file, line and field for every problem found.
 [[nodiscard]] SweepPlan load_sweep(const std::string& path, const std::vector<std::string>& overrides = {},
                                    const std::string& engine = {});

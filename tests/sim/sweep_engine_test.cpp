@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "model/scenario/scenario_file.hpp"
 #include "model/scenario/sweep_file.hpp"
+#include "model/iteration.hpp"
+#include "sim/runner.hpp"
 #include "sim/sweep.hpp"
 
 namespace xattn::sim {
@@ -176,6 +179,43 @@ TEST(SweepEngine, TheEventEngineGivesEventEvaluations) {
     EXPECT_EQ(p.results[0].engine, Engine::event);
     ASSERT_TRUE(p.results[0].event.has_value());
     EXPECT_TRUE(p.results[0].event->link_shared);  // all-to-all through shared NICs
+  }
+}
+
+// At iteration scope the event engine runs each point's training step: the rows come in
+// estimate_iteration_all's order (mechanism, then pass) and each is the event run's own
+// estimate (sim::evaluate_iteration, Engine::event, the same to the bit). On one node with
+// 4 frames no link is shared, so each is also within 2% of the closed form's (the bound of
+// tests/sim/iteration_sim_test.cpp).
+TEST(SweepEngine, TheEventEngineRunsTheTrainingStepAtIterationScope) {
+  ScenarioSpec base = load_scenario_spec(kScenario);
+  apply_override(base, "cluster.nodes=1");
+  apply_override(base, "workload.text_tokens=64");
+  SweepPlan plan = grid_plan(base, {{"workload.frames", {"2", "4"}}},
+                             {*parse_mechanism("lv-xattn"), *parse_mechanism("ulysses")}, {Pass::fwd, Pass::bwd},
+                             SweepEngine::event, "test");
+  plan.scope = Scope::iteration;
+  const std::vector<SweepPoint> points = collect(plan, SweepOptions{});
+  ASSERT_EQ(points.size(), 2u);
+  for (const SweepPoint& p : points) {
+    ASSERT_TRUE(p.resolved());
+    ASSERT_EQ(p.steps.size(), 4u);
+    EXPECT_TRUE(p.results.empty());
+    const Scenario sc = load_scenario(kScenario, {"cluster.nodes=1", "workload.text_tokens=64",
+                                                  fmt::format("workload.frames={}", p.index == 0 ? 2 : 4)});
+    std::size_t k = 0;
+    for (const Mechanism& m : plan.mechanisms)
+      for (Pass pass : plan.passes) {
+        const IterationEstimate& row = p.steps[k++];
+        SCOPED_TRACE(fmt::format("point {} {} {}", p.index, m.name(), to_string(pass)));
+        ASSERT_TRUE(row.feasible) << row.reason;
+        EXPECT_EQ(row.cross_attention_name(), m.name());
+        EXPECT_EQ(row.pass, pass);
+        const IterationEstimate ev = evaluate_iteration(sc, m, pass, Engine::event).evaluations.front().estimate;
+        EXPECT_EQ(row.time.value(), ev.time.value());
+        const IterationEstimate closed = estimate_iteration(sc, m, pass);
+        EXPECT_NEAR(row.time.value(), closed.time.value(), 0.02 * closed.time.value());
+      }
   }
 }
 
