@@ -10,6 +10,7 @@
 #include "model/core/error.hpp"
 #include "model/core/memory.hpp"
 #include "model/core/time.hpp"
+#include "model/iteration.hpp"
 #include "model/schedule/builders.hpp"
 #include "sim/topology.hpp"
 
@@ -149,6 +150,29 @@ void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass,
                available);
 }
 
+double event_step_layer_bytes(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass) {
+  const IterationLayout l = iteration_layout(s);
+  const Mechanism m = cross ? *cross : s.training.self_attention;
+  // A step's segments are one pass of one layer: a forward step holds forward layers, a
+  // backward or whole step backward ones too (the larger).
+  const ScheduleSize z = schedule_size(m, pass == Pass::fwd ? Pass::fwd : Pass::bwd, l.sp);
+  const double ops = static_cast<double>(z.ops) * l.dp;
+  return ops * (ScheduleSize::bytes_per_op + kRunBytesPerOp) +
+         static_cast<double>(z.all_to_all_flows + 4 * std::int64_t{std::max(l.sp, 1)}) * l.dp * Topology::bytes_per_flow +
+         static_cast<double>(Topology::link_count(s.cluster)) * Topology::bytes_per_link;
+}
+
+void check_event_step_fits(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass,
+                           std::optional<std::uint64_t> available) {
+  const double bytes = event_step_layer_bytes(s, cross, pass);
+  const IterationLayout l = iteration_layout(s);
+  check_memory(bytes >= 1.8e19 ? std::uint64_t{18000000000000000000u} : static_cast<std::uint64_t>(bytes),
+               fmt::format("the event engine's run of a training step ({} {}) on {} GPUs, one attention layer of "
+                           "which ({} SP group(s) of {}) is held at once",
+                           cross ? cross->name() : s.training.self_attention.name(), to_string(pass), s.ranks(), l.dp, l.sp),
+               "the closed form (--engine analytic) answers it in microseconds, or simulate fewer GPUs", available);
+}
+
 EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options) {
   return simulate_with(s, m, pass, options, estimate(s, m, pass));
 }
@@ -183,6 +207,7 @@ IterationEvaluated evaluate_iteration(const Scenario& s, const std::optional<Mec
     out.evaluations.push_back(IterationEvaluation{Engine::analytic, std::move(closed), std::nullopt, std::nullopt});
     return out;
   }
+  check_event_step_fits(s, cross, pass, options.sim.memory_available);
   IterationSimOptions o;
   o.sim = options.sim;
   o.record_ranks = options.record_ranks;

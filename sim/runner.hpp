@@ -60,6 +60,14 @@ struct EventResult {
 // still allocate): EnvironmentError, exit 3, naming the closed form as the alternative.
 void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass,
                           std::optional<std::uint64_t> available = std::nullopt);
+// The same for a training step (evaluate_iteration, Engine::event). The step is streamed
+// layer by layer, but each layer is held whole while it runs: its attention schedule (the
+// cross-attention mechanism's, or the self-attention one's for a model without cross-
+// attention) on each of the dp SP groups of sp ranks, with its Timeline. That alone is the
+// least the run needs; a step that would not fit even that is refused before it is built.
+[[nodiscard]] double event_step_layer_bytes(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass);
+void check_event_step_fits(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass,
+                           std::optional<std::uint64_t> available = std::nullopt);
 
 // ---- one evaluation, any engine ----------------------------------------------------------
 
