@@ -131,46 +131,53 @@ std::optional<EngineDifference> difference(const E& event, const E& closed) {
 
 }  // namespace
 
-double event_run_bytes(const Cluster& cluster, const Mechanism& m, Pass pass) {
-  const int ranks = cluster.ranks();
-  const ScheduleSize z = schedule_size(m, pass, ranks);
-  return z.bytes() + static_cast<double>(z.ops) * kRunBytesPerOp +
-         static_cast<double>(z.all_to_all_flows + 4 * std::int64_t{std::max(ranks, 1)}) * Topology::bytes_per_flow +
+namespace {
+
+// What the event engine holds for `groups` copies of a schedule of size `z` on `ranks`
+// ranks each: the Schedule's ops, the run's record and Timeline entry of each, the flows of
+// its largest all-to-all and of its rings, and the cluster's links (docs/limits.md, "Memory").
+double run_bytes(const ScheduleSize& z, int ranks, int groups, const Cluster& cluster) {
+  return z.bytes() * groups + static_cast<double>(z.ops) * groups * kRunBytesPerOp +
+         static_cast<double>(z.all_to_all_flows + 4 * std::int64_t{std::max(ranks, 1)}) * groups * Topology::bytes_per_flow +
          static_cast<double>(Topology::link_count(cluster)) * Topology::bytes_per_link;
+}
+
+// EnvironmentError (exit 3) when `bytes` would not fit in `available`, naming the closed form.
+void refuse_beyond(double bytes, const std::string& what, std::optional<std::uint64_t> available) {
+  check_memory(bytes >= 1.8e19 ? std::uint64_t{18000000000000000000u} : static_cast<std::uint64_t>(bytes), what,
+               "the closed form (--engine analytic) answers it in microseconds, or simulate fewer GPUs", available);
+}
+
+// A step's segments are one pass of one layer: a forward step holds forward layers, a
+// backward or whole step backward ones too (the larger). Its attention runs the cross-
+// attention mechanism, or the self-attention one for a model without cross-attention.
+ScheduleSize step_layer_size(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass, int sp) {
+  return schedule_size(cross ? *cross : s.training.self_attention, pass == Pass::fwd ? Pass::fwd : Pass::bwd, sp);
+}
+
+}  // namespace
+
+double event_run_bytes(const Cluster& cluster, const Mechanism& m, Pass pass) {
+  return run_bytes(schedule_size(m, pass, cluster.ranks()), cluster.ranks(), 1, cluster);
 }
 
 void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass, std::optional<std::uint64_t> available) {
   const int ranks = cluster.ranks();
-  const double bytes = event_run_bytes(cluster, m, pass);
   const ScheduleSize z = schedule_size(m, pass, ranks);
-  check_memory(bytes >= 1.8e19 ? std::uint64_t{18000000000000000000u} : static_cast<std::uint64_t>(bytes),
-               fmt::format("the event engine's run of {} {} on {} GPUs (up to {} ops)", m.name(), to_string(pass), ranks,
-                           z.ops),
-               "the closed form (--engine analytic) answers it in microseconds, or simulate fewer GPUs",
-               available);
-}
-
-double event_step_layer_bytes(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass) {
-  const IterationLayout l = iteration_layout(s);
-  const Mechanism m = cross ? *cross : s.training.self_attention;
-  // A step's segments are one pass of one layer: a forward step holds forward layers, a
-  // backward or whole step backward ones too (the larger).
-  const ScheduleSize z = schedule_size(m, pass == Pass::fwd ? Pass::fwd : Pass::bwd, l.sp);
-  const double ops = static_cast<double>(z.ops) * l.dp;
-  return ops * (ScheduleSize::bytes_per_op + kRunBytesPerOp) +
-         static_cast<double>(z.all_to_all_flows + 4 * std::int64_t{std::max(l.sp, 1)}) * l.dp * Topology::bytes_per_flow +
-         static_cast<double>(Topology::link_count(s.cluster)) * Topology::bytes_per_link;
+  refuse_beyond(run_bytes(z, ranks, 1, cluster),
+                fmt::format("the event engine's run of {} {} on {} GPUs (up to {} ops)", m.name(), to_string(pass), ranks, z.ops),
+                available);
 }
 
 void check_event_step_fits(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass,
                            std::optional<std::uint64_t> available) {
-  const double bytes = event_step_layer_bytes(s, cross, pass);
   const IterationLayout l = iteration_layout(s);
-  check_memory(bytes >= 1.8e19 ? std::uint64_t{18000000000000000000u} : static_cast<std::uint64_t>(bytes),
-               fmt::format("the event engine's run of a training step ({} {}) on {} GPUs, one attention layer of "
-                           "which ({} SP group(s) of {}) is held at once",
-                           cross ? cross->name() : s.training.self_attention.name(), to_string(pass), s.ranks(), l.dp, l.sp),
-               "the closed form (--engine analytic) answers it in microseconds, or simulate fewer GPUs", available);
+  refuse_beyond(run_bytes(step_layer_size(s, cross, pass, l.sp), l.sp, l.dp, s.cluster),
+                fmt::format("the event engine's run of a training step ({} {}) on {} GPUs, one attention layer of "
+                            "which ({} SP group(s) of {}) is held at once",
+                            cross ? cross->name() : s.training.self_attention.name(), to_string(pass), s.ranks(), l.dp,
+                            l.sp),
+                available);
 }
 
 EventResult simulate_scenario(const Scenario& s, const Mechanism& m, Pass pass, const SimOptions& options) {

@@ -65,7 +65,6 @@ void check_event_run_fits(const Cluster& cluster, const Mechanism& m, Pass pass,
 // cross-attention mechanism's, or the self-attention one's for a model without cross-
 // attention) on each of the dp SP groups of sp ranks, with its Timeline. That alone is the
 // least the run needs; a step that would not fit even that is refused before it is built.
-[[nodiscard]] double event_step_layer_bytes(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass);
 void check_event_step_fits(const Scenario& s, const std::optional<Mechanism>& cross, Pass pass,
                            std::optional<std::uint64_t> available = std::nullopt);
 
