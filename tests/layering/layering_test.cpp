@@ -127,6 +127,34 @@ std::vector<Violation> check_includes(const std::string& path, const std::string
   return out;
 }
 
+// The C++ and CUDA sources under `tops` of the project root, each as (path relative to the
+// root, '/'-separated; its text), in path order.
+std::vector<std::pair<std::string, std::string>> sources(std::initializer_list<const char*> tops) {
+  const fs::path root = XATTN_SOURCE_DIR;
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const char* top : tops) {
+    if (!fs::exists(root / top)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+      if (!e.is_regular_file()) continue;
+      const std::string ext = e.path().extension().string();
+      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      files.emplace_back(fs::relative(e.path(), root).generic_string(), text.str());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// One line per violation: "file:line: what".
+std::string report(const std::vector<Violation>& all) {
+  std::string out;
+  for (const auto& v : all) out += v.file + ":" + std::to_string(v.line) + ": " + v.what + "\n";
+  return out;
+}
+
 TEST(Layering, TheCheckerCatchesAWrongWayInclude) {
   // gpu/ including the simulator, model/ including a scenario file, the CLI including the
   // dashboard, and CUDA outside gpu/: each is named with its line.
@@ -146,28 +174,14 @@ TEST(Layering, TheCheckerCatchesAWrongWayInclude) {
 }
 
 TEST(Layering, EveryIncludeOfTheTreeGoesTheAllowedWay) {
-  const fs::path root = XATTN_SOURCE_DIR;
+  const auto files = sources({"model", "sim", "gpu", "gui", "cli", "bench", "tests"});
+  EXPECT_GT(files.size(), 100u) << "the source tree was not found under " << XATTN_SOURCE_DIR;
   std::vector<Violation> all;
-  int files = 0;
-  for (const char* top : {"model", "sim", "gpu", "gui", "cli", "bench", "tests"}) {
-    if (!fs::exists(root / top)) continue;
-    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
-      if (!e.is_regular_file()) continue;
-      const std::string ext = e.path().extension().string();
-      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
-      const std::string rel = fs::relative(e.path(), root).generic_string();
-      std::ifstream in(e.path(), std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
-      auto v = check_includes(rel, text.str());
-      all.insert(all.end(), v.begin(), v.end());
-      ++files;
-    }
+  for (const auto& [path, text] : files) {
+    auto v = check_includes(path, text);
+    all.insert(all.end(), v.begin(), v.end());
   }
-  EXPECT_GT(files, 100) << "the source tree was not found under " << root;
-  std::string report;
-  for (const auto& v : all) report += v.file + ":" + std::to_string(v.line) + ": " + v.what + "\n";
-  EXPECT_TRUE(all.empty()) << all.size() << " include(s) go the wrong way (docs/layout.md):\n" << report;
+  EXPECT_TRUE(all.empty()) << all.size() << " include(s) go the wrong way (docs/layout.md):\n" << report(all);
 }
 
 // Where a type is defined at namespace scope: "xattn::sim::PhaseRow" -> "sim/x.hpp:12".
@@ -231,26 +245,11 @@ TEST(Layering, TheTypeNameCheckCatchesOneNameDefinedTwice) {
 }
 
 TEST(Layering, NoTwoFilesDefineOneTypeName) {
-  const fs::path root = XATTN_SOURCE_DIR;
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const char* top : {"model", "sim", "gpu", "gui", "cli"}) {
-    if (!fs::exists(root / top)) continue;
-    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
-      if (!e.is_regular_file()) continue;
-      const std::string ext = e.path().extension().string();
-      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
-      std::ifstream in(e.path(), std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
-      files.emplace_back(fs::relative(e.path(), root).generic_string(), text.str());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  EXPECT_GT(files.size(), 100u) << "the source tree was not found under " << root;
+  const auto files = sources({"model", "sim", "gpu", "gui", "cli"});
+  EXPECT_GT(files.size(), 100u) << "the source tree was not found under " << XATTN_SOURCE_DIR;
   const auto all = check_type_names(files);
-  std::string report;
-  for (const auto& v : all) report += v.file + ":" + std::to_string(v.line) + ": " + v.what + "\n";
-  EXPECT_TRUE(all.empty()) << all.size() << " type name(s) defined in two files (the one-definition rule):\n" << report;
+  EXPECT_TRUE(all.empty()) << all.size() << " type name(s) defined in two files (the one-definition rule):\n"
+                           << report(all);
 }
 
 
