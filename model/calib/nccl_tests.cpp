@@ -91,6 +91,28 @@ bool strip_launcher_prefix(std::string_view& line) {
   return true;
 }
 
+// Open MPI tags each write, not each line: a line written in two pieces carries a second
+// "[job,rank]<stdout>:" where the second piece starts (the 128-GPU Echo log has
+// "on node-[1,0]<stdout>:00000C device 4"). Removes such tags from `line` into `out`;
+// false when there are none.
+bool mend_split_write(std::string_view line, std::string& out) {
+  bool mended = false;
+  out.clear();
+  std::size_t from = 0;
+  for (std::size_t open = line.find('['); open != std::string_view::npos; open = line.find('[', open + 1)) {
+    const std::size_t close = line.find("]<stdout>:", open);
+    if (close == std::string_view::npos) break;
+    const std::string_view tag = line.substr(open + 1, close - open - 1);
+    if (tag.empty() || tag.find_first_not_of("0123456789,") != std::string_view::npos) continue;
+    out.append(line.substr(from, open - from));
+    from = close + std::string_view("]<stdout>:").size();
+    open = from - 1;
+    mended = true;
+  }
+  if (mended) out.append(line.substr(from));
+  return mended;
+}
+
 // Column positions, from the header row.
 struct Columns {
   int size = -1, count = -1, type = -1;
@@ -128,6 +150,7 @@ class TextParser {
     std::size_t pos = 0;
     int line_no = 0;
     int last_line = 0;
+    std::string mended;
     while (pos <= text_.size()) {
       std::size_t nl = text_.find('\n', pos);
       std::string_view line = text_.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
@@ -136,6 +159,7 @@ class TextParser {
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (!trim(line).empty()) last_line = line_no;
       if (!strip_launcher_prefix(line)) continue;
+      if (mend_split_write(line, mended)) line = mended;
       take(line, line_no);
     }
     if (log_.devices.empty())

@@ -100,6 +100,30 @@ TEST(NcclTestsVariants, MpiPrefixesAndStderrLinesChangeNothing) {
   EXPECT_EQ(b.ranks(), 8);
 }
 
+// Open MPI tags each write: a line written in two pieces carries a second tag where the
+// second piece starts. The public 128-GPU log of the fixtures' cluster (Echo,
+// nccl-test-log/nccl_128.log) has "on node-[1,0]<stdout>:00000C device  4". Read as one
+// line, the host is node-00000C: 16 hosts of 8, not 17 with one "node-[1,0]<stdout>:..."
+// host of one GPU.
+TEST(NcclTestsVariants, ATagInsideALineFromASplitWriteIsRemoved) {
+  std::vector<std::string> lines;
+  for (const auto& l : lines_of(read_text(fixture(16)))) {
+    std::string m = l;
+    const std::string at = "node-000002 device  4";
+    if (auto i = m.find(at); i != std::string::npos) m.replace(i, at.size(), "node-[1,0]<stdout>:000002 device  4");
+    lines.push_back(m);
+  }
+  const std::string split = join_lines(lines);
+  ASSERT_NE(split.find("node-[1,0]<stdout>:000002"), std::string::npos);  // the edit took
+  NcclLog a = parse_nccl_tests(read_text(fixture(16)), "all_reduce_16gpu.log");
+  NcclLog b = parse_nccl_tests(split, "all_reduce_16gpu.log");
+  EXPECT_EQ(b.ranks(), 16);
+  EXPECT_EQ(b.nodes(), 2);  // node-000000 and node-000002, 8 GPUs each
+  EXPECT_EQ(b.gpus_per_node(), 8);
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  EXPECT_EQ(a.rows.back().out_of_place->time, b.rows.back().out_of_place->time);
+}
+
 // A newer nccl-tests all_gather log across two hosts: "Collective test starting", Group
 // in the device lines, redop and root columns, #wrong, NCCL INFO lines in the table.
 const char* kAllGatherLog = R"(# nccl-tests version 2.13.9 nccl-headers=21803 nccl-library=21803
