@@ -135,12 +135,17 @@ CollectiveTerms collective_terms(const CollectiveShape& s, Bytes size, Algorithm
   }
   if (a == Algorithm::tree) {
     // NCCL's double binary tree over the nodes, a chain inside each: the buffer goes up
-    // and comes down, each node's NICs carrying 2S and each GPU's links 2S.
+    // and comes down. Each tree carries half of it; a node that is inner in one tree (two
+    // children) and a leaf in the other receives S from its children, S/2 from its parent
+    // and S/2 as a leaf, and sends as much: 2S each way. Over 2 nodes each tree is a root
+    // and a leaf (S each way), over 3 one node is the inner of one tree only (1.5S).
+    // NCCL's tuner counts 2S everywhere (its tree ratio 1/2).
     t.available = s.op == NcclCollective::all_reduce && nodes > 1;
     const double g = std::min(s.gpus_per_node, n);
     t.intra_hops = 2.0 * (g - 1);
     t.tree_levels = 2.0 * floor_log2(dN);
-    t.wire = size * 2.0;
+    t.wire = size * (nodes == 2 ? 1.0 : nodes == 3 ? 1.5 : 2.0);
+    t.tuner_wire = size * 2.0;
     t.intra_wire = size * 2.0;
     t.lanes = lanes;
     t.efficiency = tree_efficiency(p, size);

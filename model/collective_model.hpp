@@ -14,7 +14,9 @@
 //    the NICs' of a node together across nodes (one ring channel per NIC).
 //  - tree, for all-reduce across nodes: NCCL's double binary tree over the nodes, a chain
 //    inside each node; latency 2((g-1) intra hops + log2(N) tree levels), the whole buffer
-//    up and down (2S through a node's NICs).
+//    up and down: at most 2S each way through a node's NICs (an inner node of one tree,
+//    a leaf of the other), S over 2 nodes, 1.5S over 3. NCCL's tuner counts 2S always, and
+//    it is the tuner that picks the algorithm: the choice uses its count, the time ours.
 // A call takes the larger of the host's launch work and the GPUs' (nccl-tests issues calls
 // back to back); the GPUs' time adds the kernel's own memory traffic (S / local
 // bandwidth). Sizes and bus bandwidths follow nccl-tests' definitions (doc/PERFORMANCE.md
@@ -27,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -104,6 +107,10 @@ struct CollectiveTerms {
   double inter_hops = 0;   // ... between nodes
   double tree_levels = 0;  // tree levels crossed, up and down: 2 floor(log2 N)
   Bytes wire;              // bytes through the busiest link of the bottleneck class
+  // The bytes NCCL's tuner counts there, where they differ: it converts a tree's bus
+  // bandwidth to algorithm bandwidth by 1/2 at every node count (2S), while over 2 nodes a
+  // node's NICs carry S each way and over 3 1.5S (docs/calibration.md, "This model").
+  std::optional<Bytes> tuner_wire;
   double lanes = 1;        // parallel links sharing `wire` (NICs of a node across nodes)
   Bytes intra_wire;        // bytes through one GPU's intra-node links, for collectives spanning nodes
   double efficiency = 1;   // fraction of the links' bandwidth the algorithm reaches (tree < 1)

@@ -103,7 +103,7 @@ const ProtocolRegime& regime_or_widest(const std::vector<ProtocolRegime>& rs, Pr
 }  // namespace
 
 GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
-                            Protocol p) {
+                            Protocol p, bool tuner) {
   const CollectiveTerms t = collective_terms(s, size, a, p);
   if (!t.communicates) return {};
   const GpuTimeParts never{Seconds(kInfinity), Seconds(kInfinity)};
@@ -124,7 +124,7 @@ GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape&
   const Seconds base = max(Seconds(0), r->base_latency + t.base_offset);
   const Seconds level = inter.tree_latency.value_or(inter.latency);
   const Seconds latency = intra.latency * t.intra_hops + inter.latency * t.inter_hops + level * t.tree_levels;
-  Seconds wire = t.wire / (r->bandwidth * t.lanes);
+  Seconds wire = (tuner && t.tuner_wire ? *t.tuner_wire : t.wire) / (r->bandwidth * t.lanes);
   // The intra-node part of a collective spanning nodes gates only when the NICs together
   // outrun one GPU's intra-node links (at the link's own rate: its widest regime).
   if (across && s.gpus_per_node > 1) wire = max(wire, t.intra_wire / widest(links.intra).bandwidth);
@@ -132,8 +132,9 @@ GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape&
   return {base + latency + local, wire / t.efficiency};
 }
 
-Seconds gpu_time(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) {
-  return gpu_time_parts(links, s, size, a, p).total();
+Seconds gpu_time(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a, Protocol p,
+                 bool tuner) {
+  return gpu_time_parts(links, s, size, a, p, tuner).total();
 }
 
 Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) {
@@ -141,11 +142,16 @@ Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s,
 }
 
 Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Protocol p) {
-  return nccl_choice(s, links.host(s), [&](Algorithm a, Protocol q) { return gpu_time(links, s, size, a, q); }, p).time;
+  return nccl_choice(
+             s, links.host(s), [&](Algorithm a, Protocol q) { return gpu_time(links, s, size, a, q); },
+             [&](Algorithm a, Protocol q) { return gpu_time(links, s, size, a, q, true); }, p)
+      .time;
 }
 
 CollectiveEstimate price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {
-  return nccl_choice(s, links.host(s), [&](Algorithm a, Protocol p) { return gpu_time(links, s, size, a, p); });
+  return nccl_choice(
+      s, links.host(s), [&](Algorithm a, Protocol p) { return gpu_time(links, s, size, a, p); },
+      [&](Algorithm a, Protocol p) { return gpu_time(links, s, size, a, p, true); });
 }
 
 CollectivePlan plan_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size) {

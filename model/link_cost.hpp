@@ -82,8 +82,9 @@ struct HopPrice {
 // algorithm's efficiency, and the local traffic (docs/calibration.md, "The collective
 // model"). Infinity where NCCL does not run a on this shape or the class has no regime
 // for p; zero for one rank.
+// `tuner`: as NCCL's tuner counts the bytes (CollectiveTerms::tuner_wire), for the choice.
 [[nodiscard]] Seconds gpu_time(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
-                               Protocol p);
+                               Protocol p, bool tuner = false);
 // The same in its parts: what does not depend on the links' bandwidth (base latency, hops,
 // tree levels, local traffic) and the time on the wire. The simulator times the wire of a
 // ring on its network and takes the rest from here (sim/collective_sim.hpp).
@@ -93,7 +94,7 @@ struct GpuTimeParts {
   [[nodiscard]] Seconds total() const { return fixed + wire; }
 };
 [[nodiscard]] GpuTimeParts gpu_time_parts(const CollectiveLinks& links, const CollectiveShape& s, Bytes size,
-                                          Algorithm a, Protocol p);
+                                          Algorithm a, Protocol p, bool tuner = false);
 // The call: the larger of the host's launch work (links.host) and the GPUs' time.
 [[nodiscard]] Seconds price_collective(const CollectiveLinks& links, const CollectiveShape& s, Bytes size, Algorithm a,
                                        Protocol p);
@@ -104,14 +105,14 @@ struct GpuTimeParts {
 
 // Step 3's choice, whoever times the GPUs: of every algorithm (ring, tree, p2p) and
 // protocol (LL, LL128, Simple) — or only protocol `only` (NCCL_PROTO) — the pair whose
-// GPUs' time gpu_time(a, p) is smallest, the first tried on a tie, as NCCL's tuner picks
-// it; the call takes the larger of that and the host's launch work `host`
-// (docs/calibration.md, "The collective model"). The closed form (price_collective, on
-// gpu_time) and the simulator (sim::SimCollectiveModel, its ring's wire on the network)
-// both choose through it.
-template <class GpuTime>
+// time as NCCL's tuner counts it, tuner_time(a, p), is smallest, the first tried on a tie;
+// the call takes the larger of that pair's GPUs' time gpu_time(a, p) and the host's launch
+// work `host` (docs/calibration.md, "The collective model"). The closed form
+// (price_collective, on gpu_time) and the simulator (sim::SimCollectiveModel, its ring's
+// wire on the network) both choose through it.
+template <class GpuTime, class TunerTime>
 [[nodiscard]] CollectiveEstimate nccl_choice(const CollectiveShape& s, Seconds host, GpuTime&& gpu_time,
-                                             std::optional<Protocol> only = std::nullopt) {
+                                             TunerTime&& tuner_time, std::optional<Protocol> only = std::nullopt) {
   CollectiveEstimate best{Seconds(std::numeric_limits<double>::infinity()), Protocol::simple,
                           s.nodes() > 1 ? LinkClass::inter_node : LinkClass::intra_node,
                           s.op == NcclCollective::sendrecv ? Algorithm::p2p : Algorithm::ring, false};
@@ -119,13 +120,14 @@ template <class GpuTime>
   for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
     for (Protocol p : {Protocol::ll, Protocol::ll128, Protocol::simple}) {
       if (only && p != *only) continue;
-      const Seconds g = gpu_time(a, p);
+      const Seconds g = tuner_time(a, p);
       if (g < best_gpu) {
         best_gpu = g;
         best.protocol = p;
         best.algorithm = a;
       }
     }
+  if (best_gpu < Seconds(std::numeric_limits<double>::infinity())) best_gpu = gpu_time(best.algorithm, best.protocol);
   best.time = max(host, best_gpu);
   best.host_bound = host > best_gpu;
   return best;

@@ -165,11 +165,22 @@ Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Algo
 }
 
 Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
-  return nccl_choice(s, links_.host(s), [&](Algorithm a, Protocol q) { return gpu_time(s, size, a, q); }, p).time;
+  return nccl_choice(
+             s, links_.host(s), [&](Algorithm a, Protocol q) { return gpu_time(s, size, a, q); },
+             [&](Algorithm a, Protocol q) { return tuner_time(s, size, a, q); }, p)
+      .time;
+}
+
+// What NCCL's tuner compares: the simulated ring, and the tree as the tuner counts its bytes
+// (CollectiveTerms::tuner_wire).
+Seconds SimCollectiveModel::tuner_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const {
+  return a == Algorithm::tree ? xattn::gpu_time(links_, s, size, a, p, true) : gpu_time(s, size, a, p);
 }
 
 CollectiveEstimate SimCollectiveModel::estimate(const CollectiveShape& s, Bytes size) const {
-  return nccl_choice(s, links_.host(s), [&](Algorithm a, Protocol p) { return gpu_time(s, size, a, p); });
+  return nccl_choice(
+      s, links_.host(s), [&](Algorithm a, Protocol p) { return gpu_time(s, size, a, p); },
+      [&](Algorithm a, Protocol p) { return tuner_time(s, size, a, p); });
 }
 
 }  // namespace xattn::sim

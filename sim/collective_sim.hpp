@@ -49,6 +49,7 @@ class SimCollectiveModel final : public CollectiveModel {
  private:
   // The GPUs' time of (a, p): the ring's wire from the network, the rest from link_cost.
   [[nodiscard]] Seconds gpu_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
+  [[nodiscard]] Seconds tuner_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
   Cluster nominal_;
   Calibration cal_;
   CollectiveLinks links_;

@@ -92,14 +92,29 @@ TEST(CollectiveModel, RingAcrossNodesIsGatedByTheNicsTogether) {
   // 16 GPUs on 2 nodes, 8 NICs each. A chunk's path of 30 hops crosses ceil(30 * 2 / 16) =
   // 4 node boundaries: 26 hops at 2 us and 4 at 1 us, 56 us. 1.875e9 B per rank through 8
   // NICs of 20 GB/s = 11718.75 us (the NVLink part, 6250 us, hides under it). The host's
-  // 30 us overlap. (NCCL's tree would take 2(7 x 2 + 1 x 1) + 2e9 B / (8 x 20 GB/s x 0.92)
-  // = 13617 us: the ring is faster.)
+  // 30 us overlap. NCCL's tree: over 2 nodes each of the two trees is a root and a leaf, so
+  // a node's NICs carry S = 1e9 B each way, 6250 us; the chain inside the node, 2e9 B
+  // through one GPU's 300 GB/s, 6667 us, gates; over the tree's 0.92: 7246.4 us, plus
+  // 2(7 x 2 + 1 x 1) = 30 us. Faster than the ring, but NCCL's tuner counts 2S through the
+  // NICs (2e9 / (8 x 20 GB/s x 0.92) = 13587 us, + 30) and runs the ring: so does the model.
   auto s = shape(NcclCollective::all_reduce, 16, 8, LaunchMode::mpi);
   CollectiveEstimate e = m.estimate(s, Bytes(1e9));
   EXPECT_EQ(e.bottleneck, LinkClass::inter_node);
   EXPECT_EQ(e.algorithm, Algorithm::ring);
   EXPECT_NEAR(to_microseconds(e.time), 56 + 11718.75, 1e-6);
-  EXPECT_NEAR(to_microseconds(m.time_with(s, Bytes(1e9), Algorithm::tree, Protocol::simple)), 30 + 12500 / 0.92, 1e-6);
+  EXPECT_NEAR(to_microseconds(m.time_with(s, Bytes(1e9), Algorithm::tree, Protocol::simple)), 30 + 2e9 / 300e3 / 0.92,
+              1e-6);
+  EXPECT_NEAR(to_microseconds(gpu_time(l, s, Bytes(1e9), Algorithm::tree, Protocol::simple, true)), 30 + 12500 / 0.92,
+              1e-6);
+  // The bytes through a node's NICs: S over 2 nodes, 1.5 S over 3, 2 S from 4 on; the tuner
+  // counts 2 S everywhere.
+  for (const auto& [nodes, load] : {std::pair{2, 1.0}, {3, 1.5}, {4, 2.0}, {16, 2.0}}) {
+    const CollectiveTerms t = collective_terms(shape(NcclCollective::all_reduce, 8 * nodes, 8), Bytes(1e6),
+                                               Algorithm::tree, Protocol::simple);
+    EXPECT_DOUBLE_EQ(t.wire.value(), 1e6 * load) << nodes;
+    ASSERT_TRUE(t.tuner_wire);
+    EXPECT_DOUBLE_EQ(t.tuner_wire->value(), 2e6) << nodes;
+  }
   // With half the NICs the inter-node part takes twice as long.
   s.nics_per_node = 4;
   EXPECT_NEAR(to_microseconds(m.estimate(s, Bytes(1e9)).time), 56 + 23437.5, 1e-6);
@@ -278,26 +293,44 @@ TEST(CollectiveModel, NcclChoiceTakesTheFirstSmallestGpuTimeAgainstTheHost) {
     return microseconds(10);
   };
   const CollectiveShape across = shape(NcclCollective::all_reduce, 16, 8);
-  const CollectiveEstimate e = nccl_choice(across, microseconds(1), gpu);
+  const CollectiveEstimate e = nccl_choice(across, microseconds(1), gpu, gpu);
   EXPECT_EQ(e.algorithm, Algorithm::tree);
   EXPECT_EQ(e.protocol, Protocol::ll128);
   EXPECT_NEAR(e.time.value(), 4e-6, 1e-15);
   EXPECT_FALSE(e.host_bound);
   EXPECT_EQ(e.bottleneck, LinkClass::inter_node);  // 2 nodes
   // Simple forced (NCCL_PROTO): the tie's other half, p2p at 4 us, beats ring's 6 us.
-  const CollectiveEstimate simple_only = nccl_choice(across, microseconds(1), gpu, Protocol::simple);
+  const CollectiveEstimate simple_only = nccl_choice(across, microseconds(1), gpu, gpu, Protocol::simple);
   EXPECT_EQ(simple_only.algorithm, Algorithm::p2p);
   EXPECT_NEAR(simple_only.time.value(), 4e-6, 1e-15);
   // A host slower than every GPU time: the call is the host's 20 us, host-bound.
-  const CollectiveEstimate slow_host = nccl_choice(shape(NcclCollective::all_gather, 8, 8), microseconds(20), gpu);
+  const CollectiveEstimate slow_host = nccl_choice(shape(NcclCollective::all_gather, 8, 8), microseconds(20), gpu, gpu);
   EXPECT_NEAR(slow_host.time.value(), 20e-6, 1e-15);
   EXPECT_TRUE(slow_host.host_bound);
   EXPECT_EQ(slow_host.bottleneck, LinkClass::intra_node);  // one node
   // Nothing runs (every time infinite): infinity, and a sendrecv reports p2p.
   const auto never = [](Algorithm, Protocol) { return Seconds(std::numeric_limits<double>::infinity()); };
-  const CollectiveEstimate none = nccl_choice(shape(NcclCollective::sendrecv, 2, 2), microseconds(1), never);
+  const CollectiveEstimate none = nccl_choice(shape(NcclCollective::sendrecv, 2, 2), microseconds(1), never, never);
   EXPECT_TRUE(std::isinf(none.time.value()));
   EXPECT_EQ(none.algorithm, Algorithm::p2p);
+  // The tuner ranks, the GPUs' time prices: a tuner that counts tree/LL128 at 12 us and
+  // p2p/Simple at 8 picks ring/Simple (6 us in its count, as in `gpu`), and the call takes
+  // ring/Simple's GPU time, here 7 us, not the 4 us tree/LL128 would have taken.
+  auto tuner = [&](Algorithm a, Protocol p) {
+    if (a == Algorithm::tree && p == Protocol::ll128) return microseconds(12);
+    if (a == Algorithm::p2p && p == Protocol::simple) return microseconds(8);
+    return gpu(a, p);
+  };
+  auto priced = [&](Algorithm a, Protocol p) {
+    return a == Algorithm::ring && p == Protocol::simple ? microseconds(7) : gpu(a, p);
+  };
+  const CollectiveEstimate by_tuner = nccl_choice(across, microseconds(1), priced, tuner, Protocol::ll128);
+  EXPECT_EQ(by_tuner.algorithm, Algorithm::ring);  // ring/LL128 10 us < tree/LL128 12 us in the tuner's count
+  EXPECT_NEAR(by_tuner.time.value(), 10e-6, 1e-15);
+  const CollectiveEstimate any = nccl_choice(across, microseconds(1), priced, tuner);
+  EXPECT_EQ(any.algorithm, Algorithm::ring);
+  EXPECT_EQ(any.protocol, Protocol::simple);
+  EXPECT_NEAR(any.time.value(), 7e-6, 1e-15);
 }
 
 }  // namespace
