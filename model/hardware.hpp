@@ -86,6 +86,10 @@ struct Cluster {
   LinkSpec intra;        // one GPU to another inside a node, per direction
   LinkSpec inter;        // one NIC, per direction
   int nics_per_node = 1;
+  // The bus bandwidth NCCL's all-reduce reaches through one NIC, where the vendor publishes
+  // it (an all-reduce forced over the NICs alone); below the NIC's line rate `inter`
+  // (docs/calibration.md, "Priors"). Unset: unknown.
+  std::optional<BytesPerSecond> nccl_per_nic;
   InterFabric inter_kind = InterFabric::single_switch;
   int nodes_per_leaf = 4;         // fat-tree: nodes under one leaf switch
   double oversubscription = 1.0;  // fat-tree: a leaf's NIC bandwidth over its uplink bandwidth

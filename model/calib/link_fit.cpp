@@ -80,13 +80,36 @@ struct PriorTable {
   std::array<std::optional<double>, kUnknowns> sigma;
 };
 
-// 1 / bandwidth across nodes tied to inside: the NIC reaches the same fraction of its nominal
-// figure as the NVLink (or PCIe) link does of its own (k = nominal intra / nominal inter).
+// What NCCL carries through one NIC, for the prior of the Simple bandwidth across nodes:
+// the cluster's own figure where its vendor publishes one (Cluster::nccl_per_nic; a
+// health-check floor, which healthy machines pass by a little), else the NIC's line rate at
+// the share of it Azure's health checks ask of NCCL (github.com/Azure/azurehpc-health-checks,
+// check_nccl_allreduce_ib_loopback: 18.0 of 25 GB/s on ND A100 v4, 40.0 of 50 on ND H100
+// v5), wider. A ring that reads and writes GPU memory over PCIe at both ends of every hop
+// and pipelines through NCCL's proxy gets 72-80% of a line that raw RDMA writes fill to
+// 92-94% (185 and 375 Gb/s in the same files).
+struct NicPrior {
+  BytesPerSecond value;
+  double sigma = 0;  // relative
+  std::string source;
+};
+constexpr double kNcclShareOfLine = 0.76;
+NicPrior nccl_per_nic(const Cluster& c) {
+  if (c.nccl_per_nic)
+    return {*c.nccl_per_nic, 0.1,
+            fmt::format("the cluster's NCCL all-reduce per NIC, {:.1f} GB/s (the vendor's all-reduce over the NICs)",
+                        to_gigabytes_per_second(*c.nccl_per_nic))};
+  return {c.inter.bandwidth * kNcclShareOfLine, 0.15,
+          fmt::format("the NIC's line rate {:.0f} GB/s x {} (the share of it NCCL's all-reduce reaches in Azure's "
+                      "health checks: 0.72 on NDv4, 0.80 on NDv5)",
+                      to_gigabytes_per_second(c.inter.bandwidth), kNcclShareOfLine)};
+}
+
 PriorTable priors(const FitOptions& o, const Vec* x) {
   PriorTable t;
   const Cluster& c = o.cluster;
   const bool pcie = c.intra_kind == IntraFabric::pcie;
-  const double k = c.intra.bandwidth / c.inter.bandwidth;
+  const auto [nic, nic_sigma, nic_source] = nccl_per_nic(c);
   const double local = 2.0 / c.gpu.hbm.value();  // read the input, write the output
   auto single = [&](int i, double v, double s, std::string src) {
     t.rows.push_back({{{i, 1.0}}, v, s});
@@ -117,11 +140,20 @@ PriorTable priors(const FitOptions& o, const Vec* x) {
     t.source[static_cast<std::size_t>(idx_inverse_bw(0, p))] =
         fmt::format("the link's nominal {:.0f} GB/s x {:.3g} (NCCL's factor for {})", c.intra.bandwidth.value() * 1e-9,
                     kProtocolFactor[p], pn);
-    // The bandwidth across nodes follows the one inside (the regime's own efficiency).
-    const double inside = x != nullptr && (*x)(idx_inverse_bw(0, p)) > 0 ? (*x)(idx_inverse_bw(0, p)) : 1.0 / c.intra.bandwidth.value();
-    t.rows.push_back({{{idx_inverse_bw(1, p), 1.0}, {idx_inverse_bw(0, p), -k}}, 0.0, kBandwidthSigma * k * inside});
-    t.source[static_cast<std::size_t>(idx_inverse_bw(1, p))] =
-        fmt::format("the NIC's nominal {:.0f} GB/s at the efficiency measured inside the node", c.inter.bandwidth.value() * 1e-9);
+    // Across nodes: Simple at what NCCL reaches through one NIC (the cluster's own figure,
+    // else the share of the line rate Azure's health checks ask of NCCL); LL and LL128 at
+    // Simple's figure over the ratio the protocol shows inside the node.
+    const double inv_nic = 1.0 / nic.value();
+    const int s = protocol_index(Protocol::simple);
+    if (p == s) {
+      single(idx_inverse_bw(1, p), inv_nic, nic_sigma * inv_nic, nic_source);
+    } else {
+      const bool fitted = x != nullptr && (*x)(idx_inverse_bw(0, p)) > 0 && (*x)(idx_inverse_bw(0, s)) > 0;
+      const double ratio = fitted ? (*x)(idx_inverse_bw(0, p)) / (*x)(idx_inverse_bw(0, s)) : 1.0 / kProtocolFactor[p];
+      t.rows.push_back({{{idx_inverse_bw(1, p), 1.0}, {idx_inverse_bw(1, s), -ratio}}, 0.0, kBandwidthSigma * ratio * inv_nic});
+      t.source[static_cast<std::size_t>(idx_inverse_bw(1, p))] =
+          fmt::format("Simple's per-NIC figure at {}'s ratio to Simple inside the node", pn);
+    }
     // A lone message's kernel costs what the cheapest collective kernel does.
     t.rows.push_back({{{idx_p2p(p), 1.0}, {idx_base(0), -1.0}}, 0.0, (kBaseRing[0] + 1) * 1e-6});
     t.source[static_cast<std::size_t>(idx_p2p(p))] = "the fixed cost of LL's collective kernel";
@@ -254,6 +286,26 @@ Label label_of(const NcclCollectiveModel& m, const Observation& o) {
   const double host = m.links().host(o.shape).value();
   const double other = e.host_bound ? gpu : host;
   return Label{e.host_bound, e.algorithm, protocol_index(e.protocol), other > o.time.value()};
+}
+
+// The label whose time under the model is nearest the row's measurement: the host, or any
+// (algorithm, protocol) the GPUs could run — a move of the assignment search, not a claim
+// about what NCCL picks (label_of says that).
+Label nearest_label(const NcclCollectiveModel& m, const Observation& o) {
+  const double t = o.time.value();
+  const double host = m.links().host(o.shape).value();
+  const CollectiveEstimate pick = m.estimate(o.shape, o.size);
+  const double picked = gpu_time(m.links(), o.shape, o.size, pick.algorithm, pick.protocol).value();
+  Label best{true, pick.algorithm, protocol_index(pick.protocol), picked > t};
+  double gap = std::abs(host - t);
+  for (Algorithm a : {Algorithm::ring, Algorithm::tree, Algorithm::p2p})
+    for (int p = 0; p < kProtocols; ++p) {
+      const double g = gpu_time(m.links(), o.shape, o.size, a, kAllProtocols[static_cast<std::size_t>(p)]).value();
+      if (!std::isfinite(g) || std::abs(g - t) >= gap) continue;
+      gap = std::abs(g - t);
+      best = Label{false, a, p, host > t};
+    }
+  return best;
 }
 
 // Lawson-Hanson non-negative least squares: min |A x - b| subject to x >= 0.
@@ -499,6 +551,32 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
   Vec best_x = Vec::Zero(kUnknowns);
   std::vector<Label> best_assign;
   double best_loss = kInf;
+  // Alternate fitting and moving every row to the model's label until nothing moves.
+  auto settle = [&](std::vector<Label>& assign, const Vec* start) {
+    Vec x = start != nullptr ? *start : Vec::Zero(kUnknowns);
+    for (int iter = 0; iter < 30; ++iter) {
+      x = solve(obs, assign, options, iter == 0 && start == nullptr ? nullptr : &x);
+      const NcclCollectiveModel m = model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options);
+      bool moved = false;
+      for (std::size_t i = 0; i < obs.size(); ++i) {
+        const Label l = label_of(m, obs[i]);
+        if (!(l == assign[i])) {
+          assign[i] = l;
+          moved = true;
+        }
+      }
+      if (!moved) break;
+    }
+    return x;
+  };
+  auto keep = [&](const Vec& x, const std::vector<Label>& assign) {
+    const double l = loss(obs, model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options));
+    if (l < best_loss) {
+      best_loss = l;
+      best_x = x;
+      best_assign = assign;
+    }
+  };
   for (double t1 : {2048.0, 16384.0, 65536.0}) {
     for (double t2 : {1 * kMiB, 8 * kMiB, 1e30}) {
       std::vector<Label> assign(obs.size());
@@ -513,25 +591,25 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
                           : Algorithm::ring;
         l.host = o.shape.launch == LaunchMode::single_process && s <= 1024;
       }
-      Vec x;
-      for (int iter = 0; iter < 30; ++iter) {
-        x = solve(obs, assign, options, iter == 0 ? nullptr : &x);
+      Vec x = settle(assign, nullptr);
+      keep(x, assign);
+      // Where NCCL's choice alternates between algorithms from one size to the next (over
+      // two nodes: tree, ring, tree again as the protocols change), moving rows to the
+      // tuner's pick can stall with rows on the wrong side. From the settled fit, move each
+      // row to the label whose time is nearest its measurement, refit, and settle again.
+      for (int round = 0; round < 3; ++round) {
         const NcclCollectiveModel m = model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options);
         bool moved = false;
         for (std::size_t i = 0; i < obs.size(); ++i) {
-          const Label l = label_of(m, obs[i]);
+          const Label l = nearest_label(m, obs[i]);
           if (!(l == assign[i])) {
             assign[i] = l;
             moved = true;
           }
         }
         if (!moved) break;
-      }
-      const double l = loss(obs, model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options));
-      if (l < best_loss) {
-        best_loss = l;
-        best_x = x;
-        best_assign = assign;
+        x = settle(assign, &x);
+        keep(x, assign);
       }
     }
   }
@@ -665,10 +743,10 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
   }
   if (!multi_node)
     fit.notes.push_back(fmt::format(
-        "No log spans nodes: every inter-node figure is a prior: per NIC {:.1f} GB/s for Simple (the nominal {:.0f} GB/s "
-        "at the efficiency measured inside the node), hop and tree-level latencies from NCCL's tables.",
+        "No log spans nodes: every inter-node figure is a prior: per NIC {:.1f} GB/s for Simple ({}), LL and LL128 at "
+        "their ratio to Simple inside the node, hop and tree-level latencies from NCCL's tables.",
         fit.calibration.inter_node.bandwidth ? to_gigabytes_per_second(*fit.calibration.inter_node.bandwidth) : 0.0,
-        to_gigabytes_per_second(options.cluster.inter.bandwidth)));
+        nccl_per_nic(options.cluster).source));
   else if (nodes_seen.size() - (nodes_seen.contains(1) ? 1 : 0) == 1)
     fit.notes.push_back(
         "Across nodes the logs cover one node count: the inter-node hop and tree-level latencies are told apart from "

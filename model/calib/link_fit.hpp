@@ -32,8 +32,9 @@ namespace xattn {
 struct FitOptions {
   // NICs per node for multi-node logs; 0: one per GPU (as on Azure NDv4, DGX A100/H100).
   int nics_per_node = 0;
-  // Nominal figures the priors come from: the NIC against NVLink bandwidth, the HBM
-  // bandwidth, NVLink or PCIe inside a node (docs/calibration.md, "Priors").
+  // The figures the priors come from: what NCCL gets through a NIC (the cluster's own
+  // figure, else its line rate), NVLink's bandwidth, the HBM bandwidth, NVLink or PCIe
+  // inside a node (docs/calibration.md, "Priors").
   Cluster cluster;
   FitOptions();
 };

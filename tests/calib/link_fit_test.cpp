@@ -14,6 +14,7 @@
 #include "model/core/error.hpp"
 #include "model/calib/fit_plot.hpp"
 #include "model/calib/link_fit.hpp"
+#include "model/presets.hpp"
 #include "model/scenario.hpp"
 #include "model/scenario/calibration_file.hpp"
 
@@ -229,20 +230,40 @@ TEST(LinkFit, HeldOutInsideANodeFitTwoAndFourGpusPredictEight) {
 TEST(LinkFit, HeldOutAcrossNodesFitOneNodePredictTwo) {
   // Issue 14's second goal: fitted on the 2-, 4- and 8-GPU logs (one node), the 16-GPU log
   // (two nodes) is predicted with the cluster's NIC figures as the only inter-node
-  // information. The issue asks for <= 15% over sizes >= 1 MiB; the model reaches about 18%
-  // and no more, honestly: this cluster's NICs carry 16-18 GB/s in a ring (128 GB/s bus
-  // bandwidth, a measurement), and the prior — the NIC's nominal 25 GB/s at the efficiency
-  // NVLink shows inside the node — says 23 GB/s, so large messages come out about 21% fast.
-  // docs/validation.md gives the table. This test holds the line where it is.
+  // information, <= 15% over sizes >= 1 MiB. The NIC figure is Azure's own for NCCL on
+  // this VM (18.0 GB/s per NIC, the azure-ndv4 preset); measured here: 4.0% over sizes
+  // >= 1 MiB and 9.6% over all sizes (docs/validation.md §7). Small sizes stay 8-29% fast:
+  // NCCL's tree level latency (5 us for LL) is half this network's.
   const LinkFit fit = fit_links(ndv4_logs({2, 4, 8}));
   const auto [all, large] = held_out(fit.calibration, 16);
-  EXPECT_LE(large, 0.19);
-  EXPECT_LE(all, 0.20);
+  EXPECT_LE(large, 0.15);
+  EXPECT_LE(all, 0.12);
+  // The Simple figure per NIC is the preset's 18.0 GB/s, a prior (nothing across nodes was fitted).
+  ASSERT_TRUE(fit.calibration.inter_node.bandwidth);
+  EXPECT_NEAR(to_gigabytes_per_second(*fit.calibration.inter_node.bandwidth), 18.0, 0.5);
   // Every inter-node figure is a prior there, and says so.
   for (const auto& p : fit.parameters)
     if (p.name.rfind("inter_node", 0) == 0) {
       EXPECT_EQ(p.how, Identification::prior) << p.name;
     }
+}
+
+TEST(LinkFit, WithoutTheVendorsNcclFigureTheNicPriorIsALineRateShare) {
+  // One node's logs say nothing across nodes: the Simple figure per NIC is its prior.
+  // azure-ndv4 carries Azure's 18.0 GB/s; dgx-h100 publishes none, so the prior is its
+  // 50 GB/s line rate x 0.76 (between the 0.72 and 0.80 Azure's health checks ask of NCCL
+  // on NDv4 and NDv5) = 38 GB/s. The LL and LL128 ties pull on it a little: 2%.
+  FitOptions o;
+  o.cluster = find_cluster("dgx-h100")->cluster;
+  const LinkFit h100 = fit_links(ndv4_logs({2, 4, 8}), o);
+  ASSERT_TRUE(h100.calibration.inter_node.bandwidth);
+  EXPECT_NEAR(to_gigabytes_per_second(*h100.calibration.inter_node.bandwidth), 38.0, 0.8);
+  const LinkFit ndv4 = fit_links(ndv4_logs({2, 4, 8}));
+  EXPECT_NEAR(to_gigabytes_per_second(*ndv4.calibration.inter_node.bandwidth), 18.0, 0.4);
+  bool named = false;
+  for (const auto& p : h100.parameters)
+    if (p.name == "inter_node simple bandwidth_GBps") named = p.prior_source.find("x 0.76") != std::string::npos;
+  EXPECT_TRUE(named);
 }
 
 TEST(LinkFit, SaysWhatTheLogsIdentifiedAndWhatWasDerived) {
