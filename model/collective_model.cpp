@@ -24,10 +24,17 @@ const ProtocolRegime& widest(const std::vector<ProtocolRegime>& rs) {
                            [](const ProtocolRegime& a, const ProtocolRegime& b) { return a.bandwidth < b.bandwidth; });
 }
 
+LinkSpec collective_nic(const Cluster& nominal, const Calibration& cal) {
+  LinkSpec nic = nominal.inter;
+  if (nominal.nccl_per_nic && cal.inter_node.protocols.empty() && !cal.inter_node.bandwidth)
+    nic.bandwidth = std::min(nic.bandwidth, *nominal.nccl_per_nic);
+  return nic;
+}
+
 CollectiveLinks CollectiveLinks::from(const Cluster& nominal, const Calibration& cal) {
   CollectiveLinks l;
   l.intra = link_regimes(nominal.intra, cal.intra_node);
-  l.inter = link_regimes(nominal.inter, cal.inter_node);
+  l.inter = link_regimes(collective_nic(nominal, cal), cal.inter_node);
   l.intra_p2p = cal.intra_node.p2p;
   l.inter_p2p = cal.inter_node.p2p;
   // A launch mode the calibration did not measure takes the other mode's figure.

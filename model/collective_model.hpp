@@ -83,6 +83,11 @@ struct CollectiveLinks {
   }
 };
 
+// The NIC a collective across nodes sees: with nothing calibrated across nodes, what NCCL
+// carries through it where the cluster publishes that (Cluster::nccl_per_nic), not the line
+// rate; else the cluster's NIC, which the calibration refines.
+[[nodiscard]] LinkSpec collective_nic(const Cluster& nominal, const Calibration& cal);
+
 // The regime of protocol p among `rs`, or null; the widest of a non-empty `rs`.
 [[nodiscard]] const ProtocolRegime* find_regime(const std::vector<ProtocolRegime>& rs, Protocol p);
 [[nodiscard]] const ProtocolRegime& widest(const std::vector<ProtocolRegime>& rs);

@@ -103,7 +103,9 @@ Seconds run_step(Network& net, const std::vector<Flow>& flows) {
 }  // namespace
 
 SimCollectiveModel::SimCollectiveModel(Cluster nominal, Calibration cal)
-    : nominal_(std::move(nominal)), cal_(std::move(cal)), links_(CollectiveLinks::from(nominal_, cal_)) {}
+    : nominal_(std::move(nominal)), cal_(std::move(cal)), links_(CollectiveLinks::from(nominal_, cal_)) {
+  nominal_.inter = collective_nic(nominal_, cal_);  // the NICs' flows at what NCCL gets through them
+}
 
 bool SimCollectiveModel::simulates(NcclCollective op) {
   return op != NcclCollective::broadcast && op != NcclCollective::reduce && op != NcclCollective::sendrecv;
