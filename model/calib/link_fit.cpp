@@ -551,21 +551,25 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
   Vec best_x = Vec::Zero(kUnknowns);
   std::vector<Label> best_assign;
   double best_loss = kInf;
+  // Moves every row to labeller(model, row) under the fit x; true if any moved.
+  auto relabel = [&](const Vec& x, std::vector<Label>& assign, auto&& labeller) {
+    const NcclCollectiveModel m = model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options);
+    bool moved = false;
+    for (std::size_t i = 0; i < obs.size(); ++i) {
+      const Label l = labeller(m, obs[i]);
+      if (!(l == assign[i])) {
+        assign[i] = l;
+        moved = true;
+      }
+    }
+    return moved;
+  };
   // Alternate fitting and moving every row to the model's label until nothing moves.
   auto settle = [&](std::vector<Label>& assign, const Vec* start) {
     Vec x = start != nullptr ? *start : Vec::Zero(kUnknowns);
     for (int iter = 0; iter < 30; ++iter) {
       x = solve(obs, assign, options, iter == 0 && start == nullptr ? nullptr : &x);
-      const NcclCollectiveModel m = model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options);
-      bool moved = false;
-      for (std::size_t i = 0; i < obs.size(); ++i) {
-        const Label l = label_of(m, obs[i]);
-        if (!(l == assign[i])) {
-          assign[i] = l;
-          moved = true;
-        }
-      }
-      if (!moved) break;
+      if (!relabel(x, assign, label_of)) break;
     }
     return x;
   };
@@ -598,16 +602,7 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
       // tuner's pick can stall with rows on the wrong side. From the settled fit, move each
       // row to the label whose time is nearest its measurement, refit, and settle again.
       for (int round = 0; round < 3; ++round) {
-        const NcclCollectiveModel m = model_of(calibration_of(x, available(obs, assign, x), p2p_measured), options);
-        bool moved = false;
-        for (std::size_t i = 0; i < obs.size(); ++i) {
-          const Label l = nearest_label(m, obs[i]);
-          if (!(l == assign[i])) {
-            assign[i] = l;
-            moved = true;
-          }
-        }
-        if (!moved) break;
+        if (!relabel(x, assign, nearest_label)) break;
         x = settle(assign, &x);
         keep(x, assign);
       }
