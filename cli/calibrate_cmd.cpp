@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,7 @@ struct CalibrateNcclOptions {
   std::string op;
   int nics_per_node = 0;
   std::string cluster = "azure-ndv4";
+  std::optional<double> nccl_per_nic_GBps;
   std::string format = "table";
 };
 
@@ -177,11 +179,16 @@ int run_calibrate_nccl(const CalibrateNcclOptions& o, Io& io) {
       logs.push_back(read_nccl_tests_file(path, op));
     });
   }
+  if (preset != nullptr && o.nccl_per_nic_GBps && gigabytes_per_second(*o.nccl_per_nic_GBps) > preset->cluster.inter.bandwidth)
+    problems.add(Problem{Origin{fmt::format("--nccl-per-nic {}", *o.nccl_per_nic_GBps)}, "nccl-per-nic",
+                         fmt::format("more than the NIC of --cluster {} carries ({} GB/s)", o.cluster,
+                                     to_gigabytes_per_second(preset->cluster.inter.bandwidth))});
   problems.throw_if_any();
 
   FitOptions fo;
   fo.nics_per_node = o.nics_per_node;
   fo.cluster = preset->cluster;
+  if (o.nccl_per_nic_GBps) fo.cluster.nccl_per_nic = gigabytes_per_second(*o.nccl_per_nic_GBps);
   LinkFit fit = fit_links(logs, fo);
   fit.calibration.sources.clear();
   // Everything is composed before anything is written; files appear whole or not at all.
@@ -358,6 +365,12 @@ void add_calibrate_nccl(CLI::App& app, Commands& commands) {
                   "Cluster preset whose nominal figures (NVLink, NIC, HBM) give the priors the logs cannot decide")
       ->type_name("NAME")
       ->capture_default_str();
+  sub->add_option("--nccl-per-nic", o->nccl_per_nic_GBps,
+                  "Bus bandwidth NCCL's all-reduce gets through one NIC, GB/s (your vendor's all-reduce over the NICs\n"
+                  "alone): the prior across nodes where the logs cannot decide it (default: the --cluster preset's,\n"
+                  "else 0.76 of its NIC's line rate; docs/calibration.md, \"Priors\")")
+      ->type_name("GBps")
+      ->check(CLI::PositiveNumber);
   sub->add_option("-f,--format", o->format, "Fit report: table (default) or json")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));

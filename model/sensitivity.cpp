@@ -40,6 +40,8 @@ void scale_link(Scenario& s, LinkClass lc, bool bandwidth, double f) {
   LinkCalibration& cal = lc == LinkClass::intra_node ? s.calibration.intra_node : s.calibration.inter_node;
   if (bandwidth) {
     nominal.bandwidth = nominal.bandwidth * f;
+    // What NCCL gets through a NIC is a share of its line rate: it scales with it.
+    if (lc == LinkClass::inter_node && s.cluster.nccl_per_nic) s.cluster.nccl_per_nic = *s.cluster.nccl_per_nic * f;
     if (cal.bandwidth) cal.bandwidth = *cal.bandwidth * f;
     for (ProtocolRegime& r : cal.protocols) r.bandwidth = r.bandwidth * f;
   } else {

@@ -210,6 +210,12 @@ const std::vector<Field>& registry() {
       {"cluster.inter_node.bandwidth_GBps", FieldType::number, "bandwidth of one NIC, per direction, GB/s",
        &set_c_opt_num<&CS::inter_bandwidth_GBps>,
        [](const Scenario& r) { return num_value(to_gigabytes_per_second(r.cluster.inter.bandwidth)); }},
+      {"cluster.inter_node.nccl_bandwidth_GBps", FieldType::number,
+       "bus bandwidth NCCL's all-reduce gets through one NIC, GB/s, at most the NIC's (the vendor's all-reduce "
+       "over the NICs alone; default: the preset's, which follows a changed NIC bandwidth; 0: unknown)",
+       &set_c_opt_num<&CS::nccl_bandwidth_GBps>, [](const Scenario& r) {
+         return num_value(r.cluster.nccl_per_nic ? to_gigabytes_per_second(*r.cluster.nccl_per_nic) : 0.0);
+       }},
       {"cluster.inter_node.latency_us", FieldType::number, "point-to-point latency between nodes, µs",
        &set_c_opt_num<&CS::inter_latency_us>,
        [](const Scenario& r) { return num_value(to_microseconds(r.cluster.inter.latency)); }},
@@ -795,6 +801,7 @@ ValueCheck value_check(std::string_view path) {
       {"cluster.intra_node.bandwidth_GBps", &bandwidth_or_none},
       {"cluster.intra_node.latency_us", &latency_ok},
       {"cluster.inter_node.bandwidth_GBps", &bandwidth_or_none},
+      {"cluster.inter_node.nccl_bandwidth_GBps", &bandwidth_or_none},
       {"cluster.inter_node.latency_us", &latency_ok},
       {"cluster.inter_node.nics_per_node", &integer_in<1, max_gpus_per_node>},
       {"cluster.inter_node.fabric", &name_in<parse_inter_fabric, unknown_inter>},
@@ -1315,7 +1322,21 @@ Scenario resolve(const ScenarioSpec& spec) {
   }
   if (c.intra_bandwidth_GBps) s.cluster.intra.bandwidth = gigabytes_per_second(*c.intra_bandwidth_GBps);
   if (c.intra_latency_us) s.cluster.intra.latency = microseconds(*c.intra_latency_us);
-  if (c.inter_bandwidth_GBps) s.cluster.inter.bandwidth = gigabytes_per_second(*c.inter_bandwidth_GBps);
+  if (c.inter_bandwidth_GBps) {
+    // The preset's NCCL figure is a share of its NIC's line rate: another NIC keeps the share.
+    const BytesPerSecond nic = gigabytes_per_second(*c.inter_bandwidth_GBps);
+    if (s.cluster.nccl_per_nic && s.cluster.inter.bandwidth.value() > 0)
+      s.cluster.nccl_per_nic = *s.cluster.nccl_per_nic * (nic / s.cluster.inter.bandwidth);
+    s.cluster.inter.bandwidth = nic;
+  }
+  if (c.nccl_bandwidth_GBps) {
+    if (*c.nccl_bandwidth_GBps <= 0) s.cluster.nccl_per_nic.reset();
+    else if (gigabytes_per_second(*c.nccl_bandwidth_GBps) > s.cluster.inter.bandwidth)
+      problem("cluster.inter_node.nccl_bandwidth_GBps",
+              fmt::format("{} GB/s is more than the NIC carries ({} GB/s, cluster.inter_node.bandwidth_GBps)",
+                          *c.nccl_bandwidth_GBps, to_gigabytes_per_second(s.cluster.inter.bandwidth)));
+    else s.cluster.nccl_per_nic = gigabytes_per_second(*c.nccl_bandwidth_GBps);
+  }
   if (c.inter_latency_us) s.cluster.inter.latency = microseconds(*c.inter_latency_us);
   // Listed links (docs/topology.md): checked against the cluster's ranks and routed here,
   // so that a bad graph is reported with the scenario's other problems. They are the

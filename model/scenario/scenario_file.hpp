@@ -54,6 +54,7 @@ struct ScenarioSpec {
     std::optional<std::string> intra_kind;
     std::optional<double> intra_bandwidth_GBps, intra_latency_us;
     std::optional<double> inter_bandwidth_GBps, inter_latency_us;
+    std::optional<double> nccl_bandwidth_GBps;    // what NCCL's all-reduce gets through one NIC
     std::optional<std::string> inter_kind;        // switch | fat-tree
     std::optional<std::int64_t> nodes_per_leaf;   // fat-tree
     std::optional<double> oversubscription;       // fat-tree

@@ -88,6 +88,24 @@ TEST(CalibrateCli, TruncatedLogIsExitTwoWithFileAndLineAndNothingWritten) {
   EXPECT_EQ(dir.file_count(), 1u);  // only the log the test wrote
 }
 
+TEST(CalibrateCli, NcclFigurePerNicIsTheInterNodePriorOfAOneNodeFit) {
+  // One node's logs say nothing across nodes: the Simple figure per NIC written is the
+  // prior, --nccl-per-nic's 20 GB/s in place of azure-ndv4's 18.0; above the NIC's 25 GB/s
+  // line rate it is refused, and nothing is written.
+  TempDir dir;
+  const std::string out = dir.path("c.yaml");
+  auto r = run({"calibrate", "nccl-tests", fixture(2), fixture(4), fixture(8), "--out", out, "--nccl-per-nic", "20"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Calibration c = load_calibration(out);
+  ASSERT_TRUE(c.inter_node.bandwidth);
+  EXPECT_NEAR(to_gigabytes_per_second(*c.inter_node.bandwidth), 20.0, 0.5);
+  const std::string refused = dir.path("d.yaml");
+  r = run({"calibrate", "nccl-tests", fixture(8), "--out", refused, "--nccl-per-nic", "30"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--nccl-per-nic"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(refused));
+}
+
 TEST(CalibrateCli, BadArgumentsAreExitTwo) {
   TempDir dir;
   EXPECT_EQ(run({"calibrate", "nccl-tests", fixture(8), "--op", "gather"}).code, 2);

@@ -198,6 +198,33 @@ TEST(Presets, FiguresMatchTheirSources) {
   EXPECT_EQ(dgx->cluster.gpus_per_node, 8);
 }
 
+TEST(Scenario, NcclFigurePerNicFollowsThePresetAndTheKey) {
+  // azure-ndv4 carries Azure's 18.0 GB/s per NIC (of a 25 GB/s line); lvxattn-16xa100 none.
+  const std::string ndv4 =
+      "workload:\n  model: llama-3.2-11b-vision\n  text_tokens: 1008\n  frames: 192\ncluster:\n  preset: azure-ndv4\n";
+  Scenario a = resolve(parse_scenario_spec(ndv4, "test.yaml"));
+  ASSERT_TRUE(a.cluster.nccl_per_nic);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*a.cluster.nccl_per_nic), 18.0);
+  EXPECT_FALSE(resolve(parse_scenario_spec(kBase, "test.yaml")).cluster.nccl_per_nic);
+  // Another NIC keeps the preset's share: 50 GB/s x 18/25 = 36 GB/s.
+  ScenarioSpec faster = parse_scenario_spec(ndv4, "test.yaml");
+  apply_override(faster, "cluster.inter_node.bandwidth_GBps=50");
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*resolve(faster).cluster.nccl_per_nic), 36.0);
+  // The key sets it, 0 clears it, and more than the NIC carries is refused by name.
+  ScenarioSpec set = parse_scenario_spec(kBase, "test.yaml");
+  apply_override(set, "cluster.inter_node.nccl_bandwidth_GBps=20");
+  Scenario b = resolve(set);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*b.cluster.nccl_per_nic), 20.0);
+  EXPECT_DOUBLE_EQ(to_gigabytes_per_second(*resolve(parse_scenario_spec(to_yaml(b), "again.yaml")).cluster.nccl_per_nic),
+                   20.0);
+  ScenarioSpec cleared = parse_scenario_spec(ndv4, "test.yaml");
+  apply_override(cleared, "cluster.inter_node.nccl_bandwidth_GBps=0");
+  EXPECT_FALSE(resolve(cleared).cluster.nccl_per_nic);
+  const std::string why = problems_of(kBase, {"cluster.inter_node.nccl_bandwidth_GBps=30"});
+  EXPECT_NE(why.find("cluster.inter_node.nccl_bandwidth_GBps"), std::string::npos) << why;
+  EXPECT_NE(why.find("more than the NIC carries (25 GB/s"), std::string::npos) << why;
+}
+
 TEST(Scenario, FatTreeKeysResolveIntoTheCluster) {
   // lvxattn-16xa100 is 4 nodes on one switch; the keys put them under two leaves of two
   // nodes with 3:1 oversubscribed uplinks.
