@@ -47,14 +47,16 @@ for h in "${harnesses[@]}"; do
   status=0
   "$build/tests/fuzz/${h}_fuzz" -max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/$h/findings/" "${dict[@]}" "${dirs[@]}" >"$work/$h.log" 2>&1 || status=$?
-  runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$work/$h.log" | grep -oE "[0-9]+$" | tail -1)
-  rate=$(grep -oE "exec/s: *[0-9]+" "$work/$h.log" | tail -1 | grep -oE "[0-9]+$")
-  cov=$(grep -oE "cov: [0-9]+" "$work/$h.log" | tail -1 | grep -oE "[0-9]+$")
+  # A run that ended on a finding prints no final stats: these find nothing then, and under
+  # pipefail that must not end the stage before it reports the finding.
+  runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$work/$h.log" | grep -oE "[0-9]+$" | tail -1 || true)
+  rate=$(grep -oE "exec/s: *[0-9]+" "$work/$h.log" | tail -1 | grep -oE "[0-9]+$" || true)
+  cov=$(grep -oE "cov: [0-9]+" "$work/$h.log" | tail -1 | grep -oE "[0-9]+$" || true)
   found=$(find "$work/$h/findings" -type f | wc -l)
   if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
     failed=1
     lines+=("$(printf '%-15s FAILED (exit %s): %s executions, %s finding(s)' "$h" "$status" "${runs:-?}" "$found")")
-    grep -E "ERROR|SUMMARY|==[0-9]+==|terminate|Test unit written" "$work/$h.log" | head -20
+    grep -E "ERROR|SUMMARY|==[0-9]+==|terminate|Test unit written|ALARM|timeout" "$work/$h.log" | head -20 || true
     for f in "$work/$h/findings"/*; do
       [ -f "$f" ] || continue
       echo "--- $f (base64):"
