@@ -595,17 +595,20 @@ LinkFit fit_links(const std::vector<NcclLog>& logs, const FitOptions& options) {
                           : Algorithm::ring;
         l.host = o.shape.launch == LaunchMode::single_process && s <= 1024;
       }
-      Vec x = settle(assign, nullptr);
+      keep(settle(assign, nullptr), assign);
+    }
+  }
+  // Where NCCL's choice alternates between algorithms from one size to the next (over two
+  // nodes: tree, ring, tree again as the protocols change), moving rows to the tuner's pick
+  // can stall with rows on the wrong side. From the best settled fit, move each row to the
+  // label whose time is nearest its measurement, refit, and settle again.
+  {
+    std::vector<Label> assign = best_assign;
+    Vec x = best_x;
+    for (int round = 0; round < 3; ++round) {
+      if (!relabel(x, assign, nearest_label)) break;
+      x = settle(assign, &x);
       keep(x, assign);
-      // Where NCCL's choice alternates between algorithms from one size to the next (over
-      // two nodes: tree, ring, tree again as the protocols change), moving rows to the
-      // tuner's pick can stall with rows on the wrong side. From the settled fit, move each
-      // row to the label whose time is nearest its measurement, refit, and settle again.
-      for (int round = 0; round < 3; ++round) {
-        if (!relabel(x, assign, nearest_label)) break;
-        x = settle(assign, &x);
-        keep(x, assign);
-      }
     }
   }
   const Available av = available(obs, best_assign, best_x);
