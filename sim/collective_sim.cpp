@@ -2,9 +2,11 @@
 #include "sim/collective_sim.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -167,22 +169,29 @@ Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Algo
 }
 
 Seconds SimCollectiveModel::time_with(const CollectiveShape& s, Bytes size, Protocol p) const {
-  return nccl_choice(
-             s, links_.host(s), [&](Algorithm a, Protocol q) { return gpu_time(s, size, a, q); },
-             [&](Algorithm a, Protocol q) { return tuner_time(s, size, a, q); }, p)
-      .time;
-}
-
-// What NCCL's tuner compares: the simulated ring, and the tree as the tuner counts its bytes
-// (CollectiveTerms::tuner_wire).
-Seconds SimCollectiveModel::tuner_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const {
-  return a == Algorithm::tree ? xattn::gpu_time(links_, s, size, a, p, true) : gpu_time(s, size, a, p);
+  return choose(s, size, p).time;
 }
 
 CollectiveEstimate SimCollectiveModel::estimate(const CollectiveShape& s, Bytes size) const {
-  return nccl_choice(
-      s, links_.host(s), [&](Algorithm a, Protocol p) { return gpu_time(s, size, a, p); },
-      [&](Algorithm a, Protocol p) { return tuner_time(s, size, a, p); });
+  return choose(s, size, std::nullopt);
+}
+
+// NCCL's choice with the ring timed on the network, each protocol's ring simulated once:
+// the tuner compares it with the tree as it counts the tree's bytes
+// (CollectiveTerms::tuner_wire), and the pair it picks is priced the same way, the tree at
+// its own bytes.
+CollectiveEstimate SimCollectiveModel::choose(const CollectiveShape& s, Bytes size, std::optional<Protocol> only) const {
+  std::array<std::optional<Seconds>, 3> ring;  // by Protocol
+  auto timed = [&](Algorithm a, Protocol p) {
+    if (a != Algorithm::ring) return gpu_time(s, size, a, p);
+    std::optional<Seconds>& r = ring[static_cast<std::size_t>(p)];
+    if (!r) r = gpu_time(s, size, a, p);
+    return *r;
+  };
+  auto tuner = [&](Algorithm a, Protocol p) {
+    return a == Algorithm::tree ? xattn::gpu_time(links_, s, size, a, p, true) : timed(a, p);
+  };
+  return nccl_choice(s, links_.host(s), timed, tuner, only);
 }
 
 }  // namespace xattn::sim

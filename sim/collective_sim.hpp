@@ -23,9 +23,12 @@
 // Ring only: NCCL's tree (all-reduce across nodes), broadcast and reduce (pipelined chains)
 // and sendrecv's lone messages are left to the closed form; they are not laid on the
 // topology, so on a machine whose topology the closed form cannot see (PCIe bridges,
-// oversubscribed uplinks) their time is the closed form's. Where the tree is faster than the
-// simulated ring, the tree's closed-form time is the answer, as NCCL would run it.
+// oversubscribed uplinks) their time is the closed form's. Where the tree, as NCCL's tuner
+// counts its bytes, is faster than the simulated ring, the tree's closed-form time is the
+// answer, as NCCL would run it.
 #pragma once
+
+#include <optional>
 
 #include "model/calibration.hpp"
 #include "model/collective_model.hpp"
@@ -49,7 +52,8 @@ class SimCollectiveModel final : public CollectiveModel {
  private:
   // The GPUs' time of (a, p): the ring's wire from the network, the rest from link_cost.
   [[nodiscard]] Seconds gpu_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
-  [[nodiscard]] Seconds tuner_time(const CollectiveShape& s, Bytes size, Algorithm a, Protocol p) const;
+  // NCCL's choice, only under protocol `only` when given (time_with, estimate).
+  [[nodiscard]] CollectiveEstimate choose(const CollectiveShape& s, Bytes size, std::optional<Protocol> only) const;
   Cluster nominal_;
   Calibration cal_;
   CollectiveLinks links_;

@@ -96,16 +96,17 @@ bool strip_launcher_prefix(std::string_view& line) {
 // "on node-[1,0]<stdout>:00000C device 4"). Removes such tags from `line` into `out`;
 // false when there are none.
 bool mend_split_write(std::string_view line, std::string& out) {
+  constexpr std::string_view kTagEnd = "]<stdout>:";
   bool mended = false;
   out.clear();
   std::size_t from = 0;
   for (std::size_t open = line.find('['); open != std::string_view::npos; open = line.find('[', open + 1)) {
-    const std::size_t close = line.find("]<stdout>:", open);
+    const std::size_t close = line.find(kTagEnd, open);
     if (close == std::string_view::npos) break;
     const std::string_view tag = line.substr(open + 1, close - open - 1);
     if (tag.empty() || tag.find_first_not_of("0123456789,") != std::string_view::npos) continue;
     out.append(line.substr(from, open - from));
-    from = close + std::string_view("]<stdout>:").size();
+    from = close + kTagEnd.size();
     open = from - 1;
     mended = true;
   }
